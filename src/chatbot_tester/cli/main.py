@@ -1,0 +1,113 @@
+"""The ``chatbot-tester`` command: a click group whose subcommands are imported lazily.
+
+Errors become exit codes here only: ``ChatbotTesterError`` prints one line on stderr and
+exits with its ``exit_code`` (2 for usage/config/input); ``--debug`` shows the traceback;
+Ctrl-C exits 130.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+
+from chatbot_tester import __version__
+
+__all__ = ["COMMANDS", "main"]
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("chatbot_tester.cli.run", "Run a pipeline: generate, run, evaluate, report."),
+    "generate": ("chatbot_tester.cli.generate", "Build a dataset.jsonl from files or an LLM."),
+    "execute": ("chatbot_tester.cli.execute", "Send a dataset to a chatbot; write results.jsonl."),
+    "evaluate": (
+        "chatbot_tester.cli.evaluate",
+        "Score results (or re-score a run); write reports.",
+    ),
+    "compare": ("chatbot_tester.cli.compare", "Compare two runs with paired statistics."),
+    "backends": ("chatbot_tester.cli.backends", "List registered backends and their options."),
+    "metrics": ("chatbot_tester.cli.metrics", "List registered metrics."),
+    "serve-test": (
+        "chatbot_tester.cli.serve_test",
+        "Start the fault-injecting OpenAI-compatible test server on 127.0.0.1.",
+    ),
+}
+"""Subcommand name -> (module defining ``command``, one-line help)."""
+
+
+class LazyGroup(click.Group):
+    """A group that imports a subcommand's module only when that subcommand runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module = importlib.import_module(entry[0])
+        command = module.command
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, help_) for name, (_, help_) in COMMANDS.items()])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="chatbot-tester")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """chatbot-tester: test chatbots and LLM applications before every release."""
+    ctx.ensure_object(dict)
+    debug = debug or bool(os.environ.get("CHATBOT_TESTER_DEBUG"))
+    ctx.obj["debug"] = debug
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _debug_requested(argv: list[str]) -> bool:
+    return "--debug" in argv or bool(os.environ.get("CHATBOT_TESTER_DEBUG"))
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console-script entry point."""
+    from chatbot_tester.errors import ChatbotTesterError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = _debug_requested(args)
+    try:
+        return cli.main(args=args, prog_name="chatbot-tester", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(2)
+    except ChatbotTesterError as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if debug:
+            raise
+        click.echo(
+            f"error: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+            err=True,
+        )
+        sys.exit(3)

@@ -1,0 +1,201 @@
+"""The ChatBackend protocol and the backend registry shared by every stage.
+
+A backend turns a ``ChatRequest`` into a ``ChatResponse``. It does not time, retry, limit,
+cache or price anything: the runner owns all of that. It only says, through ``classify``,
+whether a failure is worth retrying.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from chatbot_tester.common.registry import Registry, did_you_mean
+from chatbot_tester.common.schemas import ChatRequest, ChatResponse, TextDelta
+from chatbot_tester.common.types import ErrorKind
+from chatbot_tester.errors import BackendError, ConfigError, PluginError
+
+__all__ = [
+    "BackendOptions",
+    "BackendRegistry",
+    "ChatBackend",
+    "ErrorClass",
+    "backend_registry",
+    "format_validation_error",
+    "register_backend",
+]
+
+Decision = Literal["retry", "rate_limited", "fatal"]
+
+
+@dataclass(frozen=True)
+class ErrorClass:
+    """How the runner should treat one failed attempt."""
+
+    decision: Decision
+    """``retry`` (back off and try again), ``rate_limited`` (wait ``retry_after``), ``fatal``."""
+    kind: ErrorKind
+    """What to record if this ends the sample."""
+    message: str
+    """One line, no secrets."""
+    status_code: int | None = None
+    retry_after: float | None = None
+
+
+class BackendOptions(BaseModel):
+    """Base of every backend's options model: unknown options are errors."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class ChatBackend(ABC):
+    """Base class for chat backends.
+
+    Subclasses set ``Options`` to their pydantic options model and implement ``send``.
+    ``stream`` is optional (``supports_streaming``); ``aclose`` releases connections.
+    """
+
+    Options: ClassVar[type[BackendOptions]] = BackendOptions
+    """Pydantic model validating this backend's options."""
+    description: ClassVar[str] = ""
+    """One line shown by ``chatbot-tester backends``."""
+    supports_streaming: ClassVar[bool] = False
+    """True when ``stream`` is implemented."""
+    requires_extra: ClassVar[str | None] = None
+    """Name of the pip extra that provides this backend's SDK, if any."""
+
+    name: str = ""
+    """Registered name (set by the registry on creation)."""
+
+    def __init__(self, options: BackendOptions) -> None:
+        self.options = options
+
+    @abstractmethod
+    async def send(self, request: ChatRequest) -> ChatResponse:
+        """Answer one request; raise ``BackendError`` (or let SDK errors through) on failure."""
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[TextDelta | ChatResponse]:
+        """Yield text deltas and finally the complete ``ChatResponse``.
+
+        The default falls back to ``send`` (one final response, no deltas).
+        """
+        yield await self.send(request)
+
+    async def aclose(self) -> None:
+        """Release connections and other resources."""
+        return None
+
+    def classify(self, exc: BaseException) -> ErrorClass:
+        """Map an exception raised by ``send``/``stream`` to a retry decision.
+
+        The default understands ``BackendError`` and common transport errors; backends
+        wrapping an SDK override it to map the SDK's exception types.
+        """
+        return default_classify(exc)
+
+    def identity(self) -> dict[str, Any]:
+        """What makes two instances answer alike (cache keys, shared rate limits).
+
+        Secrets are hashed, never returned in clear.
+        """
+        data = self.options.model_dump(mode="json")
+        for key in list(data):
+            if any(s in key.lower() for s in ("key", "token", "secret", "password")):
+                value = data[key]
+                if value is not None:
+                    digest = hashlib.sha256(str(value).encode()).hexdigest()[:16]
+                    data[key] = f"sha256:{digest}"
+        return {"backend": self.name, "options": data}
+
+    async def __aenter__(self) -> ChatBackend:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def default_classify(exc: BaseException) -> ErrorClass:
+    """Classification shared by all backends for our own and transport-level errors."""
+    import asyncio
+
+    if isinstance(exc, BackendError):
+        status = exc.status_code
+        if exc.kind is ErrorKind.RATE_LIMITED:
+            return ErrorClass("rate_limited", exc.kind, exc.message, status, exc.retry_after)
+        decision: Decision = "retry" if exc.retryable else "fatal"
+        return ErrorClass(decision, exc.kind, exc.message, status, exc.retry_after)
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return ErrorClass("retry", ErrorKind.TIMEOUT, "request timed out")
+    if isinstance(exc, (ConnectionError, OSError)):
+        return ErrorClass("retry", ErrorKind.CONNECTION, f"connection failed: {exc}")
+    return ErrorClass("fatal", ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
+
+
+def format_validation_error(exc: ValidationError, model: type[BaseModel], where: str) -> str:
+    """One line for the first problem in a pydantic error, with did-you-mean for extra keys."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        field = str(err["loc"][-1])
+        hint = did_you_mean(field, model.model_fields)
+        return f"{where}: unknown option '{loc}' ({hint})"
+    if err["type"] == "missing":
+        return f"{where}: missing required option '{loc}'"
+    return f"{where}: option '{loc}': {err['msg']}"
+
+
+BackendT = TypeVar("BackendT", bound=type[ChatBackend])
+
+
+def _validate_backend(name: str, obj: object) -> type[ChatBackend]:
+    if not (isinstance(obj, type) and issubclass(obj, ChatBackend)):
+        raise PluginError(f"backend '{name}' is not a ChatBackend subclass: {obj!r}")
+    return obj
+
+
+class BackendRegistry(Registry[type[ChatBackend]]):
+    """Registry of backend classes; ``create`` validates options and instantiates."""
+
+    def __init__(self) -> None:
+        super().__init__("backend", "chatbot_tester.backends", validate=_validate_backend)
+
+    def options_model(self, name: str) -> type[BackendOptions]:
+        """The options model of backend ``name``."""
+        return self.get(name).Options
+
+    def validate_options(self, name: str, config: dict[str, Any]) -> BackendOptions:
+        """Validate ``config`` against backend ``name``'s options; ConfigError on failure."""
+        cls = self.get(name)
+        try:
+            return cls.Options.model_validate(config)
+        except ValidationError as exc:
+            raise ConfigError(
+                format_validation_error(exc, cls.Options, f"backend '{name}'")
+            ) from None
+
+    def create(self, name: str, /, **config: Any) -> ChatBackend:
+        """Create backend ``name`` with its options validated."""
+        cls = self.get(name)
+        options = self.validate_options(name, config)
+        backend = cls(options)
+        backend.name = name
+        return backend
+
+
+backend_registry = BackendRegistry()
+"""The one registry used by the generator, the runner and the judge."""
+
+
+def register_backend(name: str) -> Callable[[BackendT], BackendT]:
+    """Class decorator: ``@register_backend("my_llm")`` makes the backend usable everywhere."""
+
+    def deco(cls: BackendT) -> BackendT:
+        backend_registry.register(name, cls)
+        return cls
+
+    return deco

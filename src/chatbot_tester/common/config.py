@@ -1,0 +1,313 @@
+"""Pipeline configuration models (``pipeline.yaml``).
+
+Every model forbids unknown keys; the YAML loader (``common.yaml_loader``) maps validation
+errors to ``file:line:col`` with did-you-mean. ``${VAR}`` references are kept verbatim in these
+models (and so in every snapshot written to disk); they are resolved only in memory, when a
+backend is created (``resolve_env``). Relative paths are relative to the YAML file
+(``PipelineConfig.base_dir``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from chatbot_tester.errors import ConfigError
+
+__all__ = [
+    "BackendSpec",
+    "BackoffConfig",
+    "EvaluatorConfig",
+    "GeneratorConfig",
+    "JudgeConfig",
+    "MetricSpec",
+    "PipelineConfig",
+    "Price",
+    "RateLimitConfig",
+    "ReportConfig",
+    "RunnerConfig",
+    "SyntheticConfig",
+    "resolve_env",
+]
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+def resolve_env(value: Any, *, where: str = "config") -> Any:
+    """Resolve ``${VAR}`` and ``${VAR:-default}`` inside strings, recursively, in memory only."""
+    if isinstance(value, str):
+
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(
+                f"{where}: environment variable '{name}' is not set "
+                f"(export it, or write ${{{name}:-default}})"
+            )
+
+        return _ENV_REF.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: resolve_env(v, where=f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_env(v, where=f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class BackendSpec(_Model):
+    """Which registered backend to use and how to configure it."""
+
+    backend: str
+    """Registered backend name: openai, anthropic, http, python, echo, scripted, demo, or a plugin."""
+    model: str | None = None
+    """Model name passed in each request."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Backend options (base_url, api_key: "${OPENAI_API_KEY}", headers, ...); see `chatbot-tester backends`."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Sampling parameters sent with every request (temperature, max_tokens, ...)."""
+
+    def resolved_options(self) -> dict[str, Any]:
+        """Options with ``${VAR}`` references resolved (in memory only)."""
+        resolved = resolve_env(self.options, where=f"backend '{self.backend}' options")
+        assert isinstance(resolved, dict)
+        return resolved
+
+
+class SyntheticConfig(BackendSpec):
+    """Ask an LLM to write test samples."""
+
+    instructions: str
+    """What kind of samples to write (domain, style, difficulty)."""
+    count: int = Field(default=10, ge=1, le=100_000)
+    """How many samples to produce."""
+    seed: int | None = None
+    """Seed passed to the model (when supported) and used for sampling; keeps runs reproducible."""
+    batch_size: int = Field(default=10, ge=1, le=100)
+    """Samples requested per call."""
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    """Calls per batch before invalid items are reported as errors."""
+    documents: list[Path] = Field(default_factory=list)
+    """Optional documents to write questions from (relative to the YAML file)."""
+
+
+class GeneratorConfig(_Model):
+    """How the dataset is built: from a file (``source``) or by an LLM (``synthetic``)."""
+
+    source: Path | None = None
+    """CSV, JSONL or YAML file (relative to the YAML file)."""
+    format: Literal["auto", "csv", "jsonl", "yaml"] = "auto"
+    """File format; ``auto`` picks by extension."""
+    dataset_id: str | None = None
+    """Dataset id; defaults to the source file's stem or ``synthetic``."""
+    columns: dict[str, str] = Field(default_factory=dict)
+    """CSV column mapping, field -> column: id, input, expected, context, tags, metadata.*."""
+    synthetic: SyntheticConfig | None = None
+    """Generate samples with an LLM instead of (or in addition to) a file."""
+    cache: bool = True
+    """Cache the generator LLM's responses in the workspace."""
+
+    @model_validator(mode="after")
+    def _has_source(self) -> GeneratorConfig:
+        if self.source is None and self.synthetic is None:
+            raise ValueError("generator needs 'source' (a file) or 'synthetic' (an LLM)")
+        return self
+
+
+class BackoffConfig(_Model):
+    """Exponential backoff with full jitter between attempts."""
+
+    initial_s: float = Field(default=0.5, gt=0)
+    """Cap of the first backoff delay."""
+    max_s: float = Field(default=30.0, gt=0)
+    """Largest backoff delay."""
+    multiplier: float = Field(default=2.0, ge=1)
+    """Growth of the delay cap per attempt."""
+    max_retry_after_s: float = Field(default=120.0, gt=0)
+    """A server's Retry-After above this is recorded as an error instead of slept."""
+
+
+class RateLimitConfig(_Model):
+    """Client-side rate limits, shared by every stage that uses the same backend and key."""
+
+    requests_per_minute: float | None = Field(default=None, gt=0)
+    """Most requests started per minute."""
+    tokens_per_minute: float | None = Field(default=None, gt=0)
+    """Most tokens (estimated before, corrected after each call) per minute."""
+
+
+class Price(_Model):
+    """Price of one model in USD per million tokens."""
+
+    input_per_million: float = Field(ge=0)
+    """Prompt tokens."""
+    output_per_million: float = Field(ge=0)
+    """Completion tokens."""
+    cached_input_per_million: float | None = Field(default=None, ge=0)
+    """Cached prompt tokens (defaults to the input price)."""
+
+
+class RunnerConfig(BackendSpec):
+    """The chatbot under test and how to drive it."""
+
+    system_prompt: str | None = None
+    """System message prepended to every conversation."""
+    concurrency: int = Field(default=8, ge=1, le=4096)
+    """Most requests in flight."""
+    adaptive_concurrency: bool = False
+    """Halve concurrency on 429s and recover gradually."""
+    timeout_s: float = Field(default=60.0, gt=0)
+    """Hard wall-clock limit per attempt."""
+    sample_timeout_s: float | None = Field(default=None, gt=0)
+    """Total deadline per sample, retries included (default: attempts x timeout)."""
+    retries: int = Field(default=3, ge=0, le=20)
+    """Retries after the first attempt, for retryable errors."""
+    backoff: BackoffConfig = Field(default_factory=BackoffConfig)
+    """Backoff between attempts."""
+    rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    """Requests/tokens per minute."""
+    stream: bool = False
+    """Stream responses to measure time to first token."""
+    repeat: int = Field(default=1, ge=1, le=1000)
+    """Run each sample this many times."""
+    cache: bool = False
+    """Serve identical requests from the workspace's response cache."""
+    max_cost_usd: float | None = Field(default=None, gt=0)
+    """Stop scheduling before this budget would be exceeded (the run stays resumable)."""
+    max_error_rate: float = Field(default=0.0, ge=0, le=1)
+    """Fraction of samples allowed to end in errors before the run exits 1."""
+    prices: dict[str, Price] = Field(default_factory=dict)
+    """Per-model prices overriding the built-in table."""
+
+
+class MetricSpec(BaseModel):
+    """One metric: ``type`` plus the metric's own options (validated by the metric)."""
+
+    model_config = ConfigDict(extra="allow", use_attribute_docstrings=True)
+
+    type: str
+    """Registered metric name (see `chatbot-tester metrics`)."""
+    name: str | None = None
+    """Label in reports (default: the type); must be unique."""
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The metric options (every key but type and name)."""
+        return dict(self.model_extra or {})
+
+    @property
+    def label(self) -> str:
+        """Name used in scores and reports."""
+        return self.name or self.type
+
+
+class JudgeConfig(BackendSpec):
+    """Default LLM judge for ``llm_judge`` and other judge metrics."""
+
+    concurrency: int = Field(default=8, ge=1, le=1024)
+    """Most judge calls in flight."""
+    timeout_s: float = Field(default=60.0, gt=0)
+    """Hard wall-clock limit per judge call."""
+    retries: int = Field(default=3, ge=0, le=20)
+    """Retries per judge call."""
+    rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    """Requests/tokens per minute."""
+
+
+ReportFormat = Literal["html", "json", "junit", "md"]
+
+
+def _all_formats() -> list[ReportFormat]:
+    return ["html", "json", "junit", "md"]
+
+
+class ReportConfig(_Model):
+    """Which reports to write."""
+
+    formats: list[ReportFormat] = Field(default_factory=_all_formats)
+    """Any of html, json, junit, md."""
+    title: str | None = None
+    """Report title (default: the pipeline name)."""
+
+
+class EvaluatorConfig(_Model):
+    """How answers are scored and the run is judged."""
+
+    metrics: list[MetricSpec] = Field(default_factory=list)
+    """Metrics applied to every sample (plus each sample's own assertions)."""
+    judge: JudgeConfig | None = None
+    """Default judge backend for LLM-judge metrics."""
+    thresholds: list[str] = Field(default_factory=list)
+    """Gates such as 'exact_match.pass_rate >= 0.8', 'latency.p95 <= 2000'."""
+    baseline: str | None = None
+    """Run id or run directory to compare against."""
+    report: ReportConfig = Field(default_factory=ReportConfig)
+    """Report formats."""
+    cache: bool = True
+    """Cache judge verdicts in the workspace."""
+
+    @field_validator("metrics")
+    @classmethod
+    def _unique_labels(cls, v: list[MetricSpec]) -> list[MetricSpec]:
+        seen: set[str] = set()
+        for spec in v:
+            if spec.label in seen:
+                raise ValueError(f"two metrics are named '{spec.label}': give one a 'name'")
+            seen.add(spec.label)
+        return v
+
+
+class PipelineConfig(_Model):
+    """A whole pipeline: generate -> run -> evaluate -> report."""
+
+    name: str = Field(min_length=1)
+    """Pipeline name (shown in reports and manifests)."""
+    description: str | None = None
+    """Free text."""
+    workspace: Path = Path("./workspace")
+    """Workspace directory holding runs, datasets and caches (relative to the YAML file)."""
+    generator: GeneratorConfig
+    """Where the test samples come from."""
+    runner: RunnerConfig
+    """The chatbot under test."""
+    evaluator: EvaluatorConfig = Field(default_factory=EvaluatorConfig)
+    """Scoring, gates and reports."""
+
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    _source_file: Path | None = PrivateAttr(default=None)
+    _raw: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @property
+    def base_dir(self) -> Path:
+        """Directory that relative paths are resolved against (the YAML file's)."""
+        return self._base_dir
+
+    @property
+    def source_file(self) -> Path | None:
+        """The YAML file this config was loaded from, if any."""
+        return self._source_file
+
+    def bind(self, base_dir: Path, source_file: Path | None, raw: dict[str, Any] | None) -> None:
+        """Attach the loading context (called by the YAML loader)."""
+        self._base_dir = base_dir
+        self._source_file = source_file
+        self._raw = raw
+
+    def resolve_path(self, path: Path) -> Path:
+        """``path`` made absolute relative to the YAML file's directory."""
+        return path if path.is_absolute() else (self._base_dir / path).resolve()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The config as written (``${ENV}`` references unresolved), for manifests."""
+        if self._raw is not None:
+            return self._raw
+        return self.model_dump(mode="json", exclude_defaults=True)
