@@ -1,0 +1,194 @@
+"""The Metric protocol and the metric registry.
+
+A metric is stateless: ``score(item)`` returns a ``Score`` (sync or async) and never stores
+results on ``self``. The evaluator builds one ``MetricInput`` per record (and per turn of a
+multi-turn record) and calls every metric on it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chatbot_tester.common.backends.base import format_validation_error
+from chatbot_tester.common.config import JudgeConfig
+from chatbot_tester.common.registry import Registry
+from chatbot_tester.common.schemas import Message, RunRecord, Score, TestSample
+from chatbot_tester.errors import ConfigError, PluginError
+
+__all__ = [
+    "Metric",
+    "MetricContext",
+    "MetricInput",
+    "MetricOptions",
+    "metric_registry",
+    "register_metric",
+]
+
+
+class MetricOptions(BaseModel):
+    """Base of every metric's options: unknown options are errors."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    threshold: float | None = Field(default=None)
+    """Pass when the value reaches this (metrics with a natural pass/fail ignore it unless set)."""
+
+
+@dataclass(frozen=True)
+class MetricInput:
+    """Everything a metric may look at for one record, or one turn of it."""
+
+    sample: TestSample
+    record: RunRecord
+    output: str | None
+    """The answer text under test (``None`` when the record is an error)."""
+    expected: list[str]
+    """Reference answers for this sample (or this turn)."""
+    turn: int | None = None
+    """Turn index when scoring one turn of a multi-turn sample, else ``None``."""
+    conversation: list[Message] = field(default_factory=list)
+    """The conversation up to and including the answer under test."""
+
+    @property
+    def input_text(self) -> str:
+        """The last user message before the answer."""
+        for msg in reversed(self.conversation):
+            if msg.role == "user":
+                return msg.content
+        return ""
+
+
+@dataclass
+class MetricContext:
+    """What metrics may need from the evaluation: judge defaults, caches, paths."""
+
+    judge: JudgeConfig | None = None
+    """The pipeline's default judge backend."""
+    workspace_dir: Path | None = None
+    """Workspace root (for caches); ``None`` disables on-disk caches."""
+    base_dir: Path = field(default_factory=Path.cwd)
+    """Directory relative paths in metric options refer to."""
+    cache: bool = True
+    """Whether judge verdicts may be cached."""
+    extras: dict[str, Any] = field(default_factory=dict)
+    """Shared resources keyed by name (e.g. rate limiters), owned by the evaluator."""
+
+
+class Metric(ABC):
+    """Base class of metrics. Subclasses set ``Options`` and implement ``score``."""
+
+    Options: ClassVar[type[MetricOptions]] = MetricOptions
+    """Pydantic model validating the metric's options."""
+    description: ClassVar[str] = ""
+    """One line shown by ``chatbot-tester metrics``."""
+    per_turn: ClassVar[bool] = True
+    """Whether the metric also scores each turn of multi-turn samples."""
+
+    def __init__(self, options: MetricOptions, *, name: str, context: MetricContext) -> None:
+        self.options = options
+        self.name = name
+        self.context = context
+
+    @abstractmethod
+    def score(self, item: MetricInput) -> Score | Awaitable[Score]:
+        """Score one record (or one turn). May be sync or async."""
+
+    async def ascore(self, item: MetricInput) -> Score:
+        """``score`` normalised to async; errors become a ``Score`` with ``error`` set."""
+        try:
+            result = self.score(item)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:  # a metric bug must not lose the other scores
+            return self.make(item, error=f"{type(exc).__name__}: {exc}")
+        assert isinstance(result, Score)
+        return result
+
+    def make(
+        self,
+        item: MetricInput,
+        value: float | None = None,
+        passed: bool | None = None,
+        *,
+        reason: str | None = None,
+        error: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> Score:
+        """Build a Score for ``item``; applies ``options.threshold`` when ``passed`` is None."""
+        threshold = getattr(self.options, "threshold", None)
+        if passed is None and value is not None and threshold is not None:
+            passed = value >= threshold
+        return Score(
+            sample_id=item.record.sample_id,
+            repeat=item.record.repeat,
+            turn=item.turn,
+            metric=self.name,
+            value=value,
+            passed=passed,
+            reason=reason,
+            error=error,
+            details=details or {},
+        )
+
+    async def aclose(self) -> None:
+        """Release resources (judge backends, caches)."""
+        return None
+
+
+MetricFunction = Callable[..., Any]
+
+
+def _validate_metric(name: str, obj: object) -> type[Metric]:
+    if isinstance(obj, type) and issubclass(obj, Metric):
+        return obj
+    if callable(obj):
+        return _wrap_function(name, obj)
+    raise PluginError(f"metric '{name}' is neither a Metric subclass nor a function: {obj!r}")
+
+
+def _wrap_function(name: str, func: MetricFunction) -> type[Metric]:
+    """Turn ``func(sample, record)`` into a Metric class (see ``evaluator.metrics.custom``)."""
+    from chatbot_tester.evaluator.metrics.custom import function_metric_class
+
+    return function_metric_class(name, func)
+
+
+class MetricRegistry(Registry[type[Metric]]):
+    """Registry of metric classes; ``create`` validates options."""
+
+    def __init__(self) -> None:
+        super().__init__("metric", "chatbot_tester.metrics", validate=_validate_metric)
+
+    def create(
+        self, type_: str, options: dict[str, Any], *, name: str | None, context: MetricContext
+    ) -> Metric:
+        """Create metric ``type_`` with its options validated (ConfigError on bad options)."""
+        cls = self.get(type_)
+        try:
+            opts = cls.Options.model_validate(options)
+        except ValidationError as exc:
+            raise ConfigError(
+                format_validation_error(exc, cls.Options, f"metric '{name or type_}'")
+            ) from None
+        return cls(opts, name=name or type_, context=context)
+
+
+metric_registry = MetricRegistry()
+"""The one metric registry (built-ins, ``@register_metric`` and entry points)."""
+
+
+def register_metric(name: str) -> Callable[[Any], Any]:
+    """Decorator for a Metric subclass or a function ``f(sample, record)``."""
+
+    def deco(obj: Any) -> Any:
+        metric_registry.register(name, _validate_metric(name, obj))
+        return obj
+
+    return deco
