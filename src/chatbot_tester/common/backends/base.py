@@ -11,6 +11,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -178,10 +179,20 @@ class BackendRegistry(Registry[type[ChatBackend]]):
                 format_validation_error(exc, cls.Options, f"backend '{name}'")
             ) from None
 
-    def create(self, name: str, /, **config: Any) -> ChatBackend:
-        """Create backend ``name`` with its options validated."""
+    def create(self, name: str, /, base_dir: Path | None = None, **config: Any) -> ChatBackend:
+        """Create backend ``name`` with its options validated.
+
+        Relative ``Path`` options are resolved against ``base_dir`` (the pipeline file's
+        directory) when given.
+        """
         cls = self.get(name)
         options = self.validate_options(name, config)
+        if base_dir is not None:
+            for field_name, info in type(options).model_fields.items():
+                value = getattr(options, field_name)
+                is_path = info.annotation in (Path, Path | None) and isinstance(value, Path)
+                if is_path and not value.is_absolute():
+                    setattr(options, field_name, (base_dir / value).resolve())
         backend = cls(options)
         backend.name = name
         return backend

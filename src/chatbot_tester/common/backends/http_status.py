@@ -1,0 +1,72 @@
+"""Shared mapping of HTTP failures to retry decisions, and Retry-After parsing.
+
+Used by every HTTP-speaking backend (openai, anthropic, http) so they agree on what is
+retried: 408, 409, 429 and 5xx are; other 4xx are not; a quota-exhausted 429 is not.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+
+from chatbot_tester.common.backends.base import ErrorClass
+from chatbot_tester.common.types import ErrorKind
+
+__all__ = ["QUOTA_MARKERS", "classify_status", "parse_retry_after"]
+
+QUOTA_MARKERS = ("insufficient_quota", "quota exceeded", "exceeded your current quota", "billing")
+"""Substrings of a 429 body that mean the account is out of quota (retrying cannot help)."""
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, ``Retry-After`` seconds, or an HTTP-date.
+
+    Returns ``None`` when no usable header is present. Negative values become 0.
+    Header lookup is case-insensitive.
+    """
+    lower = {k.lower(): v for k, v in headers.items()}
+    ms = lower.get("retry-after-ms")
+    if ms is not None:
+        try:
+            value = float(ms) / 1000.0
+            if math.isfinite(value):
+                return max(0.0, value)
+        except ValueError:
+            pass
+    raw = lower.get("retry-after")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    try:
+        value = float(raw)
+        return max(0.0, value) if math.isfinite(value) else None
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def classify_status(
+    status: int, headers: Mapping[str, str], body: str = "", *, message: str | None = None
+) -> ErrorClass:
+    """Decision for an HTTP error status (``body`` is a short, already-redacted snippet)."""
+    text = message or f"HTTP {status}" + (f": {body[:200]}" if body else "")
+    retry_after = parse_retry_after(headers)
+    if status == 429:
+        lowered = body.lower()
+        if any(marker in lowered for marker in QUOTA_MARKERS):
+            return ErrorClass("fatal", ErrorKind.QUOTA_EXHAUSTED, text, status)
+        return ErrorClass("rate_limited", ErrorKind.RATE_LIMITED, text, status, retry_after)
+    if status in (401, 403):
+        return ErrorClass("fatal", ErrorKind.AUTH, text, status)
+    if status in (408, 409) or status >= 500:
+        return ErrorClass("retry", ErrorKind.HTTP, text, status, retry_after)
+    return ErrorClass("fatal", ErrorKind.HTTP, text, status)
