@@ -9,7 +9,7 @@ traceback and exit with code 2; backend faults are classified and recorded per s
     │   └── DatasetError      bad dataset file or row                      (exit 2)
     ├── PluginError           a backend/metric cannot be found or loaded   (exit 2)
     ├── ResumeError           a run cannot be resumed as asked             (exit 2)
-    ├── RunAborted            the run stopped early (auth/config fault on every first request)
+    ├── RunAborted            every first request failed on auth/config     (exit 2)
     └── BackendError          one failed call to a backend (kind, status, retry-after)
         ├── BackendTimeout
         ├── BackendConnectionError
@@ -104,9 +104,10 @@ class ResumeError(ChatbotTesterError):
 
 
 class RunAborted(ChatbotTesterError):
-    """The run was stopped early for a reason that affects every sample (e.g. bad API key)."""
+    """The run was stopped early for a reason that affects every sample (e.g. bad API key).
 
-    exit_code = 1
+    Such a reason is a configuration problem, so it exits 2 like other config errors.
+    """
 
 
 class BackendError(ChatbotTesterError):

@@ -51,6 +51,12 @@ class LazyGroup(click.Group):
         module = importlib.import_module(entry[0])
         command = module.command
         assert isinstance(command, click.Command)
+        if not any(p.name == "debug" for p in command.params):
+            # `chatbot-tester CMD ... --debug` works as well as `chatbot-tester --debug CMD`;
+            # main() reads the flag from argv before click runs.
+            command.params.append(
+                click.Option(["--debug"], is_flag=True, expose_value=False, help="Show tracebacks.")
+            )
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

@@ -1,0 +1,20 @@
+"""The orchestrator: one pipeline file runs generate -> run -> evaluate -> report."""
+
+from __future__ import annotations
+
+from chatbot_tester.orchestrator.pipeline import (
+    PipelineInterrupted,
+    run_pipeline,
+    run_pipeline_async,
+)
+from chatbot_tester.orchestrator.plan import PipelinePlan, plan_pipeline
+from chatbot_tester.orchestrator.result import PipelineResult
+
+__all__ = [
+    "PipelineInterrupted",
+    "PipelinePlan",
+    "PipelineResult",
+    "plan_pipeline",
+    "run_pipeline",
+    "run_pipeline_async",
+]

@@ -1,0 +1,101 @@
+"""``chatbot-tester run PIPELINE``: the whole cycle, or ``--dry-run`` to see the plan."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+__all__ = ["command"]
+
+
+def _print_plan(pipeline: Path, workspace_dir: Path | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from chatbot_tester.orchestrator import plan_pipeline
+
+    plan = plan_pipeline(pipeline, workspace_dir=workspace_dir)
+    console = Console(soft_wrap=True)
+    console.print(f"[bold]{plan.pipeline}[/bold]: dry run, nothing called, nothing written")
+    console.print(
+        f"samples: {plan.samples}  turns: {plan.turns}  repeat: {plan.repeat}  "
+        f"workspace: {plan.workspace}"
+    )
+    table = Table("stage", "backend", "model", "calls", "prompt tok", "completion tok", "cost USD")
+    for s in plan.stages:
+        table.add_row(
+            s.stage,
+            s.backend or "-",
+            s.model or "-",
+            str(s.calls),
+            str(s.prompt_tokens or "-"),
+            str(s.completion_tokens or "-"),
+            "unknown" if s.cost_usd is None else f"{s.cost_usd:.4f}",
+        )
+    console.print(table)
+    total = plan.total_cost_usd
+    console.print(
+        "estimated total cost: "
+        + ("unknown (no price for some model; add runner.prices)" if total is None else f"${total:.4f}")
+    )
+    console.print("metrics: " + (", ".join(plan.metrics) or "none"))
+    if plan.thresholds:
+        console.print("gates: " + "; ".join(plan.thresholds))
+
+
+@click.command("run")
+@click.argument("pipeline", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--workspace-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Use this workspace instead of the pipeline's 'workspace'.",
+)
+@click.option("--dry-run", is_flag=True, help="Validate and print the plan; call and write nothing.")
+@click.option("--resume", "resume", metavar="RUN_ID", help="Continue an interrupted run.")
+@click.option("--force", is_flag=True, help="Resume even if the dataset or backend changed.")
+@click.option("--no-cache", is_flag=True, help="Disable every response cache for this run.")
+def command(
+    pipeline: Path,
+    workspace_dir: Path | None,
+    dry_run: bool,
+    resume: str | None,
+    force: bool,
+    no_cache: bool,
+) -> None:
+    """Run PIPELINE: generate the dataset, run the chatbot, evaluate, write reports.
+
+    Progress goes to stderr; the run directory is the last line on stdout. Exit codes: 0
+    passed, 1 a gate failed / errors beyond tolerance / significant regression, 2 bad
+    config or input, 130 interrupted.
+    """
+    if dry_run:
+        _print_plan(pipeline, workspace_dir)
+        return
+    from chatbot_tester.orchestrator import PipelineInterrupted, run_pipeline
+
+    try:
+        result = run_pipeline(
+            pipeline,
+            workspace_dir=workspace_dir,
+            resume=resume,
+            force=force,
+            cache=not no_cache,
+            progress=True,
+        )
+    except PipelineInterrupted as exc:
+        click.echo(f"interrupted: resume with --resume {exc.run_dir.name}", err=True)
+        click.echo(str(exc.run_dir))
+        sys.exit(130)
+    if result.generation_skipped:
+        click.echo("generate: skipped (identical dataset already in the workspace)", err=True)
+    for line in result.failed_gates:
+        click.echo(line, err=True)
+    for line in result.problems:
+        click.echo(line, err=True)
+    for fmt, path in sorted(result.reports.items()):
+        click.echo(f"{fmt}: {path}", err=True)
+    click.echo(str(result.run_dir))
+    if result.exit_code:
+        sys.exit(result.exit_code)

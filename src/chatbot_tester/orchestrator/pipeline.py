@@ -1,0 +1,308 @@
+"""Generate -> run -> evaluate -> report, wired through a workspace run directory.
+
+The orchestrator only wires stages together and owns the workspace: it validates the whole
+pipeline before creating anything, reuses an identical dataset, snapshots the config (secrets
+unresolved), keeps the manifest current, and turns the outcome into an exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from chatbot_tester.common.config import PipelineConfig
+from chatbot_tester.common.events import EventBus, GenerationSkipped, Notice, RunFinished, RunStarted
+from chatbot_tester.common.hashing import stable_hash
+from chatbot_tester.common.schemas import DatasetInfo, Manifest, utcnow
+from chatbot_tester.common.types import RunStatus
+from chatbot_tester.common.versions import collect_versions
+from chatbot_tester.common.workspace import (
+    CONFIG_SNAPSHOT,
+    DATASET,
+    EVENTS,
+    RESULTS,
+    RunDir,
+    Workspace,
+)
+from chatbot_tester.common.yaml_loader import load_pipeline
+from chatbot_tester.errors import ResumeError, RunAborted
+from chatbot_tester.orchestrator.result import PipelineResult
+from chatbot_tester.orchestrator.stages import evaluate_stage, run_stage
+from chatbot_tester.orchestrator.validate import backend_hash, validate_pipeline
+
+__all__ = ["PipelineInterrupted", "run_pipeline", "run_pipeline_async"]
+
+
+class PipelineInterrupted(KeyboardInterrupt):
+    """Raised after an interrupted run was marked ``interrupted`` in its manifest."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(f"interrupted; resume with --resume {run_dir.name}")
+        self.run_dir = run_dir
+
+
+def _load(source: PipelineConfig | Path | str | dict[str, Any]) -> PipelineConfig:
+    return source if isinstance(source, PipelineConfig) else load_pipeline(source)
+
+
+async def _prepare_dataset(
+    config: PipelineConfig, ws: Workspace, *, cache_enabled: bool, bus: EventBus
+) -> tuple[Path, DatasetInfo, bool]:
+    """Build (or reuse) the dataset in ``<workspace>/datasets``; nothing goes in a run dir yet."""
+    from chatbot_tester.generator import dataset_fingerprint, dataset_hash, generate_dataset
+
+    gen = config.generator
+    fingerprint = dataset_fingerprint(gen, config.base_dir)
+    dataset_id = gen.dataset_id or (gen.source.stem if gen.source else "synthetic")
+    ws.datasets_dir.mkdir(parents=True, exist_ok=True)
+    path = ws.datasets_dir / f"{dataset_id}-{fingerprint.split(':')[-1][:16]}.jsonl"
+    if path.exists():
+        from chatbot_tester.common.jsonl import iter_json_objects
+
+        count = sum(1 for _ in iter_json_objects(path))
+        info = DatasetInfo(
+            id=dataset_id,
+            hash=dataset_hash(path),
+            count=count,
+            source=str(gen.source) if gen.source else "synthetic",
+        )
+        bus.emit(GenerationSkipped(dataset_id, f"identical dataset already built: {path.name}"))
+        return path, info, True
+    cache = None
+    if gen.synthetic is not None and gen.cache and cache_enabled:
+        from chatbot_tester.common.cache import open_cache
+
+        cache = open_cache(ws.root)
+    try:
+        info = await generate_dataset(
+            gen, base_dir=config.base_dir, out_path=path, cache=cache, bus=bus
+        )
+    finally:
+        if cache is not None:
+            cache.close()
+    return path, info, False
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def _new_manifest(
+    config: PipelineConfig, run: RunDir, dataset: DatasetInfo, gen_skipped: bool
+) -> Manifest:
+    snapshot = config.snapshot()
+    return Manifest(
+        run_id=run.run_id,
+        pipeline=config.name,
+        config=snapshot,
+        config_hash=stable_hash(snapshot),
+        backend_hash=backend_hash(config),
+        dataset=dataset,
+        versions=collect_versions(),
+        stages={"generate": "skipped" if gen_skipped else "completed"},
+    )
+
+
+def _open_for_resume(
+    config: PipelineConfig, ws: Workspace, ref: str, dataset: DatasetInfo, force: bool
+) -> tuple[RunDir, Manifest]:
+    run = ws.open_run(ref)
+    manifest = run.read_manifest()
+    problems = []
+    if manifest.dataset is not None and manifest.dataset.hash != dataset.hash:
+        problems.append("the dataset changed")
+    if manifest.backend_hash is not None and manifest.backend_hash != backend_hash(config):
+        problems.append("the runner's backend config changed")
+    if problems and not force:
+        raise ResumeError(
+            f"cannot resume run {run.run_id}: {' and '.join(problems)} since it started "
+            "(start a new run, or pass --force to continue with the run's own dataset)"
+        )
+    manifest.resumed += 1
+    manifest.status = RunStatus.RUNNING
+    manifest.error = None
+    return run, manifest
+
+
+async def run_pipeline_async(
+    source: PipelineConfig | Path | str | dict[str, Any],
+    *,
+    workspace_dir: Path | None = None,
+    resume: str | None = None,
+    force: bool = False,
+    cache: bool = True,
+    progress: bool = True,
+    bus: EventBus | None = None,
+) -> PipelineResult:
+    """Run a whole pipeline; see ``run_pipeline``."""
+    config = _load(source)
+    validate_pipeline(config)
+    ws = Workspace(workspace_dir or config.resolve_path(config.workspace))
+    bus = bus or EventBus()
+    if progress:
+        from chatbot_tester.common.progress import ProgressDisplay
+
+        bus.subscribe(ProgressDisplay())
+
+    started = time.perf_counter()
+    dataset_src, dataset, gen_skipped = await _prepare_dataset(
+        config, ws, cache_enabled=cache, bus=bus
+    )
+    gen_seconds = time.perf_counter() - started
+
+    if resume is not None:
+        run, manifest = _open_for_resume(config, ws, resume, dataset, force)
+        dataset_path = run.file(DATASET)
+    else:
+        run = ws.create_run()
+        dataset_path = run.file(DATASET)
+        _link_or_copy(dataset_src, dataset_path)
+        snapshot_text = yaml.safe_dump(config.snapshot(), sort_keys=False, allow_unicode=True)
+        run.file(CONFIG_SNAPSHOT).write_text(snapshot_text, encoding="utf-8")
+        manifest = _new_manifest(config, run, dataset, gen_skipped)
+        manifest.timings["generate"] = round(gen_seconds, 3)
+    run.write_manifest(manifest)
+
+    from chatbot_tester.common.progress import EventLogWriter
+
+    log = EventLogWriter(run.file(EVENTS))
+    bus.subscribe(log)
+    bus.emit(RunStarted(run.run_id, config.name))
+    result = PipelineResult(
+        run_id=run.run_id,
+        run_dir=run.path,
+        status="running",
+        exit_code=0,
+        dataset=dataset,
+        generation_skipped=gen_skipped,
+    )
+    try:
+        await _run_and_evaluate(config, ws, run, manifest, result, cache=cache, bus=bus)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        manifest.status = RunStatus.INTERRUPTED
+        manifest.updated_at = utcnow()
+        run.write_manifest(manifest)
+        bus.emit(RunFinished(run.run_id, "interrupted"))
+        raise PipelineInterrupted(run.path) from None
+    except RunAborted as exc:
+        manifest.status = RunStatus.ABORTED
+        manifest.error = str(exc)
+        run.write_manifest(manifest)
+        bus.emit(RunFinished(run.run_id, "aborted"))
+        raise
+    except BaseException as exc:
+        manifest.status = RunStatus.FAILED
+        manifest.error = f"{type(exc).__name__}: {exc}"
+        run.write_manifest(manifest)
+        raise
+    finally:
+        await bus.aclose()
+        log.close()
+    return result
+
+
+async def _run_and_evaluate(
+    config: PipelineConfig,
+    ws: Workspace,
+    run: RunDir,
+    manifest: Manifest,
+    result: PipelineResult,
+    *,
+    cache: bool,
+    bus: EventBus,
+) -> None:
+    t0 = time.perf_counter()
+    summary = await run_stage(
+        config,
+        ws,
+        run.file(DATASET),
+        run.file(RESULTS),
+        resume=manifest.resumed > 0,
+        cache=cache,
+        bus=bus,
+    )
+    manifest.timings["run"] = round(time.perf_counter() - t0, 3)
+    result.run = summary
+    manifest.counts.update(
+        samples=manifest.dataset.count if manifest.dataset else 0,
+        records=int(summary.get("completed", 0)) + int(summary.get("skipped_existing", 0)),
+        errors=int(summary.get("errors", 0)),
+    )
+    status = str(summary.get("status", "completed"))
+    if status == "interrupted":
+        raise KeyboardInterrupt
+    if status == "aborted":
+        raise RunAborted(str(summary.get("message") or "the run was aborted"))
+    manifest.stages["run"] = status
+    run.write_manifest(manifest)
+    if status == "budget_exhausted":
+        result.status = status
+        result.exit_code = 1
+        result.problems.append(
+            f"{summary.get('message') or 'budget exhausted'}; "
+            f"resume with --resume {run.run_id} after raising runner.max_cost_usd"
+        )
+        manifest.status = RunStatus.INTERRUPTED
+        manifest.error = result.problems[-1]
+        run.write_manifest(manifest)
+        bus.emit(Notice("warning", result.problems[-1]))
+        return
+
+    t1 = time.perf_counter()
+    await evaluate_stage(config, ws, run, result, cache=cache, bus=bus)
+    manifest.timings["evaluate"] = round(time.perf_counter() - t1, 3)
+    manifest.stages["evaluate"] = "completed"
+    if result.summary is not None:
+        manifest.counts["scores"] = sum(
+            int(m.get("scored", 0)) for m in result.summary.get("metrics", {}).values()
+        )
+    total = max(1, manifest.counts.get("records", 0))
+    errors = manifest.counts.get("errors", 0)
+    if errors and errors / total > config.runner.max_error_rate:
+        result.problems.append(
+            f"{errors} of {total} samples ended in errors "
+            f"(runner.max_error_rate is {config.runner.max_error_rate:g})"
+        )
+    if result.failed_gates or result.problems:
+        result.exit_code = 1
+    result.status = "completed"
+    manifest.status = RunStatus.COMPLETED
+    manifest.updated_at = utcnow()
+    run.write_manifest(manifest)
+    bus.emit(RunFinished(run.run_id, "completed"))
+
+
+def run_pipeline(
+    source: PipelineConfig | Path | str | dict[str, Any],
+    *,
+    workspace_dir: Path | None = None,
+    resume: str | None = None,
+    force: bool = False,
+    cache: bool = True,
+    progress: bool = False,
+) -> PipelineResult:
+    """Run a pipeline (a YAML path, a dict or a ``PipelineConfig``) and return its result.
+
+    The one synchronous entry point: it creates the event loop. ``resume`` continues an
+    interrupted run by id; ``cache=False`` disables every response cache.
+    """
+    return asyncio.run(
+        run_pipeline_async(
+            source,
+            workspace_dir=workspace_dir,
+            resume=resume,
+            force=force,
+            cache=cache,
+            progress=progress,
+        )
+    )
+

@@ -1,0 +1,173 @@
+"""``--dry-run``: validate everything and estimate the work without calling or writing anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chatbot_tester.common.config import MetricSpec, PipelineConfig
+from chatbot_tester.common.schemas import TestSample, Usage
+from chatbot_tester.common.yaml_loader import load_pipeline
+from chatbot_tester.orchestrator.validate import validate_pipeline
+
+__all__ = ["JUDGE_METRICS", "PipelinePlan", "StagePlan", "plan_pipeline"]
+
+JUDGE_METRICS = {"llm_judge": 1, "g_eval": 1, "pairwise": 2}
+"""Metric types that call a judge model, and calls per vote (pairwise swaps positions)."""
+
+_JUDGE_PROMPT_OVERHEAD = 350  # rubric + instructions, in tokens
+_JUDGE_COMPLETION = 80
+_DEFAULT_COMPLETION = 256
+
+
+class StagePlan(BaseModel):
+    """Estimated work of one stage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stage: str
+    backend: str | None = None
+    model: str | None = None
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    note: str | None = None
+
+
+class PipelinePlan(BaseModel):
+    """What ``chatbot-tester run --dry-run`` prints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pipeline: str
+    workspace: Path
+    samples: int
+    turns: int
+    repeat: int
+    metrics: list[str]
+    thresholds: list[str]
+    stages: list[StagePlan] = Field(default_factory=list)
+
+    @property
+    def total_cost_usd(self) -> float | None:
+        """Sum of the stages' costs; ``None`` when any priced stage is unknown."""
+        costs = [s.cost_usd for s in self.stages if s.calls]
+        if any(c is None for c in costs):
+            return None
+        return sum(c for c in costs if c is not None)
+
+
+def _judge_calls(spec: MetricSpec, records: int) -> int:
+    votes = int(spec.options.get("votes", 1) or 1)
+    return JUDGE_METRICS[spec.type] * votes * records
+
+
+def plan_pipeline(
+    source: PipelineConfig | Path | str | dict[str, Any], *, workspace_dir: Path | None = None
+) -> PipelinePlan:
+    """Validate the pipeline and its sources and estimate calls, tokens and cost.
+
+    Calls no backend and writes nothing (not even the workspace directory).
+    """
+    from chatbot_tester.common.cost import PriceTable, count_message_tokens, count_tokens
+    from chatbot_tester.generator import load_samples
+
+    config = source if isinstance(source, PipelineConfig) else load_pipeline(source)
+    validate_pipeline(config)
+    runner, ev = config.runner, config.evaluator
+    workspace = workspace_dir or config.resolve_path(config.workspace)
+
+    samples: list[TestSample] = []
+    synthetic = config.generator.synthetic
+    if config.generator.source is not None:
+        samples = list(load_samples(config.generator, config.base_dir))
+    n_samples = len(samples) + (synthetic.count if synthetic else 0)
+    turns = sum(len(s.turns) if s.turns else 1 for s in samples)
+    turns += synthetic.count if synthetic else 0
+
+    prompt = 0
+    expected_tokens: list[int] = []
+    system = runner.system_prompt or ""
+    for s in samples:
+        prompt += count_message_tokens(s.input_messages(), runner.model) + count_tokens(system)
+        for ref in s.expected_list()[:1]:
+            expected_tokens.append(count_tokens(ref, runner.model))
+    max_tokens = runner.params.get("max_tokens")
+    per_answer = (
+        int(max_tokens)
+        if isinstance(max_tokens, int)
+        else (
+            round(sum(expected_tokens) / len(expected_tokens))
+            if expected_tokens
+            else _DEFAULT_COMPLETION
+        )
+    )
+    runner_calls = turns * runner.repeat
+    completion = per_answer * runner_calls
+    prompt *= runner.repeat
+    runner_cost = PriceTable(runner.prices).cost(
+        runner.model,
+        Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion),
+    )
+    stages = [
+        StagePlan(
+            stage="run",
+            backend=runner.backend,
+            model=runner.model,
+            calls=runner_calls,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cost_usd=runner_cost,
+            note="completion tokens estimated from the expected answers"
+            if max_tokens is None
+            else None,
+        )
+    ]
+    if synthetic is not None:
+        calls = -(-synthetic.count // synthetic.batch_size)
+        stages.insert(
+            0,
+            StagePlan(
+                stage="generate",
+                backend=synthetic.backend,
+                model=synthetic.model,
+                calls=calls,
+                note="synthetic samples are not known before generation",
+            ),
+        )
+    records = n_samples * runner.repeat
+    judge_calls = sum(_judge_calls(m, records) for m in ev.metrics if m.type in JUDGE_METRICS)
+    if judge_calls:
+        judge = ev.judge
+        per_input = prompt // max(1, runner.repeat * n_samples)
+        jp = judge_calls * (_JUDGE_PROMPT_OVERHEAD + per_input + per_answer * 2)
+        jc = judge_calls * _JUDGE_COMPLETION
+        judge_cost = PriceTable(runner.prices).cost(
+            judge.model if judge else None,
+            Usage(prompt_tokens=jp, completion_tokens=jc, total_tokens=jp + jc),
+        )
+        stages.append(
+            StagePlan(
+                stage="evaluate (judge)",
+                backend=judge.backend if judge else None,
+                model=judge.model if judge else None,
+                calls=judge_calls,
+                prompt_tokens=jp,
+                completion_tokens=jc,
+                cost_usd=judge_cost,
+                note="cached verdicts are not counted out",
+            )
+        )
+    return PipelinePlan(
+        pipeline=config.name,
+        workspace=workspace,
+        samples=n_samples,
+        turns=turns,
+        repeat=runner.repeat,
+        metrics=[m.label for m in ev.metrics],
+        thresholds=list(ev.thresholds),
+        stages=stages,
+    )
