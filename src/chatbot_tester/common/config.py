@@ -198,10 +198,12 @@ class MetricSpec(BaseModel):
     """Registered metric name (see `chatbot-tester metrics`)."""
     name: str | None = None
     """Label in reports (default: the type); must be unique."""
+    only_tags: list[str] | None = None
+    """Apply only to samples carrying one of these tags (default: every sample)."""
 
     @property
     def options(self) -> dict[str, Any]:
-        """The metric options (every key but type and name)."""
+        """The metric options (every key but type, name and only_tags)."""
         return dict(self.model_extra or {})
 
     @property

@@ -17,7 +17,13 @@ from typing import Any
 import yaml
 
 from chatbot_tester.common.config import PipelineConfig
-from chatbot_tester.common.events import EventBus, GenerationSkipped, Notice, RunFinished, RunStarted
+from chatbot_tester.common.events import (
+    EventBus,
+    GenerationSkipped,
+    Notice,
+    RunFinished,
+    RunStarted,
+)
 from chatbot_tester.common.hashing import stable_hash
 from chatbot_tester.common.schemas import DatasetInfo, Manifest, utcnow
 from chatbot_tester.common.types import RunStatus
@@ -305,4 +311,3 @@ def run_pipeline(
             progress=progress,
         )
     )
-
