@@ -1,0 +1,188 @@
+"""Statistics for reports, gates and run comparison (numpy only, no scipy at runtime).
+
+Every resampling function is seeded, so the same data always gives the same interval.
+Empty inputs give ``nan`` (never a made-up 0); callers write ``null`` for them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from statistics import NormalDist
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "bootstrap_pvalue",
+    "mcnemar_exact",
+    "mean_ci",
+    "paired_bootstrap_diff",
+    "percentile",
+    "wilson_interval",
+]
+
+_NAN = float("nan")
+_CHUNK_CELLS = 1 << 20
+"""Most resampled values drawn at once (bounds memory for large samples)."""
+
+
+def _array(values: Sequence[float], what: str) -> npt.NDArray[np.float64]:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"{what} must be a flat sequence of numbers")
+    return arr
+
+
+def _check_confidence(confidence: float) -> None:
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be between 0 and 1 (exclusive), got {confidence}")
+
+
+def _bootstrap_means(
+    data: npt.NDArray[np.float64], n_boot: int, seed: int
+) -> npt.NDArray[np.float64]:
+    """Means of ``n_boot`` resamples (with replacement) of ``data``, drawn in bounded chunks."""
+    n = data.size
+    rng = np.random.default_rng(seed)
+    out = np.empty(n_boot, dtype=np.float64)
+    rows = max(1, _CHUNK_CELLS // n)
+    for start in range(0, n_boot, rows):
+        stop = min(n_boot, start + rows)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        out[start:stop] = data[idx].mean(axis=1)
+    return out
+
+
+def _percentile_interval(boot: npt.NDArray[np.float64], confidence: float) -> tuple[float, float]:
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.percentile(boot, [100.0 * alpha, 100.0 * (1.0 - alpha)])
+    return float(low), float(high)
+
+
+def mean_ci(
+    values: Sequence[float], *, confidence: float = 0.95, n_boot: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean with a percentile-bootstrap confidence interval: ``(mean, low, high)``.
+
+    One value gives a zero-width interval; no values give ``(nan, nan, nan)``.
+    """
+    _check_confidence(confidence)
+    data = _array(values, "values")
+    if data.size == 0:
+        return (_NAN, _NAN, _NAN)
+    mean = float(data.mean())
+    if data.size == 1 or bool(np.all(data == data[0])):
+        return (mean, mean, mean)
+    low, high = _percentile_interval(_bootstrap_means(data, n_boot, seed), confidence)
+    return (mean, low, high)
+
+
+def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a pass rate; ``(nan, nan)`` when ``n`` is 0.
+
+    Unlike the normal approximation it stays inside 0..1 and behaves at 0% and 100%.
+    """
+    _check_confidence(confidence)
+    if n < 0 or successes < 0 or successes > n:
+        raise ValueError(f"need 0 <= successes <= n, got successes={successes}, n={n}")
+    if n == 0:
+        return (_NAN, _NAN)
+    z = NormalDist().inv_cdf(1.0 - (1.0 - confidence) / 2.0)
+    p = successes / n
+    z2 = z * z
+    denom = 1.0 + z2 / n
+    centre = (p + z2 / (2.0 * n)) / denom
+    half = z * math.sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n)) / denom
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return (low, high)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) with linear interpolation (numpy's default); nan if empty."""
+    if not 0.0 <= q <= 100.0:
+        raise ValueError(f"percentile q must be within 0..100, got {q}")
+    data = _array(values, "values")
+    if data.size == 0:
+        return _NAN
+    return float(np.percentile(data, q))
+
+
+def _paired_diffs(a: Sequence[float], b: Sequence[float]) -> npt.NDArray[np.float64]:
+    xa, xb = _array(a, "a"), _array(b, "b")
+    if xa.size != xb.size:
+        raise ValueError(f"paired samples need equal lengths, got {xa.size} and {xb.size}")
+    return xb - xa
+
+
+def paired_bootstrap_diff(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    confidence: float = 0.95,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """Mean paired difference ``b - a`` (e.g. candidate minus baseline) with a bootstrap CI.
+
+    Pairs are resampled together, so per-sample difficulty cancels out. Returns
+    ``(diff, low, high)``; empty input gives nans.
+    """
+    _check_confidence(confidence)
+    diffs = _paired_diffs(a, b)
+    if diffs.size == 0:
+        return (_NAN, _NAN, _NAN)
+    mean = float(diffs.mean())
+    if diffs.size == 1 or bool(np.all(diffs == diffs[0])):
+        return (mean, mean, mean)
+    low, high = _percentile_interval(_bootstrap_means(diffs, n_boot, seed), confidence)
+    return (mean, low, high)
+
+
+def bootstrap_pvalue(
+    a: Sequence[float], b: Sequence[float], *, n_boot: int = 2000, seed: int = 0
+) -> float:
+    """Two-sided paired-bootstrap p-value for "the mean of ``b - a`` is 0".
+
+    The differences are centred (the null made true) and resampled; the p-value is the share
+    of resampled means at least as far from 0 as the observed one, with the +1 correction.
+    """
+    diffs = _paired_diffs(a, b)
+    if diffs.size == 0:
+        return _NAN
+    observed = float(diffs.mean())
+    centred = diffs - observed
+    if bool(np.all(centred == 0.0)):
+        return 1.0 if observed == 0.0 else 0.0
+    boot = _bootstrap_means(centred, n_boot, seed)
+    extreme = int(np.count_nonzero(np.abs(boot) >= abs(observed) - 1e-12))
+    return (extreme + 1) / (n_boot + 1)
+
+
+def _binom_cdf_half(k: int, n: int) -> float:
+    """P(X <= k) for X ~ Binomial(n, 1/2), exact for moderate n and in log space beyond."""
+    if n <= 1000:
+        total = sum(math.comb(n, i) for i in range(k + 1))
+        return total / (1 << n)
+    log_half_n = n * math.log(0.5)
+    logs = [
+        math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + log_half_n
+        for i in range(k + 1)
+    ]
+    top = max(logs)
+    return math.exp(top) * math.fsum(math.exp(v - top) for v in logs)
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value from the discordant pair counts ``b`` and ``c``.
+
+    Under "no change" each discordant pair is a fair coin flip, so the p-value is the
+    two-sided binomial test of ``min(b, c)`` out of ``b + c`` at p = 1/2.
+    """
+    if b < 0 or c < 0:
+        raise ValueError(f"discordant counts must be >= 0, got b={b}, c={c}")
+    n = b + c
+    if n == 0:
+        return 1.0
+    return min(1.0, 2.0 * _binom_cdf_half(min(b, c), n))
