@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from chatbot_tester.common.redact import looks_secret_name, register_secret
 from chatbot_tester.errors import ConfigError
 
 __all__ = [
@@ -37,15 +38,30 @@ __all__ = [
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
+def _option_name(where: str) -> str:
+    """The innermost option name in a ``where`` path (``opts.headers[0]`` -> ``headers``)."""
+    return re.sub(r"(\[\d+\])+$", "", where).rsplit(".", 1)[-1]
+
+
 def resolve_env(value: Any, *, where: str = "config") -> Any:
-    """Resolve ``${VAR}`` and ``${VAR:-default}`` inside strings, recursively, in memory only."""
+    """Resolve ``${VAR}`` and ``${VAR:-default}`` inside strings, recursively, in memory only.
+
+    Values substituted from secret-looking variables (``*_KEY``, ``*_TOKEN``, ...) or into
+    secret-looking options (``api_key``, ``Authorization``, ...) are registered with
+    ``common.redact`` so they never reach a log, file or error message.
+    """
     if isinstance(value, str):
+        secret_option = looks_secret_name(_option_name(where))
 
         def sub(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
             if name in os.environ:
+                if secret_option or looks_secret_name(name):
+                    register_secret(os.environ[name])
                 return os.environ[name]
             if default is not None:
+                if secret_option:
+                    register_secret(default)
                 return default
             raise ConfigError(
                 f"{where}: environment variable '{name}' is not set "
