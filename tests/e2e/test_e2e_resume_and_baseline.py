@@ -63,8 +63,8 @@ evaluator:
     assert results is not None, "the run never started writing records"
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=30)
-    assert time.monotonic() - sent < 5
+    _stdout, stderr = proc.communicate(timeout=30)
+    assert time.monotonic() - sent < 10  # a hang detector, not a speed claim
     assert proc.returncode == 130, stderr
     run_dir = results.parent
     manifest = json.loads((run_dir / "manifest.json").read_text())
