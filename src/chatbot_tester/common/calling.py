@@ -261,14 +261,16 @@ async def call_backend(
     bus: EventBus | None = None,
     stage: str = "run",
     item_id: str = "",
+    cache_salt: Any = None,
 ) -> CallOutcome:
     """Make one logical call with retries; never raises for backend faults.
 
-    ``item_id`` and ``stage`` label the ``RetryScheduled`` events emitted on ``bus``.
+    ``item_id`` and ``stage`` label the ``RetryScheduled`` events emitted on ``bus``;
+    ``cache_salt`` (e.g. a repeat index) keeps otherwise identical requests apart in the cache.
     """
     cache_key: str | None = None
     if cache is not None:
-        cache_key = cache.key(_identity(backend), request)
+        cache_key = cache.key(_identity(backend), request, extra=cache_salt)
         hit = cache.get(cache_key)
         if hit is not None:
             return _success(request, hit, 0, None, True)

@@ -1,0 +1,377 @@
+"""Run a dataset through the chatbot under test: ``run_job`` writes one record per sample.
+
+The scheduler is a fixed pool of worker tasks pulling (sample, repeat) pairs straight from
+the streamed dataset (nothing is materialised; only the set of done keys is kept). Each
+record is appended to ``results.jsonl`` the moment it completes, exactly once; a failed
+sample is a recorded error, never a crash. The in-flight attempts are bounded by one
+``ConcurrencyLimit`` (retries included; a sample waiting out a backoff holds no slot).
+
+Ways a run ends (``RunSummary.status``):
+
+- ``completed``: every key of the dataset has a record;
+- ``aborted``: the first completed samples all failed alike on auth, quota, config or an
+  unknown model (HTTP 404): dispatch stops at once, those failures are not recorded (a
+  resume after the fix sends them), records already written stay;
+- ``budget_exhausted``: the next sample would pass ``max_cost_usd``; samples in flight
+  finish and are recorded; the run is resumable;
+- cancellation (Ctrl-C): in-flight requests are cancelled and not recorded, the results
+  file is closed cleanly and the cancellation is **re-raised** (``run_job`` does not
+  return ``interrupted``; the caller marks the run interrupted). ``resume=True`` later
+  sends exactly the samples without a record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sized
+from pathlib import Path
+from time import perf_counter
+from typing import TYPE_CHECKING, Literal
+
+import anyio
+from pydantic import BaseModel, ConfigDict
+
+from chatbot_tester.common.backends import backend_registry
+from chatbot_tester.common.cost import PriceTable
+from chatbot_tester.common.events import ItemFinished, StageFinished, StageStarted
+from chatbot_tester.common.jsonl import JsonlAppender, iter_jsonl
+from chatbot_tester.common.limits import ConcurrencyLimit, shared_rate_limiter
+from chatbot_tester.common.schemas import RunRecord, TestSample
+from chatbot_tester.errors import DatasetError, ResumeError
+from chatbot_tester.runner.budget import CostBudget
+from chatbot_tester.runner.resume import ResultsState, load_results
+from chatbot_tester.runner.turns import SampleExecutor, SampleResult
+
+if TYPE_CHECKING:
+    from chatbot_tester.common.backends.base import ChatBackend
+    from chatbot_tester.common.cache import ResponseCache
+    from chatbot_tester.common.config import RunnerConfig
+    from chatbot_tester.common.events import EventBus
+
+__all__ = ["RunStatusName", "RunSummary", "count_samples", "run_job"]
+
+RunStatusName = Literal["completed", "interrupted", "aborted", "budget_exhausted"]
+
+_PROBE = 5
+"""Fail fast when this many first completions (at most ``concurrency``) all failed alike."""
+
+_HINTS = {
+    "auth": " (check runner.options.api_key and the endpoint's credentials)",
+    "quota_exhausted": " (the account is out of quota or credit; check its billing)",
+    "config": " (check the runner configuration)",
+}
+
+
+class RunSummary(BaseModel):
+    """How a run went; counts cover every record in the results file (resumes included)."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    status: RunStatusName
+    """completed, aborted or budget_exhausted (interrupted runs re-raise the cancellation)."""
+    total: int
+    """(sample, repeat) keys in the dataset (as far as read, when the run stopped early)."""
+    completed: int
+    """Records written by this invocation."""
+    ok: int
+    """Records in the file with an answer."""
+    errors: int
+    """Records in the file that ended in an error."""
+    errors_by_kind: dict[str, int]
+    """Error records by kind (timeout, rate_limited, http, ...)."""
+    skipped_existing: int
+    """Keys already recorded before this invocation (resume)."""
+    cost_usd: float | None
+    """Sum of the known record costs; ``None`` when no cost is known."""
+    seconds: float
+    """Wall time of this invocation."""
+    message: str | None = None
+    """One line explaining an abort or a budget stop."""
+
+    @property
+    def records(self) -> int:
+        """Records in the results file."""
+        return self.ok + self.errors
+
+    @property
+    def error_rate(self) -> float:
+        """Fraction of records that ended in an error (0 when there are none)."""
+        return self.errors / self.records if self.records else 0.0
+
+
+def count_samples(path: Path) -> int:
+    """Non-blank lines of a JSONL dataset (one sample each), counted without parsing."""
+    with open(path, "rb") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+def _prepare(results_path: Path, resume: bool) -> ResultsState:
+    exists = results_path.exists() and results_path.stat().st_size > 0
+    if exists and not resume:
+        raise ResumeError(
+            f"{results_path} already holds results: resume it (--resume) or write elsewhere"
+        )
+    return load_results(results_path) if exists else ResultsState()
+
+
+async def run_job(
+    samples: Iterable[TestSample] | Path,
+    config: RunnerConfig,
+    results_path: Path,
+    *,
+    backend: ChatBackend | None = None,
+    base_dir: Path | None = None,
+    bus: EventBus | None = None,
+    cache: ResponseCache | None = None,
+    resume: bool = False,
+) -> RunSummary:
+    """Send every (sample, repeat) without a record to the chatbot; append one record each.
+
+    ``samples`` is a dataset path (streamed) or an iterable of samples. Without ``backend``
+    one is created from ``config`` (and closed afterwards). ``resume=True`` continues a
+    results file, skipping keys already recorded; without it an existing non-empty file is
+    refused. Cancellation is re-raised after the file is closed (see the module docstring).
+    """
+    started = perf_counter()
+    results_path = Path(results_path)
+    state = _prepare(results_path, resume)
+    owned = backend is None
+    if backend is None:
+        backend = backend_registry.create(
+            config.backend, base_dir=base_dir, **config.resolved_options()
+        )
+    try:
+        job = _Job(samples, config, backend, state, bus=bus, cache=cache)
+        return await job.execute(results_path, started)
+    finally:
+        if owned:
+            await backend.aclose()
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """The single exception inside (nested) exception groups raised by a task group."""
+    while type(exc).__name__.endswith("ExceptionGroup"):
+        inner: tuple[BaseException, ...] = getattr(exc, "exceptions", ())
+        if len(inner) != 1:
+            break
+        exc = inner[0]
+    return exc
+
+
+class _Job:
+    """The state of one invocation: scheduler, fail-fast probe, budget, tallies."""
+
+    def __init__(
+        self,
+        samples: Iterable[TestSample] | Path,
+        config: RunnerConfig,
+        backend: ChatBackend,
+        state: ResultsState,
+        *,
+        bus: EventBus | None,
+        cache: ResponseCache | None,
+    ) -> None:
+        self.config = config
+        self.state = state
+        self.bus = bus
+        prices = PriceTable(config.prices)
+        self.concurrency = ConcurrencyLimit(
+            config.concurrency, adaptive=config.adaptive_concurrency
+        )
+        rate = shared_rate_limiter(backend.identity(), config.rate_limit)
+        self.executor = SampleExecutor(
+            backend,
+            config,
+            prices=prices,
+            concurrency=self.concurrency,
+            rate=rate,
+            cache=cache,
+            bus=bus,
+        )
+        self.budget: CostBudget | None = None
+        if config.max_cost_usd is not None:
+            max_tokens = config.params.get("max_tokens") or config.params.get(
+                "max_completion_tokens"
+            )
+            tally = state.tally
+            self.budget = CostBudget(
+                config.max_cost_usd,
+                prices=prices,
+                model=config.model,
+                system_prompt=config.system_prompt,
+                max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+                spent_usd=tally.cost_usd,
+                completion_tokens=tally.completion_tokens,
+                answers=tally.answered_calls,
+            )
+        self.source: Path | None = samples if isinstance(samples, Path) else None
+        self.total: int | None = None
+        if isinstance(samples, Path):
+            self.total = count_samples(samples) * config.repeat
+            self.samples: Iterable[TestSample] = iter_jsonl(samples, TestSample)
+        else:
+            if isinstance(samples, Sized):
+                self.total = len(samples) * config.repeat
+            self.samples = samples
+        self.seen_keys = 0
+        self.skipped = 0
+        self.existing = len(state.done)
+        self.written = 0
+        self.status: RunStatusName = "completed"
+        self.message: str | None = None
+        self.stop = False
+        self.probing = True
+        self.probe_size = min(_PROBE, config.concurrency)
+        self.held: list[SampleResult] = []
+        self._keys = self._iter_keys()
+        self._appender: JsonlAppender | None = None
+        self._scope: anyio.CancelScope | None = None
+
+    def _iter_keys(self) -> Iterator[tuple[TestSample, int]]:
+        repeat = self.config.repeat
+        done = self.state.done
+        ids: set[str] = set()
+        for sample in self.samples:
+            sid = sample.id
+            if sid in ids:
+                raise DatasetError(
+                    f"duplicate sample id '{sid}': every sample needs a unique id",
+                    file=self.source,
+                )
+            ids.add(sid)
+            self.seen_keys += repeat
+            for r in range(repeat):
+                if (sid, r) in done:
+                    self.skipped += 1
+                    continue
+                yield sample, r
+
+    def _workers(self) -> int:
+        # Extra workers keep every slot busy while some samples wait out a backoff.
+        limit = self.config.concurrency
+        return limit if self.config.retries == 0 else limit + min(limit, 256)
+
+    async def execute(self, results_path: Path, started: float) -> RunSummary:
+        """Run the worker pool to the end (or a stop) and summarise."""
+        bus = self.bus
+        if bus is not None:
+            bus.emit(StageStarted("run", self.total))
+        self._appender = JsonlAppender(results_path)
+        try:
+            async with anyio.create_task_group() as tg:
+                self._scope = tg.cancel_scope
+                for _ in range(self._workers()):
+                    tg.start_soon(self._worker)
+        except BaseException as exc:
+            inner = _unwrap(exc)
+            if bus is not None and isinstance(inner, anyio.get_cancelled_exc_class()):
+                bus.emit(StageFinished("run", perf_counter() - started, "interrupted", {}))
+            if inner is not exc:
+                raise inner from None
+            raise
+        finally:
+            self._appender.close()
+        if self.held and self.status == "completed":
+            self._abort()  # the run ended before a probe of full size: all failed alike
+        summary = self._summary(perf_counter() - started)
+        if bus is not None:
+            counts = {"records": summary.completed, "ok": summary.ok, "errors": summary.errors}
+            bus.emit(StageFinished("run", summary.seconds, summary.status, counts))
+        return summary
+
+    async def _worker(self) -> None:
+        keys = self._keys
+        budget = self.budget
+        executor = self.executor
+        while not self.stop:
+            item = next(keys, None)
+            if item is None:
+                return
+            sample, repeat = item
+            reserved = 0.0
+            if budget is not None:
+                admitted = budget.admit(sample)
+                if admitted is None:
+                    self._stop("budget_exhausted", budget.message)
+                    return
+                reserved = admitted
+            try:
+                result = await executor.run(sample, repeat)
+            except BaseException:
+                if budget is not None:
+                    budget.release(reserved)
+                raise
+            record = result.record
+            if budget is not None:
+                calls = len(record.turns) if record.turns else 1
+                budget.settle(reserved, record.cost_usd, record.usage, calls)
+            if self.probing:
+                if result.fail_fast:
+                    self.held.append(result)
+                    if len(self.held) >= self.probe_size:
+                        self._abort()
+                    continue
+                self.probing = False
+                for held in self.held:
+                    self._write(held.record)
+                self.held.clear()
+            self._write(record)
+
+    def _write(self, record: RunRecord) -> None:
+        assert self._appender is not None
+        self._appender.write(record)
+        self.written += 1
+        error = record.error
+        self.state.tally.add_record(record)
+        bus = self.bus
+        if bus is not None:
+            item_id = (
+                record.sample_id
+                if self.config.repeat == 1
+                else f"{record.sample_id}#{record.repeat}"
+            )
+            bus.emit(
+                ItemFinished(
+                    "run",
+                    item_id,
+                    error is None,
+                    cached=record.cached,
+                    error_kind=None if error is None else error.kind.value,
+                    latency_ms=record.latency_ms,
+                )
+            )
+
+    def _stop(self, status: RunStatusName, message: str) -> None:
+        if self.status == "completed":
+            self.status = status
+            self.message = message
+        self.stop = True
+
+    def _abort(self) -> None:
+        first = self.held[0].record.error
+        assert first is not None
+        what = f"{first.status_code} {first.kind.value}" if first.status_code else first.kind.value
+        hint = _HINTS.get(first.kind.value, "")
+        if not hint and first.status_code == 404:
+            hint = " (check runner.model and the endpoint URL)"
+        self.status = "aborted"
+        self.message = f"every first request failed with {what}: {first.message}{hint}"
+        self.stop = True
+        self.held.clear()
+        if self._scope is not None:
+            self._scope.cancel()
+
+    def _summary(self, seconds: float) -> RunSummary:
+        tally = self.state.tally
+        total = self.total if self.total is not None else self.seen_keys
+        return RunSummary(
+            status=self.status,
+            total=total,
+            completed=self.written,
+            ok=tally.ok,
+            errors=tally.error_count,
+            errors_by_kind=dict(tally.errors),
+            skipped_existing=self.existing,
+            cost_usd=round(tally.cost_usd, 10) if tally.cost_known else None,
+            seconds=round(seconds, 3),
+            message=self.message,
+        )
