@@ -1,0 +1,369 @@
+"""The ``http`` backend: any JSON chatbot endpoint, configured in YAML, no code.
+
+The request body is a Jinja2 template (sandboxed, ``StrictUndefined``) rendered per request;
+the answer, session id, usage and tool calls are picked out of the JSON reply with JMESPath.
+It talks aiohttp directly (one keep-alive session per backend, created inside the running
+loop): the hot path renders one compiled template, makes one request and evaluates compiled
+paths, with simple dotted paths such as ``choices[0].message.content`` evaluated without the
+JMESPath interpreter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
+
+import orjson
+from pydantic import Field, field_validator
+
+from chatbot_tester.common.backends.base import BackendOptions, ChatBackend, ErrorClass
+from chatbot_tester.common.backends.http_codec import (
+    DEFAULT_BODY_TEMPLATE,
+    PROBE_REQUEST,
+    compile_path,
+    compile_template,
+    kind_name,
+    parse_tool_calls,
+    parse_usage,
+    snippet,
+    template_variables,
+    tojson,
+)
+from chatbot_tester.common.backends.http_status import classify_status
+from chatbot_tester.common.schemas import ChatRequest, ChatResponse
+from chatbot_tester.common.types import ErrorKind
+from chatbot_tester.errors import (
+    AuthError,
+    BackendConnectionError,
+    BackendError,
+    BackendHTTPError,
+    BadResponse,
+    ConfigError,
+    RateLimited,
+)
+
+if TYPE_CHECKING:
+    import aiohttp
+    from jinja2 import Template
+
+__all__ = [
+    "DEFAULT_BODY_TEMPLATE",
+    "HTTPBackend",
+    "HTTPOptions",
+    "HTTPStatusError",
+    "compile_path",
+    "status_error",
+]
+
+
+class HTTPOptions(BackendOptions):
+    """Options of the ``http`` backend."""
+
+    url: str
+    """Endpoint URL (http or https); may contain ``{{ session_id }}`` and other template variables."""
+    method: Literal["POST", "PUT", "PATCH", "GET"] = "POST"
+    """HTTP method; GET sends no body."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Extra request headers; values may be secrets written as ``${ENV_VAR}``."""
+    body_template: str | None = None
+    """Jinja2 template of the JSON body (default: an OpenAI chat-completions body); use ``| tojson`` for values."""
+    response_path: str = "choices[0].message.content"
+    """JMESPath to the answer text in the JSON reply."""
+    session_id_path: str | None = None
+    """JMESPath to a conversation id in the reply, carried into the next turn as ``session_id``."""
+    usage_path: str | None = "usage"
+    """JMESPath to an object with prompt/completion/total token counts (input/output also accepted)."""
+    error_path: str | None = None
+    """JMESPath that is non-null when the reply reports an error (then recorded as bad_response)."""
+    tool_calls_path: str | None = "choices[0].message.tool_calls"
+    """JMESPath to a list of tool calls (OpenAI shape or ``{name, arguments}``)."""
+    finish_reason_path: str | None = "choices[0].finish_reason"
+    """JMESPath to the finish reason."""
+    max_connections: int = Field(default=1024, ge=1)
+    """Size of the connection pool (keep-alive connections reused across requests)."""
+    verify_tls: bool = True
+    """Verify the server's TLS certificate."""
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+
+class HTTPStatusError(BackendHTTPError):
+    """A non-2xx reply; carries the shared status classification (``classify_status``)."""
+
+    def __init__(self, error_class: ErrorClass) -> None:
+        super().__init__(
+            error_class.message,
+            status_code=error_class.status_code,
+            retry_after=error_class.retry_after,
+            kind=error_class.kind,
+            retryable=error_class.decision != "fatal",
+        )
+        self.error_class = error_class
+
+
+class _RateLimitedStatus(HTTPStatusError, RateLimited):
+    """A 429 reply (still an ``HTTPStatusError``)."""
+
+
+class _AuthStatus(HTTPStatusError, AuthError):
+    """A 401/403 reply (still an ``HTTPStatusError``)."""
+
+
+def status_error(error_class: ErrorClass) -> HTTPStatusError:
+    """The exception for a classified non-2xx reply (``RateLimited``/``AuthError`` when they apply)."""
+    if error_class.kind is ErrorKind.RATE_LIMITED:
+        return _RateLimitedStatus(error_class)
+    if error_class.kind is ErrorKind.AUTH:
+        return _AuthStatus(error_class)
+    return HTTPStatusError(error_class)
+
+
+class HTTPBackend(ChatBackend):
+    """Calls a JSON chat endpoint: templated body in, JMESPath-selected answer out."""
+
+    Options = HTTPOptions
+    description = (
+        "any JSON chatbot endpoint: Jinja2 body template in, JMESPath answer out (aiohttp)"
+    )
+
+    def __init__(self, options: BackendOptions) -> None:
+        super().__init__(options)
+        assert isinstance(options, HTTPOptions)
+        self._opts = options
+        template = options.body_template or DEFAULT_BODY_TEMPLATE
+        self._body = (
+            compile_template(template, "body_template") if options.method != "GET" else None
+        )
+        self._url_template = compile_template(options.url, "url") if "{{" in options.url else None
+        self._answer = compile_path(options.response_path, "response_path")
+        self._session_path = (
+            compile_path(options.session_id_path, "session_id_path")
+            if options.session_id_path
+            else None
+        )
+        self._usage_path = (
+            compile_path(options.usage_path, "usage_path") if options.usage_path else None
+        )
+        self._error_path = (
+            compile_path(options.error_path, "error_path") if options.error_path else None
+        )
+        self._tools_path = (
+            compile_path(options.tool_calls_path, "tool_calls_path")
+            if options.tool_calls_path
+            else None
+        )
+        self._finish_path = (
+            compile_path(options.finish_reason_path, "finish_reason_path")
+            if options.finish_reason_path
+            else None
+        )
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        self._headers.update(options.headers)
+        self._secrets = [v for v in options.headers.values() if len(v) >= 6]
+        self._register_secrets()
+        parts = urlsplit(options.url)
+        self._origin = f"{parts.scheme}://{parts.hostname}" + (
+            f":{parts.port}" if parts.port else ""
+        )
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._check_template()
+
+    # -- setup ----------------------------------------------------------------------------
+    def _register_secrets(self) -> None:
+        try:
+            from chatbot_tester.common.redact import register_secret
+        except ImportError:  # pragma: no cover - redact lands with common infra
+            return
+        for value in self._secrets:
+            register_secret(value)
+
+    def _check_template(self) -> None:
+        """Render once with a probe request so a non-JSON template fails at creation."""
+        from jinja2 import UndefinedError
+
+        if self._body is None:
+            return
+        try:
+            text = self._body.render(template_variables(PROBE_REQUEST))
+        except UndefinedError:
+            return  # depends on per-sample metadata; checked per request
+        except Exception as exc:
+            raise ConfigError(f"http.body_template: rendering failed: {exc}") from None
+        try:
+            orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise ConfigError(
+                f"http.body_template does not render valid JSON ({exc}); "
+                f"write values as {{{{ prompt | tojson }}}}. Rendered: {text[:200]}"
+            ) from None
+
+    def _client(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is None or session.closed or self._loop is not loop:
+            import aiohttp
+
+            connector = aiohttp.TCPConnector(
+                limit=self._opts.max_connections,
+                limit_per_host=0,
+                ttl_dns_cache=300,
+                keepalive_timeout=30,
+                ssl=self._opts.verify_tls,
+            )
+            session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
+                skip_auto_headers=("User-Agent",),
+            )
+            self._session, self._loop = session, loop
+        return session
+
+    # -- the hot path ---------------------------------------------------------------------
+    async def send(self, request: ChatRequest) -> ChatResponse:
+        """Render the body, call the endpoint and pick the answer out of the JSON reply."""
+        import aiohttp
+
+        body: bytes | None = None
+        url = self._opts.url
+        if self._body is not None or self._url_template is not None:
+            variables = template_variables(request)
+            if self._body is not None:
+                body = self._render_body(variables, request)
+            if self._url_template is not None:
+                url = self._render(self._url_template, variables, "url", request)
+        session = self._client()
+        try:
+            async with session.request(
+                self._opts.method, url, data=body, headers=self._headers
+            ) as resp:
+                raw = await resp.read()
+                status = resp.status
+                if status >= 300:
+                    raise status_error(self._status_class(status, resp.headers, raw))
+                content_type = resp.headers.get("Content-Type", "")
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            raise BackendConnectionError(
+                f"connection to {self._origin} failed: {self._redact(str(exc)) or type(exc).__name__}"
+            ) from None
+        return self._parse(raw, content_type, request)
+
+    def _render(
+        self, template: Template, variables: dict[str, Any], option: str, request: ChatRequest
+    ) -> str:
+        try:
+            return template.render(variables)
+        except Exception as exc:
+            raise BackendError(
+                f"http.{option} failed for sample {request.sample_id!r}: {exc}",
+                kind=ErrorKind.CONFIG,
+                retryable=False,
+            ) from None
+
+    def _render_body(self, variables: dict[str, Any], request: ChatRequest) -> bytes:
+        assert self._body is not None
+        text = self._render(self._body, variables, "body_template", request)
+        try:
+            orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise BackendError(
+                f"http.body_template rendered invalid JSON for sample {request.sample_id!r} ({exc}); "
+                "write values as {{ prompt | tojson }}",
+                kind=ErrorKind.CONFIG,
+                retryable=False,
+            ) from None
+        return text.encode()
+
+    def _parse(self, raw: bytes, content_type: str, request: ChatRequest) -> ChatResponse:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            head = raw.lstrip()[:15].lower()
+            if "html" in content_type or head.startswith((b"<!doctype", b"<html")):
+                raise BadResponse(
+                    f"the endpoint returned an HTML page, not JSON ({snippet(raw, 80)}); check http.url"
+                ) from None
+            raise BadResponse(
+                f"the response is not JSON: {snippet(raw)!r}; check http.url"
+            ) from None
+        if self._error_path is not None:
+            error = self._error_path(data)
+            if error is not None and error is not False:
+                detail = error if isinstance(error, str) else tojson(error)
+                raise BadResponse(
+                    f"the endpoint reported an error at error_path {self._opts.error_path!r}: {detail[:200]}"
+                )
+        text = self._answer(data)
+        tool_calls = (
+            parse_tool_calls(self._tools_path(data)) if self._tools_path is not None else []
+        )
+        if not isinstance(text, str):
+            if text is None and tool_calls:
+                text = ""
+            elif text is None:
+                raise BadResponse(
+                    f"response_path {self._opts.response_path!r} matched nothing in the response "
+                    f"{snippet(raw, 120)!r}; set http.response_path"
+                )
+            else:
+                raise BadResponse(
+                    f"response_path {self._opts.response_path!r} matched {kind_name(text)}, not a string; "
+                    "set http.response_path to the answer text"
+                )
+        session_id = request.session_id
+        if self._session_path is not None:
+            found = self._session_path(data)
+            if found is not None and not isinstance(found, (dict, list)):
+                session_id = str(found)
+        finish = self._finish_path(data) if self._finish_path is not None else None
+        return ChatResponse(
+            text=text,
+            tool_calls=tool_calls,
+            finish_reason=finish if isinstance(finish, str) else None,
+            usage=parse_usage(self._usage_path(data)) if self._usage_path is not None else None,
+            session_id=session_id,
+            raw=data,
+        )
+
+    # -- errors ---------------------------------------------------------------------------
+    def _status_class(self, status: int, headers: Any, raw: bytes) -> ErrorClass:
+        body = self._redact(snippet(raw))
+        return classify_status(status, headers, body)
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        try:
+            from chatbot_tester.common.redact import redact
+        except ImportError:  # pragma: no cover - redact lands with common infra
+            return text
+        return redact(text)
+
+    def classify(self, exc: BaseException) -> ErrorClass:
+        """HTTP statuses use the shared ``classify_status``; everything else the default."""
+        if isinstance(exc, HTTPStatusError):
+            return exc.error_class
+        return super().classify(exc)
+
+    def identity(self) -> dict[str, Any]:
+        """Options with header values hashed (they often hold API keys)."""
+        data = super().identity()
+        headers = data["options"].get("headers") or {}
+        data["options"]["headers"] = {
+            key: "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:16]
+            for key, value in headers.items()
+        }
+        return data
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()

@@ -1,0 +1,255 @@
+"""Request and reply plumbing of the ``http`` backend: body templates and compiled JSON paths."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from chatbot_tester.common.registry import did_you_mean
+from chatbot_tester.common.schemas import ChatRequest, Message, ToolCall, Usage
+from chatbot_tester.errors import ConfigError
+
+if TYPE_CHECKING:
+    from jinja2 import Template
+
+__all__ = [
+    "DEFAULT_BODY_TEMPLATE",
+    "PROBE_REQUEST",
+    "TEMPLATE_VARIABLES",
+    "compile_path",
+    "compile_template",
+    "kind_name",
+    "message_dict",
+    "parse_tool_calls",
+    "parse_usage",
+    "snippet",
+    "template_variables",
+    "tojson",
+]
+
+DEFAULT_BODY_TEMPLATE = (
+    '{"model": {{ model | tojson }}, "messages": {{ messages | tojson }}'
+    "{% for key, value in params.items() %}, {{ key | tojson }}: {{ value | tojson }}{% endfor %}}"
+)
+"""OpenAI chat-completions body: model, messages and every sampling parameter."""
+
+TEMPLATE_VARIABLES = (
+    "messages",
+    "prompt",
+    "model",
+    "params",
+    "sample_id",
+    "session_id",
+    "turn",
+    "metadata",
+    "tags",
+    "context",
+)
+"""Names a body template (or a templated URL) may use."""
+
+
+# -- paths --------------------------------------------------------------------------------
+
+_SIMPLE_PATH = re.compile(
+    r"[A-Za-z_][A-Za-z0-9_]*(?:\[-?\d+\])*(?:\.[A-Za-z_][A-Za-z0-9_]*(?:\[-?\d+\])*)*"
+)
+_STEP = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d+)\]")
+
+
+def compile_path(expr: str, option: str) -> Callable[[Any], Any]:
+    """Compile a JMESPath once; plain ``a.b[0].c`` paths get a fast evaluator with the same result.
+
+    A syntax error raises ``ConfigError`` naming ``option``.
+    """
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+
+    try:
+        compiled = jmespath.compile(expr)
+    except JMESPathError as exc:
+        msg = str(exc).replace("\n", " ")
+        raise ConfigError(f"http.{option}: invalid JMESPath {expr!r}: {msg}") from None
+    if not _SIMPLE_PATH.fullmatch(expr):
+        return compiled.search
+    steps: tuple[str | int, ...] = tuple(
+        m.group(1) if m.group(1) is not None else int(m.group(2)) for m in _STEP.finditer(expr)
+    )
+
+    def search(data: Any) -> Any:
+        for step in steps:
+            if isinstance(step, str):
+                if not isinstance(data, dict):
+                    return None
+                data = data.get(step)
+            else:
+                if not isinstance(data, list):
+                    return None
+                try:
+                    data = data[step]
+                except IndexError:
+                    return None
+            if data is None:
+                return None
+        return data
+
+    return search
+
+
+# -- templates ----------------------------------------------------------------------------
+
+
+def tojson(value: Any) -> str:
+    """Compact JSON text of ``value`` (the templates' ``tojson`` filter)."""
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def compile_template(source: str, option: str) -> Template:
+    """Compile a sandboxed, strict template; syntax errors and unknown variables are ConfigErrors."""
+    from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+    from jinja2.sandbox import SandboxedEnvironment
+
+    env = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
+    env.filters["tojson"] = tojson
+    try:
+        unknown = meta.find_undeclared_variables(env.parse(source)) - set(TEMPLATE_VARIABLES)
+        template = env.from_string(source)
+    except TemplateSyntaxError as exc:
+        raise ConfigError(
+            f"http.{option}: template syntax error on line {exc.lineno}: {exc.message}"
+        ) from None
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ConfigError(
+            f"http.{option}: unknown template variable '{name}' "
+            f"({did_you_mean(name, TEMPLATE_VARIABLES)})"
+        )
+    return template
+
+
+def message_dict(message: Message) -> dict[str, Any]:
+    """A message as an OpenAI-style dict (only the fields that are set)."""
+    data: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.name is not None:
+        data["name"] = message.name
+    if message.tool_call_id is not None:
+        data["tool_call_id"] = message.tool_call_id
+    if message.tool_calls:
+        data["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {
+                    "name": call.name,
+                    "arguments": call.arguments
+                    if isinstance(call.arguments, str)
+                    else tojson(call.arguments),
+                },
+            }
+            for call in message.tool_calls
+        ]
+    return data
+
+
+def template_variables(request: ChatRequest) -> dict[str, Any]:
+    """The variables a body template sees for ``request``."""
+    messages = request.messages
+    prompt = ""
+    for message in reversed(messages):
+        if message.role == "user":
+            prompt = message.content
+            break
+    extra = request.variables
+    return {
+        "messages": [message_dict(m) for m in messages],
+        "prompt": prompt,
+        "model": request.model,
+        "params": request.params,
+        "sample_id": request.sample_id,
+        "session_id": request.session_id,
+        "turn": extra.get("turn", 0),
+        "metadata": extra.get("metadata", {}),
+        "tags": extra.get("tags", []),
+        "context": extra.get("context", []),
+    }
+
+
+PROBE_REQUEST = ChatRequest(
+    messages=[Message(role="system", content="s"), Message(role="user", content='q "x"')],
+    model="probe-model",
+    params={"temperature": 0},
+    session_id="probe-session",
+    sample_id="probe",
+)
+
+
+# -- parsing helpers ----------------------------------------------------------------------
+
+
+def parse_usage(value: Any) -> Usage | None:
+    """Token counts from an OpenAI- or Anthropic-shaped usage object, else ``None``."""
+    if not isinstance(value, dict):
+        return None
+
+    def count(*keys: str) -> int | None:
+        for key in keys:
+            item = value.get(key)
+            if isinstance(item, int) and not isinstance(item, bool):
+                return item
+        return None
+
+    prompt = count("prompt_tokens", "input_tokens")
+    completion = count("completion_tokens", "output_tokens")
+    total = count("total_tokens")
+    if prompt is None and completion is None and total is None:
+        return None
+    if total is None and prompt is not None and completion is not None:
+        total = prompt + completion
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
+
+
+def parse_tool_calls(value: Any) -> list[ToolCall]:
+    """Tool calls from a list in OpenAI (``function: {...}``) or flat ``{name, arguments}`` shape."""
+    if not isinstance(value, list):
+        return []
+    calls: list[ToolCall] = []
+    for item in value:
+        if not isinstance(item, dict):
+            continue
+        nested = item.get("function")
+        fn: dict[str, Any] = nested if isinstance(nested, dict) else item
+        name = fn.get("name")
+        if not isinstance(name, str):
+            continue
+        args = fn.get("arguments", fn.get("input", {}))
+        if isinstance(args, str):
+            try:
+                parsed = orjson.loads(args) if args.strip() else {}
+                args = parsed if isinstance(parsed, dict) else args
+            except orjson.JSONDecodeError:
+                pass
+        if not isinstance(args, (dict, str)):
+            args = tojson(args)
+        call_id = item.get("id")
+        calls.append(
+            ToolCall(id=call_id if isinstance(call_id, str) else None, name=name, arguments=args)
+        )
+    return calls
+
+
+def snippet(raw: bytes, limit: int = 200) -> str:
+    """The first ``limit`` bytes as one line of text."""
+    return " ".join(raw[:limit].decode("utf-8", "replace").split())
+
+
+def kind_name(value: Any) -> str:
+    """``an object``, ``a list``... for error messages."""
+    return {
+        dict: "an object",
+        list: "a list",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), type(value).__name__)
