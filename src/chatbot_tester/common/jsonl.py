@@ -124,6 +124,8 @@ def describe_validation_error(exc: ValidationError) -> tuple[tuple[int | str, ..
         msg = msg[len("Value error, ") :]
     elif msg.startswith("Assertion failed, "):
         msg = msg[len("Assertion failed, ") :]
+    elif msg.startswith("Input should be ") and "input" in err:
+        msg = f"must be {msg[len('Input should be ') :]}, got {_short(err['input'])}"
     return clean, etype, msg
 
 

@@ -1,0 +1,258 @@
+"""Safe YAML loading with ``file:line:col`` errors, and ``pipeline.yaml`` validation.
+
+Only plain YAML data is accepted (a ``SafeLoader`` subclass; ``!!python/...`` and other
+custom tags are rejected). Duplicate keys are errors. Booleans follow YAML 1.2
+(``true``/``false`` only, so ``no`` stays the string ``"no"``) and dates stay strings. While
+loading, the position of every key and value is kept, so that a pydantic error on
+``runner.concurency`` becomes ``pipeline.yaml:12:5: runner.concurency: unknown key (did you
+mean 'concurrency'?)``. ``${VAR}`` references are left untouched (``common.config.resolve_env``
+resolves them in memory when a backend is created).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from yaml.error import Mark
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from chatbot_tester.common.config import PipelineConfig
+from chatbot_tester.common.jsonl import describe_validation_error, unknown_key_hint
+from chatbot_tester.errors import ConfigError
+
+__all__ = [
+    "PositionMap",
+    "SafeYamlLoader",
+    "load_pipeline",
+    "load_yaml",
+    "load_yaml_text",
+    "load_yaml_with_positions",
+]
+
+_BOOL = "tag:yaml.org,2002:bool"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_MERGE = "tag:yaml.org,2002:merge"
+_INT = "tag:yaml.org,2002:int"
+
+Loc = tuple[int | str, ...]
+
+
+class SafeYamlLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` with YAML 1.2 booleans and without implicit timestamps."""
+
+
+SafeYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _TIMESTAMP)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+SafeYamlLoader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+@dataclass
+class PositionMap:
+    """Where each key and value of a loaded YAML document is: path -> 1-based (line, col)."""
+
+    file: str | None = None
+    keys: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    values: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, loc: Loc, *, value: bool = False) -> tuple[int, int] | None:
+        """Position of ``loc`` (its value's with ``value=True``), else of its nearest parent."""
+        if value and loc in self.values:
+            return self.values[loc]
+        for end in range(len(loc), -1, -1):
+            pos = self.keys.get(loc[:end])
+            if pos is not None:
+                return pos
+        return None
+
+    def error(self, message: str, loc: Loc, *, value: bool = False) -> ConfigError:
+        """A ``ConfigError`` for ``loc`` with this file's line and column."""
+        pos = self.locate(loc, value=value)
+        line, col = pos if pos is not None else (None, None)
+        return ConfigError(message, file=self.file, line=line, col=col)
+
+
+def _pos(mark: Mark) -> tuple[int, int]:
+    return mark.line + 1, mark.column + 1
+
+
+def _syntax_error(exc: yaml.YAMLError, file: str | None) -> ConfigError:
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        text = exc.problem or "invalid YAML"
+        if exc.context:
+            text += f" ({exc.context}"
+            if exc.context_mark is not None and exc.context_mark.line != exc.problem_mark.line:
+                text += f" started at line {exc.context_mark.line + 1}"
+            text += ")"
+        line, col = _pos(exc.problem_mark)
+        return ConfigError(f"YAML syntax error: {text}", file=file, line=line, col=col)
+    return ConfigError(f"YAML syntax error: {exc}", file=file)
+
+
+class _Walker:
+    """Records positions, rejects duplicate keys and unsafe tags on the composed node tree."""
+
+    def __init__(self, positions: PositionMap) -> None:
+        self.positions = positions
+        self.seen: set[int] = set()
+
+    def walk(self, node: Node, path: Loc) -> None:
+        self.positions.values.setdefault(path, _pos(node.start_mark))
+        if id(node) in self.seen:  # an alias of a node already walked (or recursion)
+            return
+        self.seen.add(id(node))
+        self._check_tag(node)
+        if isinstance(node, MappingNode):
+            first_at: dict[tuple[str, str], int] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == _MERGE:
+                    self.walk(value_node, path)
+                    continue
+                self._check_tag(key_node)
+                if not isinstance(key_node, ScalarNode):
+                    line, col = _pos(key_node.start_mark)
+                    raise ConfigError(
+                        "mapping keys must be plain scalars",
+                        file=self.positions.file,
+                        line=line,
+                        col=col,
+                    )
+                ident = (key_node.tag, key_node.value)
+                line, col = _pos(key_node.start_mark)
+                if ident in first_at:
+                    raise ConfigError(
+                        f"duplicate key '{key_node.value}' (first defined at line "
+                        f"{first_at[ident]})",
+                        file=self.positions.file,
+                        line=line,
+                        col=col,
+                    )
+                first_at[ident] = line
+                part: int | str = key_node.value
+                if key_node.tag == _INT and key_node.value.lstrip("-").isdigit():
+                    part = int(key_node.value)
+                child = (*path, part)
+                self.positions.keys.setdefault(child, (line, col))
+                self.walk(value_node, child)
+        elif isinstance(node, SequenceNode):
+            for index, item in enumerate(node.value):
+                child = (*path, index)
+                self.positions.keys.setdefault(child, _pos(item.start_mark))
+                self.walk(item, child)
+
+    def _check_tag(self, node: Node) -> None:
+        tag = node.tag or ""
+        if tag == _MERGE or tag in SafeYamlLoader.yaml_constructors:
+            return
+        short = tag.replace("tag:yaml.org,2002:", "!!")
+        line, col = _pos(node.start_mark)
+        raise ConfigError(
+            f"unsupported YAML tag '{short}': only plain YAML data is allowed",
+            file=self.positions.file,
+            line=line,
+            col=col,
+        )
+
+
+def load_yaml_text(text: str, *, file: str | Path | None = None) -> tuple[Any, PositionMap]:
+    """Parse one YAML document safely; return the data and where each key/value is."""
+    positions = PositionMap(file=str(file) if file is not None else None)
+    loader = SafeYamlLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, positions
+        positions.keys[()] = _pos(node.start_mark)
+        _Walker(positions).walk(node, ())
+        data = loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        raise _syntax_error(exc, positions.file) from None
+    except RecursionError:
+        raise ConfigError("YAML nesting is too deep", file=positions.file) from None
+    finally:
+        loader.dispose()
+    return data, positions
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("file not found", file=path) from None
+    except IsADirectoryError:
+        raise ConfigError("is a directory, expected a YAML file", file=path) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read file: {exc.strerror or exc}", file=path) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8",
+            file=path,
+            line=line,
+        ) from None
+
+
+def load_yaml_with_positions(path: Path) -> tuple[Any, PositionMap]:
+    """Load a YAML file safely; return the data and the position of every key and value."""
+    path = Path(path)
+    return load_yaml_text(_read_text(path), file=path)
+
+
+def load_yaml(path: Path) -> Any:
+    """Load a YAML file safely; errors are ``ConfigError`` with file, line and column."""
+    return load_yaml_with_positions(path)[0]
+
+
+def _validation_error(exc: ValidationError, positions: PositionMap) -> ConfigError:
+    loc, etype, phrase = describe_validation_error(exc)
+    where = ".".join(str(p) for p in loc) or "top level"
+    if etype == "extra_forbidden":
+        hint = unknown_key_hint(PipelineConfig, loc)
+        return positions.error(f"{where}: unknown key{hint}", loc)
+    if etype == "missing":
+        parent = ".".join(str(p) for p in loc[:-1])
+        text = f"missing required key '{loc[-1]}'"
+        return positions.error(f"{parent}: {text}" if parent else text, loc[:-1])
+    if "${" in phrase:
+        phrase += " (${VAR} references are only resolved in backend options)"
+    return positions.error(f"{where}: {phrase}", loc, value=True)
+
+
+def load_pipeline(source: Path | str | dict[str, Any]) -> PipelineConfig:
+    """Load and validate a pipeline config from a YAML file (or an already-parsed dict).
+
+    The first problem is raised as one ``ConfigError`` line with ``file:line:col``, the dotted
+    key, and a did-you-mean for unknown keys. Relative paths in the config are relative to
+    the YAML file's directory (the current directory for a dict).
+    """
+    if isinstance(source, dict):
+        data: Any = source
+        positions = PositionMap()
+        path: Path | None = None
+    else:
+        path = Path(source)
+        data, positions = load_yaml_with_positions(path)
+    if data is None:
+        raise ConfigError("the pipeline file is empty", file=path)
+    if not isinstance(data, dict):
+        raise positions.error(
+            f"expected a mapping of pipeline settings at the top level, got {type(data).__name__}",
+            (),
+        )
+    try:
+        config = PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_error(exc, positions) from None
+    base_dir = path.parent.resolve() if path is not None else Path.cwd()
+    config.bind(base_dir=base_dir, source_file=path, raw=data)
+    return config
