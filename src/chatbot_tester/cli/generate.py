@@ -1,0 +1,99 @@
+"""``chatbot-tester generate``: build a dataset.jsonl from a pipeline or convert one file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+__all__ = ["command"]
+
+
+def _columns(pairs: tuple[str, ...]) -> dict[str, str]:
+    from chatbot_tester.errors import UsageError
+
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        field, sep, column = pair.partition("=")
+        if not sep or not field.strip() or not column.strip():
+            raise UsageError(f"--column expects FIELD=COLUMN (e.g. input=question), got {pair!r}")
+        mapping[field.strip()] = column.strip()
+    return mapping
+
+
+@click.command("generate")
+@click.argument("pipeline", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--source",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Convert this CSV/JSONL/YAML file instead of a pipeline's generator section.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the dataset (default: ./<dataset id>.jsonl).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "csv", "jsonl", "yaml"]),
+    default="auto",
+    show_default=True,
+    help="Format of --source.",
+)
+@click.option(
+    "-c",
+    "--column",
+    "columns",
+    multiple=True,
+    metavar="FIELD=COLUMN",
+    help="CSV column mapping for --source, e.g. -c input=question -c tags=category.",
+)
+@click.option("--id", "dataset_id", help="Dataset id for --source (default: the file name).")
+@click.option("--no-cache", is_flag=True, help="Do not cache synthetic-generation calls.")
+def command(
+    pipeline: Path | None,
+    source: Path | None,
+    output: Path | None,
+    fmt: str,
+    columns: tuple[str, ...],
+    dataset_id: str | None,
+    no_cache: bool,
+) -> None:
+    """Build a dataset.jsonl from PIPELINE's generator section, or convert --source FILE."""
+    from chatbot_tester.common.config import GeneratorConfig
+    from chatbot_tester.errors import UsageError
+    from chatbot_tester.generator.generate import dataset_id_for, generate_dataset_sync
+
+    if (pipeline is None) == (source is None):
+        raise UsageError("give a PIPELINE file or --source FILE (one of them)")
+    cache = None
+    if source is not None:
+        config = GeneratorConfig(
+            source=source.resolve(),
+            format=fmt,
+            dataset_id=dataset_id,
+            columns=_columns(columns),
+        )
+        base_dir = Path.cwd()
+    else:
+        if columns or dataset_id or fmt != "auto":
+            raise UsageError("--column, --id and --format apply to --source only")
+        from chatbot_tester.common.yaml_loader import load_pipeline
+
+        assert pipeline is not None
+        pipe = load_pipeline(pipeline)
+        config, base_dir = pipe.generator, pipe.base_dir
+        if config.synthetic is not None and config.cache and not no_cache:
+            from chatbot_tester.common.cache import open_cache
+
+            cache = open_cache(pipe.resolve_path(pipe.workspace))
+    out = output if output is not None else Path.cwd() / f"{dataset_id_for(config)}.jsonl"
+    try:
+        info = generate_dataset_sync(config, base_dir=base_dir, out_path=out.resolve(), cache=cache)
+    finally:
+        if cache is not None:
+            cache.close()
+    click.echo(f"wrote {info.count} samples (dataset '{info.id}', {info.hash[:19]})", err=True)
+    click.echo(str(out))

@@ -1,0 +1,184 @@
+"""Build ``dataset.jsonl`` from a generator config: file samples, then synthetic ones.
+
+The dataset is written atomically (temp file + rename), so a crash never leaves half a
+dataset. ``dataset_fingerprint`` lets the orchestrator skip rebuilding an identical dataset;
+``dataset_hash`` identifies the written content in manifests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import orjson
+
+from chatbot_tester.common.config import GeneratorConfig
+from chatbot_tester.common.jsonl import write_jsonl_atomic
+from chatbot_tester.common.schemas import DatasetInfo, TestSample
+from chatbot_tester.common.storage import atomic_write_bytes
+from chatbot_tester.common.workspace import validate_name
+from chatbot_tester.errors import DatasetError
+from chatbot_tester.generator.sources import (
+    check_samples,
+    display_path,
+    load_samples,
+    read_source,
+)
+
+if TYPE_CHECKING:
+    from chatbot_tester.common.cache import ResponseCache
+    from chatbot_tester.common.events import EventBus
+    from chatbot_tester.generator.synthetic import SyntheticReport
+
+__all__ = [
+    "GENERATOR_FORMAT",
+    "dataset_fingerprint",
+    "dataset_hash",
+    "dataset_id_for",
+    "generate_dataset",
+    "generate_dataset_sync",
+    "report_path_for",
+]
+
+GENERATOR_FORMAT = 1
+"""Bumped when the same inputs would produce a different dataset (invalidates fingerprints)."""
+
+
+def dataset_id_for(config: GeneratorConfig) -> str:
+    """``dataset_id``, else the source file's stem, else ``synthetic`` (validated as a name)."""
+    value = config.dataset_id or (config.source.stem if config.source else "synthetic")
+    return validate_name(value, "generator.dataset_id")
+
+
+def _resolve(path: Path, base_dir: Path) -> Path:
+    return path if path.is_absolute() else base_dir / path
+
+
+def _file_bytes(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DatasetError(f"cannot read {what}: {exc.strerror}", file=display_path(path)) from None
+
+
+def dataset_fingerprint(config: GeneratorConfig, base_dir: Path) -> str:
+    """``sha256:<hex>`` of the generator config and every input file's bytes.
+
+    Equal fingerprints mean regenerating would give the same dataset (for synthetic data: the
+    same requests), so the orchestrator can reuse the file it built before.
+    """
+    digest = hashlib.sha256()
+    header = {"format": GENERATOR_FORMAT, "config": config.model_dump(mode="json")}
+    digest.update(orjson.dumps(header, option=orjson.OPT_SORT_KEYS))
+    if config.source is not None:
+        digest.update(b"\x00source\x00")
+        digest.update(_file_bytes(_resolve(config.source, base_dir), "the source file"))
+    if config.synthetic is not None:
+        for doc in config.synthetic.documents:
+            digest.update(b"\x00document\x00")
+            digest.update(_file_bytes(_resolve(doc, base_dir), "a synthetic document"))
+    return "sha256:" + digest.hexdigest()
+
+
+def dataset_hash(path: Path) -> str:
+    """``sha256:<hex>`` of a written dataset file (its canonical JSONL bytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+def report_path_for(out_path: Path) -> Path:
+    """Where the synthetic report of ``out_path`` goes: ``<stem>.synthetic.json`` beside it."""
+    return out_path.with_name(out_path.stem + ".synthetic.json")
+
+
+def _non_empty(samples: Iterable[TestSample], where: str) -> Iterator[TestSample]:
+    count = 0
+    for sample in samples:
+        count += 1
+        yield sample
+    if not count:
+        raise DatasetError("the dataset is empty: no samples were produced", file=where)
+
+
+async def generate_dataset(
+    config: GeneratorConfig,
+    *,
+    base_dir: Path,
+    out_path: Path,
+    cache: ResponseCache | None = None,
+    bus: EventBus | None = None,
+) -> DatasetInfo:
+    """Write the dataset described by ``config`` to ``out_path`` and describe it.
+
+    File samples are streamed; synthetic samples (if configured) follow them, with ids kept
+    unique, and a ``SyntheticReport`` is written beside the dataset.
+    """
+    dataset_id = dataset_id_for(config)
+    source_path = _resolve(config.source, base_dir) if config.source is not None else None
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    samples: Iterable[TestSample]
+    if config.synthetic is None:
+        samples = load_samples(config, base_dir)
+    else:
+        from chatbot_tester.generator.synthetic import generate_synthetic
+
+        taken: set[str] = set()
+        from_file: list[TestSample] = []
+        if source_path is not None:
+            items = read_source(source_path, format=config.format, columns=config.columns)
+            from_file = list(check_samples(items, source_path, taken=taken))
+        synthetic, report = await generate_synthetic(
+            config.synthetic,
+            base_dir=base_dir,
+            cache=cache if config.cache else None,
+            bus=bus,
+            taken=taken,
+        )
+        _write_report(report, out_path, bus)
+        samples = [*from_file, *synthetic]
+    where = display_path(source_path) if source_path is not None else "synthetic"
+    count = write_jsonl_atomic(out_path, _non_empty(samples, where))
+    return DatasetInfo(
+        id=dataset_id,
+        hash=dataset_hash(out_path),
+        count=count,
+        source=str(config.source) if config.source is not None else "synthetic",
+    )
+
+
+def _write_report(report: SyntheticReport, out_path: Path, bus: EventBus | None) -> None:
+    path = report_path_for(out_path)
+    data = report.model_dump(mode="json")
+    data["missing"] = report.missing
+    atomic_write_bytes(path, orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+    if report.missing and bus is not None:
+        from chatbot_tester.common.events import Notice
+
+        bus.emit(
+            Notice(
+                "warning",
+                f"synthetic generation produced {report.produced} of {report.requested} samples "
+                f"({report.invalid} invalid items); see {path.name}",
+            )
+        )
+
+
+def generate_dataset_sync(
+    config: GeneratorConfig,
+    *,
+    base_dir: Path,
+    out_path: Path,
+    cache: ResponseCache | None = None,
+) -> DatasetInfo:
+    """``generate_dataset`` for synchronous callers (starts its own event loop)."""
+    import anyio
+
+    async def main() -> DatasetInfo:
+        return await generate_dataset(config, base_dir=base_dir, out_path=out_path, cache=cache)
+
+    return anyio.run(main)

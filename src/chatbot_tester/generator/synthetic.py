@@ -1,0 +1,365 @@
+"""Synthetic samples: ask any registered backend to write test cases as JSON.
+
+Each batch asks for ``{"samples": [...]}``; every item is validated as a ``TestSample``.
+Invalid or missing items make the batch ask again (with the problems listed, so the request
+differs and is not served from the cache) up to ``max_attempts``; what still fails is
+reported in a ``SyntheticReport``, never silently dropped. Calls go through
+``call_backend`` so timeouts, retries and the response cache apply.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chatbot_tester.common.calling import CallPolicy, call_backend
+from chatbot_tester.common.jsonl import format_row_error
+from chatbot_tester.common.schemas import ChatRequest, Message, TestSample
+from chatbot_tester.errors import ConfigError, RunAborted
+
+if TYPE_CHECKING:
+    from chatbot_tester.common.backends.base import ChatBackend
+    from chatbot_tester.common.cache import ResponseCache
+    from chatbot_tester.common.config import SyntheticConfig
+    from chatbot_tester.common.events import EventBus
+
+__all__ = [
+    "SYSTEM_PROMPT",
+    "SyntheticItemError",
+    "SyntheticReport",
+    "generate_synthetic",
+    "parse_items",
+]
+
+SYSTEM_PROMPT = (
+    "You write test cases for a chatbot. Reply with one JSON object and nothing else, shaped "
+    '{"samples": [{"input": "<what the user says>", "expected": "<the ideal answer>", '
+    '"tags": ["<topic>"]}]}. Every input must be different.'
+)
+"""System message of every synthetic-generation request."""
+
+DOCUMENT_CHARS = 12_000
+"""Characters of a source document included in a request (and kept as the sample context)."""
+
+_FENCE = re.compile(r"^\s*```[a-zA-Z0-9_-]*\s*\n(.*?)\n\s*```\s*$", re.DOTALL)
+_ALIASES = {"question": "input", "prompt": "input", "answer": "expected"}
+_ALIASES["expected_answer"] = "expected"
+_KNOWN = {"id", "input", "expected", "tags", "context", "metadata", "assertions", "turns"}
+
+
+class SyntheticItemError(BaseModel):
+    """One item (or batch) the model got wrong after every attempt."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    batch: int
+    """Batch number (0-based)."""
+    attempt: int
+    """Attempt (1-based) that produced the item."""
+    item: int | None = None
+    """Index of the item in the reply (``None`` for a whole-reply problem)."""
+    error: str
+    """What was wrong."""
+    excerpt: str | None = None
+    """Start of the offending item or reply."""
+
+
+class SyntheticReport(BaseModel):
+    """Counts and per-item errors of one synthetic generation; written next to the dataset."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    requested: int
+    """Samples asked for (``count``)."""
+    produced: int = 0
+    """Valid samples kept."""
+    invalid: int = 0
+    """Items rejected (invalid JSON shape, failed validation, duplicate input)."""
+    calls: int = 0
+    """Backend calls made (cache hits included)."""
+    cached: int = 0
+    """Calls answered from the response cache."""
+    batches: int = 0
+    """Batches requested."""
+    failed_batches: int = 0
+    """Batches that still missed samples after ``max_attempts``."""
+    errors: list[SyntheticItemError] = Field(default_factory=list)
+    """The problems of the last attempt of each batch that fell short."""
+
+    @property
+    def missing(self) -> int:
+        """Samples requested but not produced."""
+        return max(0, self.requested - self.produced)
+
+
+def _extract_json(text: str) -> Any:
+    text = text.strip()
+    fenced = _FENCE.match(text)
+    if fenced:
+        text = fenced.group(1).strip()
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
+    for open_, close in (("{", "}"), ("[", "]")):
+        start, end = text.find(open_), text.rfind(close)
+        if 0 <= start < end:
+            try:
+                return orjson.loads(text[start : end + 1])
+            except orjson.JSONDecodeError:
+                continue
+    raise ValueError("the reply is not JSON")
+
+
+def _excerpt(value: Any) -> str:
+    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    return text[:200]
+
+
+def parse_items(text: str) -> tuple[list[TestSample], list[tuple[int | None, str, str]]]:
+    """Valid samples of a reply, and ``(item index, error, excerpt)`` for what is not valid."""
+    try:
+        data = _extract_json(text)
+    except ValueError as exc:
+        return [], [(None, str(exc), _excerpt(text))]
+    if isinstance(data, dict):
+        lists = [v for v in data.values() if isinstance(v, list)]
+        items = data.get("samples", lists[0] if len(lists) == 1 else None)
+    else:
+        items = data
+    if not isinstance(items, list):
+        return [], [(None, 'expected {"samples": [...]}', _excerpt(text))]
+    samples: list[TestSample] = []
+    errors: list[tuple[int | None, str, str]] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            errors.append((index, "an item is not a JSON object", _excerpt(item)))
+            continue
+        fields: dict[str, Any] = {"id": "pending"}
+        metadata: dict[str, Any] = {}
+        for key, value in item.items():
+            name = _ALIASES.get(key, key)
+            if name in _KNOWN and name not in fields:
+                fields[name] = (
+                    [value] if name in ("tags", "context") and isinstance(value, str) else value
+                )
+            elif name != "id":
+                metadata[key] = value
+        if "id" in item:
+            metadata.setdefault("proposed_id", item["id"])
+        if metadata:
+            fields["metadata"] = {**metadata, **(fields.get("metadata") or {})}
+        if isinstance(fields.get("input"), str) and not fields["input"].strip():
+            errors.append((index, "field 'input': empty", _excerpt(item)))
+            continue
+        try:
+            samples.append(TestSample.model_validate(fields))
+        except ValidationError as exc:
+            errors.append((index, format_row_error(exc, TestSample), _excerpt(item)))
+    return samples, errors
+
+
+def _documents(config: SyntheticConfig, base_dir: Path) -> list[tuple[str, str]]:
+    docs: list[tuple[str, str]] = []
+    for doc in config.documents:
+        path = doc if doc.is_absolute() else base_dir / doc
+        try:
+            text = path.read_text(encoding="utf-8-sig", errors="replace")
+        except OSError as exc:
+            raise ConfigError(
+                f"generator.synthetic.documents: cannot read {doc}: {exc.strerror}"
+            ) from None
+        docs.append((doc.name, text[:DOCUMENT_CHARS]))
+    return docs
+
+
+def _request(
+    config: SyntheticConfig,
+    batch: int,
+    want: int,
+    attempt: int,
+    problems: list[str],
+    avoid: list[str],
+    document: tuple[str, str] | None,
+) -> ChatRequest:
+    parts = [config.instructions.strip(), "", f"Write {want} test case(s). Batch {batch + 1}."]
+    if document is not None:
+        parts += ["", f"Base the questions on this document ({document[0]}):", document[1]]
+    if avoid:
+        parts += ["", "Do not repeat these inputs:", *(f"- {a[:200]}" for a in avoid[-20:])]
+    if attempt > 1:
+        parts += ["", f"Attempt {attempt}: your previous reply had problems:"]
+        parts += [f"- {p}" for p in problems[:10]]
+    params = dict(config.params)
+    if config.seed is not None:
+        params.setdefault("seed", config.seed)
+    return ChatRequest(
+        messages=[
+            Message(role="system", content=SYSTEM_PROMPT),
+            Message(role="user", content="\n".join(parts)),
+        ],
+        model=config.model,
+        params=params,
+        sample_id=f"synthetic-batch-{batch + 1}",
+    )
+
+
+async def _run_batch(
+    backend: ChatBackend,
+    config: SyntheticConfig,
+    batch: int,
+    want: int,
+    document: tuple[str, str] | None,
+    report: SyntheticReport,
+    *,
+    cache: ResponseCache | None,
+    bus: EventBus | None,
+) -> list[TestSample]:
+    kept: list[TestSample] = []
+    seen: set[str] = set()
+    problems: list[str] = []
+    errors: list[SyntheticItemError] = []
+    policy = CallPolicy(timeout_s=180.0, retries=3)
+    for attempt in range(1, config.max_attempts + 1):
+        missing = want - len(kept)
+        request = _request(config, batch, missing, attempt, problems, sorted(seen), document)
+        outcome = await call_backend(
+            backend,
+            request,
+            policy,
+            cache=cache,
+            bus=bus,
+            stage="generate",
+            item_id=request.sample_id or "",
+        )
+        report.calls += 1
+        report.cached += int(outcome.cached)
+        errors, problems = [], []
+        if outcome.response is None:
+            assert outcome.error is not None
+            if outcome.fail_fast:
+                raise RunAborted(f"synthetic generation failed: {outcome.error.message}")
+            errors.append(
+                SyntheticItemError(batch=batch, attempt=attempt, error=outcome.error.message)
+            )
+            problems.append("the request failed")
+            continue
+        samples, bad = parse_items(outcome.response.text)
+        for index, error, excerpt in bad:
+            errors.append(
+                SyntheticItemError(
+                    batch=batch, attempt=attempt, item=index, error=error, excerpt=excerpt
+                )
+            )
+            problems.append(f"item {index + 1}: {error}" if index is not None else error)
+        for sample in samples:
+            key = " ".join(str(sample.input).lower().split())
+            if key in seen:
+                errors.append(
+                    SyntheticItemError(
+                        batch=batch, attempt=attempt, error="duplicate input", excerpt=key[:200]
+                    )
+                )
+                problems.append(f"duplicate input: {key[:80]}")
+                continue
+            seen.add(key)
+            if len(kept) < want:
+                if document is not None and not sample.context:
+                    sample.context = [document[1]]
+                kept.append(sample)
+        report.invalid += len(errors)
+        if len(kept) >= want:
+            return kept
+        if not bad and len(kept) < want:
+            problems.append(f"only {len(kept)} of {want} valid samples so far")
+    report.failed_batches += 1
+    report.errors.extend(errors)
+    if len(kept) < want and not errors:
+        report.errors.append(
+            SyntheticItemError(
+                batch=batch,
+                attempt=config.max_attempts,
+                error=f"only {len(kept)} of {want} samples",
+            )
+        )
+    return kept
+
+
+def _assign_ids(samples: list[TestSample], taken: set[str]) -> None:
+    used = set(taken)
+    number = 0
+    for sample in samples:
+        while True:
+            number += 1
+            candidate = f"syn-{number:04d}"
+            if candidate not in used:
+                break
+        sample.id = candidate
+        used.add(candidate)
+
+
+async def generate_synthetic(
+    config: SyntheticConfig,
+    *,
+    base_dir: Path,
+    cache: ResponseCache | None = None,
+    bus: EventBus | None = None,
+    backend: ChatBackend | None = None,
+    taken: set[str] | None = None,
+    concurrency: int = 4,
+) -> tuple[list[TestSample], SyntheticReport]:
+    """Write ``config.count`` samples with an LLM; ids ``syn-0001``... avoid ``taken``.
+
+    The order is batch order (shuffled with ``config.seed`` when set), independent of which
+    call finishes first, so the same replies always give the same dataset.
+    """
+    from chatbot_tester.common.backends import backend_registry
+
+    own = backend is None
+    if backend is None:
+        backend = backend_registry.create(
+            config.backend, base_dir=base_dir, **config.resolved_options()
+        )
+    documents = _documents(config, base_dir)
+    sizes = [
+        min(config.batch_size, config.count - start)
+        for start in range(0, config.count, config.batch_size)
+    ]
+    report = SyntheticReport(requested=config.count, batches=len(sizes))
+    results: list[list[TestSample]] = [[] for _ in sizes]
+    limiter = anyio.CapacityLimiter(concurrency)
+    aborted: list[RunAborted] = []
+
+    async def one(batch: int, scope: anyio.CancelScope) -> None:
+        async with limiter:
+            doc = documents[batch % len(documents)] if documents else None
+            try:
+                results[batch] = await _run_batch(
+                    backend, config, batch, sizes[batch], doc, report, cache=cache, bus=bus
+                )
+            except RunAborted as exc:  # raised outside the task group, not as a group
+                aborted.append(exc)
+                scope.cancel()
+
+    try:
+        async with anyio.create_task_group() as tg:
+            for batch in range(len(sizes)):
+                tg.start_soon(one, batch, tg.cancel_scope)
+    finally:
+        if own:
+            await backend.aclose()
+    if aborted:
+        raise aborted[0]
+    samples = [s for batch in results for s in batch]
+    if config.seed is not None:
+        random.Random(config.seed).shuffle(samples)
+    _assign_ids(samples, taken or set())
+    report.produced = len(samples)
+    report.errors.sort(key=lambda e: (e.batch, e.attempt, -1 if e.item is None else e.item))
+    return samples, report
