@@ -106,9 +106,15 @@ def load_knowledge_base(path: Path) -> list[KnowledgeEntry]:
     return entries
 
 
-STOP_WORDS = frozenset(
-    ["a", "an", "the", "i", "im", "my", "me", "we", "you", "your", "our", "is", "are", "was", "were", "be", "do", "does", "did", "can", "could", "will", "would", "should", "to", "of", "in", "on", "for", "at", "with", "and", "or", "it", "its", "this", "that", "there", "how", "what", "when", "where", "why", "which", "who", "from", "about", "any", "have", "has", "had", "am", "if", "so", "just", "still"]
-)
+# fmt: off
+STOP_WORDS = frozenset({
+    "a", "an", "the", "i", "im", "my", "me", "we", "you", "your", "our", "is", "are", "was",
+    "were", "be", "do", "does", "did", "can", "could", "will", "would", "should", "to", "of",
+    "in", "on", "for", "at", "with", "and", "or", "it", "its", "this", "that", "there", "how",
+    "what", "when", "where", "why", "which", "who", "from", "about", "any", "have", "has", "had",
+    "am", "if", "so", "just", "still",
+})
+# fmt: on
 """Words ignored by retrieval: they appear in every question and match nothing in particular."""
 
 
