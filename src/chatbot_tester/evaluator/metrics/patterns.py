@@ -1,0 +1,256 @@
+"""Substring and pattern assertions: the ``contains`` family, ``starts_with`` and ``regex``.
+
+``contains``, ``icontains``, ``contains_any``, ``contains_all`` and ``starts_with`` check the
+configured ``value``/``values`` or, when none is given, the sample's expected answers (any of
+them, as they are alternatives; all of them for ``contains_all``). ``not_contains`` needs its
+own values.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from chatbot_tester.common.schemas import Score
+from chatbot_tester.errors import ConfigError
+from chatbot_tester.evaluator.metrics.base import MetricContext, MetricInput, MetricOptions
+from chatbot_tester.evaluator.metrics.helpers import AnswerMetric, bool_score, missing_reference
+
+__all__ = [
+    "ContainsAllMetric",
+    "ContainsAnyMetric",
+    "ContainsMetric",
+    "ContainsOptions",
+    "IContainsMetric",
+    "NotContainsMetric",
+    "RegexMetric",
+    "StartsWithMetric",
+]
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class ContainsOptions(MetricOptions):
+    """Options of the substring metrics."""
+
+    value: str | None = Field(default=None)
+    """One string to look for."""
+    values: list[str] | None = Field(default=None)
+    """Several strings to look for."""
+    ignore_case: bool = False
+    """Compare case-insensitively."""
+
+    @model_validator(mode="after")
+    def _not_both(self) -> ContainsOptions:
+        if self.value is not None and self.values is not None:
+            raise ValueError("give either 'value' or 'values', not both")
+        if self.values is not None and not self.values:
+            raise ValueError("'values' must not be empty")
+        return self
+
+    def needles(self, item: MetricInput) -> list[str]:
+        """The configured strings, else the expected answers."""
+        if self.value is not None:
+            return [self.value]
+        if self.values is not None:
+            return list(self.values)
+        return list(item.expected)
+
+
+class IContainsOptions(ContainsOptions):
+    """Options of ``icontains`` (case-insensitive by default)."""
+
+    ignore_case: bool = True
+    """Compare case-insensitively."""
+
+
+class _SubstringMetric(AnswerMetric):
+    """Shared logic: find which needles occur in the answer."""
+
+    Options = ContainsOptions
+    mode: ClassVar[Literal["any", "all", "none"]] = "any"
+    needs_values: ClassVar[bool] = False
+
+    def __init__(self, options: MetricOptions, *, name: str, context: MetricContext) -> None:
+        super().__init__(options, name=name, context=context)
+        assert isinstance(options, ContainsOptions)
+        if self.needs_values and options.value is None and options.values is None:
+            raise ConfigError(f"metric '{name}': set 'value' or 'values' (the strings to forbid)")
+
+    def check(self, item: MetricInput, output: str) -> Score:
+        """Look for each needle in the answer."""
+        opts = self.options
+        assert isinstance(opts, ContainsOptions)
+        needles = opts.needles(item)
+        if not needles:
+            return missing_reference(self, item)
+        hay = output.casefold() if opts.ignore_case else output
+        found = [n for n in needles if (n.casefold() if opts.ignore_case else n) in hay]
+        missing = [n for n in needles if n not in found]
+        if self.mode == "none":
+            ok = not found
+            reason = "none found" if ok else "found " + ", ".join(f"'{_short(n)}'" for n in found)
+            return bool_score(self, item, ok, reason, {"found": found})
+        if self.mode == "all":
+            ok = not missing
+            reason = (
+                "all found" if ok else "missing " + ", ".join(f"'{_short(n)}'" for n in missing)
+            )
+            value = len(found) / len(needles)
+            return self.make(item, value, ok, reason=reason, details={"missing": missing})
+        ok = bool(found)
+        reason = (
+            f"found '{_short(found[0])}'"
+            if ok
+            else "none of " + ", ".join(f"'{_short(n)}'" for n in needles) + " found"
+        )
+        return bool_score(self, item, ok, reason)
+
+
+class ContainsMetric(_SubstringMetric):
+    """1 when the answer contains the value (or any of the values / expected answers)."""
+
+    description = "Answer contains the value (or any of the values, or an expected answer)."
+
+
+class IContainsMetric(_SubstringMetric):
+    """``contains``, case-insensitive."""
+
+    Options = IContainsOptions
+    description = "Answer contains the value, ignoring case."
+
+
+class ContainsAnyMetric(_SubstringMetric):
+    """1 when the answer contains at least one of the values."""
+
+    description = "Answer contains at least one of the values."
+
+
+class ContainsAllMetric(_SubstringMetric):
+    """Fraction of the values found in the answer; passes when all are found."""
+
+    mode = "all"
+    description = "Answer contains every one of the values (value = fraction found)."
+
+
+class NotContainsMetric(_SubstringMetric):
+    """1 when the answer contains none of the values."""
+
+    mode = "none"
+    needs_values = True
+    description = "Answer contains none of the values."
+
+
+class StartsWithOptions(ContainsOptions):
+    """Options of ``starts_with``."""
+
+    strip: bool = True
+    """Ignore leading whitespace in the answer."""
+
+
+class StartsWithMetric(AnswerMetric):
+    """1 when the answer starts with the value (or any of the values / expected answers)."""
+
+    Options = StartsWithOptions
+    description = "Answer starts with the value (or any of the values)."
+
+    def check(self, item: MetricInput, output: str) -> Score:
+        """Compare the answer's beginning with each prefix."""
+        opts = self.options
+        assert isinstance(opts, StartsWithOptions)
+        prefixes = opts.needles(item)
+        if not prefixes:
+            return missing_reference(self, item)
+        text = output.lstrip() if opts.strip else output
+        if opts.ignore_case:
+            text = text.casefold()
+        for p in prefixes:
+            if text.startswith(p.casefold() if opts.ignore_case else p):
+                return bool_score(self, item, True, f"starts with '{_short(p)}'")
+        return bool_score(self, item, False, f"starts with '{_short(text, 40)}'")
+
+
+_FLAG_NAMES = {
+    "i": re.IGNORECASE,
+    "ignorecase": re.IGNORECASE,
+    "m": re.MULTILINE,
+    "multiline": re.MULTILINE,
+    "s": re.DOTALL,
+    "dotall": re.DOTALL,
+    "x": re.VERBOSE,
+    "verbose": re.VERBOSE,
+    "a": re.ASCII,
+    "ascii": re.ASCII,
+}
+
+
+def parse_flags(flags: str | list[str]) -> re.RegexFlag:
+    """``"im"`` or ``["IGNORECASE", "MULTILINE"]`` -> combined ``re`` flags (ValueError if unknown)."""
+    names = list(flags) if isinstance(flags, str) else [f.lower() for f in flags]
+    result = re.RegexFlag(0)
+    for n in names:
+        if n.lower() not in _FLAG_NAMES:
+            raise ValueError(f"unknown regex flag '{n}' (use i, m, s, x, a)")
+        result |= _FLAG_NAMES[n.lower()]
+    return result
+
+
+class RegexOptions(MetricOptions):
+    """Options of ``regex``."""
+
+    pattern: str
+    """Python regular expression searched anywhere in the answer."""
+    flags: str | list[str] = ""
+    """Regex flags: letters like ``"im"`` or names like ``[IGNORECASE, DOTALL]``."""
+    must_match: bool = True
+    """Pass when the pattern matches (``false``: pass when it does not)."""
+
+    @field_validator("pattern")
+    @classmethod
+    def _valid_pattern(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression {v!r}: {exc}") from None
+        return v
+
+    @field_validator("flags")
+    @classmethod
+    def _valid_flags(cls, v: str | list[str]) -> str | list[str]:
+        parse_flags(v)
+        return v
+
+    @model_validator(mode="after")
+    def _compiles(self) -> RegexOptions:
+        try:
+            re.compile(self.pattern, parse_flags(self.flags))
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression {self.pattern!r}: {exc}") from None
+        return self
+
+
+class RegexMetric(AnswerMetric):
+    """1 when the pattern matches the answer (or does not, with ``must_match: false``)."""
+
+    Options = RegexOptions
+    description = "Answer matches a regular expression (or must not match)."
+
+    def __init__(self, options: MetricOptions, *, name: str, context: MetricContext) -> None:
+        super().__init__(options, name=name, context=context)
+        assert isinstance(options, RegexOptions)
+        self._regex = re.compile(options.pattern, parse_flags(options.flags))
+
+    def check(self, item: MetricInput, output: str) -> Score:
+        """Search the pattern in the answer."""
+        opts = self.options
+        assert isinstance(opts, RegexOptions)
+        m = self._regex.search(output)
+        if opts.must_match:
+            reason = f"matched '{_short(m.group(0))}'" if m else "no match"
+            return bool_score(self, item, m is not None, reason)
+        reason = f"unexpected match '{_short(m.group(0))}'" if m else "no match, as required"
+        return bool_score(self, item, m is None, reason)
