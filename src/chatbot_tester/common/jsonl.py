@@ -14,7 +14,7 @@ import typing
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, NamedTuple, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -26,6 +26,7 @@ from chatbot_tester.errors import DatasetError
 
 __all__ = [
     "JsonlAppender",
+    "Problem",
     "describe_validation_error",
     "dump_line",
     "format_row_error",
@@ -92,8 +93,21 @@ def _short(value: Any) -> str:
     return f"{redact(text)} ({type(value).__name__})"
 
 
-def describe_validation_error(exc: ValidationError) -> tuple[tuple[int | str, ...], str, str]:
-    """The first problem of ``exc`` as ``(location, error type, phrase)``.
+class Problem(NamedTuple):
+    """One validation problem, ready to print."""
+
+    loc: tuple[int | str, ...]
+    """Where, with pydantic's union-member tags removed."""
+    type: str
+    """Pydantic error type (``extra_forbidden``, ``missing``, ``int_parsing``, ...)."""
+    message: str
+    """What is wrong, as a phrase (empty for ``extra_forbidden`` and ``missing``)."""
+    input: Any
+    """The offending input value."""
+
+
+def describe_validation_error(exc: ValidationError) -> Problem:
+    """The first problem of ``exc`` as ``Problem(location, error type, phrase, input)``.
 
     Union members are merged (``expected a string or a list, got 5 (int)``) and the most
     specific member error wins (``input.0.role`` rather than ``input: not a string``), so
@@ -114,11 +128,12 @@ def describe_validation_error(exc: ValidationError) -> tuple[tuple[int | str, ..
     clean = _clean_loc(tuple(err["loc"]), keep_last=keep_last)
     etype = str(err["type"])
     if etype in ("extra_forbidden", "missing"):
-        return clean, etype, ""
+        return Problem(clean, etype, "", err.get("input"))
     expected = [_EXPECTED.get(str(e["type"])) for e in group]
     if all(expected):
         unique = list(dict.fromkeys(x for x in expected if x))
-        return clean, etype, f"expected {' or '.join(unique)}, got {_short(err['input'])}"
+        phrase = f"expected {' or '.join(unique)}, got {_short(err['input'])}"
+        return Problem(clean, etype, phrase, err.get("input"))
     msg = str(err["msg"])
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
@@ -126,7 +141,7 @@ def describe_validation_error(exc: ValidationError) -> tuple[tuple[int | str, ..
         msg = msg[len("Assertion failed, ") :]
     elif msg.startswith("Input should be ") and "input" in err:
         msg = f"must be {msg[len('Input should be ') :]}, got {_short(err['input'])}"
-    return clean, etype, msg
+    return Problem(clean, etype, msg, err.get("input"))
 
 
 def _model_fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str] | None:
@@ -166,7 +181,7 @@ def unknown_key_hint(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:
 
 def format_row_error(exc: ValidationError, model: type[BaseModel]) -> str:
     """The first problem of a row's validation error as one phrase naming the field."""
-    loc, etype, phrase = describe_validation_error(exc)
+    loc, etype, phrase, _ = describe_validation_error(exc)
     where = ".".join(str(p) for p in loc)
     if etype == "extra_forbidden":
         return f"field '{where}': unknown field{unknown_key_hint(model, loc)}"

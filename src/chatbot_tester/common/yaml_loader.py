@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 from yaml.error import Mark
+from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from chatbot_tester.common.config import PipelineConfig
@@ -43,7 +44,24 @@ Loc = tuple[int | str, ...]
 
 
 class SafeYamlLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` with YAML 1.2 booleans and without implicit timestamps."""
+    """``yaml.SafeLoader`` with YAML 1.2 booleans and without implicit timestamps.
+
+    It also remembers where each alias (``*name``) was written, so errors inside an aliased
+    value point at the alias rather than at the anchor.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.alias_marks: dict[tuple[int, int], Mark] = {}
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        """Compose as usual, recording the mark of an alias under (parent, index)."""
+        if self.check_event(AliasEvent):
+            where = index if isinstance(index, int) else id(index)
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            self.alias_marks[(id(parent), where)] = event.start_mark
+        node: Node | None = super().compose_node(parent, index)
+        return node
 
 
 SafeYamlLoader.yaml_implicit_resolvers = {
@@ -100,8 +118,9 @@ def _syntax_error(exc: yaml.YAMLError, file: str | None) -> ConfigError:
 class _Walker:
     """Records positions, rejects duplicate keys and unsafe tags on the composed node tree."""
 
-    def __init__(self, positions: PositionMap) -> None:
+    def __init__(self, positions: PositionMap, alias_marks: dict[tuple[int, int], Mark]) -> None:
         self.positions = positions
+        self.alias_marks = alias_marks
         self.seen: set[int] = set()
 
     def walk(self, node: Node, path: Loc) -> None:
@@ -141,11 +160,16 @@ class _Walker:
                     part = int(key_node.value)
                 child = (*path, part)
                 self.positions.keys.setdefault(child, (line, col))
+                alias = self.alias_marks.get((id(node), id(key_node)))
+                if alias is not None:
+                    self.positions.values.setdefault(child, _pos(alias))
                 self.walk(value_node, child)
         elif isinstance(node, SequenceNode):
             for index, item in enumerate(node.value):
                 child = (*path, index)
-                self.positions.keys.setdefault(child, _pos(item.start_mark))
+                mark = self.alias_marks.get((id(node), index), item.start_mark)
+                self.positions.keys.setdefault(child, _pos(mark))
+                self.positions.values.setdefault(child, _pos(mark))
                 self.walk(item, child)
 
     def _check_tag(self, node: Node) -> None:
@@ -171,7 +195,7 @@ def load_yaml_text(text: str, *, file: str | Path | None = None) -> tuple[Any, P
         if node is None:
             return None, positions
         positions.keys[()] = _pos(node.start_mark)
-        _Walker(positions).walk(node, ())
+        _Walker(positions, loader.alias_marks).walk(node, ())
         data = loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise _syntax_error(exc, positions.file) from None
@@ -214,7 +238,7 @@ def load_yaml(path: Path) -> Any:
 
 
 def _validation_error(exc: ValidationError, positions: PositionMap) -> ConfigError:
-    loc, etype, phrase = describe_validation_error(exc)
+    loc, etype, phrase, value = describe_validation_error(exc)
     where = ".".join(str(p) for p in loc) or "top level"
     if etype == "extra_forbidden":
         hint = unknown_key_hint(PipelineConfig, loc)
@@ -225,7 +249,9 @@ def _validation_error(exc: ValidationError, positions: PositionMap) -> ConfigErr
         return positions.error(f"{parent}: {text}" if parent else text, loc[:-1])
     if "${" in phrase:
         phrase += " (${VAR} references are only resolved in backend options)"
-    return positions.error(f"{where}: {phrase}", loc, value=True)
+    # Point at a scalar that is wrong; at the key for rules about a whole mapping or list.
+    at_value = not isinstance(value, (dict, list))
+    return positions.error(f"{where}: {phrase}", loc, value=at_value)
 
 
 def load_pipeline(source: Path | str | dict[str, Any]) -> PipelineConfig:
