@@ -1,0 +1,165 @@
+"""``chatbot-tester compare BASELINE CANDIDATE``: paired comparison of two evaluated runs.
+
+BASELINE and CANDIDATE are run directories or run ids in the workspace (``latest`` works).
+Prints a table; ``--format md|html|json`` renders a report (to ``-o FILE`` or stdout). The
+Markdown summary is appended to ``$GITHUB_STEP_SUMMARY`` when set. Exit code 1 when the
+candidate regressed significantly, else 0.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from chatbot_tester.evaluator.compare import Comparison
+
+__all__ = ["command", "print_table"]
+
+_SUFFIX_FORMATS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".json": "json"}
+_STYLE = {"regression": "bold red", "improvement": "bold green", "no_change": "dim"}
+
+
+def print_table(comparison: Comparison, *, err: bool = False) -> None:
+    """Print the comparison as a rich table (stdout, or stderr with ``err``)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from chatbot_tester.evaluator.reports.compare_md import fmt_num, fmt_p, fmt_signed
+
+    c = comparison
+    console = Console(file=sys.stderr if err else sys.stdout, highlight=False)
+    table = Table(title=f"{c.baseline.run_id} → {c.candidate.run_id}", title_justify="left")
+    for col in ("metric", "n", "baseline", "candidate", "Δ mean [CI]", "pass rate", "p", "verdict"):
+        table.add_column(
+            col, justify="right" if col in ("n", "baseline", "candidate", "p") else "left"
+        )
+    for m in c.metrics:
+        ci = ""
+        if m.delta_ci_low is not None and m.delta_ci_high is not None:
+            ci = f" [{fmt_signed(m.delta_ci_low)}, {fmt_signed(m.delta_ci_high)}]"
+        rate = "-"
+        if m.baseline_pass_rate is not None and m.candidate_pass_rate is not None:
+            rate = f"{m.baseline_pass_rate:.0%} → {m.candidate_pass_rate:.0%} (−{m.pass_to_fail}/+{m.fail_to_pass})"
+        table.add_row(
+            m.metric,
+            str(m.n_paired),
+            fmt_num(m.baseline_mean),
+            fmt_num(m.candidate_mean),
+            fmt_signed(m.delta) + ci,
+            rate,
+            fmt_p(m.p_value),
+            f"[{_STYLE[m.verdict]}]{m.verdict.replace('_', ' ')}[/]",
+        )
+    console.print(table)
+    for s in c.operational:
+        console.print(
+            f"{s.name}: {fmt_num(s.baseline)} → {fmt_num(s.candidate)} ({fmt_signed(s.delta)})"
+        )
+    if c.only_in_baseline or c.only_in_candidate:
+        console.print(
+            f"unpaired samples: {len(c.only_in_baseline)} only in baseline, "
+            f"{len(c.only_in_candidate)} only in candidate"
+        )
+    for note in c.notes:
+        console.print(f"[dim]note: {note}[/]", markup=True)
+    if c.has_regression:
+        console.print(
+            f"[bold red]regression:[/] {', '.join(c.regressed_metrics)} (alpha {c.alpha:g})"
+        )
+    else:
+        console.print(f"[green]no significant regression[/] (alpha {c.alpha:g})")
+
+
+def _resolve(workspace: Path, ref: str) -> Path:
+    from chatbot_tester.common.workspace import Workspace
+
+    return Workspace(workspace).open_run(ref).path
+
+
+@click.command("compare")
+@click.argument("baseline")
+@click.argument("candidate")
+@click.option(
+    "--workspace",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("workspace"),
+    show_default=True,
+    help="Workspace holding the runs (for run ids).",
+)
+@click.option(
+    "--alpha",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="Significance level.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "md", "html", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the report to this file.",
+)
+@click.pass_context
+def command(
+    ctx: click.Context,
+    baseline: str,
+    candidate: str,
+    workspace: Path,
+    alpha: float,
+    fmt: str,
+    output: Path | None,
+) -> None:
+    """Compare CANDIDATE with BASELINE (run dirs or run ids); exit 1 on a significant regression.
+
+    With -o and no --format, the format follows the file suffix (.md, .html, .json).
+    """
+    from chatbot_tester.common.storage import atomic_write_text
+    from chatbot_tester.errors import UsageError
+    from chatbot_tester.evaluator.compare import compare_runs
+    from chatbot_tester.evaluator.reports.compare_md import render_markdown
+
+    if fmt == "text" and output is not None:
+        fmt = _SUFFIX_FORMATS.get(output.suffix.lower(), "")
+        if not fmt:
+            raise UsageError(
+                f"-o {output}: cannot tell the format from the suffix; add --format md, html or json"
+            )
+    comparison = compare_runs(
+        _resolve(workspace, baseline), _resolve(workspace, candidate), alpha=alpha
+    )
+    text: str | None = None
+    if fmt == "md":
+        text = render_markdown(comparison)
+    elif fmt == "html":
+        from chatbot_tester.evaluator.reports.compare_html import render_html
+
+        text = render_html(comparison)
+    elif fmt == "json":
+        text = comparison.model_dump_json(indent=2) + "\n"
+    if text is None:
+        print_table(comparison)
+    elif output is not None:
+        atomic_write_text(output, text)
+        print_table(comparison)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as fh:
+            fh.write(render_markdown(comparison) + "\n")
+    ctx.exit(comparison.exit_code)

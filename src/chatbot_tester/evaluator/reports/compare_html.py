@@ -1,0 +1,123 @@
+"""Self-contained HTML rendering of a run comparison.
+
+No scripts and no external resources: a Content-Security-Policy meta tag allows inline
+styles only, and every value goes through Jinja2 autoescaping (metric names and sample ids
+come from untrusted datasets).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jinja2
+import markupsafe
+
+from chatbot_tester.evaluator.compare import Comparison
+from chatbot_tester.evaluator.reports.compare_md import MAX_IDS, fmt_num, fmt_p, fmt_signed
+
+__all__ = ["CSP", "render_html"]
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'"
+"""Content-Security-Policy of the page: nothing but inline styles."""
+
+_TEMPLATE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{{ csp }}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}</title>
+<style>
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;padding:0 1rem;color:#1f2328}
+h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
+table{border-collapse:collapse;width:100%;margin:.5rem 0}
+th,td{border-bottom:1px solid #d0d7de;padding:.35rem .5rem;text-align:left;vertical-align:top}
+th{background:#f6f8fa}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.banner{padding:.75rem 1rem;border-radius:6px;font-weight:600}
+.bad{background:#ffebe9;color:#82071e}.good{background:#dafbe1;color:#116329}
+.regression{color:#cf222e;font-weight:600}.improvement{color:#1a7f37;font-weight:600}.no_change{color:#57606a}
+code{background:#f6f8fa;padding:0 .25rem;border-radius:4px;word-break:break-all}
+.note{color:#57606a}
+</style>
+</head>
+<body>
+<h1>{{ title }}</h1>
+{% if c.has_regression %}
+<p class="banner bad">Regression in {{ c.regressed_metrics | join(", ") }} (alpha {{ "%g" | format(c.alpha) }})</p>
+{% else %}
+<p class="banner good">No significant regression (alpha {{ "%g" | format(c.alpha) }})</p>
+{% endif %}
+<p>Baseline <code>{{ c.baseline.run_id }}</code> ({{ c.baseline.samples }} samples) &rarr;
+candidate <code>{{ c.candidate.run_id }}</code> ({{ c.candidate.samples }} samples).</p>
+<h2>Metrics</h2>
+<table>
+<thead><tr><th>metric</th><th>n</th><th>baseline</th><th>candidate</th><th>&Delta; mean</th>
+<th>CI</th><th>pass rate</th><th>pass&rarr;fail</th><th>fail&rarr;pass</th><th>p</th><th>verdict</th></tr></thead>
+<tbody>
+{% for m in c.metrics %}
+<tr><td>{{ m.metric }}</td><td class="n">{{ m.n_paired }}</td>
+<td class="n">{{ num(m.baseline_mean) }}</td><td class="n">{{ num(m.candidate_mean) }}</td>
+<td class="n">{{ signed(m.delta) }}</td>
+<td class="n">{% if m.delta_ci_low is not none %}[{{ signed(m.delta_ci_low) }}, {{ signed(m.delta_ci_high) }}]{% else %}-{% endif %}</td>
+<td>{% if m.baseline_pass_rate is not none %}{{ "%.0f%%" | format(100 * m.baseline_pass_rate) }} &rarr; {{ "%.0f%%" | format(100 * m.candidate_pass_rate) }}{% else %}-{% endif %}</td>
+<td class="n">{{ m.pass_to_fail }}</td><td class="n">{{ m.fail_to_pass }}</td>
+<td class="n">{{ pval(m.p_value) }}</td>
+<td class="{{ m.verdict }}">{{ m.verdict | replace("_", " ") }}</td></tr>
+{% endfor %}
+</tbody>
+</table>
+{% if c.operational %}
+<h2>Operational</h2>
+<table>
+<thead><tr><th>figure</th><th>baseline</th><th>candidate</th><th>&Delta;</th></tr></thead>
+<tbody>
+{% for s in c.operational %}
+<tr><td>{{ s.name }}</td><td class="n">{{ num(s.baseline) }}</td><td class="n">{{ num(s.candidate) }}</td><td class="n">{{ signed(s.delta) }}</td></tr>
+{% endfor %}
+</tbody>
+</table>
+{% endif %}
+{% if c.metrics | selectattr("regressions") | list or c.metrics | selectattr("improvements") | list %}
+<h2>Flipped samples</h2>
+<ul>
+{% for m in c.metrics if m.regressions or m.improvements %}
+{% if m.regressions %}<li><strong>{{ m.metric }}</strong> pass&rarr;fail: {{ ids(m.regressions) }}</li>{% endif %}
+{% if m.improvements %}<li><strong>{{ m.metric }}</strong> fail&rarr;pass: {{ ids(m.improvements) }}</li>{% endif %}
+{% endfor %}
+</ul>
+{% endif %}
+{% if c.only_in_baseline or c.only_in_candidate %}
+<h2>Unpaired samples</h2>
+<ul>
+{% if c.only_in_baseline %}<li>only in baseline: {{ ids(c.only_in_baseline) }}</li>{% endif %}
+{% if c.only_in_candidate %}<li>only in candidate: {{ ids(c.only_in_candidate) }}</li>{% endif %}
+</ul>
+{% endif %}
+{% for n in c.notes %}<p class="note">{{ n }}</p>{% endfor %}
+</body>
+</html>
+"""
+
+
+def _ids(ids: list[str]) -> str:
+    more = len(ids) - MAX_IDS
+    return ", ".join(ids[:MAX_IDS]) + (f" and {more} more" if more > 0 else "")
+
+
+@functools.cache
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    return env.from_string(_TEMPLATE)
+
+
+def render_html(comparison: Comparison, *, title: str = "Run comparison") -> str:
+    """The comparison as one self-contained HTML page (no scripts, everything escaped)."""
+    return _template().render(
+        c=comparison,
+        title=title,
+        csp=markupsafe.Markup(CSP),  # a constant of ours; escaping would mangle its quotes
+        num=fmt_num,
+        signed=fmt_signed,
+        pval=fmt_p,
+        ids=_ids,
+    )

@@ -1,0 +1,124 @@
+"""Markdown rendering of a run comparison (for PR comments and ``$GITHUB_STEP_SUMMARY``).
+
+Metric names and sample ids come from datasets and configs, so they are escaped: table
+cells cannot break the table, and Markdown/HTML syntax in them is shown, not interpreted.
+"""
+
+from __future__ import annotations
+
+import re
+
+from chatbot_tester.evaluator.compare import Comparison, MetricComparison
+
+__all__ = ["MAX_IDS", "escape_md", "fmt_num", "fmt_p", "fmt_signed", "render_markdown"]
+
+MAX_IDS = 20
+"""Sample ids listed per metric and list before "... and N more"."""
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
+_VERDICT_MD = {
+    "regression": "🔴 regression",
+    "improvement": "🟢 improvement",
+    "no_change": "⚪ no change",
+}
+
+
+def escape_md(text: str) -> str:
+    """``text`` safe inside a Markdown table cell or list item (one line, syntax escaped)."""
+    flat = " ".join(str(text).split())
+    return _MD_SPECIAL.sub(r"\\\1", flat).replace("&", "&amp;")
+
+
+def fmt_num(value: float | None, digits: int = 3) -> str:
+    """A number for a report cell (``-`` when missing), trailing zeros trimmed."""
+    if value is None:
+        return "-"
+    if value != 0 and abs(value) < 10.0**-digits:
+        return f"{value:.2e}"
+    places = 1 if abs(value) >= 100 else digits
+    text = f"{value:.{places}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def fmt_signed(value: float | None, digits: int = 3) -> str:
+    """A delta with an explicit sign, ``-`` when missing."""
+    if value is None:
+        return "-"
+    text = fmt_num(abs(value), digits)
+    if text == "0":
+        return "0"
+    return ("+" if value > 0 else "−") + text
+
+
+def fmt_p(value: float | None) -> str:
+    """A p-value for a report cell."""
+    if value is None:
+        return "-"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _ci(m: MetricComparison) -> str:
+    if m.delta_ci_low is None or m.delta_ci_high is None:
+        return ""
+    return f" [{fmt_signed(m.delta_ci_low)}, {fmt_signed(m.delta_ci_high)}]"
+
+
+def _ids(ids: list[str]) -> str:
+    shown = ", ".join(f"`{escape_md(i).replace('`', '')}`" for i in ids[:MAX_IDS])
+    more = len(ids) - MAX_IDS
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def render_markdown(comparison: Comparison, *, title: str = "Run comparison") -> str:
+    """The comparison as GitHub-flavoured Markdown."""
+    c = comparison
+    out = [f"## {escape_md(title)}", ""]
+    regressed = c.regressed_metrics
+    if regressed:
+        names = ", ".join(f"`{escape_md(n)}`" for n in regressed)
+        out.append(f"**Regression** in {names} (alpha {c.alpha:g}).")
+    else:
+        out.append(f"**No significant regression** (alpha {c.alpha:g}).")
+    out += [
+        "",
+        f"Baseline `{escape_md(c.baseline.run_id)}` ({c.baseline.samples} samples) → "
+        f"candidate `{escape_md(c.candidate.run_id)}` ({c.candidate.samples} samples).",
+        "",
+        "| metric | n | baseline | candidate | Δ mean [CI] | pass rate | pass→fail | fail→pass | p | verdict |",
+        "|---|---:|---:|---:|---|---|---:|---:|---:|---|",
+    ]
+    for m in c.metrics:
+        rate = "-"
+        if m.baseline_pass_rate is not None and m.candidate_pass_rate is not None:
+            rate = f"{m.baseline_pass_rate:.0%} → {m.candidate_pass_rate:.0%}"
+        out.append(
+            f"| {escape_md(m.metric)} | {m.n_paired} | {fmt_num(m.baseline_mean)} | "
+            f"{fmt_num(m.candidate_mean)} | {fmt_signed(m.delta)}{_ci(m)} | {rate} | "
+            f"{m.pass_to_fail} | {m.fail_to_pass} | {fmt_p(m.p_value)} | {_VERDICT_MD[m.verdict]} |"
+        )
+    if c.operational:
+        out += ["", "| operational | baseline | candidate | Δ |", "|---|---:|---:|---:|"]
+        for s in c.operational:
+            out.append(
+                f"| {escape_md(s.name)} | {fmt_num(s.baseline)} | {fmt_num(s.candidate)} | "
+                f"{fmt_signed(s.delta)} |"
+            )
+    flips = [m for m in c.metrics if m.regressions or m.improvements]
+    if flips:
+        out += ["", "### Flipped samples", ""]
+        for m in flips:
+            if m.regressions:
+                out.append(f"- **{escape_md(m.metric)}** pass→fail: {_ids(m.regressions)}")
+            if m.improvements:
+                out.append(f"- **{escape_md(m.metric)}** fail→pass: {_ids(m.improvements)}")
+    if c.only_in_baseline or c.only_in_candidate:
+        out += ["", "### Unpaired samples", ""]
+        if c.only_in_baseline:
+            out.append(f"- only in baseline: {_ids(c.only_in_baseline)}")
+        if c.only_in_candidate:
+            out.append(f"- only in candidate: {_ids(c.only_in_candidate)}")
+    if c.notes:
+        out += ["", *[f"> {escape_md(n)}" for n in c.notes]]
+    return "\n".join(out) + "\n"
