@@ -1,0 +1,236 @@
+"""``chatbot-tester evaluate``: score a run again (never calling the chatbot) and write reports.
+
+Two forms:
+
+* ``evaluate RUN [--config PIPELINE] [--metric TYPE ...]`` re-scores a run directory (or run
+  id) with the run's own ``pipeline.yaml`` snapshot, or with the metrics and thresholds of
+  another pipeline file. When the metrics and thresholds are those of the run, scores and
+  reports go to the run directory and existing scores are reused (only missing or errored
+  ones are computed). When they differ (or with ``--no-resume``) everything goes to a fresh
+  ``<run>/evaluations/<timestamp>/`` folder so the run's own scores and reports are never
+  overwritten.
+* ``evaluate --config PIPELINE --dataset D.jsonl --results R.jsonl -o OUTDIR`` for stages
+  chained by hand.
+
+Exit code 1 when a gate fails (one line per failed gate on stderr), 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["command"]
+
+_FORMATS = ("html", "json", "junit", "md")
+
+
+def _with_metrics(evaluator: Any, metrics: tuple[str, ...]) -> Any:
+    """The evaluator config restricted to (or extended with) the ``--metric`` names."""
+    if not metrics:
+        return evaluator
+    from chatbot_tester.common.config import MetricSpec
+
+    by_label = {spec.label: spec for spec in evaluator.metrics}
+    specs = [by_label.get(name) or MetricSpec(type=name) for name in dict.fromkeys(metrics)]
+    return evaluator.model_copy(update={"metrics": specs})
+
+
+def _identity(evaluator: Any) -> Any:
+    return (
+        [spec.model_dump(mode="json", exclude_none=True) for spec in evaluator.metrics],
+        list(evaluator.thresholds),
+    )
+
+
+def _run_inputs(
+    run_ref: str, workspace: Path | None, config_path: Path | None
+) -> tuple[Any, Any, Path, str, str, Any]:
+    """(run dir, config to use, base dir, pipeline name, run id, snapshot evaluator or None)."""
+    from chatbot_tester.common.workspace import CONFIG_SNAPSHOT, MANIFEST, Workspace
+    from chatbot_tester.common.yaml_loader import load_pipeline
+    from chatbot_tester.errors import UsageError
+
+    given = load_pipeline(config_path) if config_path is not None else None
+    root = workspace or (given.resolve_path(given.workspace) if given else Path("workspace"))
+    run = Workspace(root).open_run(run_ref)
+    snapshot = None
+    if run.file(CONFIG_SNAPSHOT).is_file():
+        snapshot = load_pipeline(run.file(CONFIG_SNAPSHOT))
+    elif run.file(MANIFEST).is_file() and run.read_manifest().config:
+        snapshot = load_pipeline(run.read_manifest().config)
+    config = given or snapshot
+    if config is None:
+        raise UsageError(f"{run.path} has no pipeline.yaml snapshot: pass --config PIPELINE")
+    manifest = run.read_manifest() if run.file(MANIFEST).is_file() else None
+    pipeline = manifest.pipeline if manifest is not None else config.name
+    base_dir = config.base_dir if given is not None else Path.cwd()
+    return run, config, base_dir, pipeline, run.run_id, snapshot.evaluator if snapshot else None
+
+
+@click.command("evaluate")
+@click.argument("run", required=False)
+@click.option(
+    "--workspace", type=click.Path(path_type=Path, file_okay=False), help="Workspace holding RUN."
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Pipeline file whose metrics and thresholds to use.",
+)
+@click.option(
+    "--metric",
+    "metrics",
+    multiple=True,
+    metavar="TYPE",
+    help="Score only these metrics (repeatable).",
+)
+@click.option(
+    "--no-resume", is_flag=True, help="Score everything again instead of reusing scores.jsonl."
+)
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(_FORMATS),
+    help="Report formats (repeatable; default: the pipeline's evaluator.report.formats).",
+)
+@click.option(
+    "--dataset",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="dataset.jsonl (with --results and -o).",
+)
+@click.option(
+    "--results",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="results.jsonl to score.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory for scores and reports.",
+)
+def command(
+    run: str | None,
+    workspace: Path | None,
+    config_path: Path | None,
+    metrics: tuple[str, ...],
+    no_resume: bool,
+    formats: tuple[str, ...],
+    dataset: Path | None,
+    results: Path | None,
+    output: Path | None,
+) -> None:
+    """Score RUN again (or --dataset/--results into -o) and write reports; the chatbot is not called.
+
+    Exit codes: 0 every gate passed, 1 a gate failed, 2 bad config or input.
+    """
+    from chatbot_tester.common.workspace import DATASET, RESULTS
+    from chatbot_tester.common.yaml_loader import load_pipeline
+    from chatbot_tester.errors import UsageError
+
+    if run is None:
+        if config_path is None or dataset is None or results is None or output is None:
+            raise UsageError(
+                "give a RUN (id or directory) or all of --config, --dataset, --results and -o"
+            )
+        config = load_pipeline(config_path)
+        evaluator = _with_metrics(config.evaluator, metrics)
+        ws_root = workspace or config.resolve_path(config.workspace)
+        out_dir, base_dir, pipeline, run_id = output, config.base_dir, config.name, ""
+        resume = not no_resume
+    else:
+        if dataset is not None or results is not None or output is not None:
+            raise UsageError("--dataset, --results and -o are for evaluating without a RUN")
+        run_dir, config, base_dir, pipeline, run_id, snapshot = _run_inputs(
+            run, workspace, config_path
+        )
+        evaluator = _with_metrics(config.evaluator, metrics)
+        dataset, results = run_dir.file(DATASET), run_dir.file(RESULTS)
+        ws_root = run_dir.path.parent.parent
+        same = snapshot is not None and _identity(snapshot) == _identity(evaluator)
+        if same and not no_resume:
+            out_dir, resume = run_dir.path, True
+        else:
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+            out_dir, resume = run_dir.path / "evaluations" / stamp, False
+    for path, what in ((dataset, "dataset"), (results, "results")):
+        if not path.is_file():
+            raise UsageError(f"{path}: no {what} file (was the run interrupted before this stage?)")
+    evaluation = _evaluate(
+        dataset, results, evaluator, out_dir, ws_root, base_dir, resume, pipeline, run_id
+    )
+    from chatbot_tester.evaluator import write_reports
+
+    chosen = list(formats) or list(evaluator.report.formats)
+    paths = write_reports(evaluation, dataset, results, out_dir, chosen)
+    _print_summary(evaluation.summary)
+    for fmt, path in sorted(paths.items()):
+        click.echo(f"{fmt}: {path}", err=True)
+    for gate in evaluation.gates:
+        if not gate.passed:
+            click.echo(gate.message, err=True)
+    click.echo(str(out_dir))
+    if not evaluation.passed:
+        sys.exit(1)
+
+
+def _evaluate(
+    dataset: Path,
+    results: Path,
+    evaluator: Any,
+    out_dir: Path,
+    ws_root: Path,
+    base_dir: Path,
+    resume: bool,
+    pipeline: str,
+    run_id: str,
+) -> Any:
+    import anyio
+
+    from chatbot_tester.common.events import EventBus
+    from chatbot_tester.common.progress import ProgressDisplay
+    from chatbot_tester.evaluator import evaluate_run
+    from chatbot_tester.evaluator.metrics import MetricContext
+
+    bus = EventBus()
+    bus.subscribe(ProgressDisplay())
+    context = MetricContext(
+        judge=evaluator.judge, workspace_dir=ws_root, base_dir=base_dir, cache=evaluator.cache
+    )
+
+    async def main() -> Any:
+        try:
+            return await evaluate_run(
+                dataset,
+                results,
+                evaluator,
+                out_dir,
+                context=context,
+                bus=bus,
+                resume=resume,
+                pipeline_name=pipeline,
+                run_id=run_id,
+            )
+        finally:
+            await bus.aclose()
+
+    return anyio.run(main)
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    """A few lines on stderr: each metric's mean and pass rate, and "scored n of N"."""
+    for name, m in summary.get("metrics", {}).items():
+        mean = "–" if m.get("mean") is None else f"{m['mean']:.3f}"
+        rate = "–" if m.get("pass_rate") is None else f"{100 * m['pass_rate']:.1f}%"
+        click.echo(
+            f"{name}: mean {mean}, pass rate {rate}, scored {m['scored']} of {m['total']}"
+            + (f", {m['errors']} errors" if m.get("errors") else ""),
+            err=True,
+        )

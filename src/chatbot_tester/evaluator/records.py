@@ -1,0 +1,155 @@
+"""Streaming readers shared by the evaluation and the reports.
+
+The dataset is indexed by byte offset (id -> line) so a sample is parsed only when a record
+needs it: memory stays proportional to the number of ids, not to the text of the dataset.
+Results and scores are read de-duplicated, first occurrence wins, exactly as the runner and
+the evaluator append them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from pydantic import ValidationError
+
+from chatbot_tester.common.jsonl import format_row_error, iter_jsonl
+from chatbot_tester.common.schemas import RunRecord, Score, TestSample
+from chatbot_tester.errors import DatasetError
+
+__all__ = [
+    "DatasetIndex",
+    "ScoreKey",
+    "iter_unique_records",
+    "iter_unique_scores",
+    "score_key",
+]
+
+ScoreKey = tuple[str, int, int | None, str]
+"""Identity of a score: (sample id, repeat, turn, metric)."""
+
+
+def score_key(score: Score) -> ScoreKey:
+    """The identity of ``score`` within an evaluation."""
+    return (score.sample_id, score.repeat, score.turn, score.metric)
+
+
+class DatasetIndex:
+    """Byte offsets of every sample of a dataset file, validated once, parsed on demand.
+
+    ``on_sample(sample, line)`` is called for every sample while indexing (one parse serves
+    both the index and any up-front validation).
+    """
+
+    def __init__(
+        self, path: Path, *, on_sample: Callable[[TestSample, int], object] | None = None
+    ) -> None:
+        self.path = path
+        self._on_sample = on_sample
+        self._offsets: dict[str, tuple[int, int]] = {}
+        self._tags: dict[str, tuple[str, ...]] = {}
+        self._file: BinaryIO | None = None
+        self._build()
+
+    def _build(self) -> None:
+        offset = 0
+        try:
+            fh = self.path.open("rb")
+        except OSError as exc:
+            raise DatasetError(f"cannot read dataset: {exc.strerror}", file=self.path) from None
+        with fh:
+            for line_no, line in enumerate(fh, start=1):
+                start, offset = offset, offset + len(line)
+                if not line.strip():
+                    continue
+                sample = self._parse(line, line_no)
+                if sample.id in self._offsets:
+                    first = self._offsets[sample.id][1]
+                    raise DatasetError(
+                        f"duplicate sample id '{sample.id}' (first on line {first}): ids must be unique",
+                        file=self.path,
+                        line=line_no,
+                    )
+                self._offsets[sample.id] = (start, line_no)
+                if sample.tags:
+                    self._tags[sample.id] = tuple(sample.tags)
+                if self._on_sample is not None:
+                    self._on_sample(sample, line_no)
+
+    def _parse(self, line: bytes, line_no: int) -> TestSample:
+        try:
+            return TestSample.model_validate_json(line)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            if first["type"] == "json_invalid":
+                msg = f"invalid JSON: {first['msg']}"
+            else:
+                msg = format_row_error(exc, TestSample)
+            raise DatasetError(msg, file=self.path, line=line_no) from None
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def __contains__(self, sample_id: object) -> bool:
+        return sample_id in self._offsets
+
+    def ids(self) -> Iterator[str]:
+        """Sample ids in dataset order."""
+        return iter(self._offsets)
+
+    def tags(self, sample_id: str) -> tuple[str, ...]:
+        """Tags of a sample (empty when it has none or is unknown)."""
+        return self._tags.get(sample_id, ())
+
+    def line_of(self, sample_id: str) -> int:
+        """1-based line number of a sample (for error messages)."""
+        return self._offsets[sample_id][1]
+
+    def get(self, sample_id: str) -> TestSample:
+        """Parse and return the sample ``sample_id`` (KeyError when unknown)."""
+        start, line_no = self._offsets[sample_id]
+        if self._file is None:
+            self._file = self.path.open("rb")
+        self._file.seek(start)
+        return self._parse(self._file.readline(), line_no)
+
+    def __iter__(self) -> Iterator[TestSample]:
+        for sample_id in self._offsets:
+            yield self.get(sample_id)
+
+    def close(self) -> None:
+        """Close the file handle used for on-demand parsing."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> DatasetIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def iter_unique_records(path: Path) -> Iterator[RunRecord]:
+    """Run records of ``results.jsonl`` de-duplicated by (sample id, repeat), first wins."""
+    seen: set[tuple[str, int]] = set()
+    for record in iter_jsonl(path, RunRecord):
+        key = (record.sample_id, record.repeat)
+        if key in seen:
+            continue
+        seen.add(key)
+        yield record
+
+
+def iter_unique_scores(path: Path) -> Iterator[Score]:
+    """Scores of ``scores.jsonl`` de-duplicated by (sample, repeat, turn, metric), first wins."""
+    if not path.exists():
+        return
+    seen: set[ScoreKey] = set()
+    for score in iter_jsonl(path, Score):
+        key = score_key(score)
+        if key in seen:
+            continue
+        seen.add(key)
+        yield score

@@ -1,0 +1,231 @@
+"""Aggregation of records and scores into the ``report.json`` dict.
+
+Fed one record and one score at a time (streaming): per metric it keeps the list of values
+(for the bootstrap CI) and counters; per tag only sums and counters. ``build`` computes
+means with 95% bootstrap CIs, pass rates with Wilson intervals, latency/TTFT percentiles,
+token and cost totals. Pass rates count scores that errored against the metric
+(``passed / (passed + failed + errors)``), so timeouts cannot make a suite look better.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from chatbot_tester.common.schemas import SCHEMA_VERSION, RunRecord, Score
+from chatbot_tester.evaluator import stats
+
+__all__ = ["REPORT_SCHEMA_VERSION", "SummaryBuilder", "metric_stats"]
+
+REPORT_SCHEMA_VERSION = SCHEMA_VERSION
+"""Version of the ``report.json`` layout."""
+
+
+@dataclass
+class _Acc:
+    """Counters of one metric (optionally keeping every value for the CI)."""
+
+    keep_values: bool = True
+    values: list[float] = field(default_factory=list)
+    value_sum: float = 0.0
+    value_n: int = 0
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    unstable: int = 0
+    scored: int = 0
+    total: int = 0
+
+    def add(self, score: Score) -> None:
+        if score.error is not None:
+            self.errors += 1
+        else:
+            self.scored += 1
+            if score.value is not None and math.isfinite(score.value):
+                self.value_sum += score.value
+                self.value_n += 1
+                if self.keep_values:
+                    self.values.append(score.value)
+            if score.passed is True:
+                self.passed += 1
+            elif score.passed is False:
+                self.failed += 1
+        if score.details.get("unstable"):
+            self.unstable += 1
+
+
+def _pass_rate(acc: _Acc) -> float | None:
+    if acc.passed + acc.failed == 0:
+        return None
+    return acc.passed / (acc.passed + acc.failed + acc.errors)
+
+
+def metric_stats(acc: _Acc, *, intervals: bool = True) -> dict[str, Any]:
+    """The per-metric block of report.json."""
+    scored = acc.scored
+    out: dict[str, Any] = {"mean": acc.value_sum / acc.value_n if acc.value_n else None}
+    if intervals:
+        lo = hi = None
+        if acc.values:
+            _, lo, hi = stats.mean_ci(acc.values)
+        out["ci_low"], out["ci_high"] = lo, hi
+    rate = _pass_rate(acc)
+    out["pass_rate"] = rate
+    if intervals:
+        plo = phi = None
+        if rate is not None:
+            plo, phi = stats.wilson_interval(acc.passed, acc.passed + acc.failed + acc.errors)
+        out["pass_ci_low"], out["pass_ci_high"] = plo, phi
+    out.update(
+        passed=acc.passed,
+        failed=acc.failed,
+        scored=scored,
+        total=max(acc.total, scored + acc.errors),
+        errors=acc.errors,
+        unstable=acc.unstable,
+    )
+    return out
+
+
+def _distribution(values: Sequence[float]) -> dict[str, float | int | None]:
+    if not values:
+        return {"mean": None, "p50": None, "p95": None, "p99": None, "count": 0}
+    return {
+        "mean": sum(values) / len(values),
+        "p50": stats.percentile(values, 50),
+        "p95": stats.percentile(values, 95),
+        "p99": stats.percentile(values, 99),
+        "count": len(values),
+    }
+
+
+class SummaryBuilder:
+    """Streams records and scores in; ``build`` returns the report.json dict."""
+
+    def __init__(self, metric_labels: Iterable[str] = ()) -> None:
+        self._order = list(metric_labels)
+        self.samples = 0
+        self.missing = 0
+        self.records = 0
+        self.ok = 0
+        self.errors_by_kind: Counter[str] = Counter()
+        self.latency: list[float] = []
+        self.ttft: list[float] = []
+        self.tokens = {"prompt": 0, "completion": 0, "total": 0}
+        self.usage_seen = False
+        self.tokens_estimated = False
+        self.cost_total = 0.0
+        self.cost_known = 0
+        self.cost_unknown = 0
+        self.metrics: dict[str, _Acc] = {}
+        self.turn_metrics: dict[str, _Acc] = {}
+        self.tags: dict[str, dict[str, _Acc]] = {}
+
+    def add_record(self, record: RunRecord) -> None:
+        """Count one (de-duplicated) run record."""
+        self.records += 1
+        if record.ok:
+            self.ok += 1
+            if record.latency_ms is not None:
+                self.latency.append(record.latency_ms)
+            if record.ttft_ms is not None:
+                self.ttft.append(record.ttft_ms)
+        else:
+            self.errors_by_kind[record.error.kind.value if record.error else "missing"] += 1
+        usage = record.usage
+        if usage is not None:
+            self.usage_seen = True
+            self.tokens_estimated |= usage.estimated
+            prompt, completion = usage.prompt_tokens or 0, usage.completion_tokens or 0
+            self.tokens["prompt"] += prompt
+            self.tokens["completion"] += completion
+            self.tokens["total"] += (
+                usage.total_tokens if usage.total_tokens is not None else prompt + completion
+            )
+        if record.cost_usd is not None:
+            self.cost_known += 1
+            self.cost_total += record.cost_usd
+        elif record.ok or usage is not None:  # a call that got nowhere has no cost to know
+            self.cost_unknown += 1
+
+    def _acc(self, label: str, turn: int | None) -> _Acc:
+        table = self.metrics if turn is None else self.turn_metrics
+        acc = table.get(label)
+        if acc is None:
+            acc = table[label] = _Acc()
+        return acc
+
+    def _tag_acc(self, tag: str, label: str) -> _Acc:
+        per_tag = self.tags.setdefault(tag, {})
+        acc = per_tag.get(label)
+        if acc is None:
+            acc = per_tag[label] = _Acc(keep_values=False)
+        return acc
+
+    def expect(self, label: str, turn: int | None, tags: Sequence[str] = ()) -> None:
+        """Count one score that should exist (for "scored n of N")."""
+        self._acc(label, turn).total += 1
+        if turn is None:
+            for tag in tags:
+                self._tag_acc(tag, label).total += 1
+
+    def add_score(self, score: Score, tags: Sequence[str] = ()) -> None:
+        """Count one (de-duplicated) score."""
+        self._acc(score.metric, score.turn).add(score)
+        if score.turn is None:
+            for tag in tags:
+                self._tag_acc(tag, score.metric).add(score)
+
+    def _ordered(self, table: dict[str, _Acc]) -> list[str]:
+        known = [m for m in self._order if m in table]
+        return known + sorted(m for m in table if m not in self._order)
+
+    def build(
+        self, *, run_id: str = "", pipeline: str = "", title: str | None = None
+    ) -> dict[str, Any]:
+        """The report.json dict (without gates; the evaluator adds them)."""
+        errors = self.records - self.ok
+        return {
+            "schema_version": REPORT_SCHEMA_VERSION,
+            "run_id": run_id,
+            "pipeline": pipeline,
+            "title": title or pipeline or run_id or "chatbot-tester report",
+            "generated_at": datetime.now(timezone.utc).isoformat(),
+            "totals": {
+                "samples": self.samples,
+                "records": self.records,
+                "ok": self.ok,
+                "errors": errors,
+                "errors_by_kind": dict(sorted(self.errors_by_kind.items())),
+                "missing": self.missing,
+                "error_rate": errors / self.records if self.records else 0.0,
+            },
+            "metrics": {m: metric_stats(self.metrics[m]) for m in self._ordered(self.metrics)},
+            "turn_metrics": {
+                m: metric_stats(self.turn_metrics[m]) for m in self._ordered(self.turn_metrics)
+            },
+            "latency": _distribution(self.latency),
+            "ttft": _distribution(self.ttft),
+            "tokens": {
+                **(
+                    self.tokens
+                    if self.usage_seen
+                    else {"prompt": None, "completion": None, "total": None}
+                ),
+                "estimated": self.tokens_estimated,
+            },
+            "cost": {
+                "total": self.cost_total if self.cost_known else None,
+                "known": self.cost_known,
+                "unknown": self.cost_unknown,
+            },
+            "tags": {
+                tag: {m: metric_stats(acc, intervals=False) for m, acc in sorted(per.items())}
+                for tag, per in sorted(self.tags.items())
+            },
+            "gates": [],
+        }
