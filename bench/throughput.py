@@ -8,7 +8,8 @@ Sends the same N chat-completions requests at the same concurrency with:
 - ``ours-openai``: ``run_job`` through the ``openai`` backend (SDK on aiohttp).
 
 Each variant runs in a fresh child process; the test server runs in its own process unless
-``--placement thread``. Prints wall time of the request loop, requests/s, the ratio to the
+``--placement thread`` (then each child hosts it in a thread, sharing the client's GIL).
+Prints wall time of the request loop, requests/s, the ratio to the
 aiohttp loop, the whole-process time (imports included) and the CPU time per request.
 
 Usage: python bench/throughput.py [--n 10000] [--concurrency 32] [--latency-ms 0]
@@ -95,7 +96,17 @@ def child(args: argparse.Namespace) -> None:
     variant, url, n, c = args.child, args.url, args.n, args.concurrency
     dataset = Path(args.dataset) if args.dataset else None
     if variant.startswith("ours"):
-        import chatbot_tester.runner  # noqa: F401  (imports outside the timed loop)
+        from chatbot_tester.common.backends import backend_registry
+        from chatbot_tester.runner import run_job  # noqa: F401  (imports outside the timed loop)
+
+        backend_registry.get(variant.removeprefix("ours-"))
+    ctx = fault_server = None
+    if args.thread_server is not None:  # the server shares this process (and its GIL)
+        from chatbot_tester.testing.server import FaultServer
+
+        ctx = FaultServer(latency_ms=args.thread_server).run_in_thread()
+        fault_server = ctx.__enter__()
+        url = fault_server.url
     cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     with profiled(args.profile, Path(args.profile_out) if args.profile_out else None):
@@ -108,17 +119,17 @@ def child(args: argparse.Namespace) -> None:
             ok = asyncio.run(_ours(variant.removeprefix("ours-"), url, n, c, dataset))
     seconds = time.perf_counter() - t0
     cpu = cpu_seconds() - cpu0
-    print(
-        json.dumps(
-            {
-                "variant": variant,
-                "loop_s": seconds,
-                "ok": ok,
-                "cpu_s": cpu,
-                "rss_mib": peak_rss_mib(),
-            }
-        )
-    )
+    result = {
+        "variant": variant,
+        "loop_s": seconds,
+        "ok": ok,
+        "cpu_s": cpu,
+        "rss_mib": peak_rss_mib(),
+    }
+    if ctx is not None and fault_server is not None:
+        result["server_max_in_flight"] = fault_server.stats.max_in_flight
+        ctx.__exit__(None, None, None)
+    print(json.dumps(result))
 
 
 def _available(variant: str) -> bool:
@@ -156,6 +167,7 @@ def main() -> None:
     parser.add_argument("--profile-out", default=None)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--thread-server", type=float, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--dataset", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -164,12 +176,13 @@ def main() -> None:
 
     variants = [v for v in args.variants.split(",") if v and _available(v)]
     n, c, lat = args.n, args.concurrency, args.latency_ms
+    where = {"process": "in its own process", "thread": "in a thread of each client process"}
     print(
-        f"throughput: n={n} concurrency={c} server latency={lat:g} ms, server in a {args.placement}"
+        f"throughput: n={n} concurrency={c} server latency={lat:g} ms, server {where[args.placement]}"
     )
     with (
         tempfile.TemporaryDirectory() as tmp,
-        Server(latency_ms=lat, placement=args.placement) as server,
+        Server(latency_ms=lat) as server,
     ):
         dataset = write_dataset(Path(tmp) / "dataset.jsonl", n)
         rows: list[dict[str, Any]] = []
@@ -188,12 +201,15 @@ def main() -> None:
                     str(c),
                 ]
                 cmd += ["--dataset", str(dataset)]
+                if args.placement == "thread":
+                    cmd += ["--thread-server", str(lat)]
                 if args.profile:
                     cmd += ["--profile", args.profile]
                     if args.profile_out:
                         cmd += ["--profile-out", f"{args.profile_out}.{variant}"]
                 result = run_child("throughput.py", cmd)
-                result["server_max_in_flight"] = server.stats()["max_in_flight"]
+                if args.placement == "process":
+                    result["server_max_in_flight"] = server.stats()["max_in_flight"]
                 runs.append(result)
             runs.sort(key=lambda r: r["loop_s"])
             rows.append(runs[len(runs) // 2])

@@ -1,0 +1,89 @@
+"""Peak memory of a runner run at N = 10k and 100k samples: does it stay flat?
+
+Each size runs ``run_job`` in a fresh child process over a generated JSONL dataset (streamed,
+never loaded whole) against the loopback server in its own process, and reports the child's
+peak RSS (``resource.getrusage``), its RSS after imports, and the 100k/10k ratio. A runner
+that holds samples or records in memory grows ~10x; a streaming one stays nearly flat.
+
+Usage: python bench/memory.py [--sizes 10000,100000] [--backend http] [--concurrency 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import Server, peak_rss_mib, run_child, runner_config, write_dataset
+
+
+def child(args: argparse.Namespace) -> None:
+    """Run one job in this process and print peak RSS as one JSON line."""
+    from chatbot_tester.common.backends import backend_registry
+    from chatbot_tester.runner import run_job
+
+    backend_registry.get(args.backend)
+    base_rss = peak_rss_mib()
+    config = runner_config(args.backend, args.url, args.concurrency)
+    t0 = time.perf_counter()
+    summary = asyncio.run(run_job(Path(args.dataset), config, Path(args.results)))
+    seconds = time.perf_counter() - t0
+    result = {"ok": summary.ok, "errors": summary.errors, "seconds": seconds}
+    result.update(import_rss_mib=base_rss, peak_rss_mib=peak_rss_mib())
+    print(json.dumps(result))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--backend", default="http", choices=["http", "openai"])
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--dataset", help=argparse.SUPPRESS)
+    parser.add_argument("--results", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(
+        f"memory: backend={args.backend} concurrency={args.concurrency}, server in its own process"
+    )
+    print(
+        f"{'samples':>8} {'ok':>8} {'run s':>7} {'RSS after imports':>18} {'peak RSS':>9} {'results MiB':>11}"
+    )
+    peaks: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp, Server() as server:
+        for n in sizes:
+            dataset = write_dataset(Path(tmp) / f"dataset-{n}.jsonl", n)
+            results = Path(tmp) / f"results-{n}.jsonl"
+            cmd = ["--child", "--url", server.url, "--dataset", str(dataset)]
+            cmd += ["--results", str(results), "--backend", args.backend]
+            cmd += ["--concurrency", str(args.concurrency)]
+            r = run_child("memory.py", cmd, timeout=900)
+            size_mib = results.stat().st_size / 2**20
+            print(
+                f"{n:>8} {r['ok']:>8} {r['seconds']:>7.1f} {r['import_rss_mib']:>14.1f} MiB "
+                f"{r['peak_rss_mib']:>5.1f} MiB {size_mib:>11.1f}"
+            )
+            peaks.append(r["peak_rss_mib"])
+            results.unlink()
+    if len(peaks) >= 2:
+        print(
+            f"peak RSS ratio {sizes[-1]}/{sizes[0]} samples: {peaks[-1] / peaks[0]:.2f}x "
+            f"(+{peaks[-1] - peaks[0]:.1f} MiB for {sizes[-1] - sizes[0]} more samples)"
+        )
+
+
+if __name__ == "__main__":
+    main()
