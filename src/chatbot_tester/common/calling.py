@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sys
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -31,17 +30,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chatbot_tester.common.backends.base import ChatBackend, ErrorClass, default_classify
+from chatbot_tester.common.calling_timeout import AttemptTimeout, attempt_limit
 from chatbot_tester.common.config import BackoffConfig
+from chatbot_tester.common.cost import count_message_tokens, ensure_usage
+from chatbot_tester.common.events import EventBus, RetryScheduled
+from chatbot_tester.common.redact import redact
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, ErrorInfo, TextDelta, Usage
 from chatbot_tester.common.types import ErrorKind
 from chatbot_tester.errors import BackendTimeout, BadResponse
 
 if TYPE_CHECKING:
-    from contextlib import AbstractAsyncContextManager
-
     from chatbot_tester.common.cache import ResponseCache
     from chatbot_tester.common.config import RunnerConfig
-    from chatbot_tester.common.events import EventBus
     from chatbot_tester.common.limits import ConcurrencyLimit, RateLimiter
 
 __all__ = ["FAIL_FAST_KINDS", "CallOutcome", "CallPolicy", "backoff_delay", "call_backend"]
@@ -122,30 +122,6 @@ def backoff_delay(backoff: BackoffConfig, retry: int) -> float:
     return random.uniform(0.0, cap)
 
 
-if sys.version_info >= (3, 11):
-
-    def _time_limit(seconds: float) -> AbstractAsyncContextManager[Any]:
-        # asyncio.timeout costs ~5 us per use, anyio.fail_after ~15 us: this is the hot path.
-        return asyncio.timeout(seconds)
-
-else:  # pragma: no cover - exercised on Python 3.10 only
-
-    class _AnyioLimit:
-        def __init__(self, seconds: float) -> None:
-            import anyio
-
-            self._scope = anyio.fail_after(seconds)
-
-        async def __aenter__(self) -> None:
-            self._scope.__enter__()
-
-        async def __aexit__(self, *exc: Any) -> bool | None:
-            return self._scope.__exit__(*exc)
-
-    def _time_limit(seconds: float) -> AbstractAsyncContextManager[Any]:
-        return _AnyioLimit(seconds)
-
-
 _IDENTITIES: weakref.WeakKeyDictionary[ChatBackend, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
@@ -184,18 +160,14 @@ async def _attempt(
     """One attempt under the hard wall-clock limit: (response, start, first token, end)."""
     start = _perf()
     first: float | None = None
-    limit = _time_limit(timeout)
     try:
-        async with limit:
+        with attempt_limit(timeout):
             if stream:
                 response, first = await _consume_stream(backend, request)
             else:
                 response = await backend.send(request)
-    except TimeoutError:
-        expired = getattr(limit, "expired", None)
-        if expired is None or expired():
-            raise _AttemptTimeout(f"no complete answer within {timeout:.3g} s") from None
-        raise
+    except AttemptTimeout:
+        raise _AttemptTimeout(f"no complete answer within {timeout:.3g} s") from None
     return response, start, first, _perf()
 
 
@@ -213,16 +185,12 @@ def _classify(backend: ChatBackend, exc: Exception) -> ErrorClass:
 
 
 def _error(cls: ErrorClass, suffix: str = "") -> ErrorInfo:
-    from chatbot_tester.common.redact import redact
-
     return ErrorInfo(
         kind=cls.kind, message=redact(cls.message + suffix), status_code=cls.status_code
     )
 
 
 def _estimate_tokens(request: ChatRequest) -> int:
-    from chatbot_tester.common.cost import count_message_tokens
-
     tokens = count_message_tokens(request.messages, request.model)
     max_tokens = request.params.get("max_tokens") or request.params.get("max_completion_tokens")
     return int(tokens) + (max_tokens if isinstance(max_tokens, int) else 0)
@@ -235,8 +203,6 @@ def _success(
     timing: tuple[float, float | None, float] | None,
     cached: bool,
 ) -> CallOutcome:
-    from chatbot_tester.common.cost import ensure_usage
-
     usage = ensure_usage(request, response, request.model)
     latency = ttft = tps = None
     if timing is not None:
@@ -329,8 +295,6 @@ async def call_backend(
         if deadline is not None and _perf() + delay >= deadline:
             return _deadline_outcome(policy, attempts, cls)
         if bus is not None:
-            from chatbot_tester.common.events import RetryScheduled
-
             bus.emit(RetryScheduled(stage, item_id, attempts, delay, cls.kind.value))
         await asyncio.sleep(delay)
 
