@@ -23,7 +23,7 @@ from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from chatbot_tester.common.config import PipelineConfig
-from chatbot_tester.common.jsonl import describe_validation_error, unknown_key_hint
+from chatbot_tester.common.validation import describe_validation_error, unknown_key_hint
 from chatbot_tester.errors import ConfigError
 
 __all__ = [
