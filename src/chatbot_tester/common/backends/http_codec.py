@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from jinja2 import Undefined
 
 from chatbot_tester.common.registry import did_you_mean
 from chatbot_tester.common.schemas import ChatRequest, Message, ToolCall, Usage
@@ -103,6 +104,8 @@ def compile_path(expr: str, option: str) -> Callable[[Any], Any]:
 
 def tojson(value: Any) -> str:
     """Compact JSON text of ``value`` (the templates' ``tojson`` filter)."""
+    if isinstance(value, Undefined):
+        str(value)  # raises UndefinedError for StrictUndefined, naming the missing variable
     return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
@@ -176,12 +179,24 @@ def template_variables(request: ChatRequest) -> dict[str, Any]:
     }
 
 
+class _AnyKey(dict[str, Any]):
+    """A mapping that has every key, so templates using per-sample metadata render at creation.
+
+    The value ``0`` is valid JSON bare, quoted or through ``tojson``, so only templates that
+    are broken whatever the metadata fail the creation-time check.
+    """
+
+    def __missing__(self, key: str) -> int:
+        return 0
+
+
 PROBE_REQUEST = ChatRequest(
     messages=[Message(role="system", content="s"), Message(role="user", content='q "x"')],
     model="probe-model",
     params={"temperature": 0},
     session_id="probe-session",
     sample_id="probe",
+    variables={"metadata": _AnyKey(), "tags": ["probe"], "context": ["probe"], "turn": 0},
 )
 
 
