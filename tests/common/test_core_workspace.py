@@ -73,7 +73,7 @@ def test_manifest_round_trip_refreshes_updated_at(tmp_path: Path) -> None:
 
 def test_read_manifest_errors(tmp_path: Path) -> None:
     run = RunDir(tmp_path)
-    with pytest.raises(ResumeError, match="no manifest.json"):
+    with pytest.raises(ResumeError, match=r"no manifest\.json"):
         run.read_manifest()
     (tmp_path / MANIFEST).write_text('{"pipeline": "p"}')
     with pytest.raises(ResumeError, match="run_id"):
