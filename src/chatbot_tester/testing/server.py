@@ -15,7 +15,7 @@ import hashlib
 import itertools
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -102,6 +102,10 @@ class FaultServer:
         self._sessions: dict[str, list[dict[str, Any]]] = {}
         self._serial = itertools.count(1)
         self._session_serial = itertools.count(1)
+        self.last_body: dict[str, Any] | None = None
+        """The JSON body of the latest request to a model endpoint (for assertions in tests)."""
+        self.last_headers: Mapping[str, str] = {}
+        """The headers of that request (case-insensitive)."""
         self._runner: web.AppRunner | None = None
         self._stopping: asyncio.Event | None = None
 
@@ -134,6 +138,9 @@ class FaultServer:
     def _app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat_completions)
+        app.router.add_post(
+            "/openai/deployments/{deployment}/chat/completions", self._chat_completions
+        )
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/v1/messages", self._messages)
         app.router.add_post("/chat", self._chat)
@@ -205,6 +212,8 @@ class FaultServer:
         if not isinstance(data, dict):
             body = error_json(400, "request body must be a JSON object", flavor=flavor)
             raise _BadRequest(web.Response(status=400, body=body, content_type="application/json"))
+        self.last_body = data
+        self.last_headers = request.headers
         return data
 
     def _answer(self, messages: list[dict[str, Any]], flavor: Flavor) -> Answer:
@@ -263,7 +272,7 @@ class FaultServer:
 
     # ----------------------------------------------------------------- endpoints
     async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
-        self._stats.begin("/v1/chat/completions")
+        self._stats.begin(request.path)
         try:
             body = await self._read(request, "openai")
             messages = [
