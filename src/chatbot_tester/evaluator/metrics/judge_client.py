@@ -1,0 +1,198 @@
+"""The judge's connection to its backend, shared by every judge metric of one evaluation.
+
+Judge metrics with the same backend spec share one backend instance, one concurrency limit,
+the process-wide rate limiter for the account and the workspace's response cache; the pool
+lives in ``MetricContext.extras`` and is reference counted, so the last metric's ``aclose``
+closes the backend and the cache. Calls go through ``common.calling.call_backend`` (timeout,
+retries, limits). Verdicts are cached here rather than in ``call_backend`` so that only
+replies that parsed into a valid verdict are stored: an unparseable reply is retried on the
+next evaluation instead of being served from the cache forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from chatbot_tester.common.backends.base import ChatBackend, backend_registry
+from chatbot_tester.common.config import JudgeConfig
+from chatbot_tester.common.hashing import stable_hash
+from chatbot_tester.common.schemas import ChatRequest, Message
+from chatbot_tester.errors import ConfigError
+from chatbot_tester.evaluator.metrics.base import MetricContext
+
+if TYPE_CHECKING:
+    from chatbot_tester.common.cache import ResponseCache
+
+__all__ = ["JudgeClient", "JudgePool", "JudgeReply", "resolve_judge_config"]
+
+_POOL_KEY = "chatbot_tester.judge.pool"
+_CACHE_SALT = "judge-verdict-v1"
+
+
+def resolve_judge_config(
+    context: MetricContext,
+    *,
+    backend: str | None,
+    model: str | None,
+    options: dict[str, Any] | None,
+    params: dict[str, Any] | None,
+    metric: str,
+) -> JudgeConfig:
+    """The judge a metric uses: its own overrides on top of ``evaluator.judge``.
+
+    A metric naming its own ``backend`` does not inherit the pipeline judge's options (they
+    belong to another backend); ``model`` and ``params`` override field by field.
+    """
+    base = context.judge
+    if base is None and backend is None:
+        raise ConfigError(
+            f"metric '{metric}' needs an LLM judge: set evaluator.judge in the pipeline "
+            "(e.g. evaluator.judge: {backend: openai, model: gpt-4o-mini}) or give the metric "
+            "its own 'backend' and 'model'"
+        )
+    if base is None:
+        assert backend is not None
+        return JudgeConfig(backend=backend, model=model, options=options or {}, params=params or {})
+    update: dict[str, Any] = {}
+    if backend is not None and backend != base.backend:
+        update.update(backend=backend, options=options or {})
+    elif options is not None:
+        update["options"] = {**base.options, **options}
+    if model is not None:
+        update["model"] = model
+    if params is not None:
+        update["params"] = {**base.params, **params}
+    return base.model_copy(update=update) if update else base
+
+
+@dataclass(frozen=True)
+class JudgeReply:
+    """The text of one judge call, or why there is none."""
+
+    text: str | None
+    error: str | None
+    cached: bool = False
+
+
+class JudgeClient:
+    """One judge backend with its policy, limits and (optional) verdict cache."""
+
+    def __init__(self, config: JudgeConfig, backend: ChatBackend, pool: JudgePool) -> None:
+        from chatbot_tester.common.calling import CallPolicy
+        from chatbot_tester.common.limits import ConcurrencyLimit, shared_rate_limiter
+
+        self.config = config
+        self.backend = backend
+        self.pool = pool
+        self.policy = CallPolicy(timeout_s=config.timeout_s, retries=config.retries)
+        self.concurrency = ConcurrencyLimit(config.concurrency)
+        self.rate = shared_rate_limiter(backend.identity(), config.rate_limit)
+        self.refs = 0
+
+    @property
+    def model(self) -> str | None:
+        """The judge model name (``None``: the backend's default)."""
+        return self.config.model
+
+    async def ask(
+        self,
+        messages: list[Message],
+        params: dict[str, Any],
+        *,
+        accept: Callable[[str], bool],
+        item_id: str = "",
+    ) -> JudgeReply:
+        """One judge call; the reply is cached only when ``accept(text)`` says it is valid."""
+        from chatbot_tester.common.calling import call_backend
+
+        request = ChatRequest(messages=messages, model=self.config.model, params=params)
+        cache = self.pool.cache
+        key: str | None = None
+        if cache is not None:
+            key = cache.key(self.backend.identity(), request, extra=_CACHE_SALT)
+            hit = cache.get(key)
+            if hit is not None and accept(hit.text):
+                return JudgeReply(hit.text, None, cached=True)
+        outcome = await call_backend(
+            self.backend,
+            request,
+            self.policy,
+            concurrency=self.concurrency,
+            rate=self.rate,
+            stage="evaluate",
+            item_id=item_id,
+        )
+        if outcome.response is None:
+            err = outcome.error
+            message = (
+                f"judge call failed: {err.kind.value}: {err.message}"
+                if err
+                else "judge call failed"
+            )
+            return JudgeReply(None, message)
+        text = outcome.response.text
+        if cache is not None and key is not None and accept(text):
+            cache.put(key, outcome.response)
+        return JudgeReply(text, None)
+
+
+class JudgePool:
+    """Judge clients keyed by spec plus the shared cache; lives in ``MetricContext.extras``."""
+
+    def __init__(self, context: MetricContext) -> None:
+        self.context = context
+        self._clients: dict[str, JudgeClient] = {}
+        self._cache: ResponseCache | None = None
+        self._cache_opened = False
+
+    @classmethod
+    def of(cls, context: MetricContext) -> JudgePool:
+        """The pool of this evaluation, created on first use."""
+        pool = context.extras.get(_POOL_KEY)
+        if not isinstance(pool, JudgePool):
+            pool = context.extras[_POOL_KEY] = cls(context)
+        return pool
+
+    @property
+    def cache(self) -> ResponseCache | None:
+        """The workspace response cache, or ``None`` when caching is off or there is no workspace."""
+        if not self._cache_opened:
+            self._cache_opened = True
+            if self.context.cache and self.context.workspace_dir is not None:
+                from chatbot_tester.common.cache import open_cache
+
+                self._cache = open_cache(self.context.workspace_dir)
+        return self._cache
+
+    def acquire(self, config: JudgeConfig) -> JudgeClient:
+        """A client for ``config`` (shared with other metrics using the same spec)."""
+        key = stable_hash(config.model_dump(mode="json"))
+        client = self._clients.get(key)
+        if client is None:
+            backend = backend_registry.create(
+                config.backend, base_dir=self.context.base_dir, **config.resolved_options()
+            )
+            client = self._clients[key] = JudgeClient(config, backend, self)
+        client.refs += 1
+        return client
+
+    async def release(self, client: JudgeClient) -> None:
+        """Drop one reference; close the backend (and the cache with the last client)."""
+        client.refs -= 1
+        if client.refs > 0:
+            return
+        for key, value in list(self._clients.items()):
+            if value is client:
+                del self._clients[key]
+        try:
+            await client.backend.aclose()
+        finally:
+            if not self._clients:
+                if self._cache is not None:
+                    self._cache.close()
+                self._cache = None
+                self._cache_opened = False
+                if self.context.extras.get(_POOL_KEY) is self:
+                    del self.context.extras[_POOL_KEY]
