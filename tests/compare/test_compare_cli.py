@@ -73,7 +73,7 @@ def test_output_file_by_suffix_and_step_summary(runs, tmp_path: Path) -> None:
     html = out.read_text()
     assert html.startswith("<!DOCTYPE html>") and CSP in html
     text = summary.read_text()
-    assert text.startswith("# earlier step\n") and "**Regression** in `exact\\_match`" in text
+    assert text.startswith("# earlier step\n") and "**Regression** in `exact_match`" in text
 
 
 def test_markdown_format_to_stdout(runs) -> None:
@@ -109,7 +109,9 @@ def test_reports_escape_untrusted_names(make_run) -> None:
     assert "<script" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     md = render_markdown(comp)
-    assert "<script>" not in md
+    # raw text only inside code spans (shown literally), escaped everywhere else
+    assert "<script>" not in re.sub(r"`[^`\n]*`", "", md)
+    assert "\\<script\\>" in md
     table_rows = [line for line in md.splitlines() if line.startswith("| ") and "alert" in line]
     # the pipe in the name is escaped, so the row keeps its 10 cells
     assert table_rows and all(len(re.findall(r"(?<!\\)\|", row)) == 11 for row in table_rows)
@@ -152,3 +154,12 @@ def test_html_renders_in_chromium_without_csp_violations(runs, tmp_path: Path) -
             assert not [m for m in messages if "Content Security Policy" in m]
         finally:
             browser.close()
+
+
+def test_text_table_does_not_interpret_markup_in_names(make_run) -> None:
+    name = "assert:[bold]x[/bold]"
+    b = make_run("b", binary_scores(name, {s: True for s in IDS}))
+    c = make_run("c", binary_scores(name, {s: True for s in IDS}))
+    result = invoke(str(b), str(c))
+    assert result.exit_code == 0
+    assert "[bold]x[/bold]" in result.output

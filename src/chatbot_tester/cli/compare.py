@@ -27,13 +27,15 @@ _STYLE = {"regression": "bold red", "improvement": "bold green", "no_change": "d
 def print_table(comparison: Comparison, *, err: bool = False) -> None:
     """Print the comparison as a rich table (stdout, or stderr with ``err``)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from chatbot_tester.evaluator.reports.compare_md import fmt_num, fmt_p, fmt_signed
 
     c = comparison
     console = Console(file=sys.stderr if err else sys.stdout, highlight=False)
-    table = Table(title=f"{c.baseline.run_id} → {c.candidate.run_id}", title_justify="left")
+    title = escape(f"{c.baseline.run_id} → {c.candidate.run_id}")
+    table = Table(title=title, title_justify="left")
     for col in ("metric", "n", "baseline", "candidate", "Δ mean [CI]", "pass rate", "p", "verdict"):
         table.add_column(
             col, justify="right" if col in ("n", "baseline", "candidate", "p") else "left"
@@ -46,7 +48,7 @@ def print_table(comparison: Comparison, *, err: bool = False) -> None:
         if m.baseline_pass_rate is not None and m.candidate_pass_rate is not None:
             rate = f"{m.baseline_pass_rate:.0%} → {m.candidate_pass_rate:.0%} (−{m.pass_to_fail}/+{m.fail_to_pass})"
         table.add_row(
-            m.metric,
+            escape(m.metric),
             str(m.n_paired),
             fmt_num(m.baseline_mean),
             fmt_num(m.candidate_mean),
@@ -66,7 +68,7 @@ def print_table(comparison: Comparison, *, err: bool = False) -> None:
             f"{len(c.only_in_candidate)} only in candidate"
         )
     for note in c.notes:
-        console.print(f"[dim]note: {note}[/]", markup=True)
+        console.print(f"[dim]note: {escape(note)}[/]")
     if c.has_regression:
         console.print(
             f"[bold red]regression:[/] {', '.join(c.regressed_metrics)} (alpha {c.alpha:g})"

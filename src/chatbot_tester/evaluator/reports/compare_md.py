@@ -10,7 +10,7 @@ import re
 
 from chatbot_tester.evaluator.compare import Comparison, MetricComparison
 
-__all__ = ["MAX_IDS", "escape_md", "fmt_num", "fmt_p", "fmt_signed", "render_markdown"]
+__all__ = ["MAX_IDS", "code_md", "escape_md", "fmt_num", "fmt_p", "fmt_signed", "render_markdown"]
 
 MAX_IDS = 20
 """Sample ids listed per metric and list before "... and N more"."""
@@ -27,6 +27,16 @@ def escape_md(text: str) -> str:
     """``text`` safe inside a Markdown table cell or list item (one line, syntax escaped)."""
     flat = " ".join(str(text).split())
     return _MD_SPECIAL.sub(r"\\\1", flat).replace("&", "&amp;")
+
+
+def code_md(text: str) -> str:
+    """``text`` as an inline code span (outside tables): one line, backticks removed.
+
+    Nothing is interpreted inside a code span, so no other escaping is needed (or possible:
+    backslashes would show).
+    """
+    flat = " ".join(str(text).replace("`", "'").split())
+    return f"`{flat}`"
 
 
 def fmt_num(value: float | None, digits: int = 3) -> str:
@@ -66,7 +76,7 @@ def _ci(m: MetricComparison) -> str:
 
 
 def _ids(ids: list[str]) -> str:
-    shown = ", ".join(f"`{escape_md(i).replace('`', '')}`" for i in ids[:MAX_IDS])
+    shown = ", ".join(code_md(i) for i in ids[:MAX_IDS])
     more = len(ids) - MAX_IDS
     return shown + (f" and {more} more" if more > 0 else "")
 
@@ -77,14 +87,14 @@ def render_markdown(comparison: Comparison, *, title: str = "Run comparison") ->
     out = [f"## {escape_md(title)}", ""]
     regressed = c.regressed_metrics
     if regressed:
-        names = ", ".join(f"`{escape_md(n)}`" for n in regressed)
+        names = ", ".join(code_md(n) for n in regressed)
         out.append(f"**Regression** in {names} (alpha {c.alpha:g}).")
     else:
         out.append(f"**No significant regression** (alpha {c.alpha:g}).")
     out += [
         "",
-        f"Baseline `{escape_md(c.baseline.run_id)}` ({c.baseline.samples} samples) → "
-        f"candidate `{escape_md(c.candidate.run_id)}` ({c.candidate.samples} samples).",
+        f"Baseline {code_md(c.baseline.run_id)} ({c.baseline.samples} samples) → "
+        f"candidate {code_md(c.candidate.run_id)} ({c.candidate.samples} samples).",
         "",
         "| metric | n | baseline | candidate | Δ mean [CI] | pass rate | pass→fail | fail→pass | p | verdict |",
         "|---|---:|---:|---:|---|---|---:|---:|---:|---|",
