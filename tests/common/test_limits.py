@@ -163,3 +163,16 @@ def test_shared_limiter_same_account_shares_and_tightens() -> None:
     assert a.requests_per_minute == 500
     assert a.tokens_per_minute == 9000
     assert rate_limit_identity(runner) == rate_limit_identity(judge)
+
+
+async def test_adaptive_increase_wakes_waiters() -> None:
+    limit = ConcurrencyLimit(2, adaptive=True, cooldown_s=0)
+    limit.on_rate_limited()
+    assert limit.current == 1
+    await limit.acquire()
+    waiter = asyncio.ensure_future(limit.acquire())
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    limit.on_success()  # 1 success at current=1 -> current=2: the waiter gets the new slot
+    await asyncio.wait_for(waiter, 1)
+    assert limit.in_flight == 2 and limit.max_in_flight == 2
