@@ -11,7 +11,7 @@ from aiohttp import web
 
 from chatbot_tester.common.backends import backend_registry
 from chatbot_tester.common.backends.http import HTTPBackend, HTTPStatusError, compile_path
-from chatbot_tester.common.schemas import ChatRequest, Message
+from chatbot_tester.common.schemas import ChatRequest, Message, ToolCall
 from chatbot_tester.common.types import ErrorKind
 from chatbot_tester.errors import (
     AuthError,
@@ -382,3 +382,37 @@ async def test_non_json_render_for_one_sample_is_a_fatal_config_error(app_url: s
     assert info.value.kind is ErrorKind.CONFIG
     assert backend.classify(info.value).decision == "fatal"
     assert "s1" in info.value.message
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        req("plain"),
+        ChatRequest(
+            messages=[
+                Message(role="system", content="sys"),
+                Message(role="user", content='quotes " and unicode é'),
+                Message(
+                    role="assistant",
+                    content="",
+                    tool_calls=[ToolCall(id="t1", name="f", arguments={"a": 1})],
+                ),
+                Message(role="tool", content="42", tool_call_id="t1"),
+            ],
+            model="m",
+            params={"temperature": 0.1, "stop": ["\n"], "seed": 3},
+        ),
+    ],
+)
+def test_default_body_fast_path_equals_the_template(request_: ChatRequest) -> None:
+    from chatbot_tester.common.backends.http_codec import (
+        DEFAULT_BODY_TEMPLATE,
+        compile_template,
+        default_body,
+        template_variables,
+    )
+
+    rendered = compile_template(DEFAULT_BODY_TEMPLATE, "body_template").render(
+        template_variables(request_)
+    )
+    assert orjson.loads(default_body(request_)) == orjson.loads(rendered)

@@ -24,6 +24,7 @@ from chatbot_tester.common.backends.http_codec import (
     PROBE_REQUEST,
     compile_path,
     compile_template,
+    default_body,
     kind_name,
     parse_tool_calls,
     parse_usage,
@@ -141,6 +142,8 @@ class HTTPBackend(ChatBackend):
         self._body = (
             compile_template(template, "body_template") if options.method != "GET" else None
         )
+        # The default template's output, built without Jinja (same JSON, a fraction of the CPU).
+        self._fast_default = self._body is not None and options.body_template is None
         self._url_template = compile_template(options.url, "url") if "{{" in options.url else None
         self._answer = compile_path(options.response_path, "response_path")
         self._session_path = (
@@ -233,9 +236,13 @@ class HTTPBackend(ChatBackend):
 
         body: bytes | None = None
         url = self._opts.url
-        if self._body is not None or self._url_template is not None:
+        if self._fast_default and self._url_template is None:
+            body = default_body(request)
+        elif self._body is not None or self._url_template is not None:
             variables = template_variables(request)
-            if self._body is not None:
+            if self._fast_default:
+                body = default_body(request)
+            elif self._body is not None:
                 body = self._render_body(variables, request)
             if self._url_template is not None:
                 url = self._render(self._url_template, variables, "url", request)

@@ -22,6 +22,7 @@ __all__ = [
     "TEMPLATE_VARIABLES",
     "compile_path",
     "compile_template",
+    "default_body",
     "kind_name",
     "message_dict",
     "parse_tool_calls",
@@ -154,6 +155,17 @@ def message_dict(message: Message) -> dict[str, Any]:
             for call in message.tool_calls
         ]
     return data
+
+
+def default_body(request: ChatRequest) -> bytes:
+    """What ``DEFAULT_BODY_TEMPLATE`` renders for ``request`` (parameters may override keys)."""
+    body: dict[str, Any] = {
+        "model": request.model,
+        "messages": [message_dict(m) for m in request.messages],
+    }
+    if request.params:
+        body.update(request.params)
+    return orjson.dumps(body, default=str, option=orjson.OPT_NON_STR_KEYS)
 
 
 def template_variables(request: ChatRequest) -> dict[str, Any]:
