@@ -160,6 +160,6 @@ def test_text_table_does_not_interpret_markup_in_names(make_run) -> None:
     name = "assert:[bold]x[/bold]"
     b = make_run("b", binary_scores(name, {s: True for s in IDS}))
     c = make_run("c", binary_scores(name, {s: True for s in IDS}))
-    result = invoke(str(b), str(c))
+    result = invoke(str(b), str(c), env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    assert "[bold]x[/bold]" in result.output
+    assert "assert:[bold]x[/bold]" in result.output

@@ -36,17 +36,21 @@ def print_table(comparison: Comparison, *, err: bool = False) -> None:
     console = Console(file=sys.stderr if err else sys.stdout, highlight=False)
     title = escape(f"{c.baseline.run_id} → {c.candidate.run_id}")
     table = Table(title=title, title_justify="left")
-    for col in ("metric", "n", "baseline", "candidate", "Δ mean [CI]", "pass rate", "p", "verdict"):
-        table.add_column(
-            col, justify="right" if col in ("n", "baseline", "candidate", "p") else "left"
-        )
+    table.add_column("metric", overflow="fold", min_width=12)
+    for col in ("n", "base", "cand"):
+        table.add_column(col, justify="right")
+    table.add_column("Δ mean [CI]")
+    table.add_column("pass rate")
+    table.add_column("flips", justify="right")
+    table.add_column("p", justify="right")
+    table.add_column("verdict")
     for m in c.metrics:
         ci = ""
         if m.delta_ci_low is not None and m.delta_ci_high is not None:
             ci = f" [{fmt_signed(m.delta_ci_low)}, {fmt_signed(m.delta_ci_high)}]"
         rate = "-"
         if m.baseline_pass_rate is not None and m.candidate_pass_rate is not None:
-            rate = f"{m.baseline_pass_rate:.0%} → {m.candidate_pass_rate:.0%} (−{m.pass_to_fail}/+{m.fail_to_pass})"
+            rate = f"{m.baseline_pass_rate:.0%} → {m.candidate_pass_rate:.0%}"
         table.add_row(
             escape(m.metric),
             str(m.n_paired),
@@ -54,6 +58,7 @@ def print_table(comparison: Comparison, *, err: bool = False) -> None:
             fmt_num(m.candidate_mean),
             fmt_signed(m.delta) + ci,
             rate,
+            f"−{m.pass_to_fail}/+{m.fail_to_pass}" if m.n_pass_paired else "-",
             fmt_p(m.p_value),
             f"[{_STYLE[m.verdict]}]{m.verdict.replace('_', ' ')}[/]",
         )
