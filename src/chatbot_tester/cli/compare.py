@@ -36,7 +36,7 @@ def print_table(comparison: Comparison, *, err: bool = False) -> None:
     console = Console(file=sys.stderr if err else sys.stdout, highlight=False)
     title = escape(f"{c.baseline.run_id} → {c.candidate.run_id}")
     table = Table(title=title, title_justify="left")
-    table.add_column("metric", overflow="fold", min_width=12)
+    table.add_column("metric", overflow="fold", min_width=8)
     for col in ("n", "base", "cand"):
         table.add_column(col, justify="right")
     table.add_column("Δ mean [CI]")
