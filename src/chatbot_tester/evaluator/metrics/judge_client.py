@@ -88,7 +88,8 @@ class JudgeClient:
         self.pool = pool
         self.policy = CallPolicy(timeout_s=config.timeout_s, retries=config.retries)
         self.concurrency = ConcurrencyLimit(config.concurrency)
-        self.rate = shared_rate_limiter(backend.identity(), config.rate_limit)
+        self.identity = backend.identity()
+        self.rate = shared_rate_limiter(self.identity, config.rate_limit)
         self.refs = 0
 
     @property
@@ -111,7 +112,7 @@ class JudgeClient:
         cache = self.pool.cache
         key: str | None = None
         if cache is not None:
-            key = cache.key(self.backend.identity(), request, extra=_CACHE_SALT)
+            key = cache.key(self.identity, request, extra=_CACHE_SALT)
             hit = cache.get(key)
             if hit is not None and accept(hit.text):
                 return JudgeReply(hit.text, None, cached=True)
