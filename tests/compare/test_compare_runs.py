@@ -154,3 +154,25 @@ def test_comparison_round_trips_as_json(make_run) -> None:
     )
     again = Comparison.model_validate_json(comp.model_dump_json())
     assert again == comp and again.exit_code == 0
+
+
+def test_write_comparison_writes_three_files_and_step_summary(
+    make_run, tmp_path: Path, monkeypatch
+) -> None:
+    import json
+
+    from chatbot_tester.evaluator.compare import write_comparison
+
+    summary = tmp_path / "step.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    base = {sid: True for sid in IDS}
+    cand = {sid: i >= 12 for i, sid in enumerate(IDS)}
+    comp = compare_runs(
+        make_run("b", binary_scores("m", base)), make_run("c", binary_scores("m", cand))
+    )
+    paths = write_comparison(comp, tmp_path / "out")
+    assert sorted(paths) == ["compare_html", "compare_json", "compare_md"]
+    assert json.loads(paths["compare_json"].read_text())["metrics"][0]["verdict"] == "regression"
+    assert "**Regression**" in paths["compare_md"].read_text()
+    assert "<!DOCTYPE html>" in paths["compare_html"].read_text()
+    assert summary.read_text() == paths["compare_md"].read_text() + "\n"

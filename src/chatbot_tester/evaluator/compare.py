@@ -23,7 +23,22 @@ from chatbot_tester.common.schemas import Score
 from chatbot_tester.errors import ConfigError
 from chatbot_tester.evaluator.stats import mcnemar_exact, paired_bootstrap_diff
 
-__all__ = ["Comparison", "MetricComparison", "RunSide", "StatDelta", "compare_runs"]
+__all__ = [
+    "COMPARE_FILES",
+    "Comparison",
+    "MetricComparison",
+    "RunSide",
+    "StatDelta",
+    "compare_runs",
+    "write_comparison",
+]
+
+COMPARE_FILES = {
+    "compare_md": "compare.md",
+    "compare_html": "compare.html",
+    "compare_json": "compare.json",
+}
+"""Report key -> file name written by ``write_comparison``."""
 
 Verdict = Literal["regression", "improvement", "no_change"]
 
@@ -312,3 +327,36 @@ def compare_runs(
         operational=operational,
         notes=notes,
     )
+
+
+def write_comparison(
+    comparison: Comparison, out_dir: Path, *, step_summary: bool = True
+) -> dict[str, Path]:
+    """Write compare.md, compare.html and compare.json atomically into ``out_dir``.
+
+    With ``step_summary`` and ``$GITHUB_STEP_SUMMARY`` set, the Markdown is appended there too.
+    Returns report key (``compare_md``, ``compare_html``, ``compare_json``) -> path.
+    """
+    import os
+
+    from chatbot_tester.common.storage import atomic_write_text
+    from chatbot_tester.evaluator.reports.compare_html import render_html
+    from chatbot_tester.evaluator.reports.compare_md import render_markdown
+
+    markdown = render_markdown(comparison)
+    texts = {
+        "compare_md": markdown,
+        "compare_html": render_html(comparison),
+        "compare_json": comparison.model_dump_json(indent=2) + "\n",
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for key, text in texts.items():
+        path = out_dir / COMPARE_FILES[key]
+        atomic_write_text(path, text)
+        paths[key] = path
+    target = os.environ.get("GITHUB_STEP_SUMMARY") if step_summary else None
+    if target:
+        with open(target, "a", encoding="utf-8") as fh:
+            fh.write(markdown + "\n")
+    return paths

@@ -57,13 +57,13 @@ def parse_gate(expr: str) -> tuple[str, str, float]:
     if m is None:
         ops = ", ".join(OPERATORS)
         raise ConfigError(
-            f"evaluator.thresholds: invalid gate {expr!r}: write '<metric>.<stat> <op> <number>' "
+            f"invalid gate {expr!r}: write '<metric>.<stat> <op> <number>' "
             f"with op one of {ops} ({_EXAMPLE})"
         )
     path = m.group("path")
     if "." not in path.strip(".") or path.startswith(".") or path.endswith(".") or ".." in path:
         raise ConfigError(
-            f"evaluator.thresholds: invalid gate {expr!r}: the left side must be "
+            f"invalid gate {expr!r}: the left side must be "
             f"'<metric or section>.<stat>' ({_EXAMPLE})"
         )
     return path, m.group("op"), float(m.group("value"))
