@@ -44,12 +44,12 @@ DEFAULT_REFUSAL_PATTERNS: tuple[str, ...] = (
 )
 """Phrases of a refusal (case-insensitive regular expressions)."""
 
-_PEOPLE = r"(?:human|agent|representative|rep|specialist|person|colleague|team(?: member)?|operator|advisor|adviser|supervisor|manager|staff|support(?: team)?|customer (?:service|support|care))"
+_PEOPLE = r"(?:(?:customer (?:service|support|care)|support|live|real|human|available|qualified|dedicated) )*(?:human|agent|representative|rep|specialist|person|colleague|team member|team|operator|advisor|adviser|supervisor|manager|staff|support)s?"
 
 DEFAULT_HANDOFF_PATTERNS: tuple[str, ...] = (
-    rf"\b(?:connect|transfer|escalate|forward|route|pass|hand(?: over)?|put)(?:ing)? (?:you|your (?:request|case|call|chat|query|question|conversation|ticket)|this(?: conversation| chat| request)?)(?: over)? (?:to|with|through to) (?:a|an|one of our|our|the|another)? ?(?:live |real |human |available |qualified |dedicated )*{_PEOPLE}\b",
+    rf"\b(?:connect(?:ing)?|transfer(?:ring)?|escalat(?:e|ing)|forward(?:ing)?|rout(?:e|ing)|pass(?:ing)?|hand(?:ing)?|put(?:ting)?) (?:you|your (?:request|case|call|chat|query|question|conversation|ticket)|this(?: conversation| chat| request)?)(?: over| through)? (?:to|with) (?:a |an |one of our |our |the |another )?{_PEOPLE}\b",
     r"\b(?:a|an|our|one of our) (?:live|real|human) (?:agent|representative|person|operator|advisor|specialist)s?\b",
-    rf"\b(?:speak|talk|chat) (?:to|with) (?:a|an|one of our|our|the)? ?(?:live |real |human )*{_PEOPLE}\b",
+    rf"\b(?:speak|talk|chat) (?:to|with) (?:a |an |one of our |our |the )?{_PEOPLE}\b",
     rf"\b(?:a|an|our|one of our) {_PEOPLE} (?:will|can|shall) (?:contact|reach out to|call|get back to|assist|help|join|be with) you",
     r"\bI(?:'ve| have) (?:created|opened|raised|escalated|submitted) (?:a|an|your) (?:ticket|case|request|support request)",
 )
