@@ -14,10 +14,9 @@ import asyncio
 import hashlib
 import itertools
 import re
-import threading
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
@@ -39,6 +38,9 @@ from chatbot_tester.testing.server_payloads import (
     openai_sse,
 )
 from chatbot_tester.testing.server_plan import FaultPlan, ServerStats, StatsSnapshot
+
+if TYPE_CHECKING:
+    from chatbot_tester.testing.server_thread import ThreadedServer
 
 __all__ = ["FaultPlan", "FaultServer", "StatsSnapshot"]
 
@@ -188,6 +190,8 @@ class FaultServer:
 
     def run_in_thread(self) -> ThreadedServer:
         """A context manager running this server on its own event loop in a thread."""
+        from chatbot_tester.testing.server_thread import ThreadedServer
+
         return ThreadedServer(self)
 
     # ----------------------------------------------------------------- helpers
@@ -397,56 +401,3 @@ class FaultServer:
     async def _post_reset(self, request: web.Request) -> web.Response:
         self.reset()
         return _json({"ok": True})
-
-
-class ThreadedServer:
-    """Runs a ``FaultServer`` on a private event loop in a daemon thread (for sync code)."""
-
-    def __init__(self, server: FaultServer) -> None:
-        self.server = server
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> FaultServer:
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def main() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self.server.start())
-            except BaseException as exc:
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                loop.run_until_complete(self.server.stop())
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.close()
-
-        thread = threading.Thread(target=main, name="fault-server", daemon=True)
-        thread.start()
-        ready.wait()
-        if failure:
-            thread.join()
-            raise failure[0]
-        self._loop, self._thread = loop, thread
-        return self.server
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(timeout=30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=30)
-        self._loop = self._thread = None
