@@ -179,3 +179,64 @@ def test_turn_pass_rate_bad_check_is_config_error() -> None:
 
     with pytest.raises(ChatbotTesterError, match="exact_match"):
         create("turn_pass_rate", {"check": "exact_macth"})
+
+
+PER_TURN_OPTIONS: dict[str, dict] = {
+    "exact_match": {},
+    "token_f1": {},
+    "length": {"max_words": 50},
+    "contains": {},
+    "icontains": {},
+    "not_contains": {"value": "zzz"},
+    "contains_any": {},
+    "contains_all": {},
+    "starts_with": {},
+    "regex": {"pattern": "way"},
+    "json_valid": {},
+    "json_schema": {"schema": {"type": "string"}},
+    "json_equals": {"value": "x"},
+    "levenshtein": {},
+    "fuzzy": {},
+    "bleu": {},
+    "rouge": {},
+    "latency": {"max_ms": 100},
+    "refusal": {"expect": "answer"},
+    "handoff": {},
+    "pii_leak": {},
+    "tool_call": {"name": "lookup"},
+}
+
+
+@pytest.mark.parametrize("metric", sorted(PER_TURN_OPTIONS))
+def test_every_text_metric_scores_a_turn(metric: str) -> None:
+    from chatbot_tester.evaluator.metrics import MetricInput
+
+    sample, turns = _conversation()
+    turns[1] = TurnRecord(
+        index=1,
+        user="order?",
+        response=ChatResponse(text="It is on its way.", tool_calls=[ToolCall(name="lookup")]),
+        latency_ms=20.0,
+    )
+    base = make_item("You're welcome", sample=sample, turns=turns, latency_ms=65.0)
+    item = MetricInput(
+        sample=sample, record=base.record, output="It is on its way.", expected=["shipped"], turn=1
+    )
+    assert metric_registry.get(metric).per_turn is True
+    s = run(metric, item, PER_TURN_OPTIONS[metric])
+    assert s.error is None, s.error
+    assert (
+        s.turn == 1
+        and s.value is not None
+        and 0.0 <= s.value <= (100.0 if metric == "latency" else 1.0)
+    )
+    expected_pass = {
+        "latency": True,
+        "tool_call": True,
+        "refusal": True,
+        "pii_leak": True,
+        "regex": True,
+        "handoff": False,
+    }
+    if metric in expected_pass:
+        assert s.passed is expected_pass[metric]

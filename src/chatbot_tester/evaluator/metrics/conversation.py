@@ -55,7 +55,7 @@ class TurnPassRateMetric(Metric):
         if sample.turns is None:
             return self.make(item, error=f"sample '{sample.id}' is not a multi-turn sample")
         if item.output is None and not record.turns:
-            kind = record.error.kind.value if record.error else "empty"
+            kind = record.error.kind.value if record.error else "missing"
             return self.make(item, error=f"no answer: {kind}")
         checked = passed = 0
         failures: list[str] = []

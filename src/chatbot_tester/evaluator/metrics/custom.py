@@ -202,6 +202,7 @@ class PythonMetric(Metric):
     """Delegates to a user function named in the options (``function: "module:func"``)."""
 
     Options = PythonOptions
+    per_turn = False  # f(sample, record) cannot tell turns apart; use it in a turn's assertions
     description = "Custom Python function 'module:func' or 'file.py:func' returning float, bool, dict or Score."
 
     def __init__(self, options: MetricOptions, *, name: str, context: MetricContext) -> None:
@@ -216,7 +217,6 @@ class PythonMetric(Metric):
             threshold=options.threshold, kwargs=options.kwargs, score_errors=options.score_errors
         )
         self._delegate = cls(delegate_options, name=name, context=context)
-        self.per_turn = cls.per_turn  # type: ignore[misc]
 
     def score(self, item: MetricInput) -> Score | Awaitable[Score]:
         """Score with the user function."""

@@ -48,13 +48,13 @@ def response_for(item: MetricInput) -> ChatResponse | None:
 
 
 def answer_error_kind(item: MetricInput) -> str:
-    """Why there is no answer: the error kind of the turn or record (``empty`` if none)."""
+    """Why there is no answer: the error kind of the turn or record (``missing`` if none)."""
     t = turn_record(item)
     if t is not None and t.error is not None:
         return t.error.kind.value
     if item.record.error is not None:
         return item.record.error.kind.value
-    return "empty"
+    return "missing"
 
 
 def missing_reference(metric: Metric, item: MetricInput, what: str = "expected answer") -> Score:
