@@ -9,6 +9,7 @@ earlier invocations of the same run counts: resuming needs a larger budget.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from chatbot_tester.common.schemas import Message, TestSample, Usage
@@ -57,6 +58,7 @@ class CostBudget:
         """Estimated cost of the samples in flight."""
         self._completion_tokens = completion_tokens
         self._answers = answers
+        self._settled: asyncio.Event | None = None
 
     def _expected_completion(self) -> float:
         if self._answers:
@@ -82,19 +84,28 @@ class CostBudget:
         usage = Usage(prompt_tokens=prompt, completion_tokens=int(completion * calls))
         return self._prices.cost(self.model, usage) or 0.0
 
-    def admit(self, sample: TestSample) -> float | None:
-        """Reserve the sample's estimated cost; ``None`` when it would exceed the budget."""
-        estimate = self.estimate(sample)
-        if self.spent_usd + self.reserved_usd + estimate > self.limit_usd:
-            return None
-        self.reserved_usd += estimate
-        return estimate
+    async def admit(self, sample: TestSample) -> float | None:
+        """Reserve the sample's estimated cost; ``None`` when it would exceed the budget.
+
+        When it fits the budget but not next to the reservations of samples in flight, wait
+        for those to settle (their real cost is often below the estimate) and look again.
+        """
+        while True:
+            estimate = self.estimate(sample)
+            if self.spent_usd + self.reserved_usd + estimate <= self.limit_usd:
+                self.reserved_usd += estimate
+                return estimate
+            if self.reserved_usd <= 0 or self.spent_usd + estimate > self.limit_usd:
+                return None
+            if self._settled is None:
+                self._settled = asyncio.Event()
+            await self._settled.wait()
 
     def settle(
         self, reserved: float, cost: float | None, usage: Usage | None, calls: int = 1
     ) -> None:
         """Replace a reservation by the actual cost, and learn the completion length per call."""
-        self.reserved_usd = max(0.0, self.reserved_usd - reserved)
+        self._release(reserved)
         if cost is not None:
             self.spent_usd += cost
         if usage is not None and usage.completion_tokens is not None:
@@ -103,7 +114,15 @@ class CostBudget:
 
     def release(self, reserved: float) -> None:
         """Drop a reservation whose sample was cancelled."""
+        self._release(reserved)
+
+    def _release(self, reserved: float) -> None:
         self.reserved_usd = max(0.0, self.reserved_usd - reserved)
+        if self.reserved_usd < 1e-12:
+            self.reserved_usd = 0.0
+        if self._settled is not None:
+            self._settled.set()
+            self._settled = None
 
     @property
     def message(self) -> str:

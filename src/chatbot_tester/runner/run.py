@@ -254,7 +254,8 @@ class _Job:
         """Run the worker pool to the end (or a stop) and summarise."""
         bus = self.bus
         if bus is not None:
-            bus.emit(StageStarted("run", self.total))
+            remaining = None if self.total is None else max(0, self.total - self.existing)
+            bus.emit(StageStarted("run", remaining))
         self._appender = JsonlAppender(results_path)
         try:
             async with anyio.create_task_group() as tg:
@@ -289,7 +290,11 @@ class _Job:
             sample, repeat = item
             reserved = 0.0
             if budget is not None:
-                admitted = budget.admit(sample)
+                admitted = await budget.admit(sample)
+                if self.stop:
+                    if admitted is not None:
+                        budget.release(admitted)
+                    return
                 if admitted is None:
                     self._stop("budget_exhausted", budget.message)
                     return
