@@ -204,7 +204,7 @@ async def test_cost_known_and_unknown(tmp_path: Path, fault_server) -> None:
     summary = await run_job(samples(2), cfg, out2)
     assert summary.cost_usd is None
     assert all(r.cost_usd is None for r in records(out2).values())
-    with pytest.raises(ConfigError, match="runner.prices"):
+    with pytest.raises(ConfigError, match=r"runner\.prices"):
         await run_job(
             samples(2), cfg.model_copy(update={"max_cost_usd": 1.0}), tmp_path / "x.jsonl"
         )
