@@ -104,20 +104,34 @@ class ChatBackend(ABC):
 
         Secrets are hashed, never returned in clear.
         """
-        data = self.options.model_dump(mode="json")
-        for key in list(data):
-            if any(s in key.lower() for s in ("key", "token", "secret", "password")):
-                value = data[key]
-                if value is not None:
-                    digest = hashlib.sha256(str(value).encode()).hexdigest()[:16]
-                    data[key] = f"sha256:{digest}"
-        return {"backend": self.name, "options": data}
+        return {
+            "backend": self.name,
+            "options": _hash_secrets(self.options.model_dump(mode="json")),
+        }
 
     async def __aenter__(self) -> ChatBackend:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _hash_secrets(data: Any) -> Any:
+    """``data`` with every value under a secret-looking key (at any depth) hashed."""
+    from chatbot_tester.common.redact import looks_secret_name
+
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            if looks_secret_name(str(key)) and value is not None and not isinstance(value, dict):
+                digest = hashlib.sha256(str(value).encode()).hexdigest()[:16]
+                out[key] = f"sha256:{digest}"
+            else:
+                out[key] = _hash_secrets(value)
+        return out
+    if isinstance(data, list):
+        return [_hash_secrets(v) for v in data]
+    return data
 
 
 def default_classify(exc: BaseException) -> ErrorClass:
