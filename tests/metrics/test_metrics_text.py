@@ -261,3 +261,11 @@ def test_unknown_option_has_did_you_mean() -> None:
     )
     with pytest.raises(ConfigError, match="did you mean 'must_match'"):
         create("regex", {"pattern": "x", "must_mach": False})
+
+
+def test_threshold_overrides_natural_verdict_when_set() -> None:
+    item = make_item("Paris, France")
+    opts = {"values": ["Paris", "France", "Seine"]}
+    assert run("contains_all", item, opts).passed is False
+    s = run("contains_all", item, {**opts, "threshold": 0.6})
+    assert s.value == pytest.approx(2 / 3) and s.passed is True

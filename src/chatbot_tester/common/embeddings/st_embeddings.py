@@ -8,10 +8,11 @@ are immutable) in a worker thread, and encoding also runs off the event loop.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,23 @@ def resolve_model(model: str) -> tuple[str, bool]:
     return model, False
 
 
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """Hide transformers' weight-loading progress bar (it would garble our progress display)."""
+    try:
+        hf_logging: Any = importlib.import_module("transformers.utils.logging")
+    except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
+        yield
+        return
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
 def _load(model: str, device: str) -> Any:
     key = (model, device)
     with _LOCK:
@@ -75,13 +93,14 @@ def _load(model: str, device: str) -> Any:
             from sentence_transformers import SentenceTransformer
 
             target, _local = resolve_model(model)
-            try:
-                _MODELS[key] = SentenceTransformer(target, device=device, local_files_only=True)
-            except OSError as exc:
-                raise ConfigError(
-                    f"embedding model '{model}' is not available offline ({exc}); "
-                    "give a local directory or a packaged model name"
-                ) from None
+            with _quiet_loading():
+                try:
+                    _MODELS[key] = SentenceTransformer(target, device=device, local_files_only=True)
+                except OSError as exc:
+                    raise ConfigError(
+                        f"embedding model '{model}' is not available offline ({exc}); "
+                        "give a local directory or a packaged model name"
+                    ) from None
         return _MODELS[key]
 
 

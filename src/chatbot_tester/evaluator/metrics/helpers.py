@@ -25,6 +25,7 @@ __all__ = [
     "references",
     "response_for",
     "turn_record",
+    "verdict",
 ]
 
 
@@ -100,6 +101,12 @@ class AnswerMetric(Metric):
         """Score ``output`` (the answer text, never ``None``)."""
 
 
+def verdict(metric: Metric, value: float, natural: bool) -> bool:
+    """``value >= threshold`` when the user set a threshold, else the metric's natural verdict."""
+    threshold = getattr(metric.options, "threshold", None)
+    return natural if threshold is None else value >= threshold
+
+
 def bool_score(
     metric: Metric,
     item: MetricInput,
@@ -107,5 +114,6 @@ def bool_score(
     reason: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> Score:
-    """A 1/0 Score whose ``passed`` is the verdict itself."""
-    return metric.make(item, 1.0 if ok else 0.0, ok, reason=reason, details=details)
+    """A 1/0 Score whose ``passed`` is the verdict itself (or ``value >= threshold`` if set)."""
+    value = 1.0 if ok else 0.0
+    return metric.make(item, value, verdict(metric, value, ok), reason=reason, details=details)

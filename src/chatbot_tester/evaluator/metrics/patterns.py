@@ -16,7 +16,12 @@ from pydantic import Field, field_validator, model_validator
 from chatbot_tester.common.schemas import Score
 from chatbot_tester.errors import ConfigError
 from chatbot_tester.evaluator.metrics.base import MetricContext, MetricInput, MetricOptions
-from chatbot_tester.evaluator.metrics.helpers import AnswerMetric, bool_score, missing_reference
+from chatbot_tester.evaluator.metrics.helpers import (
+    AnswerMetric,
+    bool_score,
+    missing_reference,
+    verdict,
+)
 
 __all__ = [
     "ContainsAllMetric",
@@ -101,7 +106,8 @@ class _SubstringMetric(AnswerMetric):
                 "all found" if ok else "missing " + ", ".join(f"'{_short(n)}'" for n in missing)
             )
             value = len(found) / len(needles)
-            return self.make(item, value, ok, reason=reason, details={"missing": missing})
+            passed = verdict(self, value, ok)
+            return self.make(item, value, passed, reason=reason, details={"missing": missing})
         ok = bool(found)
         reason = (
             f"found '{_short(found[0])}'"

@@ -19,6 +19,7 @@ from chatbot_tester.evaluator.metrics.helpers import (
     AnswerMetric,
     missing_reference,
     response_for,
+    verdict,
 )
 from chatbot_tester.evaluator.metrics.structured import json_diff
 
@@ -143,5 +144,9 @@ class ToolCallMetric(AnswerMetric):
         called = ", ".join(c.name for c in actual) or "none"
         reason = "all expected calls made" if ok else "; ".join(problems) + f" (called: {called})"
         return self.make(
-            item, value, ok, reason=reason, details={"called": [c.name for c in actual]}
+            item,
+            value,
+            verdict(self, value, ok),
+            reason=reason,
+            details={"called": [c.name for c in actual]},
         )
