@@ -18,8 +18,20 @@ def test_identity_hashes_keys_and_secret_headers() -> None:
     ident = backend.identity()
     blob = orjson.dumps(ident).decode()
     assert SECRET not in blob
-    assert ident["options"]["headers"]["Accept"] == "json"
     assert ident["options"]["headers"]["Authorization"].startswith("sha256:")
+
+
+def test_base_identity_keeps_harmless_values() -> None:
+    backend = backend_registry.create(
+        "openai",
+        base_url="http://127.0.0.1:9/v1",
+        api_key=SECRET,
+        headers={"Authorization": f"Bearer {SECRET}", "Accept": "json"},
+    )
+    ident = backend.identity()
+    assert SECRET not in orjson.dumps(ident).decode()
+    assert ident["options"]["headers"]["Accept"] == "json"
+    assert ident["options"]["base_url"] == "http://127.0.0.1:9/v1"
 
 
 def test_identity_distinguishes_keys_without_revealing_them() -> None:
