@@ -153,7 +153,9 @@ def default_classify(exc: BaseException) -> ErrorClass:
 
 def format_validation_error(exc: ValidationError, model: type[BaseModel], where: str) -> str:
     """One line for the first problem in a pydantic error, with did-you-mean for extra keys."""
-    err = exc.errors()[0]
+    errors = exc.errors()
+    # A misspelt option shows up as "unknown" plus "missing"; the did-you-mean is the fix.
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = ".".join(str(p) for p in err["loc"])
     if err["type"] == "extra_forbidden":
         field = str(err["loc"][-1])
