@@ -8,6 +8,7 @@ file, so the summary is the same whether the scores came from this call or an ea
 
 from __future__ import annotations
 
+import functools
 import inspect
 import time
 from collections.abc import Iterator
@@ -124,9 +125,9 @@ class _Unit:
     pending: _Pending
 
 
-def _fast(metric: Metric) -> bool:
+@functools.lru_cache(maxsize=256)
+def _fast(cls: type[Metric]) -> bool:
     """True when ``score`` is a plain function we may call inline (no await, no worker hop)."""
-    cls = type(metric)
     return cls.ascore is Metric.ascore and not inspect.iscoroutinefunction(cls.score)
 
 
@@ -347,7 +348,7 @@ async def _score_records(
                     scorer.record_done(pending, cached=True)
                     continue
                 for unit in units:
-                    if _fast(unit.metric):
+                    if _fast(type(unit.metric)):
                         await scorer.run(unit)  # sync metric: no hop through a worker
                     else:
                         await send.send(unit)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+import orjson
 from pydantic import ValidationError
 
 from chatbot_tester.common.jsonl import format_row_error, iter_jsonl
@@ -25,6 +26,8 @@ __all__ = [
     "iter_unique_scores",
     "score_key",
 ]
+
+_BOM = b"\xef\xbb\xbf"
 
 ScoreKey = tuple[str, int, int | None, str]
 """Identity of a score: (sample id, repeat, turn, metric)."""
@@ -43,10 +46,15 @@ class DatasetIndex:
     """
 
     def __init__(
-        self, path: Path, *, on_sample: Callable[[TestSample, int], object] | None = None
+        self,
+        path: Path,
+        *,
+        on_sample: Callable[[TestSample, int], object] | None = None,
+        validate: bool = True,
     ) -> None:
         self.path = path
         self._on_sample = on_sample
+        self._validate = validate or on_sample is not None
         self._offsets: dict[str, tuple[int, int]] = {}
         self._tags: dict[str, tuple[str, ...]] = {}
         self._file: BinaryIO | None = None
@@ -61,21 +69,40 @@ class DatasetIndex:
         with fh:
             for line_no, line in enumerate(fh, start=1):
                 start, offset = offset, offset + len(line)
+                if line_no == 1 and line.startswith(_BOM):
+                    start, line = len(_BOM), line[len(_BOM) :]
                 if not line.strip():
                     continue
-                sample = self._parse(line, line_no)
-                if sample.id in self._offsets:
-                    first = self._offsets[sample.id][1]
+                sample_id, tags = self._identify(line, line_no)
+                if sample_id in self._offsets:
+                    first = self._offsets[sample_id][1]
                     raise DatasetError(
-                        f"duplicate sample id '{sample.id}' (first on line {first}): ids must be unique",
+                        f"duplicate sample id '{sample_id}' (first on line {first}): ids must be unique",
                         file=self.path,
                         line=line_no,
                     )
-                self._offsets[sample.id] = (start, line_no)
-                if sample.tags:
-                    self._tags[sample.id] = tuple(sample.tags)
-                if self._on_sample is not None:
-                    self._on_sample(sample, line_no)
+                self._offsets[sample_id] = (start, line_no)
+                if tags:
+                    self._tags[sample_id] = tags
+
+    def _identify(self, line: bytes, line_no: int) -> tuple[str, tuple[str, ...]]:
+        """Id and tags of one line (fully validated unless the index was built with validate=False)."""
+        if not self._validate:
+            try:
+                obj = orjson.loads(line)
+                sample_id, tags = obj["id"], obj.get("tags") or ()
+                if (
+                    isinstance(sample_id, str)
+                    and sample_id
+                    and all(isinstance(t, str) for t in tags)
+                ):
+                    return sample_id, tuple(tags)
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                pass  # fall through to the validating parse for a precise message
+        sample = self._parse(line, line_no)
+        if self._on_sample is not None:
+            self._on_sample(sample, line_no)
+        return sample.id, tuple(sample.tags)
 
     def _parse(self, line: bytes, line_no: int) -> TestSample:
         try:

@@ -83,6 +83,8 @@ class MetricSet:
         file: Path | None,
         line: int | None,
     ) -> tuple[Metric, ...]:
+        if not assertions:
+            return ()
         out = []
         for i, (assertion, label) in enumerate(
             zip(assertions, assertion_labels(assertions), strict=True)

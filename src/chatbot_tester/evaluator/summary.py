@@ -58,6 +58,11 @@ class _Acc:
             self.unstable += 1
 
 
+def _n_boot(n: int) -> int:
+    """Bootstrap resamples: 2000 up to 10k values, fewer beyond (the interval is narrow there)."""
+    return 2000 if n <= 10_000 else max(200, 20_000_000 // n)
+
+
 def _pass_rate(acc: _Acc) -> float | None:
     if acc.passed + acc.failed == 0:
         return None
@@ -71,7 +76,7 @@ def metric_stats(acc: _Acc, *, intervals: bool = True) -> dict[str, Any]:
     if intervals:
         lo = hi = None
         if acc.values:
-            _, lo, hi = stats.mean_ci(acc.values)
+            _, lo, hi = stats.mean_ci(acc.values, n_boot=_n_boot(len(acc.values)))
         out["ci_low"], out["ci_high"] = lo, hi
     rate = _pass_rate(acc)
     out["pass_rate"] = rate

@@ -70,7 +70,7 @@ def render_html_payload(payload: dict[str, Any]) -> bytes:
     title = str(payload["summary"].get("title") or "chatbot-tester report")
     html = template.render(
         title=title,
-        csp=csp_for(script),
+        csp=Markup(csp_for(script)),  # our own constant: no quote or angle bracket in it
         css=Markup(css),
         script=Markup(script),
         data=Markup(embed_json(payload)),

@@ -153,7 +153,7 @@ def render_markdown(
             "| sample | failed | input | answer | why |",
             "|---|---|---|---|---|",
         ]
-        with DatasetIndex(dataset_path) as dataset:
+        with DatasetIndex(dataset_path, validate=False) as dataset:
             for (sid, repeat), labels, reason in failing:
                 question = ""
                 if sid in dataset:

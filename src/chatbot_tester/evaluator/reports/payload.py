@@ -157,7 +157,7 @@ def build_payload(
             _score_entry(score, i, max_text)
         )
     rows: list[dict[str, Any]] = []
-    with DatasetIndex(dataset_path) as dataset:
+    with DatasetIndex(dataset_path, validate=False) as dataset:
         order = {sid: n for n, sid in enumerate(dataset.ids())}
         seen: set[str] = set()
         if results_path.exists():

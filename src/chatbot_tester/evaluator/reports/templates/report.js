@@ -282,17 +282,20 @@
   }
 
   // ---- detail view ----------------------------------------------------------------------
-  function tokenize(s) { return String(s).split(/(\s+)/).filter(function (t) { return t.length; }); }
+  // Words keep their trailing whitespace and are compared without it, so a diff reads as
+  // whole phrases ("wrong reply") instead of words split by matching spaces.
+  function tokenize(s) { return String(s).match(/\s+$|\s*\S+\s*/g) || []; }
   function wordDiff(a, b) {
     var x = tokenize(a), y = tokenize(b), n = x.length, m = y.length, out = [];
     if (n * m > 4000000) return null;
+    var xk = x.map(function (t) { return t.trim(); }), yk = y.map(function (t) { return t.trim(); });
     var w = m + 1, L = new Uint32Array((n + 1) * w);
     for (var i = n - 1; i >= 0; i--) for (var j = m - 1; j >= 0; j--)
-      L[i * w + j] = x[i] === y[j] ? L[(i + 1) * w + j + 1] + 1 : Math.max(L[(i + 1) * w + j], L[i * w + j + 1]);
+      L[i * w + j] = xk[i] === yk[j] ? L[(i + 1) * w + j + 1] + 1 : Math.max(L[(i + 1) * w + j], L[i * w + j + 1]);
     i = 0; j = 0;
     function push(kind, t) { if (out.length && out[out.length - 1][0] === kind) out[out.length - 1][1] += t; else out.push([kind, t]); }
     while (i < n && j < m) {
-      if (x[i] === y[j]) { push("=", x[i]); i++; j++; }
+      if (xk[i] === yk[j]) { push("=", y[j]); i++; j++; }
       else if (L[(i + 1) * w + j] >= L[i * w + j + 1]) { push("-", x[i]); i++; }
       else { push("+", y[j]); j++; }
     }
