@@ -85,3 +85,36 @@ def test_execute_exit_1_on_error_rate_and_2_on_bad_key(tmp_path: Path, capsys) -
         assert "every first request failed with 401 auth" in err
         assert "key-for-tests-1234" not in err
         assert srv.stats.requests < 10
+
+
+def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    with FaultServer(latency_ms=50).run_in_thread() as srv:
+        pipe = pipeline(tmp_path, srv.base_url)
+        n = 100
+        dataset = write_dataset(tmp_path / "dataset.jsonl", samples(n))
+        out = tmp_path / "results.jsonl"
+        cmd = [sys.executable, "-m", "chatbot_tester", "execute", str(pipe)]
+        cmd += ["--dataset", str(dataset), "-o", str(out), "--concurrency", "2"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(3000):
+            if out.exists() and out.read_bytes().count(b"\n") >= 5:
+                break
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert b"--resume" in err
+        data = out.read_bytes()
+        assert data.endswith(b"\n")
+        first = keys(out)
+        assert 5 <= len(first) < n and len(first) == len(set(first))
+        resumed = subprocess.run([*cmd, "--resume"], capture_output=True, timeout=60)
+        assert resumed.returncode == 0, resumed.stderr
+        assert out.read_bytes().startswith(data)
+        final = keys(out)
+        assert len(final) == len(set(final)) == n
