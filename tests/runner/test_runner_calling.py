@@ -132,3 +132,25 @@ async def test_redacted_fatal_error(fault_server_factory) -> None:
     assert out.fatal and out.fail_fast and out.attempts == 1
     assert out.error.kind is ErrorKind.AUTH and out.error.status_code == 401
     assert API_KEY not in out.error.message
+
+
+async def test_a_crashing_backend_becomes_recorded_errors(tmp_path: Path) -> None:
+    from runner_test_helpers import records, samples
+
+    from chatbot_tester.common.backends import ChatBackend
+    from chatbot_tester.common.backends.base import BackendOptions
+    from chatbot_tester.common.config import RunnerConfig
+    from chatbot_tester.runner import run_job
+
+    class Broken(ChatBackend):
+        async def send(self, request: ChatRequest):
+            raise ZeroDivisionError("a bug in a plugin")
+
+    backend = Broken(BackendOptions())
+    backend.name = "broken"
+    out = tmp_path / "results.jsonl"
+    cfg = RunnerConfig(backend="broken", retries=2)
+    summary = await run_job(samples(8), cfg, out, backend=backend)
+    assert summary.status == "completed" and summary.errors_by_kind == {"internal": 8}
+    rec = records(out)[("s0", 0)]
+    assert rec.attempts == 1 and "ZeroDivisionError" in rec.error.message

@@ -301,6 +301,8 @@ class _Job:
                 reserved = admitted
             try:
                 result = await executor.run(sample, repeat)
+            except Exception as exc:  # a bug, not a backend fault: still one recorded error
+                result = SampleResult(executor.internal_error(sample, repeat, exc), False)
             except BaseException:
                 if budget is not None:
                     budget.release(reserved)

@@ -122,6 +122,20 @@ class SampleExecutor:
     def _cost(self, usage: Usage | None, answered_by: str | None) -> float | None:
         return self.prices.cost(self.model or answered_by, usage)
 
+    def internal_error(self, sample: TestSample, repeat: int, exc: Exception) -> RunRecord:
+        """The record of a sample that failed inside chatbot-tester itself (a bug)."""
+        from chatbot_tester.common.redact import redact
+
+        message = redact(f"internal error: {type(exc).__name__}: {exc}")
+        return RunRecord(
+            sample_id=sample.id,
+            repeat=repeat,
+            error=ErrorInfo(kind=ErrorKind.INTERNAL, message=message[:500]),
+            attempts=0,
+            backend=self.backend_name,
+            model=self.model,
+        )
+
     async def run(self, sample: TestSample, repeat: int) -> SampleResult:
         """Send ``sample`` (repeat index ``repeat``) and build its one record."""
         if sample.turns is not None:
