@@ -38,7 +38,11 @@ def _print_plan(pipeline: Path, workspace_dir: Path | None) -> None:
     total = plan.total_cost_usd
     console.print(
         "estimated total cost: "
-        + ("unknown (no price for some model; add runner.prices)" if total is None else f"${total:.4f}")
+        + (
+            "unknown (no price for some model; add runner.prices)"
+            if total is None
+            else f"${total:.4f}"
+        )
     )
     console.print("metrics: " + (", ".join(plan.metrics) or "none"))
     if plan.thresholds:
@@ -52,7 +56,9 @@ def _print_plan(pipeline: Path, workspace_dir: Path | None) -> None:
     type=click.Path(path_type=Path, file_okay=False),
     help="Use this workspace instead of the pipeline's 'workspace'.",
 )
-@click.option("--dry-run", is_flag=True, help="Validate and print the plan; call and write nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Validate and print the plan; call and write nothing."
+)
 @click.option("--resume", "resume", metavar="RUN_ID", help="Continue an interrupted run.")
 @click.option("--force", is_flag=True, help="Resume even if the dataset or backend changed.")
 @click.option("--no-cache", is_flag=True, help="Disable every response cache for this run.")
