@@ -30,14 +30,27 @@ _FORMATS = ("html", "json", "junit", "md")
 
 
 def _with_metrics(evaluator: Any, metrics: tuple[str, ...]) -> Any:
-    """The evaluator config restricted to (or extended with) the ``--metric`` names."""
+    """The evaluator config with only the ``--metric`` names (config options kept when known).
+
+    Gates on a configured metric that was left out are dropped (with a note on stderr);
+    gates on sections such as ``latency.p95`` stay.
+    """
     if not metrics:
         return evaluator
     from chatbot_tester.common.config import MetricSpec
+    from chatbot_tester.evaluator.gates import parse_gate
 
     by_label = {spec.label: spec for spec in evaluator.metrics}
     specs = [by_label.get(name) or MetricSpec(type=name) for name in dict.fromkeys(metrics)]
-    return evaluator.model_copy(update={"metrics": specs})
+    chosen = {spec.label for spec in specs}
+    thresholds = []
+    for expr in evaluator.thresholds:
+        metric = parse_gate(expr)[0].rpartition(".")[0]
+        if metric in by_label and metric not in chosen:
+            click.echo(f"gate skipped: {expr} (metric '{metric}' not selected)", err=True)
+            continue
+        thresholds.append(expr)
+    return evaluator.model_copy(update={"metrics": specs, "thresholds": thresholds})
 
 
 def _identity(evaluator: Any) -> Any:
@@ -176,7 +189,7 @@ def command(
     for gate in evaluation.gates:
         if not gate.passed:
             click.echo(gate.message, err=True)
-    click.echo(str(out_dir))
+    click.echo(str(out_dir.resolve()))
     if not evaluation.passed:
         sys.exit(1)
 

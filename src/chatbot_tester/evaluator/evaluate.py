@@ -160,8 +160,8 @@ class _Scorer:
         self.appender.write(score)
         self.count += 1
         pending = unit.pending
-        if score.error is not None or score.passed is False:
-            pending.ok = False
+        if score.error is not None:
+            pending.ok = False  # a failed verdict is a result, not an error
         pending.left -= 1
         if pending.left == 0:
             self.record_done(pending)
@@ -177,7 +177,11 @@ class _Scorer:
                 item_id=item_id,
                 ok=pending.ok and record.ok,
                 cached=cached,
-                error_kind=record.error.kind.value if record.error else None,
+                error_kind=(
+                    record.error.kind.value
+                    if record.error
+                    else (None if pending.ok else "metric_error")
+                ),
                 latency_ms=record.latency_ms,
             )
         )

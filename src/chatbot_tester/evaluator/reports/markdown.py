@@ -19,12 +19,13 @@ from chatbot_tester.evaluator.records import DatasetIndex, iter_unique_records, 
 __all__ = ["md_code", "md_escape", "render_markdown"]
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~<>-])")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 TOP_FAILING = 10
 
 
 def md_escape(text: object, limit: int = 100) -> str:
     """One line of ``text`` that renders literally in GitHub Markdown (tables included)."""
-    s = " ".join(str(text).split())
+    s = " ".join(_CONTROL.sub("", str(text)).split())
     if len(s) > limit:
         s = s[: limit - 1] + "…"
     s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -34,7 +35,7 @@ def md_escape(text: object, limit: int = 100) -> str:
 
 def md_code(text: object, limit: int = 80) -> str:
     """``text`` as an inline code span (literal in GitHub, ``|`` escaped for tables)."""
-    s = " ".join(str(text).split())
+    s = " ".join(_CONTROL.sub("", str(text)).split())
     if len(s) > limit:
         s = s[: limit - 1] + "…"
     if "`" in s or not s:
