@@ -45,7 +45,7 @@ async def test_single_turn_metrics_and_assertions(tmp_path: Path) -> None:
     assert scores[("a", 0, None, "assert:regex:2")]["passed"] is False
     assert scores[("b", 0, None, "exact_match")]["passed"] is False
     m = ev.summary["metrics"]
-    assert list(m)[0] == "exact_match"
+    assert next(iter(m)) == "exact_match"
     assert m["exact_match"]["scored"] == 2 and m["exact_match"]["passed"] == 1
     assert m["assert:contains"]["total"] == 1  # assertions count only where they exist
 
