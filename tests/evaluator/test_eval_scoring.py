@@ -253,3 +253,22 @@ async def test_records_of_unknown_samples_are_ignored(tmp_path: Path) -> None:
     )
     assert set(scores_by_key(tmp_path)) == {("a", 0, None, "exact_match")}
     assert ev.summary["totals"]["records"] == 1
+
+
+async def test_no_metrics_and_no_results(tmp_path: Path) -> None:
+    samples = [{"id": "a", "input": "q"}]
+    (tmp_path / "results.jsonl").unlink(missing_ok=True)
+    ev = await run_eval(tmp_path, samples, None, {})
+    assert ev.summary["metrics"] == {} and ev.passed
+    assert ev.summary["totals"]["missing"] == 1 and ev.summary["totals"]["records"] == 0
+    from chatbot_tester.evaluator import write_reports
+
+    paths = write_reports(
+        ev,
+        tmp_path / "dataset.jsonl",
+        tmp_path / "results.jsonl",
+        tmp_path / "out",
+        ["html", "junit", "md", "json"],
+    )
+    assert "missing" in paths["html"].read_text()
+    assert b"<testsuites" in paths["junit"].read_bytes()

@@ -33,10 +33,15 @@ class VotesMetric(Metric):
         if item.output is None:
             return self.make(item, error="no answer: test")
         ok = "paris" in item.output.lower()
-        votes = [
-            {"verdict": "pass" if ok else "fail", "reason": f"vote {i} on {item.record.sample_id}"}
-            for i in range(3)
+        votes: list[dict[str, Any]] = [
+            {
+                "score": 5 if ok else 1,
+                "reason": f"vote {i} on {item.record.sample_id}",
+                "error": None,
+            }
+            for i in range(2)
         ]
+        votes.append({"score": None, "reason": None, "error": "unparseable verdict"})
         return self.make(
             item,
             1.0 if ok else 0.0,

@@ -118,6 +118,10 @@ def test_search_filters_rows(report: Path) -> None:
 
 def test_status_tag_and_metric_filters(report: Path) -> None:
     with open_page(report) as page:
+        tags = page.text_content("#tags-table")
+        assert "even" in tags and "odd" in tags
+        summary = page.text_content("#metrics-table")
+        assert f"scored {N + 1 - 6} of {N + 1}" in summary  # 6 samples without an answer
         page.select_option("#status-filter", "error")
         errors = [f"s{i:04d}" for i in range(N) if i % 50 == 7]
         assert page.text_content("#count") == f"showing {len(errors)} of {N + 1}"
@@ -174,7 +178,11 @@ def test_detail_view_shows_conversation_diff_and_votes(report: Path) -> None:
         votes = page.eval_on_selector_all(
             "#scores-table .votes li", "e => e.map(x => x.textContent)"
         )
-        assert len(votes) >= 3 and "vote 0 on multi" in votes[0]
+        assert votes[:3] == [
+            "vote 1: score 5.000 — vote 0 on multi",  # the whole-sample score comes first
+            "vote 2: score 5.000 — vote 1 on multi",
+            "vote 3: error: unparseable verdict",
+        ]
         page.keyboard.press("Escape")
         assert page.is_hidden("#detail")
 

@@ -159,7 +159,12 @@ class DatasetIndex:
 
 
 def iter_unique_records(path: Path) -> Iterator[RunRecord]:
-    """Run records of ``results.jsonl`` de-duplicated by (sample id, repeat), first wins."""
+    """Run records of ``results.jsonl`` de-duplicated by (sample id, repeat), first wins.
+
+    A missing file reads as no records (a run stopped before its first answer).
+    """
+    if not path.exists():
+        return
     seen: set[tuple[str, int]] = set()
     for record in iter_jsonl(path, RunRecord):
         key = (record.sample_id, record.repeat)

@@ -94,6 +94,20 @@
       });
       add(box, ul);
     }
+    var tags = S.tags || {}, tagNames = Object.keys(tags);
+    if (tagNames.length) {
+      var tagMetrics = Object.keys(S.metrics || {});
+      var trows = tagNames.map(function (t) {
+        return [t].concat(tagMetrics.map(function (m) {
+          var x = tags[t][m];
+          return x ? pct(x.pass_rate) + " (" + x.scored + "/" + x.total + ")" : "";
+        }));
+      });
+      add(box, el("h3", null, "Pass rate by tag"));
+      var tt = table(["tag"].concat(tagMetrics), trows, [0].concat(tagMetrics.map(function () { return 1; })));
+      tt.id = "tags-table";
+      add(box, tt);
+    }
     add(box, el("h3", null, "Latency (ms)"));
     var lt = [];
     [["latency", S.latency || {}], ["time to first token", S.ttft || {}]].forEach(function (p) {
@@ -328,7 +342,10 @@
     if (Array.isArray(details.votes)) {
       var ul = el("ul", { "class": "votes" });
       details.votes.forEach(function (v, i) {
-        var t = typeof v === "object" && v !== null ? JSON.stringify(v) : String(v);
+        var t;
+        if (v && typeof v === "object" && ("score" in v || "error" in v)) {
+          t = v.error ? "error: " + v.error : "score " + num(v.score) + (v.reason ? " — " + v.reason : "");
+        } else t = typeof v === "object" && v !== null ? JSON.stringify(v) : String(v);
         add(ul, el("li", null, "vote " + (i + 1) + ": " + t));
       });
       add(box, el("div", { "class": "meta" }, "judge votes"), ul);
