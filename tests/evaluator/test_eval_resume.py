@@ -78,3 +78,21 @@ async def test_changed_dataset_scores_the_new_samples(tmp_path: Path) -> None:
     ev = await run_eval(tmp_path, SAMPLES, RECORDS, cfg)
     assert CALLS["r5"] == 10
     assert ev.summary["metrics"]["r5"]["total"] == 10
+
+
+async def test_scores_of_metrics_no_longer_configured_are_left_out(tmp_path: Path) -> None:
+    from chatbot_tester.evaluator import write_reports
+
+    await run_eval(tmp_path, SAMPLES, RECORDS, {"metrics": [{"type": "h8_count", "name": "stale"}]})
+    ev = await run_eval(tmp_path, None, None, {"metrics": [{"type": "exact_match"}]})
+    assert list(ev.summary["metrics"]) == ["exact_match"]
+    paths = write_reports(
+        ev,
+        tmp_path / "dataset.jsonl",
+        tmp_path / "results.jsonl",
+        tmp_path / "out",
+        ["junit", "md", "html"],
+        step_summary=False,
+    )
+    for path in paths.values():
+        assert "stale" not in path.read_text(), path

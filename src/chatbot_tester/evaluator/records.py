@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import orjson
 from pydantic import ValidationError
@@ -22,6 +22,7 @@ from chatbot_tester.errors import DatasetError
 __all__ = [
     "DatasetIndex",
     "ScoreKey",
+    "iter_summary_scores",
     "iter_unique_records",
     "iter_unique_scores",
     "score_key",
@@ -185,3 +186,15 @@ def iter_unique_scores(path: Path) -> Iterator[Score]:
             continue
         seen.add(key)
         yield score
+
+
+def iter_summary_scores(path: Path, summary: dict[str, Any]) -> Iterator[Score]:
+    """The de-duplicated scores of the metrics a summary reports (stale labels left out).
+
+    A resumed evaluation with a changed metric set may leave scores of metrics that are no
+    longer configured in ``scores.jsonl``; reports show exactly what the summary counts.
+    """
+    labels = set(summary.get("metrics", {})) | set(summary.get("turn_metrics", {}))
+    for score in iter_unique_scores(path):
+        if score.metric in labels:
+            yield score

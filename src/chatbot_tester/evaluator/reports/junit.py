@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from chatbot_tester.evaluator.records import iter_unique_scores
+from chatbot_tester.evaluator.records import iter_summary_scores
 
 __all__ = ["clean_xml_text", "render_junit"]
 
@@ -99,7 +99,7 @@ def render_junit(summary: dict[str, Any], scores_path: Path) -> bytes:
     """The ``junit.xml`` bytes for the scores in ``scores_path``."""
     pipeline = str(summary.get("pipeline") or summary.get("title") or "chatbot-tester")
     by_metric: dict[str, list[_Case]] = {}
-    for s in iter_unique_scores(scores_path):
+    for s in iter_summary_scores(scores_path, summary):
         case = _Case(s.sample_id, s.repeat, s.turn, s.value, s.passed, s.reason, s.error)
         by_metric.setdefault(s.metric, []).append(case)
     order = [m for m in summary.get("metrics", {}) if m in by_metric]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from chatbot_tester.common.schemas import RunRecord
-from chatbot_tester.evaluator.records import DatasetIndex, iter_unique_records, iter_unique_scores
+from chatbot_tester.evaluator.records import DatasetIndex, iter_summary_scores, iter_unique_records
 
 __all__ = ["md_code", "md_escape", "render_markdown"]
 
@@ -68,10 +68,12 @@ def _metric_rows(metrics: dict[str, Any]) -> Iterable[str]:
         yield f"| {md_code(name, 60)} | {mean} | {rate} | {scored}{unstable} | {m.get('errors', 0)} |"
 
 
-def _failing(scores_path: Path) -> list[tuple[tuple[str, int], list[str], str]]:
+def _failing(
+    scores_path: Path, summary: dict[str, Any]
+) -> list[tuple[tuple[str, int], list[str], str]]:
     """The samples with the most failed/errored metrics: (key, metrics, first reason)."""
     failed: dict[tuple[str, int], tuple[list[str], str]] = {}
-    for score in iter_unique_scores(scores_path):
+    for score in iter_summary_scores(scores_path, summary):
         if score.passed is False or score.error is not None:
             entry = failed.setdefault(
                 (score.sample_id, score.repeat), ([], score.error or score.reason or "")
@@ -144,7 +146,7 @@ def render_markdown(
     out.append(
         f"**Cost:** {cost_text} · **Tokens:** {'–' if tok is None else tok}{' (estimated)' if tokens.get('estimated') else ''}"
     )
-    failing = _failing(scores_path)
+    failing = _failing(scores_path, summary)
     if failing:
         records = _answers(results_path, {key for key, _, _ in failing})
         out += [

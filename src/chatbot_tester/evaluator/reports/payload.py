@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from chatbot_tester.common.schemas import RunRecord, Score, TestSample
-from chatbot_tester.evaluator.records import DatasetIndex, iter_unique_records, iter_unique_scores
+from chatbot_tester.evaluator.records import DatasetIndex, iter_summary_scores, iter_unique_records
 
 __all__ = ["DEFAULT_MAX_TEXT", "build_payload", "cap_text"]
 
@@ -148,7 +148,7 @@ def build_payload(
     ]
     index = {m: i for i, m in enumerate(metrics)}
     by_record: dict[tuple[str, int], list[list[Any]]] = {}
-    for score in iter_unique_scores(scores_path):
+    for score in iter_summary_scores(scores_path, summary):
         i = index.get(score.metric)
         if i is None:
             i = index[score.metric] = len(metrics)
