@@ -49,6 +49,34 @@ def _print_plan(pipeline: Path, workspace_dir: Path | None) -> None:
         console.print("gates: " + "; ".join(plan.thresholds))
 
 
+def _fmt(value: object, pct: bool = False) -> str:
+    if not isinstance(value, (int, float)):
+        return "-"
+    return f"{value * 100:.1f}%" if pct else f"{value:.3g}"
+
+
+def _print_summary(summary: dict[str, object]) -> None:
+    """A few lines on stderr: per-metric pass rate with its interval, latency, errors."""
+    metrics = summary.get("metrics")
+    if isinstance(metrics, dict):
+        for name, m in metrics.items():
+            if not isinstance(m, dict):
+                continue
+            click.echo(
+                f"  {name}: pass {_fmt(m.get('pass_rate'), True)} "
+                f"[{_fmt(m.get('pass_ci_low'), True)}, {_fmt(m.get('pass_ci_high'), True)}], "
+                f"mean {_fmt(m.get('mean'))}, scored {m.get('scored')} of {m.get('total')}",
+                err=True,
+            )
+    latency = summary.get("latency")
+    if isinstance(latency, dict) and latency.get("count"):
+        click.echo(
+            f"  latency ms: p50 {_fmt(latency.get('p50'))}, p95 {_fmt(latency.get('p95'))}, "
+            f"p99 {_fmt(latency.get('p99'))}",
+            err=True,
+        )
+
+
 @click.command("run")
 @click.argument("pipeline", type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
@@ -96,6 +124,8 @@ def command(
         sys.exit(130)
     if result.generation_skipped:
         click.echo("generate: skipped (identical dataset already in the workspace)", err=True)
+    if result.summary is not None:
+        _print_summary(result.summary)
     for line in result.failed_gates:
         click.echo(line, err=True)
     for line in result.problems:

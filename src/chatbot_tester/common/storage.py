@@ -42,6 +42,13 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _umask() -> int:
+    """The process umask (read without changing it for long)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_open(path: Path, *, fsync: bool = True) -> Iterator[IO[bytes]]:
     """Yield a binary file that replaces ``path`` atomically when the block exits cleanly.
@@ -53,6 +60,8 @@ def atomic_open(path: Path, *, fsync: bool = True) -> Iterator[IO[bytes]]:
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     tmp = Path(tmp_name)
     try:
+        # mkstemp creates 0600; give the artifact the permissions a plain open() would.
+        os.chmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()

@@ -90,7 +90,7 @@
       add(box, el("h3", null, "Gates"));
       var ul = el("ul", { id: "gates" });
       gates.forEach(function (g) {
-        add(ul, add(el("li", { "class": g.passed ? "pass" : "fail" }, (g.passed ? "✓ " : "✗ ") + g.expr + " — actual " + num(g.actual) + (g.message ? " — " + g.message : ""))));
+        add(ul, add(el("li", { "class": g.passed ? "pass" : "fail" }, (g.passed ? "✓ " : "✗ ") + g.expr + " — actual " + num(g.actual) + (!g.passed && g.message ? " — " + g.message : ""))));
       });
       add(box, ul);
     }
