@@ -17,7 +17,8 @@ def _print_plan(pipeline: Path, workspace_dir: Path | None) -> None:
     from chatbot_tester.orchestrator import plan_pipeline
 
     plan = plan_pipeline(pipeline, workspace_dir=workspace_dir)
-    console = Console(soft_wrap=True)
+    # Piped output (CI logs, scripts) gets a wide table instead of 80-column truncation.
+    console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
     console.print(f"[bold]{plan.pipeline}[/bold]: dry run, nothing called, nothing written")
     console.print(
         f"samples: {plan.samples}  turns: {plan.turns}  repeat: {plan.repeat}  "
