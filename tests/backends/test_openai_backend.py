@@ -20,11 +20,21 @@ def req(text: str = "hello world", **extra) -> ChatRequest:
     return ChatRequest(messages=[Message(role="user", content=text)], model="test-model", **extra)
 
 
+TRANSPORTS = ["aiohttp-direct", "aiohttp", "httpx"]
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request):
+    """Every test runs against each transport: direct aiohttp calls and the SDK end to end."""
+    return request.param
+
+
 @pytest.fixture
-async def make_backend():
+async def make_backend(transport):
     made = []
 
     def make(srv, **options):
+        options.setdefault("transport", transport)
         backend = backend_registry.create("openai", base_url=srv.base_url, api_key=KEY, **options)
         made.append(backend)
         return backend
@@ -54,9 +64,9 @@ async def test_text_usage_model_and_raw(fault_server_factory, make_backend):
     assert response.raw["object"] == "chat.completion"
 
 
-@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
-async def test_both_transports_work(fault_server, make_backend, transport):
-    backend = make_backend(fault_server, transport=transport)
+async def test_every_transport_works(fault_server, make_backend, transport):
+    backend = make_backend(fault_server)
+    assert backend.transport == transport
     assert (await backend.send(req("hi"))).text == "echo: hi"
     assert fault_server.last_headers["Authorization"] == f"Bearer {KEY}"
 
@@ -237,9 +247,13 @@ async def test_raw_sdk_exceptions_are_classified(fault_server_factory, make_back
     assert (ec.decision, ec.retry_after) == ("rate_limited", 2.0)
 
 
-async def test_api_key_comes_from_the_environment_at_creation(fault_server, monkeypatch):
+async def test_api_key_comes_from_the_environment_at_creation(
+    fault_server, monkeypatch, transport
+):
     monkeypatch.setenv("OPENAI_API_KEY", "env-key-abcdef123456")
-    backend = backend_registry.create("openai", base_url=fault_server.base_url)
+    backend = backend_registry.create(
+        "openai", base_url=fault_server.base_url, transport=transport
+    )
     try:
         await backend.send(req())
         assert fault_server.last_headers["Authorization"] == "Bearer env-key-abcdef123456"
@@ -258,9 +272,10 @@ async def test_missing_model_is_a_fatal_config_error(fault_server, make_backend)
     assert info.value.kind is ErrorKind.CONFIG
 
 
-async def test_azure_deployment_routing(fault_server, make_backend):
+async def test_azure_deployment_routing(fault_server, transport):
     backend = backend_registry.create(
         "openai",
+        transport=transport,
         azure_endpoint=fault_server.url,
         azure_deployment="my-deployment",
         api_version="2024-10-21",

@@ -10,7 +10,6 @@ JMESPath interpreter.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 import orjson
 from pydantic import Field, field_validator
 
+from chatbot_tester.common.backends.aio_session import LoopSession
 from chatbot_tester.common.backends.base import BackendOptions, ChatBackend, ErrorClass
 from chatbot_tester.common.backends.http_codec import (
     DEFAULT_BODY_TEMPLATE,
@@ -46,7 +46,6 @@ from chatbot_tester.errors import (
 )
 
 if TYPE_CHECKING:
-    import aiohttp
     from jinja2 import Template
 
 __all__ = [
@@ -175,8 +174,7 @@ class HTTPBackend(ChatBackend):
         self._origin = f"{parts.scheme}://{parts.hostname}" + (
             f":{parts.port}" if parts.port else ""
         )
-        self._session: aiohttp.ClientSession | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sessions = LoopSession(limit=options.max_connections, verify_tls=options.verify_tls)
         self._check_template()
 
     # -- setup ----------------------------------------------------------------------------
@@ -208,27 +206,6 @@ class HTTPBackend(ChatBackend):
                 f"write values as {{{{ prompt | tojson }}}}. Rendered: {text[:200]}"
             ) from None
 
-    def _client(self) -> aiohttp.ClientSession:
-        loop = asyncio.get_running_loop()
-        session = self._session
-        if session is None or session.closed or self._loop is not loop:
-            import aiohttp
-
-            connector = aiohttp.TCPConnector(
-                limit=self._opts.max_connections,
-                limit_per_host=0,
-                ttl_dns_cache=300,
-                keepalive_timeout=30,
-                ssl=self._opts.verify_tls,
-            )
-            session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
-                skip_auto_headers=("User-Agent",),
-            )
-            self._session, self._loop = session, loop
-        return session
-
     # -- the hot path ---------------------------------------------------------------------
     async def send(self, request: ChatRequest) -> ChatResponse:
         """Render the body, call the endpoint and pick the answer out of the JSON reply."""
@@ -246,7 +223,7 @@ class HTTPBackend(ChatBackend):
                 body = self._render_body(variables, request)
             if self._url_template is not None:
                 url = self._render(self._url_template, variables, "url", request)
-        session = self._client()
+        session = self._sessions.get()
         try:
             async with session.request(
                 self._opts.method, url, data=body, headers=self._headers
@@ -371,6 +348,4 @@ class HTTPBackend(ChatBackend):
 
     async def aclose(self) -> None:
         """Close the connection pool."""
-        session, self._session = self._session, None
-        if session is not None and not session.closed:
-            await session.close()
+        await self._sessions.aclose()

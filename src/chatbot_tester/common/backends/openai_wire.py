@@ -14,7 +14,13 @@ from chatbot_tester.common.backends.sdk_common import body_message, parse_argume
 from chatbot_tester.common.schemas import ChatResponse, Message, ToolCall, Usage
 from chatbot_tester.errors import BadResponse
 
-__all__ = ["StreamAccumulator", "openai_messages", "parse_completion", "parse_usage"]
+__all__ = [
+    "SSELines",
+    "StreamAccumulator",
+    "openai_messages",
+    "parse_completion",
+    "parse_usage",
+]
 
 
 def openai_messages(messages: list[Message]) -> list[dict[str, Any]]:
@@ -99,14 +105,16 @@ class StreamAccumulator:
         self.id: str | None = None
         self.chunks = 0
 
-    def add(self, payload: str) -> str:
+    def add(self, payload: str | bytes) -> str:
         """Take one ``data:`` payload; return its new text ('' when none)."""
         try:
             chunk = orjson.loads(payload)
         except orjson.JSONDecodeError:
-            raise BadResponse(f"invalid JSON in a stream event: {snippet(payload, 80)}") from None
+            raise BadResponse(
+                f"invalid JSON in a stream event: {snippet(_text(payload), 80)}"
+            ) from None
         if not isinstance(chunk, dict):
-            raise BadResponse(f"unexpected stream event: {snippet(payload, 80)}")
+            raise BadResponse(f"unexpected stream event: {snippet(_text(payload), 80)}")
         if chunk.get("error") is not None:
             raise BadResponse(f"error in the stream: {body_message(chunk)}")
         self.chunks += 1
@@ -153,3 +161,33 @@ class StreamAccumulator:
                 "streamed_chunks": self.chunks,
             },
         )
+
+
+def _text(payload: str | bytes) -> str:
+    return payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
+
+
+class SSELines:
+    """Splits a server-sent-event byte stream into the payloads of its ``data:`` lines.
+
+    Each ``data:`` line is one payload (as the Chat Completions API sends them); blank
+    separators, ``: comment`` keep-alives and ``event:``/``id:`` lines are skipped. Lines
+    may end in LF or CRLF and may be split anywhere across chunks.
+    """
+
+    __slots__ = ("_tail",)
+
+    def __init__(self) -> None:
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The payloads of the lines completed by ``chunk``."""
+        data = self._tail + chunk if self._tail else chunk
+        lines = data.split(b"\n")
+        self._tail = lines.pop()
+        return [line[5:].strip() for line in lines if line.startswith(b"data:")]
+
+    def close(self) -> list[bytes]:
+        """The payload of a last line that had no line break (if any)."""
+        tail, self._tail = self._tail, b""
+        return [tail[5:].strip()] if tail.startswith(b"data:") else []

@@ -1,0 +1,266 @@
+"""The ``aiohttp-direct`` transport of the ``openai`` backend: SDK configuration, aiohttp calls.
+
+The official SDK spends most of its CPU per call on building the request (options models,
+httpx2 URL and header objects) and wrapping the response. Here the SDK is asked **once per
+model** to build a chat-completions request through its own pipeline (``_prepare_options``,
+``_build_request``, ``_prepare_request``): that yields the final URL (base URL, Azure
+endpoint/deployment routing, ``api-version`` query) and headers (API key or Azure
+``api-key``, organization, project, default headers, ``OPENAI_CUSTOM_HEADERS``, user agent,
+platform headers). Every call then is one POST on a shared aiohttp session with an orjson
+body; answers, errors and event streams are read with ``openai_wire`` and
+``error_for_status``, exactly as on the SDK path.
+
+Clients that authenticate per request (an API-key or Azure AD token provider, workload
+identity, a provider plug-in, custom httpx auth) are not eligible: ``sdk_authenticates_per_request``
+says so and the backend then stays on the SDK path. Redirects are not followed (a 3xx is a
+non-retryable HTTP error naming the new location) so credentials never travel to another
+origin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import orjson
+
+from chatbot_tester.common.backends.aio_session import LoopSession
+from chatbot_tester.common.backends.openai_wire import SSELines, StreamAccumulator, parse_completion
+from chatbot_tester.common.backends.sdk_common import error_for_status, snippet
+from chatbot_tester.common.schemas import ChatRequest, ChatResponse, TextDelta
+from chatbot_tester.errors import (
+    BackendConnectionError,
+    BackendError,
+    BackendTimeout,
+    BadResponse,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import openai
+
+__all__ = ["DirectRoute", "DirectTransport", "sdk_authenticates_per_request", "sdk_route"]
+
+_NOT_FORWARDED = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+"""Headers of the SDK-built request that belong to its transport, not to the API call.
+
+``accept-encoding`` is also left to aiohttp, which decodes what it advertises.
+"""
+_TRANSPORT_OWNED = _NOT_FORWARDED | {"accept-encoding"}
+_PER_REQUEST_AUTH = (
+    "_api_key_provider",
+    "_azure_ad_token_provider",
+    "_provider_runtime",
+    "_workload_identity_auth",
+)
+
+
+class DirectRoute(NamedTuple):
+    """Where and how to POST chat completions for one model, as the SDK would."""
+
+    url: str
+    """Absolute URL, query included."""
+    headers: dict[str, str]
+    """Request headers (auth, organization/project, defaults, user agent, platform)."""
+    idempotency_header: str | None
+    """Header that needs a fresh key per request, when the SDK client uses one."""
+
+
+class SDKInternalsChanged(RuntimeError):
+    """The installed SDK no longer has the request-building hooks used here."""
+
+
+def sdk_authenticates_per_request(client: Any) -> bool:
+    """True when ``client`` computes credentials per request (then only the SDK path is right)."""
+    if any(getattr(client, name, None) is not None for name in _PER_REQUEST_AUTH):
+        return True
+    try:
+        return client.custom_auth is not None
+    except Exception:  # an SDK whose property needs more context: be safe
+        return True
+
+
+async def sdk_route(client: openai.AsyncOpenAI, model: str) -> DirectRoute:
+    """The URL and headers the SDK client would use to POST ``/chat/completions`` for ``model``.
+
+    Raises ``SDKInternalsChanged`` when the SDK's request pipeline is not the expected one.
+    """
+    sdk: Any = client
+    try:
+        from openai._base_client import get_platform
+        from openai._models import FinalRequestOptions
+
+        if sdk._platform is None:  # the SDK fills this on its first request, off the loop
+            sdk._platform = await asyncio.to_thread(get_platform)
+        options = FinalRequestOptions.construct(
+            method="post", url="/chat/completions", json_data={"model": model}
+        )
+        options = await sdk._prepare_options(options)
+        request = sdk._build_request(options)
+        await sdk._prepare_request(request)
+        raw_headers = request.headers.raw
+        url = str(request.url)
+        idempotency = sdk._idempotency_header
+    except (AttributeError, ImportError, TypeError) as exc:
+        raise SDKInternalsChanged(f"{type(exc).__name__}: {exc}") from None
+    headers: dict[str, str] = {}
+    for key, value in raw_headers:
+        name = key.decode("latin-1")
+        if name.lower() not in _TRANSPORT_OWNED:
+            headers[name] = value.decode("latin-1")
+    return DirectRoute(url, headers, idempotency)
+
+
+class DirectTransport:
+    """Chat Completions over one shared aiohttp session, routed and authenticated by the SDK."""
+
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        *,
+        max_connections: int,
+        timeout_s: float,
+        sample_id_header: str | None,
+    ) -> None:
+        self.client = client
+        self.sample_id_header = sample_id_header
+        self.routes: dict[str, DirectRoute] = {}
+        """Derived routes by model name (usually one)."""
+        self._sessions = LoopSession(limit=max_connections, timeout_s=timeout_s)
+
+    async def route_for(self, model: str) -> DirectRoute:
+        """The route for ``model`` (derived through the SDK on first use, then cached)."""
+        route = self.routes.get(model)
+        if route is None:
+            route = self.routes[model] = await sdk_route(self.client, model)
+        return route
+
+    def _headers(self, route: DirectRoute, request: ChatRequest) -> Mapping[str, str]:
+        extra_sample = self.sample_id_header is not None and request.sample_id
+        if not extra_sample and route.idempotency_header is None:
+            return route.headers  # aiohttp copies it; never mutated
+        headers = dict(route.headers)
+        if extra_sample:
+            assert self.sample_id_header is not None and request.sample_id is not None
+            headers[self.sample_id_header] = request.sample_id
+        if route.idempotency_header is not None:
+            headers[route.idempotency_header] = self.client._idempotency_key()
+        return headers
+
+    async def send(self, request: ChatRequest, body: dict[str, Any]) -> ChatResponse:
+        """POST one completion and parse it (``BackendError`` on any failure)."""
+        import aiohttp
+
+        route = await self.route_for(body["model"])
+        try:
+            async with self._sessions.get().post(
+                route.url,
+                data=orjson.dumps(body),
+                headers=self._headers(route, request),
+                allow_redirects=False,
+            ) as resp:
+                raw = await resp.read()
+                status = resp.status
+                if status >= 300:
+                    raise _status_error(status, resp.headers, raw)
+                content_type = resp.headers.get("Content-Type", "")
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            raise convert_aiohttp_error(exc) from None
+        if "json" not in content_type:
+            text = snippet(raw.decode("utf-8", "replace"), 80)
+            raise BadResponse(f"non-JSON response ({content_type or 'no content type'}): {text}")
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise BadResponse(f"invalid JSON in the response ({len(raw)} bytes)") from None
+        return parse_completion(data)
+
+    async def stream(
+        self, request: ChatRequest, body: dict[str, Any]
+    ) -> AsyncIterator[TextDelta | ChatResponse]:
+        """POST a streamed completion: text deltas as they arrive, then the full response."""
+        import aiohttp
+
+        route = await self.route_for(body["model"])
+        acc = StreamAccumulator()
+        try:
+            resp = await self._sessions.get().post(
+                route.url,
+                data=orjson.dumps(body),
+                headers=self._headers(route, request),
+                allow_redirects=False,
+            )
+            try:
+                status = resp.status
+                if status >= 300:
+                    raise _status_error(status, resp.headers, await resp.read())
+                content_type = resp.headers.get("Content-Type", "")
+                if "event-stream" not in content_type:
+                    text = snippet((await resp.read()).decode("utf-8", "replace"), 80)
+                    kind = content_type or "no content type"
+                    raise BadResponse(f"expected an event stream, got {kind}: {text}")
+                lines = SSELines()
+                done = False
+                async for chunk in resp.content.iter_any():
+                    for payload in lines.feed(chunk):
+                        if payload == b"[DONE]":
+                            done = True
+                            break
+                        delta = acc.add(payload)
+                        if delta:
+                            yield TextDelta(text=delta)
+                    if done:
+                        break
+                else:
+                    for payload in lines.close():
+                        if payload != b"[DONE]":
+                            acc.add(payload)
+            finally:
+                resp.release()  # an unfinished body closes the connection instead of reusing it
+        except BackendError:
+            raise
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            raise convert_aiohttp_error(exc) from None
+        yield acc.result()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._sessions.aclose()
+
+
+def _status_error(status: int, headers: Mapping[str, str], raw: bytes) -> BackendError:
+    """The error for a non-2xx answer; the body is read as the SDK reads it (JSON, else text)."""
+    body: object
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        body = raw.decode("utf-8", "replace").strip()
+    if 300 <= status < 400:
+        where = headers.get("Location", "")
+        body = f"redirect to {snippet(where, 120)} (not followed: set base_url to the final URL)"
+    return error_for_status(status, headers, body)
+
+
+def convert_aiohttp_error(exc: BaseException) -> BackendError:
+    """An aiohttp (or decoding) failure as our error, with secrets redacted."""
+    import aiohttp
+
+    if isinstance(exc, BackendError):
+        return exc
+    if isinstance(exc, asyncio.TimeoutError):  # includes aiohttp's ServerTimeoutError
+        return BackendTimeout("request timed out")
+    if isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)):
+        return BackendConnectionError(
+            f"connection failed: {type(exc).__name__}: {snippet(str(exc), 120)}"
+        )
+    return BadResponse(f"unreadable response: {type(exc).__name__}: {snippet(str(exc), 120)}")
+
+
+def is_aiohttp_error(exc: BaseException) -> bool:
+    """True for exceptions of aiohttp (without importing it when it was never loaded)."""
+    import sys
+
+    module = sys.modules.get("aiohttp")
+    return module is not None and isinstance(exc, module.ClientError)
