@@ -81,7 +81,11 @@ def _run_inputs(
         raise UsageError(f"{run.path} has no pipeline.yaml snapshot: pass --config PIPELINE")
     manifest = run.read_manifest() if run.file(MANIFEST).is_file() else None
     pipeline = manifest.pipeline if manifest is not None else config.name
-    base_dir = config.base_dir if given is not None else Path.cwd()
+    if given is not None:
+        base_dir = config.base_dir
+    else:  # the snapshot's relative paths belong to the original pipeline file's directory
+        recorded = run.read_manifest().base_dir
+        base_dir = Path(recorded) if recorded and Path(recorded).is_dir() else Path.cwd()
     return run, config, base_dir, pipeline, run.run_id, snapshot.evaluator if snapshot else None
 
 

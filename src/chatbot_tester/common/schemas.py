@@ -380,3 +380,5 @@ class Manifest(_Model):
     """One-line reason when the run failed or was aborted."""
     resumed: int = 0
     """How many times the run was resumed."""
+    base_dir: str | None = None
+    """Directory of the pipeline file: relative paths in the snapshot resolve against it."""

@@ -114,6 +114,7 @@ def _new_manifest(
         backend_hash=backend_hash(config),
         dataset=dataset,
         versions=collect_versions(),
+        base_dir=str(config.base_dir),
         stages={"generate": "skipped" if gen_skipped else "completed"},
     )
 
