@@ -247,13 +247,9 @@ async def test_raw_sdk_exceptions_are_classified(fault_server_factory, make_back
     assert (ec.decision, ec.retry_after) == ("rate_limited", 2.0)
 
 
-async def test_api_key_comes_from_the_environment_at_creation(
-    fault_server, monkeypatch, transport
-):
+async def test_api_key_comes_from_the_environment_at_creation(fault_server, monkeypatch, transport):
     monkeypatch.setenv("OPENAI_API_KEY", "env-key-abcdef123456")
-    backend = backend_registry.create(
-        "openai", base_url=fault_server.base_url, transport=transport
-    )
+    backend = backend_registry.create("openai", base_url=fault_server.base_url, transport=transport)
     try:
         await backend.send(req())
         assert fault_server.last_headers["Authorization"] == "Bearer env-key-abcdef123456"

@@ -65,6 +65,8 @@ __all__ = ["OpenAIBackend", "OpenAIOptions", "openai_messages", "parse_completio
 
 logger = logging.getLogger(__name__)
 
+_TRANSPORT_OPTIONS = ("transport", "max_connections", "timeout_s")
+"""Options that change how calls travel, not what they answer (left out of ``identity``)."""
 _RESERVED = frozenset({"model", "messages", "tools", "stream", "stream_options"})
 
 
@@ -323,6 +325,13 @@ class OpenAIBackend(ChatBackend):
             )
         ec = default_classify(exc)
         return BackendError(snippet(ec.message), kind=ec.kind, retryable=ec.decision != "fatal")
+
+    def identity(self) -> dict[str, Any]:
+        """Options that decide the answers (secrets hashed); transport and pool settings do not."""
+        data = super().identity()
+        for name in _TRANSPORT_OPTIONS:
+            data["options"].pop(name, None)
+        return data
 
     def classify(self, exc: BaseException) -> ErrorClass:
         """Retry decision for an exception from ``send``/``stream`` (or a raw SDK exception)."""

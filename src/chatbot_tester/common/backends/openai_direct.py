@@ -20,7 +20,7 @@ origin.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
@@ -179,7 +179,7 @@ class DirectTransport:
 
     async def stream(
         self, request: ChatRequest, body: dict[str, Any]
-    ) -> AsyncIterator[TextDelta | ChatResponse]:
+    ) -> AsyncGenerator[TextDelta | ChatResponse, None]:
         """POST a streamed completion: text deltas as they arrive, then the full response."""
         import aiohttp
 
