@@ -2,8 +2,9 @@
 
 The scheduler is a fixed pool of worker tasks pulling (sample, repeat) pairs straight from
 the streamed dataset (nothing is materialised; only the set of done keys is kept). Each
-record is appended to ``results.jsonl`` the moment it completes, exactly once; a failed
-sample is a recorded error, never a crash. The in-flight attempts are bounded by one
+record is appended to ``results.jsonl`` exactly once, as soon as it completes: a writer task
+appends the records completed in one event-loop iteration with a single ``os.write`` in the
+next iteration (no buffering beyond that); a failed sample is a recorded error, never a crash. The in-flight attempts are bounded by one
 ``ConcurrencyLimit`` (retries included; a sample waiting out a backoff holds no slot).
 
 Ways a run ends (``RunSummary.status``):
@@ -22,6 +23,7 @@ Ways a run ends (``RunSummary.status``):
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Iterator, Sized
 from pathlib import Path
 from time import perf_counter
@@ -33,7 +35,7 @@ from pydantic import BaseModel, ConfigDict
 from chatbot_tester.common.backends import backend_registry
 from chatbot_tester.common.cost import PriceTable
 from chatbot_tester.common.events import ItemFinished, StageFinished, StageStarted
-from chatbot_tester.common.jsonl import JsonlAppender, iter_jsonl
+from chatbot_tester.common.jsonl import JsonlAppender, dump_line, iter_jsonl
 from chatbot_tester.common.limits import ConcurrencyLimit, shared_rate_limiter
 from chatbot_tester.common.schemas import RunRecord, TestSample
 from chatbot_tester.errors import DatasetError, ResumeError
@@ -225,6 +227,10 @@ class _Job:
         self._keys = self._iter_keys()
         self._appender: JsonlAppender | None = None
         self._scope: anyio.CancelScope | None = None
+        self._lines: list[bytes] = []
+        """Serialised records not yet appended (those completed since the writer last ran)."""
+        self._wake = asyncio.Event()
+        self._workers_left = 0
 
     def _iter_keys(self) -> Iterator[tuple[TestSample, int]]:
         repeat = self.config.repeat
@@ -260,8 +266,10 @@ class _Job:
         try:
             async with anyio.create_task_group() as tg:
                 self._scope = tg.cancel_scope
-                for _ in range(self._workers()):
+                self._workers_left = self._workers()
+                for _ in range(self._workers_left):
                     tg.start_soon(self._worker)
+                tg.start_soon(self._writer)
         except BaseException as exc:
             inner = _unwrap(exc)
             if bus is not None and isinstance(inner, anyio.get_cancelled_exc_class()):
@@ -270,7 +278,10 @@ class _Job:
                 raise inner from None
             raise
         finally:
-            self._appender.close()
+            try:
+                self._flush()  # records completed just before a cancellation or an abort
+            finally:
+                self._appender.close()
         if self.held and self.status == "completed":
             self._abort()  # the run ended before a probe of full size: all failed alike
         summary = self._summary(perf_counter() - started)
@@ -279,7 +290,29 @@ class _Job:
             bus.emit(StageFinished("run", summary.seconds, summary.status, counts))
         return summary
 
+    async def _writer(self) -> None:
+        """Append the records completed since the last run of this task, with one write."""
+        wake = self._wake
+        while self._workers_left:
+            await wake.wait()
+            wake.clear()
+            self._flush()
+
+    def _flush(self) -> None:
+        lines = self._lines
+        if lines:
+            self._lines = []
+            assert self._appender is not None
+            self._appender.write_lines(lines)
+
     async def _worker(self) -> None:
+        try:
+            await self._work()
+        finally:
+            self._workers_left -= 1
+            self._wake.set()
+
+    async def _work(self) -> None:
         keys = self._keys
         budget = self.budget
         executor = self.executor
@@ -324,8 +357,8 @@ class _Job:
             self._write(record)
 
     def _write(self, record: RunRecord) -> None:
-        assert self._appender is not None
-        self._appender.write(record)
+        self._lines.append(dump_line(record))
+        self._wake.set()
         self.written += 1
         error = record.error
         self.state.tally.add_record(record)

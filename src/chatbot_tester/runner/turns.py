@@ -93,15 +93,19 @@ class SampleExecutor:
         turn: int,
         session_id: str | None,
     ) -> ChatRequest:
-        # Validating is cheaper than model_construct here: the messages are model instances.
-        return ChatRequest(
-            messages=messages,
-            model=self.model,
-            params=self.params,
-            session_id=session_id,
-            sample_id=sample.id,
-            variables=self._variables(sample, repeat, turn),
-        )
+        # Validating is cheaper than model_construct here (the messages are model instances);
+        # the validator is called directly, as model_validate does, to skip __init__'s frame.
+        fields: dict[str, Any] = {
+            "messages": messages,
+            "model": self.model,
+            "params": self.params,
+            "sample_id": sample.id,
+            "variables": self._variables(sample, repeat, turn),
+        }
+        if session_id is not None:
+            fields["session_id"] = session_id
+        request: ChatRequest = ChatRequest.__pydantic_validator__.validate_python(fields)
+        return request
 
     async def _call(
         self, request: ChatRequest, item_id: str, repeat: int, policy: CallPolicy
@@ -148,23 +152,32 @@ class SampleExecutor:
         request = self._request(sample, messages, repeat, 0, None)
         out = await self._call(request, sample.id, repeat, self.policy)
         response = out.response
-        record = RunRecord(
-            sample_id=sample.id,
-            repeat=repeat,
-            response=response,
-            error=out.error,
-            attempts=out.attempts,
-            latency_ms=out.latency_ms,
-            ttft_ms=out.ttft_ms,
-            output_tokens_per_s=out.output_tokens_per_s,
-            usage=out.usage,
-            cost_usd=None if response is None else self._cost(out.usage, response.model),
-            cached=out.cached,
-            backend=self.backend_name,
-            model=self.model or (response.model if response is not None else None),
-            started_at=started,
-            finished_at=utcnow(),
-        )
+        # Only fields that differ from their defaults; validated as RunRecord(**fields) would be.
+        fields: dict[str, Any] = {
+            "sample_id": sample.id,
+            "repeat": repeat,
+            "attempts": out.attempts,
+            "backend": self.backend_name,
+            "started_at": started,
+        }
+        if response is not None:
+            fields["response"] = response
+            fields["latency_ms"] = out.latency_ms
+            fields["usage"] = out.usage
+            cost = self._cost(out.usage, response.model)
+            if cost is not None:
+                fields["cost_usd"] = cost
+            if out.ttft_ms is not None:
+                fields["ttft_ms"] = out.ttft_ms
+                fields["output_tokens_per_s"] = out.output_tokens_per_s
+            if out.cached:
+                fields["cached"] = True
+            fields["model"] = self.model or response.model
+        else:
+            fields["error"] = out.error
+            fields["model"] = self.model
+        fields["finished_at"] = utcnow()
+        record: RunRecord = RunRecord.__pydantic_validator__.validate_python(fields)
         return SampleResult(record, out.fail_fast)
 
     async def _run_turns(self, sample: TestSample, repeat: int) -> SampleResult:

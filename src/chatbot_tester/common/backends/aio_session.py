@@ -7,7 +7,7 @@ inside the running loop, and re-made if the backend is later used from another l
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,11 +20,20 @@ class LoopSession:
     """A lazily created ``aiohttp.ClientSession`` with a bounded keep-alive connection pool.
 
     ``timeout_s`` is a generous whole-request limit (the runner enforces its own per-attempt
-    limit); ``skip_auto_headers`` lists headers aiohttp should not add (e.g. ``User-Agent``
-    when the caller sends its own).
+    limit); ``headers`` are sent with every request (as session defaults, which aiohttp
+    merges faster than per-request headers); ``skip_auto_headers`` lists headers aiohttp
+    should not add (e.g. ``User-Agent`` when the caller sends its own).
     """
 
-    __slots__ = ("_loop", "_session", "limit", "skip_auto_headers", "timeout_s", "verify_tls")
+    __slots__ = (
+        "_loop",
+        "_session",
+        "headers",
+        "limit",
+        "skip_auto_headers",
+        "timeout_s",
+        "verify_tls",
+    )
 
     def __init__(
         self,
@@ -32,9 +41,11 @@ class LoopSession:
         limit: int,
         verify_tls: bool = True,
         timeout_s: float | None = None,
+        headers: Mapping[str, str] | None = None,
         skip_auto_headers: Iterable[str] = ("User-Agent",),
     ) -> None:
         self.limit = limit
+        self.headers = dict(headers or {})
         self.verify_tls = verify_tls
         self.timeout_s = timeout_s
         self.skip_auto_headers = tuple(skip_auto_headers)
@@ -52,6 +63,13 @@ class LoopSession:
 
     def _create(self) -> aiohttp.ClientSession:
         import aiohttp
+        from multidict import CIMultiDict
+
+        headers: CIMultiDict[str] = CIMultiDict()
+        for name, value in self.headers.items():
+            headers[name] = (
+                value  # case-insensitive: a later "content-type" replaces "Content-Type"
+            )
 
         connector = aiohttp.TCPConnector(
             limit=self.limit,
@@ -63,6 +81,7 @@ class LoopSession:
         session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=self.timeout_s, sock_connect=30),
+            headers=headers,
             skip_auto_headers=self.skip_auto_headers,
         )
         self._session, self._loop = session, asyncio.get_running_loop()

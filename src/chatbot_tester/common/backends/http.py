@@ -58,6 +58,19 @@ __all__ = [
 ]
 
 
+_CONNECTION_ERRORS: tuple[type[BaseException], ...] = ()
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    """The connection and payload errors of aiohttp (imported on first use only)."""
+    global _CONNECTION_ERRORS
+    if not _CONNECTION_ERRORS:
+        import aiohttp
+
+        _CONNECTION_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)
+    return _CONNECTION_ERRORS
+
+
 class HTTPOptions(BackendOptions):
     """Options of the ``http`` backend."""
 
@@ -137,12 +150,13 @@ class HTTPBackend(ChatBackend):
         super().__init__(options)
         assert isinstance(options, HTTPOptions)
         self._opts = options
-        template = options.body_template or DEFAULT_BODY_TEMPLATE
+        self._sends_body = options.method != "GET"
+        # Without a body_template the default OpenAI body is built without Jinja (same JSON).
         self._body = (
-            compile_template(template, "body_template") if options.method != "GET" else None
+            compile_template(options.body_template, "body_template")
+            if options.body_template is not None and self._sends_body
+            else None
         )
-        # The default template's output, built without Jinja (same JSON, a fraction of the CPU).
-        self._fast_default = self._body is not None and options.body_template is None
         self._url_template = compile_template(options.url, "url") if "{{" in options.url else None
         self._answer = compile_path(options.response_path, "response_path")
         self._session_path = (
@@ -174,7 +188,9 @@ class HTTPBackend(ChatBackend):
         self._origin = f"{parts.scheme}://{parts.hostname}" + (
             f":{parts.port}" if parts.port else ""
         )
-        self._sessions = LoopSession(limit=options.max_connections, verify_tls=options.verify_tls)
+        self._sessions = LoopSession(
+            limit=options.max_connections, verify_tls=options.verify_tls, headers=self._headers
+        )
         self._check_template()
 
     # -- setup ----------------------------------------------------------------------------
@@ -209,31 +225,28 @@ class HTTPBackend(ChatBackend):
     # -- the hot path ---------------------------------------------------------------------
     async def send(self, request: ChatRequest) -> ChatResponse:
         """Render the body, call the endpoint and pick the answer out of the JSON reply."""
-        import aiohttp
-
         body: bytes | None = None
         url = self._opts.url
-        if self._fast_default and self._url_template is None:
-            body = default_body(request)
-        elif self._body is not None or self._url_template is not None:
-            variables = template_variables(request)
-            if self._fast_default:
+        if self._body is None and self._url_template is None:
+            if self._sends_body:
                 body = default_body(request)
-            elif self._body is not None:
+        else:
+            variables = template_variables(request)
+            if self._body is not None:
                 body = self._render_body(variables, request)
+            elif self._sends_body:
+                body = default_body(request)
             if self._url_template is not None:
                 url = self._render(self._url_template, variables, "url", request)
         session = self._sessions.get()
         try:
-            async with session.request(
-                self._opts.method, url, data=body, headers=self._headers
-            ) as resp:
+            async with session.request(self._opts.method, url, data=body) as resp:
                 raw = await resp.read()
                 status = resp.status
                 if status >= 300:
                     raise status_error(self._status_class(status, resp.headers, raw))
                 content_type = resp.headers.get("Content-Type", "")
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+        except _connection_errors() as exc:
             raise BackendConnectionError(
                 f"connection to {self._origin} failed: {self._redact(str(exc)) or type(exc).__name__}"
             ) from None
@@ -301,20 +314,27 @@ class HTTPBackend(ChatBackend):
                     f"response_path {self._opts.response_path!r} matched {kind_name(text)}, not a string; "
                     "set http.response_path to the answer text"
                 )
+        fields: dict[str, Any] = {"text": text, "raw": data}
+        if tool_calls:
+            fields["tool_calls"] = tool_calls
+        if self._finish_path is not None:
+            finish = self._finish_path(data)
+            if isinstance(finish, str):
+                fields["finish_reason"] = finish
+        if self._usage_path is not None:
+            usage = parse_usage(self._usage_path(data))
+            if usage is not None:
+                fields["usage"] = usage
         session_id = request.session_id
         if self._session_path is not None:
             found = self._session_path(data)
             if found is not None and not isinstance(found, (dict, list)):
                 session_id = str(found)
-        finish = self._finish_path(data) if self._finish_path is not None else None
-        return ChatResponse(
-            text=text,
-            tool_calls=tool_calls,
-            finish_reason=finish if isinstance(finish, str) else None,
-            usage=parse_usage(self._usage_path(data)) if self._usage_path is not None else None,
-            session_id=session_id,
-            raw=data,
-        )
+        if session_id is not None:
+            fields["session_id"] = session_id
+        # Validated like ChatResponse(**fields), minus the Python-level __init__ frame.
+        response: ChatResponse = ChatResponse.__pydantic_validator__.validate_python(fields)
+        return response
 
     # -- errors ---------------------------------------------------------------------------
     def _status_class(self, status: int, headers: Any, raw: bytes) -> ErrorClass:

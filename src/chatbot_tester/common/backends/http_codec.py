@@ -215,26 +215,29 @@ PROBE_REQUEST = ChatRequest(
 # -- parsing helpers ----------------------------------------------------------------------
 
 
+def _count(value: dict[str, Any], *keys: str) -> int | None:
+    """The first of ``keys`` holding an integer (JSON booleans are not counts)."""
+    for key in keys:
+        item = value.get(key)
+        if type(item) is int:
+            return item
+    return None
+
+
 def parse_usage(value: Any) -> Usage | None:
     """Token counts from an OpenAI- or Anthropic-shaped usage object, else ``None``."""
     if not isinstance(value, dict):
         return None
-
-    def count(*keys: str) -> int | None:
-        for key in keys:
-            item = value.get(key)
-            if isinstance(item, int) and not isinstance(item, bool):
-                return item
-        return None
-
-    prompt = count("prompt_tokens", "input_tokens")
-    completion = count("completion_tokens", "output_tokens")
-    total = count("total_tokens")
+    prompt = _count(value, "prompt_tokens", "input_tokens")
+    completion = _count(value, "completion_tokens", "output_tokens")
+    total = _count(value, "total_tokens")
     if prompt is None and completion is None and total is None:
         return None
     if total is None and prompt is not None and completion is not None:
         total = prompt + completion
-    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
+    fields = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
+    usage: Usage = Usage.__pydantic_validator__.validate_python(fields)
+    return usage
 
 
 def parse_tool_calls(value: Any) -> list[ToolCall]:

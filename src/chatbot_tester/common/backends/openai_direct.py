@@ -68,6 +68,12 @@ class DirectRoute(NamedTuple):
     """Header that needs a fresh key per request, when the SDK client uses one."""
 
 
+class _Route(NamedTuple):
+    route: DirectRoute
+    sessions: LoopSession
+    """Connection pool sending ``route.headers`` as session defaults (cheaper per call)."""
+
+
 class SDKInternalsChanged(RuntimeError):
     """The installed SDK no longer has the request-building hooks used here."""
 
@@ -126,26 +132,42 @@ class DirectTransport:
     ) -> None:
         self.client = client
         self.sample_id_header = sample_id_header
-        self.routes: dict[str, DirectRoute] = {}
+        self.max_connections = max_connections
+        self.timeout_s = timeout_s
+        self._routes: dict[str, _Route] = {}
+
+    @property
+    def routes(self) -> dict[str, DirectRoute]:
         """Derived routes by model name (usually one)."""
-        self._sessions = LoopSession(limit=max_connections, timeout_s=timeout_s)
+        return {model: r.route for model, r in self._routes.items()}
 
     async def route_for(self, model: str) -> DirectRoute:
         """The route for ``model`` (derived through the SDK on first use, then cached)."""
-        route = self.routes.get(model)
-        if route is None:
-            route = self.routes[model] = await sdk_route(self.client, model)
-        return route
+        return (await self._route(model)).route
 
-    def _headers(self, route: DirectRoute, request: ChatRequest) -> Mapping[str, str]:
-        extra_sample = self.sample_id_header is not None and request.sample_id
-        if not extra_sample and route.idempotency_header is None:
-            return route.headers  # aiohttp copies it; never mutated
-        headers = dict(route.headers)
-        if extra_sample:
-            assert self.sample_id_header is not None and request.sample_id is not None
-            headers[self.sample_id_header] = request.sample_id
+    async def _route(self, model: str) -> _Route:
+        found = self._routes.get(model)
+        if found is None:
+            route = await sdk_route(self.client, model)
+            # Models answered at the same URL with the same headers share one pool.
+            same = next((r for r in self._routes.values() if r.route[:2] == route[:2]), None)
+            sessions = (
+                same.sessions
+                if same is not None
+                else LoopSession(
+                    limit=self.max_connections, timeout_s=self.timeout_s, headers=route.headers
+                )
+            )
+            found = self._routes[model] = _Route(route, sessions)
+        return found
+
+    def _headers(self, route: DirectRoute, request: ChatRequest) -> dict[str, str] | None:
+        """Per-request headers on top of the route's (``None`` when there are none)."""
+        headers: dict[str, str] | None = None
+        if self.sample_id_header is not None and request.sample_id:
+            headers = {self.sample_id_header: request.sample_id}
         if route.idempotency_header is not None:
+            headers = headers or {}
             headers[route.idempotency_header] = self.client._idempotency_key()
         return headers
 
@@ -153,9 +175,9 @@ class DirectTransport:
         """POST one completion and parse it (``BackendError`` on any failure)."""
         import aiohttp
 
-        route = await self.route_for(body["model"])
+        route, sessions = await self._route(body["model"])
         try:
-            async with self._sessions.get().post(
+            async with sessions.get().post(
                 route.url,
                 data=orjson.dumps(body),
                 headers=self._headers(route, request),
@@ -183,10 +205,10 @@ class DirectTransport:
         """POST a streamed completion: text deltas as they arrive, then the full response."""
         import aiohttp
 
-        route = await self.route_for(body["model"])
+        route, sessions = await self._route(body["model"])
         acc = StreamAccumulator()
         try:
-            resp = await self._sessions.get().post(
+            resp = await sessions.get().post(
                 route.url,
                 data=orjson.dumps(body),
                 headers=self._headers(route, request),
@@ -226,8 +248,9 @@ class DirectTransport:
         yield acc.result()
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._sessions.aclose()
+        """Close the connection pools."""
+        for route in self._routes.values():
+            await route.sessions.aclose()
 
 
 def _status_error(status: int, headers: Mapping[str, str], raw: bytes) -> BackendError:
