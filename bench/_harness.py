@@ -149,14 +149,25 @@ def write_dataset(path: Path, n: int) -> Path:
     return path
 
 
-def runner_config(backend: str, url: str, concurrency: int, **extra: Any) -> Any:
-    """A ``RunnerConfig`` pointing ``backend`` (http or openai) at the test server."""
+def runner_config(
+    backend: str,
+    url: str,
+    concurrency: int,
+    *,
+    options: dict[str, Any] | None = None,
+    **extra: Any,
+) -> Any:
+    """A ``RunnerConfig`` pointing ``backend`` (http or openai) at the test server.
+
+    ``options`` are added to the backend options (e.g. the openai ``transport``).
+    """
     from chatbot_tester.common.config import RunnerConfig
 
     if backend == "http":
-        options: dict[str, Any] = {"url": url + "/v1/chat/completions"}
+        base: dict[str, Any] = {"url": url + "/v1/chat/completions"}
     else:
-        options = {"base_url": url + "/v1", "api_key": "bench-key"}
+        base = {"base_url": url + "/v1", "api_key": "bench-key"}
+    options = {**base, **(options or {})}
     return RunnerConfig(
         backend=backend, model="bench", options=options, concurrency=concurrency, **extra
     )

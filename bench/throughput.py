@@ -38,7 +38,21 @@ from _harness import (
     write_dataset,
 )
 
-VARIANTS = ["aiohttp", "httpx", "httpx2", "ours-http", "ours-openai"]
+VARIANTS = [
+    "aiohttp",
+    "httpx",
+    "httpx2",
+    "ours-http",
+    "ours-openai",
+    "ours-openai-aiohttp",
+    "ours-openai-httpx",
+]
+OPENAI_TRANSPORTS = {
+    "ours-openai": "aiohttp-direct",
+    "ours-openai-aiohttp": "aiohttp",
+    "ours-openai-httpx": "httpx",
+}
+"""The openai backend's ``transport`` option for each ``ours-openai*`` variant."""
 
 
 def _body(i: int) -> dict[str, Any]:
@@ -82,27 +96,27 @@ async def _raw_httpx(module: str, url: str, n: int, concurrency: int) -> int:
     return ok
 
 
-async def _ours(backend: str, url: str, n: int, concurrency: int, dataset: Path) -> int:
+async def _ours(variant: str, url: str, concurrency: int, dataset: Path) -> int:
     from chatbot_tester.runner import run_job
 
-    config = runner_config(backend, url, concurrency)
+    if variant == "ours-http":
+        config = runner_config("http", url, concurrency)
+    else:
+        transport = OPENAI_TRANSPORTS[variant]
+        config = runner_config("openai", url, concurrency, options={"transport": transport})
     with tempfile.TemporaryDirectory() as tmp:
         summary = await run_job(dataset, config, Path(tmp) / "results.jsonl")
     return summary.ok
 
 
+_OURS = ["aiohttp", "anyio._backends._asyncio", "chatbot_tester.runner.run"]
+_OPENAI = [*_OURS, "openai", "httpx2", "chatbot_tester.common.backends.openai_direct"]
 _LIBRARIES = {
     "aiohttp": ["aiohttp"],
     "httpx": ["httpx"],
     "httpx2": ["httpx2"],
-    "ours-http": ["aiohttp", "anyio._backends._asyncio", "jmespath", "chatbot_tester.runner.run"],
-    "ours-openai": [
-        "aiohttp",
-        "anyio._backends._asyncio",
-        "openai",
-        "chatbot_tester.runner.run",
-        "chatbot_tester.common.backends.openai_direct",
-    ],
+    "ours-http": [*_OURS, "jmespath", "chatbot_tester.common.backends.http"],
+    **{variant: _OPENAI for variant in OPENAI_TRANSPORTS},
 }
 """What each variant imports before its timer starts ("loop s" and CPU exclude imports)."""
 
@@ -112,10 +126,6 @@ def _import_libraries(variant: str) -> None:
 
     for module in _LIBRARIES.get(variant, []):
         importlib.import_module(module)
-    if variant.startswith("ours"):
-        from chatbot_tester.common.backends import backend_registry
-
-        backend_registry.get(variant.removeprefix("ours-"))
 
 
 def child(args: argparse.Namespace) -> None:
@@ -139,7 +149,7 @@ def child(args: argparse.Namespace) -> None:
             ok = asyncio.run(_raw_httpx(variant, url, n, c))
         else:
             assert dataset is not None
-            ok = asyncio.run(_ours(variant.removeprefix("ours-"), url, n, c, dataset))
+            ok = asyncio.run(_ours(variant, url, c, dataset))
     seconds = time.perf_counter() - t0
     cpu = cpu_seconds() - cpu0
     result = {
@@ -156,20 +166,16 @@ def child(args: argparse.Namespace) -> None:
 
 
 def _available(variant: str) -> bool:
-    try:
-        if variant in ("httpx", "httpx2"):
-            __import__(variant)
-        elif variant == "ours-openai":
-            from chatbot_tester.common.backends import backend_registry
+    """True when the variant's libraries are installed (found, not imported: the parent stays
+    small, since a child's peak RSS starts from its parent's)."""
+    import importlib.util
 
-            backend_registry.get("openai")
-        elif variant == "ours-http":
-            from chatbot_tester.common.backends import backend_registry
-
-            backend_registry.get("http")
-            __import__("chatbot_tester.runner", fromlist=["run_job"]).run_job  # noqa: B018
-    except Exception as exc:
-        print(f"  (skipping {variant}: {type(exc).__name__}: {exc})", file=sys.stderr)
+    if variant not in _LIBRARIES:
+        print(f"  (unknown variant {variant}; choose among {', '.join(VARIANTS)})", file=sys.stderr)
+        return False
+    missing = [m for m in _LIBRARIES[variant] if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"  (skipping {variant}: {', '.join(missing)} not installed)", file=sys.stderr)
         return False
     return True
 
@@ -202,28 +208,19 @@ def main() -> None:
     where = {"process": "in its own process", "thread": "in a thread of each client process"}
     print(
         f"throughput: n={n} concurrency={c} server latency={lat:g} ms, server {where[args.placement]}"
+        + (f", {args.runs} runs (medians)" if args.runs > 1 else "")
     )
+    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
     with (
         tempfile.TemporaryDirectory() as tmp,
         Server(latency_ms=lat) as server,
     ):
         dataset = write_dataset(Path(tmp) / "dataset.jsonl", n)
-        rows: list[dict[str, Any]] = []
-        for variant in variants:
-            runs = []
-            for _ in range(args.runs):
+        for _ in range(args.runs):  # interleaved, so that load changes hit every variant alike
+            for variant in variants:
                 server.reset()
-                cmd = [
-                    "--child",
-                    variant,
-                    "--url",
-                    server.url,
-                    "--n",
-                    str(n),
-                    "--concurrency",
-                    str(c),
-                ]
-                cmd += ["--dataset", str(dataset)]
+                cmd = ["--child", variant, "--url", server.url, "--n", str(n)]
+                cmd += ["--concurrency", str(c), "--dataset", str(dataset)]
                 if args.placement == "thread":
                     cmd += ["--thread-server", str(lat)]
                 if args.profile:
@@ -233,32 +230,56 @@ def main() -> None:
                 result = run_child("throughput.py", cmd)
                 if args.placement == "process":
                     result["server_max_in_flight"] = server.stats()["max_in_flight"]
-                runs.append(result)
-            runs.sort(key=lambda r: r["loop_s"])
-            rows.append(runs[len(runs) // 2])
-    _print_table(rows, n, c, lat)
+                runs[variant].append(result)
+    _print_table([_median(runs[v]) for v in variants], n, c, lat)
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median loop time, with the median CPU time of all runs."""
+    ordered = sorted(runs, key=lambda r: r["loop_s"])
+    row = dict(ordered[len(ordered) // 2])
+    cpu = sorted(r["cpu_s"] for r in runs)
+    row["cpu_s"] = cpu[len(cpu) // 2]
+    return row
 
 
 def _print_table(rows: list[dict[str, Any]], n: int, c: int, latency_ms: float) -> None:
-    base = next((r["loop_s"] for r in rows if r["variant"] == "aiohttp"), None)
-    head = f"{'variant':<12} {'ok':>7} {'loop s':>8} {'req/s':>9} {'x aiohttp':>9} {'process s':>9} {'CPU ms/req':>10} {'RSS MiB':>8} {'max in flight':>13}"
+    """One line per variant; ratios are against the raw aiohttp loop."""
+    base = next((r for r in rows if r["variant"] == "aiohttp"), None)
+    bound = c / (latency_ms / 1000) if latency_ms > 0 else None
+    head = (
+        f"{'variant':<20} {'ok':>6} {'loop s':>7} {'req/s':>7} {'thr ratio':>9} {'time x':>7} "
+        f"{'CPU ms/req':>10} {'CPU x':>6} {'process s':>9} {'RSS MiB':>7} {'in flight':>9}"
+    )
+    if bound is not None:
+        head += f" {'of bound':>8}"
     print(head)
     print("-" * len(head))
     for r in rows:
-        ratio = f"{r['loop_s'] / base:8.2f}x" if base else "      -"
-        print(
-            f"{r['variant']:<12} {r['ok']:>7} {r['loop_s']:>8.2f} {n / r['loop_s']:>9.0f} {ratio:>9} "
-            f"{r['process_s']:>9.2f} {r['cpu_s'] / n * 1000:>10.3f} {r['rss_mib']:>8.1f} {r['server_max_in_flight']:>13}"
+        rate = n / r["loop_s"]
+        cpu_ms = r["cpu_s"] / n * 1000
+        thr = time_x = cpu_x = "-"
+        if base is not None:
+            thr = f"{rate / (n / base['loop_s']):.2f}"
+            time_x = f"{r['loop_s'] / base['loop_s']:.2f}x"
+            cpu_x = f"{r['cpu_s'] / base['cpu_s']:.2f}x"
+        line = (
+            f"{r['variant']:<20} {r['ok']:>6} {r['loop_s']:>7.2f} {rate:>7.0f} {thr:>9} {time_x:>7} "
+            f"{cpu_ms:>10.3f} {cpu_x:>6} {r['process_s']:>9.2f} {r['rss_mib']:>7.1f} "
+            f"{r['server_max_in_flight']:>9}"
         )
-    if latency_ms > 0:
-        bound = c / (latency_ms / 1000)
+        if bound is not None:
+            line += f" {rate / bound:>8.0%}"
+        print(line)
+    print(
+        "thr ratio = req/s / aiohttp req/s (the throughput ratio); time x = loop s / aiohttp loop s; "
+        "CPU x = client CPU / aiohttp client CPU"
+    )
+    if bound is not None:
         print(
-            f"bound at {c} in flight x {latency_ms:g} ms: {bound:.0f} req/s ({n / bound:.2f} s for {n})"
+            f"bound at {c} in flight x {latency_ms:g} ms: {bound:.0f} req/s ({n / bound:.2f} s for {n}); "
+            "'of bound' = req/s / bound"
         )
-        for r in rows:
-            print(
-                f"  {r['variant']:<12} achieved {n / r['loop_s']:.0f} req/s = {n / r['loop_s'] / bound:.0%} of the bound"
-            )
 
 
 if __name__ == "__main__":
