@@ -265,3 +265,10 @@ def test_identity_ignores_the_transport_but_not_the_endpoint():
     base = {"base_url": "http://127.0.0.1:9/v1"}
     assert ident(**base, transport="httpx", max_connections=4) == ident(**base)
     assert ident(base_url="http://127.0.0.1:8/v1") != ident(**base)
+
+
+async def test_an_sdk_without_the_request_hooks_is_detected():
+    from chatbot_tester.common.backends.openai_direct import SDKInternalsChanged, sdk_route
+
+    with pytest.raises(SDKInternalsChanged):
+        await sdk_route(object(), "m")  # type: ignore[arg-type]

@@ -127,17 +127,24 @@ class OpenAIBackend(ChatBackend):
             options.api_key, env, backend="openai", required=options.base_url is None
         )
         self._api_key = key or "no-key"
+        # For direct calls the SDK client only builds requests: no pool, no TLS context (~25 ms).
+        self._config_only = options.transport == "aiohttp-direct"
         self._client = self._make_client()
         self._direct: DirectTransport | None = None
-        if options.transport == "aiohttp-direct" and not sdk_authenticates_per_request(
-            self._client
-        ):
+        if self._config_only and not sdk_authenticates_per_request(self._client):
             self._direct = DirectTransport(
                 self._client,
                 max_connections=options.max_connections,
                 timeout_s=options.timeout_s,
                 sample_id_header=options.sample_id_header,
             )
+        elif self._config_only:
+            self._use_sdk_transport()
+
+    def _use_sdk_transport(self) -> None:
+        """Re-create the SDK client with a real connection pool (calls go through the SDK)."""
+        self._config_only = False
+        self._client = self._make_client()
 
     @property
     def transport(self) -> str:
@@ -155,12 +162,18 @@ class OpenAIBackend(ChatBackend):
         limits = httpx2.Limits(
             max_connections=opts.max_connections, max_keepalive_connections=opts.max_connections
         )
-        http_cls = (
-            openai.DefaultAioHttpClient
-            if opts.transport != "httpx"
-            else openai.DefaultAsyncHttpxClient
-        )
-        http_client = http_cls(limits=limits, timeout=opts.timeout_s)
+        http_client: httpx2.AsyncClient
+        if self._config_only:  # builds requests, never sends one
+            http_client = httpx2.AsyncClient(
+                transport=httpx2.AsyncBaseTransport(),
+                trust_env=False,
+                timeout=opts.timeout_s,
+                follow_redirects=True,
+            )
+        elif opts.transport == "httpx":
+            http_client = openai.DefaultAsyncHttpxClient(limits=limits, timeout=opts.timeout_s)
+        else:
+            http_client = openai.DefaultAioHttpClient(limits=limits, timeout=opts.timeout_s)
         common: dict[str, Any] = {
             "api_key": self._api_key,
             "organization": opts.organization,
@@ -228,7 +241,7 @@ class OpenAIBackend(ChatBackend):
             try:
                 return await self._direct.send(request, body)
             except SDKInternalsChanged as exc:
-                self._leave_direct(exc)
+                await self._leave_direct(exc)
         try:
             response = await self._post(request, body, stream=False)
             content = response.content
@@ -253,7 +266,7 @@ class OpenAIBackend(ChatBackend):
             try:
                 await self._direct.route_for(body["model"])
             except SDKInternalsChanged as exc:
-                self._leave_direct(exc)
+                await self._leave_direct(exc)
         if self._direct is not None:
             async with aclosing(self._direct.stream(request, body)) as items:
                 async for item in items:
@@ -285,14 +298,20 @@ class OpenAIBackend(ChatBackend):
             raise self._convert(exc) from None
         yield acc.result()
 
-    def _leave_direct(self, exc: SDKInternalsChanged) -> None:
+    async def _leave_direct(self, exc: SDKInternalsChanged) -> None:
         """Use the SDK path from now on: this SDK version cannot configure direct calls."""
+        if self._direct is None:
+            return  # another call got here first
         logger.warning(
             "openai backend: the installed SDK cannot configure direct aiohttp calls (%s); "
             "sending through the SDK instead",
             exc,
         )
-        self._direct = None
+        direct, self._direct = self._direct, None
+        config_client = self._client
+        self._use_sdk_transport()
+        await direct.aclose()
+        await config_client.close()
 
     def _convert(self, exc: BaseException) -> BackendError:
         """Map an SDK or transport exception to our error hierarchy, with secrets redacted."""

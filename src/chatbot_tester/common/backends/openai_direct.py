@@ -143,9 +143,9 @@ class DirectTransport:
 
     async def route_for(self, model: str) -> DirectRoute:
         """The route for ``model`` (derived through the SDK on first use, then cached)."""
-        return (await self._route(model)).route
+        return (self._routes.get(model) or await self._derive(model)).route
 
-    async def _route(self, model: str) -> _Route:
+    async def _derive(self, model: str) -> _Route:
         found = self._routes.get(model)
         if found is None:
             route = await sdk_route(self.client, model)
@@ -175,7 +175,8 @@ class DirectTransport:
         """POST one completion and parse it (``BackendError`` on any failure)."""
         import aiohttp
 
-        route, sessions = await self._route(body["model"])
+        model = body["model"]
+        route, sessions = self._routes.get(model) or await self._derive(model)
         try:
             async with sessions.get().post(
                 route.url,
@@ -205,7 +206,8 @@ class DirectTransport:
         """POST a streamed completion: text deltas as they arrive, then the full response."""
         import aiohttp
 
-        route, sessions = await self._route(body["model"])
+        model = body["model"]
+        route, sessions = self._routes.get(model) or await self._derive(model)
         acc = StreamAccumulator()
         try:
             resp = await sessions.get().post(

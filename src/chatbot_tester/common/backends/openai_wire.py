@@ -54,14 +54,17 @@ def parse_usage(data: Any) -> Usage | None:
     """Chat Completions ``usage`` as ``Usage`` (cached tokens from ``prompt_tokens_details``)."""
     if not isinstance(data, dict):
         return None
+    fields: dict[str, Any] = {
+        "prompt_tokens": data.get("prompt_tokens"),
+        "completion_tokens": data.get("completion_tokens"),
+        "total_tokens": data.get("total_tokens"),
+    }
     details = data.get("prompt_tokens_details")
-    cached = details.get("cached_tokens") if isinstance(details, dict) else None
-    return Usage(
-        prompt_tokens=data.get("prompt_tokens"),
-        completion_tokens=data.get("completion_tokens"),
-        total_tokens=data.get("total_tokens"),
-        cached_tokens=cached,
-    )
+    if isinstance(details, dict):
+        fields["cached_tokens"] = details.get("cached_tokens")
+    # Validated as Usage(**fields) is, without the Python-level __init__ frame (hot path).
+    usage: Usage = Usage.__pydantic_validator__.validate_python(fields)
+    return usage
 
 
 def parse_completion(data: Any) -> ChatResponse:
@@ -75,22 +78,25 @@ def parse_completion(data: Any) -> ChatResponse:
         raise BadResponse("response has no choices")
     choice = choices[0]
     message = choice.get("message") or {}
-    calls = [
-        ToolCall(
-            id=c.get("id"),
-            name=(c.get("function") or {}).get("name", ""),
-            arguments=parse_arguments((c.get("function") or {}).get("arguments")),
-        )
-        for c in message.get("tool_calls") or []
-    ]
-    return ChatResponse(
-        text=message.get("content") or "",
-        tool_calls=calls,
-        finish_reason=choice.get("finish_reason"),
-        usage=parse_usage(data.get("usage")),
-        model=data.get("model"),
-        raw=data,
-    )
+    fields: dict[str, Any] = {
+        "text": message.get("content") or "",
+        "finish_reason": choice.get("finish_reason"),
+        "usage": parse_usage(data.get("usage")),
+        "model": data.get("model"),
+        "raw": data,
+    }
+    calls = message.get("tool_calls")
+    if calls:
+        fields["tool_calls"] = [
+            ToolCall(
+                id=c.get("id"),
+                name=(c.get("function") or {}).get("name", ""),
+                arguments=parse_arguments((c.get("function") or {}).get("arguments")),
+            )
+            for c in calls
+        ]
+    response: ChatResponse = ChatResponse.__pydantic_validator__.validate_python(fields)
+    return response
 
 
 class StreamAccumulator:
