@@ -73,6 +73,68 @@ CASES = {
         {"pipeline.yaml": _pipeline(source="nope.csv")},
         "nope.csv",
     ),
+    "missing_knowledge_base": (
+        {
+            "pipeline.yaml": _pipeline().replace(
+                "backend: echo", "backend: demo\n  options: {knowledge_base: nowhere.yaml}"
+            ),
+            "raw.csv": GOOD_CSV,
+        },
+        "nowhere.yaml",
+    ),
+    "unimportable_python_bot": (
+        {
+            "pipeline.yaml": _pipeline().replace(
+                "backend: echo", "backend: python\n  options: {function: 'no_such_mod:bot'}"
+            ),
+            "raw.csv": GOOD_CSV,
+        },
+        "no_such_mod",
+    ),
+    "judge_metric_without_judge": (
+        {
+            "pipeline.yaml": _pipeline(metrics="[{type: llm_judge, rubric: be right}]"),
+            "raw.csv": GOOD_CSV,
+        },
+        "evaluator.judge",
+    ),
+    "gate_on_unknown_metric": (
+        {
+            "pipeline.yaml": _pipeline() + "  thresholds: ['exact_mach.pass_rate >= 0.5']\n",
+            "raw.csv": GOOD_CSV,
+        },
+        "exact_match",
+    ),
+    "budget_without_price": (
+        {
+            "pipeline.yaml": _pipeline("\n  model: mystery-1\n  max_cost_usd: 1"),
+            "raw.csv": GOOD_CSV,
+        },
+        "runner.prices",
+    ),
+    "baseline_run_missing": (
+        {
+            "pipeline.yaml": _pipeline() + "  baseline: 20200101T000000000Z-abcdef\n",
+            "raw.csv": GOOD_CSV,
+        },
+        "baseline",
+    ),
+    "bad_assertion_in_dataset": (
+        {
+            "pipeline.yaml": _pipeline(source="data.jsonl").replace(
+                "  columns: {id: id, input: question, expected: expected_answer}\n", ""
+            ),
+            "data.jsonl": '{"id": "a1", "input": "hi", "assertions": [{"type": "contains", "vaule": "x"}]}\n',
+        },
+        "value",
+    ),
+    "terminal_escape_in_id": (
+        {
+            "pipeline.yaml": _pipeline(),
+            "raw.csv": GOOD_CSV + "q1\x1b[2J,Again?,Yes.\n" + "q1\x1b[2J,Again?,Yes.\n",
+        },
+        "raw.csv",
+    ),
     "duplicate_yaml_key": (
         {"pipeline.yaml": _pipeline() + "name: again\n", "raw.csv": GOOD_CSV},
         "name",
@@ -80,8 +142,9 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_input_exits_2_with_one_line(tmp_path: Path, case: str) -> None:
+def test_bad_input_exits_2_with_one_line(tmp_path: Path, case: str, dry_run: bool) -> None:
     files, hint = CASES[case]
     for name, content in files.items():
         target = tmp_path / name
@@ -89,8 +152,9 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, case: str) -> None:
             target.write_bytes(content)
         else:
             target.write_text(content, encoding="utf-8")
-    res = run_cli("run", "pipeline.yaml", cwd=tmp_path)
+    res = run_cli("run", "pipeline.yaml", *(["--dry-run"] if dry_run else []), cwd=tmp_path)
     assert res.code == 2, (res.code, res.stderr)
+    assert "\x1b" not in res.stderr
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, res.stderr
     assert lines[0].startswith("error: ")

@@ -10,14 +10,16 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 import sys
+import traceback
 from typing import Any
 
 import click
 
 from chatbot_tester import __version__
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "main", "one_line"]
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("chatbot_tester.cli.run", "Run a pipeline: generate, run, evaluate, report."),
@@ -83,6 +85,27 @@ def _debug_requested(argv: list[str]) -> bool:
     return "--debug" in argv or bool(os.environ.get("CHATBOT_TESTER_DEBUG"))
 
 
+_CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x1f\x7f-\x9f]"
+)
+
+
+def one_line(text: str) -> str:
+    """``text`` safe for a terminal: escape sequences and control characters removed, one line.
+
+    Error messages can quote untrusted data (server error bodies, dataset ids); they must
+    neither drive the terminal nor forge extra lines.
+    """
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
+def _fail(message: str, code: int, debug: bool) -> None:
+    if debug:
+        traceback.print_exc()
+    click.echo(f"error: {one_line(message)}", err=True)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Console-script entry point."""
     from chatbot_tester.errors import ChatbotTesterError
@@ -93,27 +116,20 @@ def main(argv: list[str] | None = None) -> Any:
         return cli.main(args=args, prog_name="chatbot-tester", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.Abort:
+    except (click.Abort, KeyboardInterrupt):
         click.echo("interrupted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        if debug:
-            raise
-        click.echo(f"error: {exc.format_message()}", err=True)
-        sys.exit(2)
+        _fail(exc.format_message(), 2, debug)
     except ChatbotTesterError as exc:
-        if debug:
-            raise
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+        _fail(str(exc), exc.exit_code, debug)
+    except OSError as exc:
+        # Unwritable workspace, a path that is a file, a full disk: the environment, not a bug.
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        _fail(f"{exc.strerror or exc}{where}", 2, debug)
     except Exception as exc:
-        if debug:
-            raise
-        click.echo(
-            f"error: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
-            err=True,
+        _fail(
+            f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+            3,
+            debug,
         )
-        sys.exit(3)

@@ -12,6 +12,7 @@ __all__ = ["command"]
 
 def _print_plan(pipeline: Path, workspace_dir: Path | None) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from chatbot_tester.orchestrator import plan_pipeline
@@ -19,17 +20,17 @@ def _print_plan(pipeline: Path, workspace_dir: Path | None) -> None:
     plan = plan_pipeline(pipeline, workspace_dir=workspace_dir)
     # Piped output (CI logs, scripts) gets a wide table instead of 80-column truncation.
     console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-    console.print(f"[bold]{plan.pipeline}[/bold]: dry run, nothing called, nothing written")
+    console.print(f"[bold]{escape(plan.pipeline)}[/bold]: dry run, nothing called, nothing written")
     console.print(
         f"samples: {plan.samples}  turns: {plan.turns}  repeat: {plan.repeat}  "
-        f"workspace: {plan.workspace}"
+        f"workspace: {escape(str(plan.workspace))}"
     )
     table = Table("stage", "backend", "model", "calls", "prompt tok", "completion tok", "cost USD")
     for s in plan.stages:
         table.add_row(
             s.stage,
-            s.backend or "-",
-            s.model or "-",
+            escape(s.backend or "-"),
+            escape(s.model or "-"),
             str(s.calls),
             str(s.prompt_tokens or "-"),
             str(s.completion_tokens or "-"),
@@ -45,9 +46,9 @@ def _print_plan(pipeline: Path, workspace_dir: Path | None) -> None:
             else f"${total:.4f}"
         )
     )
-    console.print("metrics: " + (", ".join(plan.metrics) or "none"))
+    console.print("metrics: " + escape(", ".join(plan.metrics) or "none"))
     if plan.thresholds:
-        console.print("gates: " + "; ".join(plan.thresholds))
+        console.print("gates: " + escape("; ".join(plan.thresholds)))
 
 
 def _fmt(value: object, pct: bool = False) -> str:
@@ -123,8 +124,6 @@ def command(
         click.echo(f"interrupted: resume with --resume {exc.run_dir.name}", err=True)
         click.echo(str(exc.run_dir))
         sys.exit(130)
-    if result.generation_skipped:
-        click.echo("generate: skipped (identical dataset already in the workspace)", err=True)
     if result.summary is not None:
         _print_summary(result.summary)
     for line in result.failed_gates:

@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -165,6 +166,32 @@ class RunDir:
         target = self.file(name)
         write_new(target, data)
         return target
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run's exclusive lock; ``ResumeError`` when another process holds it.
+
+        Two processes appending to one run (e.g. two ``--resume`` of the same id) would send
+        samples twice; the lock (``flock`` on ``.lock``, released automatically when the
+        process dies, so a killed run never stays locked) makes the second one stop at once.
+        """
+        import fcntl
+
+        path = self.path / ".lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ResumeError(
+                    f"run {self.run_id} is in use by another chatbot-tester process; "
+                    "wait for it to finish (or stop it) before resuming"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            yield
+        finally:
+            os.close(fd)
 
     def read_manifest(self) -> Manifest:
         """The run's manifest; ``ResumeError`` when it is missing or unreadable."""

@@ -8,7 +8,6 @@ unresolved), keeps the manifest current, and turns the outcome into an exit code
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import time
 from pathlib import Path
@@ -20,12 +19,11 @@ from chatbot_tester.common.config import PipelineConfig
 from chatbot_tester.common.events import (
     EventBus,
     GenerationSkipped,
-    Notice,
     RunFinished,
     RunStarted,
 )
 from chatbot_tester.common.hashing import stable_hash
-from chatbot_tester.common.schemas import DatasetInfo, Manifest, utcnow
+from chatbot_tester.common.schemas import DatasetInfo, Manifest, TestSample, utcnow
 from chatbot_tester.common.types import RunStatus
 from chatbot_tester.common.versions import collect_versions
 from chatbot_tester.common.workspace import (
@@ -40,7 +38,12 @@ from chatbot_tester.common.yaml_loader import load_pipeline
 from chatbot_tester.errors import ResumeError, RunAborted
 from chatbot_tester.orchestrator.result import PipelineResult
 from chatbot_tester.orchestrator.stages import evaluate_stage, run_stage
-from chatbot_tester.orchestrator.validate import backend_hash, validate_pipeline
+from chatbot_tester.orchestrator.validate import (
+    backend_hash,
+    validate_assertions,
+    validate_pipeline,
+    validate_workspace_refs,
+)
 
 __all__ = ["PipelineInterrupted", "run_pipeline", "run_pipeline_async"]
 
@@ -95,13 +98,6 @@ async def _prepare_dataset(
     return path, info, False
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
-
-
 def _new_manifest(
     config: PipelineConfig, run: RunDir, dataset: DatasetInfo, gen_skipped: bool
 ) -> Manifest:
@@ -120,14 +116,20 @@ def _new_manifest(
 
 
 def _open_for_resume(
-    config: PipelineConfig, ws: Workspace, ref: str, dataset: DatasetInfo, force: bool
-) -> tuple[RunDir, Manifest]:
-    run = ws.open_run(ref)
+    config: PipelineConfig, run: RunDir, dataset: DatasetInfo, force: bool
+) -> Manifest:
+    """The manifest of ``run`` made ready to continue; refuses a changed dataset or backend.
+
+    With ``force`` the run continues on its own stored dataset; a changed config is recorded
+    as ``pipeline.resume-<n>.yaml`` beside the original snapshot (nothing is overwritten) and
+    becomes the manifest's current config.
+    """
     manifest = run.read_manifest()
     problems = []
     if manifest.dataset is not None and manifest.dataset.hash != dataset.hash:
         problems.append("the dataset changed")
-    if manifest.backend_hash is not None and manifest.backend_hash != backend_hash(config):
+    new_backend = backend_hash(config)
+    if manifest.backend_hash is not None and manifest.backend_hash != new_backend:
         problems.append("the runner's backend config changed")
     if problems and not force:
         raise ResumeError(
@@ -135,9 +137,15 @@ def _open_for_resume(
             "(start a new run, or pass --force to continue with the run's own dataset)"
         )
     manifest.resumed += 1
+    snapshot = config.snapshot()
+    if problems or stable_hash(snapshot) != manifest.config_hash:
+        run.write_new(f"pipeline.resume-{manifest.resumed}.yaml", _snapshot_text(config))
+        manifest.config = snapshot
+        manifest.config_hash = stable_hash(snapshot)
+        manifest.backend_hash = new_backend
     manifest.status = RunStatus.RUNNING
     manifest.error = None
-    return run, manifest
+    return manifest
 
 
 async def run_pipeline_async(
@@ -152,8 +160,10 @@ async def run_pipeline_async(
 ) -> PipelineResult:
     """Run a whole pipeline; see ``run_pipeline``."""
     config = _load(source)
-    validate_pipeline(config)
+    await validate_pipeline(config)
     ws = Workspace(workspace_dir or config.resolve_path(config.workspace))
+    validate_workspace_refs(config, ws)
+    resumed_run = ws.open_run(resume) if resume is not None else None
     bus = bus or EventBus()
     if progress:
         from chatbot_tester.common.progress import ProgressDisplay
@@ -165,20 +175,41 @@ async def run_pipeline_async(
         config, ws, cache_enabled=cache, bus=bus
     )
     gen_seconds = time.perf_counter() - started
+    from chatbot_tester.common.jsonl import iter_jsonl
 
-    if resume is not None:
-        run, manifest = _open_for_resume(config, ws, resume, dataset, force)
-        dataset_path = run.file(DATASET)
-    else:
-        run = ws.create_run()
-        dataset_path = run.file(DATASET)
-        _link_or_copy(dataset_src, dataset_path)
-        snapshot_text = yaml.safe_dump(config.snapshot(), sort_keys=False, allow_unicode=True)
-        run.file(CONFIG_SNAPSHOT).write_text(snapshot_text, encoding="utf-8")
+    src_file = config.resolve_path(config.generator.source) if config.generator.source else None
+    validate_assertions(iter_jsonl(dataset_src, TestSample), src_file or dataset_src)
+
+    if resumed_run is not None:
+        run = resumed_run
+        with run.lock():
+            manifest = _open_for_resume(config, run, dataset, force)
+            return await _execute(config, ws, run, manifest, dataset, gen_skipped, cache, bus)
+    run = ws.create_run()
+    with run.lock():
+        shutil.copyfile(dataset_src, run.file(DATASET))  # the run's own, immutable copy
+        run.file(CONFIG_SNAPSHOT).write_text(_snapshot_text(config), encoding="utf-8")
         manifest = _new_manifest(config, run, dataset, gen_skipped)
         manifest.timings["generate"] = round(gen_seconds, 3)
-    run.write_manifest(manifest)
+        return await _execute(config, ws, run, manifest, dataset, gen_skipped, cache, bus)
 
+
+def _snapshot_text(config: PipelineConfig) -> str:
+    return yaml.safe_dump(config.snapshot(), sort_keys=False, allow_unicode=True)
+
+
+async def _execute(
+    config: PipelineConfig,
+    ws: Workspace,
+    run: RunDir,
+    manifest: Manifest,
+    dataset: DatasetInfo,
+    gen_skipped: bool,
+    cache: bool,
+    bus: EventBus,
+) -> PipelineResult:
+    """Run, evaluate and report inside a locked run directory, keeping the manifest current."""
+    run.write_manifest(manifest)
     from chatbot_tester.common.progress import EventLogWriter
 
     log = EventLogWriter(run.file(EVENTS))
@@ -261,7 +292,6 @@ async def _run_and_evaluate(
         manifest.status = RunStatus.INTERRUPTED
         manifest.error = result.problems[-1]
         run.write_manifest(manifest)
-        bus.emit(Notice("warning", result.problems[-1]))
         return
 
     t1 = time.perf_counter()
@@ -274,11 +304,12 @@ async def _run_and_evaluate(
         )
     total = max(1, manifest.counts.get("records", 0))
     errors = manifest.counts.get("errors", 0)
-    if errors and errors / total > config.runner.max_error_rate:
+    tolerance = config.runner.max_error_rate
+    if errors and errors / total > tolerance:
         result.problems.append(
-            f"{errors} of {total} samples ended in errors "
-            f"(runner.max_error_rate is {config.runner.max_error_rate:g})"
+            f"{errors} of {total} samples ended in errors (runner.max_error_rate is {tolerance:g})"
         )
+    result.problems.extend(_unscored_problems(result.summary, errors, tolerance))
     if result.failed_gates or result.problems:
         result.exit_code = 1
     result.status = "completed"
@@ -286,6 +317,26 @@ async def _run_and_evaluate(
     manifest.updated_at = utcnow()
     run.write_manifest(manifest)
     bus.emit(RunFinished(run.run_id, "completed"))
+
+
+def _unscored_problems(
+    summary: dict[str, Any] | None, run_errors: int, tolerance: float
+) -> list[str]:
+    """Metrics that could not score answered samples (a judge failing on auth, a broken metric).
+
+    An evaluation that scored nothing must not pass CI silently; records that errored in the
+    runner are already counted there, so only answered-but-unscored samples count here.
+    """
+    problems = []
+    for name, stats in (summary or {}).get("metrics", {}).items():
+        total, scored = int(stats.get("total") or 0), int(stats.get("scored") or 0)
+        unscored = max(0, total - scored - run_errors)
+        if total and (scored == 0 or unscored / total > tolerance):
+            problems.append(
+                f"metric '{name}' could not score {total - scored} of {total} samples "
+                "(see the errors in scores.jsonl)"
+            )
+    return problems
 
 
 def run_pipeline(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chatbot_tester.common.config import MetricSpec, PipelineConfig
 from chatbot_tester.common.schemas import TestSample, Usage
+from chatbot_tester.common.workspace import Workspace
 from chatbot_tester.common.yaml_loader import load_pipeline
-from chatbot_tester.orchestrator.validate import validate_pipeline
+from chatbot_tester.orchestrator.validate import (
+    validate_assertions,
+    validate_pipeline,
+    validate_workspace_refs,
+)
 
 __all__ = ["JUDGE_METRICS", "PipelinePlan", "StagePlan", "plan_pipeline"]
 
@@ -76,14 +82,16 @@ def plan_pipeline(
     from chatbot_tester.generator import load_samples
 
     config = source if isinstance(source, PipelineConfig) else load_pipeline(source)
-    validate_pipeline(config)
+    asyncio.run(validate_pipeline(config))
     runner, ev = config.runner, config.evaluator
     workspace = workspace_dir or config.resolve_path(config.workspace)
+    validate_workspace_refs(config, Workspace(workspace))
 
     samples: list[TestSample] = []
     synthetic = config.generator.synthetic
     if config.generator.source is not None:
         samples = list(load_samples(config.generator, config.base_dir))
+        validate_assertions(samples, config.resolve_path(config.generator.source))
     n_samples = len(samples) + (synthetic.count if synthetic else 0)
     turns = sum(len(s.turns) if s.turns else 1 for s in samples)
     turns += synthetic.count if synthetic else 0

@@ -1,23 +1,39 @@
 """Up-front validation of a pipeline: everything that can be checked without calling a model.
 
-Runs before any run directory exists, so a bad config, source, backend option, metric option
-or gate leaves nothing behind.
+Runs before any run directory exists (and is all that ``--dry-run`` does besides planning),
+so a bad config, source, backend, metric, assertion, gate, baseline or budget leaves nothing
+behind. Backends and metrics are really constructed (then closed): that catches what option
+schemas alone cannot, such as a missing knowledge-base file, a template syntax error, a Python
+function that cannot be imported or a judge metric with no judge.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from chatbot_tester.common.backends import backend_registry
 from chatbot_tester.common.backends.base import format_validation_error
-from chatbot_tester.common.config import BackendSpec, MetricSpec, PipelineConfig
+from chatbot_tester.common.config import BackendSpec, PipelineConfig
 from chatbot_tester.common.hashing import stable_hash
-from chatbot_tester.common.workspace import validate_name
-from chatbot_tester.errors import ConfigError
+from chatbot_tester.common.redact import looks_secret_name
+from chatbot_tester.common.schemas import Assertion, TestSample
+from chatbot_tester.common.workspace import Workspace, validate_name
+from chatbot_tester.errors import ChatbotTesterError, ConfigError, DatasetError
 
-__all__ = ["backend_hash", "validate_pipeline"]
+__all__ = [
+    "REPORT_SECTIONS",
+    "backend_hash",
+    "validate_assertions",
+    "validate_pipeline",
+    "validate_workspace_refs",
+]
+
+REPORT_SECTIONS = {"totals", "latency", "ttft", "tokens", "cost", "tags", "metrics", "turn_metrics"}
+"""Top-level sections of report.json that gates may name besides metric labels."""
 
 
 def _where(config: PipelineConfig, field: str) -> str:
@@ -25,73 +41,164 @@ def _where(config: PipelineConfig, field: str) -> str:
     return f"{source}: {field}" if source is not None else field
 
 
-def _validate_backend(config: PipelineConfig, spec: BackendSpec, field: str) -> None:
-    if spec.backend not in backend_registry:
-        # get() raises the did-you-mean error; prefix it with the config location.
-        try:
-            backend_registry.get(spec.backend)
-        except Exception as exc:
-            raise ConfigError(f"{_where(config, field + '.backend')}: {exc}") from None
-    cls = backend_registry.get(spec.backend)
+def _fail(config: PipelineConfig, field: str, exc: BaseException) -> ConfigError:
+    message = exc.message if isinstance(exc, ConfigError) else str(exc)
+    return ConfigError(f"{_where(config, field)}: {message}")
+
+
+async def _check_backend(config: PipelineConfig, spec: BackendSpec, field: str) -> None:
     try:
-        cls.Options.model_validate(spec.resolved_options())
+        cls = backend_registry.get(spec.backend)
+    except ChatbotTesterError as exc:
+        raise _fail(config, field + ".backend", exc) from None
+    try:
+        options = spec.resolved_options()
+        cls.Options.model_validate(options)
     except ValidationError as exc:
         msg = format_validation_error(exc, cls.Options, f"backend '{spec.backend}'")
         raise ConfigError(f"{_where(config, field + '.options')}: {msg}") from None
+    except ConfigError as exc:
+        raise _fail(config, field + ".options", exc) from None
+    try:
+        backend = backend_registry.create(spec.backend, base_dir=config.base_dir, **options)
+    except ChatbotTesterError as exc:
+        raise _fail(config, field, exc) from None
+    await backend.aclose()
 
 
-def _validate_metric(config: PipelineConfig, spec: MetricSpec | dict[str, Any], field: str) -> None:
+async def _check_metrics(config: PipelineConfig) -> None:
+    from chatbot_tester.evaluator.metrics import MetricContext, metric_registry
+
+    ev = config.evaluator
+    context = MetricContext(
+        judge=ev.judge, workspace_dir=None, base_dir=config.base_dir, cache=False
+    )
+    for i, spec in enumerate(ev.metrics):
+        field = f"evaluator.metrics[{i}]"
+        try:
+            metric = metric_registry.create(
+                spec.type, spec.options, name=spec.label, context=context
+            )
+        except ChatbotTesterError as exc:
+            raise _fail(config, field, exc) from None
+        await metric.aclose()
+
+
+def _check_gates(config: PipelineConfig) -> None:
+    from chatbot_tester.common.registry import did_you_mean
+    from chatbot_tester.evaluator.gates import parse_gate
+
+    labels = {m.label for m in config.evaluator.metrics}
+    for i, expr in enumerate(config.evaluator.thresholds):
+        field = f"evaluator.thresholds[{i}]"
+        try:
+            path, _, _ = parse_gate(expr)
+        except ConfigError as exc:
+            raise _fail(config, field, exc) from None
+        head = path.rsplit(".", 1)[0] if path.rsplit(".", 1)[0] in labels else path.split(".")[0]
+        if head in labels or head in REPORT_SECTIONS or head.startswith("assert:"):
+            continue
+        hint = did_you_mean(head, labels | REPORT_SECTIONS)
+        raise ConfigError(
+            f"{_where(config, field)}: gate '{expr}' names '{head}', which is neither a "
+            f"configured metric nor a report section ({hint})"
+        )
+
+
+def _check_budget(config: PipelineConfig) -> None:
+    runner = config.runner
+    if runner.max_cost_usd is None:
+        return
+    from chatbot_tester.common.cost import PriceTable
+
+    if PriceTable(runner.prices).price(runner.model) is None:
+        raise ConfigError(
+            f"{_where(config, 'runner.max_cost_usd')}: no price is known for model "
+            f"'{runner.model}', so the budget cannot be enforced; add runner.prices."
+            f"'{runner.model}' with input_per_million and output_per_million"
+        )
+
+
+def validate_workspace_refs(config: PipelineConfig, ws: Workspace) -> None:
+    """Check references into the workspace (the baseline run) without creating anything."""
+    ref = config.evaluator.baseline
+    if ref is None or ref == "latest":
+        return
+    path = Path(ref)
+    if not path.is_absolute() and (config.base_dir / path).exists():
+        ref = str((config.base_dir / path).resolve())
+    try:
+        ws.open_run(ref)
+    except ChatbotTesterError as exc:
+        raise _fail(config, "evaluator.baseline", exc) from None
+
+
+def _assertion_problem(assertion: Assertion) -> str | None:
     from chatbot_tester.evaluator.metrics import metric_registry
 
-    type_ = spec.type if isinstance(spec, MetricSpec) else str(spec.get("type"))
-    options = spec.options if isinstance(spec, MetricSpec) else {}
     try:
-        cls = metric_registry.get(type_)
-    except Exception as exc:
-        raise ConfigError(f"{_where(config, field + '.type')}: {exc}") from None
+        cls = metric_registry.get(assertion.type)
+    except ChatbotTesterError as exc:
+        return str(exc)
     try:
-        cls.Options.model_validate(options)
+        cls.Options.model_validate(assertion.options)
     except ValidationError as exc:
-        msg = format_validation_error(exc, cls.Options, f"metric '{type_}'")
-        raise ConfigError(f"{_where(config, field)}: {msg}") from None
+        return format_validation_error(exc, cls.Options, f"metric '{assertion.type}'")
+    return None
 
 
-def validate_pipeline(config: PipelineConfig) -> None:
-    """Check names, backends (all stages), metric options and gates; raise ConfigError."""
+def validate_assertions(samples: Iterable[TestSample], source: Path | str | None) -> None:
+    """Per-sample (and per-turn) assertions name known metrics with valid options."""
+    for sample in samples:
+        groups: list[tuple[str, list[Assertion]]] = [("assertions", sample.assertions)]
+        for t, turn in enumerate(sample.turns or []):
+            groups.append((f"turns[{t}].assertions", turn.assertions))
+        for where, assertions in groups:
+            for i, assertion in enumerate(assertions):
+                problem = _assertion_problem(assertion)
+                if problem is not None:
+                    raise DatasetError(f"sample '{sample.id}' {where}[{i}]: {problem}", file=source)
+
+
+async def validate_pipeline(config: PipelineConfig) -> None:
+    """Check names, backends of every stage, metrics, gates and the budget; ConfigError."""
     try:
         validate_name(config.name, "pipeline name")
+        if config.generator.dataset_id is not None:
+            validate_name(config.generator.dataset_id, "generator.dataset_id")
     except ConfigError as exc:
-        raise ConfigError(f"{_where(config, 'name')}: {exc.message}") from None
-    if config.generator.dataset_id is not None:
-        validate_name(config.generator.dataset_id, "generator.dataset_id")
+        raise _fail(config, "name", exc) from None
     if config.generator.synthetic is not None:
-        _validate_backend(config, config.generator.synthetic, "generator.synthetic")
-    _validate_backend(config, config.runner, "runner")
+        await _check_backend(config, config.generator.synthetic, "generator.synthetic")
+    await _check_backend(config, config.runner, "runner")
     if config.evaluator.judge is not None:
-        _validate_backend(config, config.evaluator.judge, "evaluator.judge")
-    for i, spec in enumerate(config.evaluator.metrics):
-        _validate_metric(config, spec, f"evaluator.metrics[{i}]")
-    from chatbot_tester.evaluator.gates import validate_gate
+        await _check_backend(config, config.evaluator.judge, "evaluator.judge")
+    await _check_metrics(config)
+    _check_gates(config)
+    _check_budget(config)
 
-    for i, expr in enumerate(config.evaluator.thresholds):
-        try:
-            validate_gate(expr)
-        except ConfigError as exc:
-            raise ConfigError(f"{_where(config, f'evaluator.thresholds[{i}]')}: {exc}") from None
+
+def _public_options(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in options.items() if not looks_secret_name(k)}
 
 
 def backend_hash(config: PipelineConfig) -> str:
     """Identity of the chatbot under test, for refusing to resume against a changed one.
 
-    Uses the options as written (``${ENV}`` references unresolved), so rotating a key does not
-    count as a change while pointing at another endpoint does.
+    Uses the options with ``${ENV}`` references resolved (so pointing ``OPENAI_BASE_URL`` at
+    another endpoint counts as a change) but without secret-looking options (so rotating a key
+    does not).
     """
     runner = config.runner
+    try:
+        options = _public_options(runner.resolved_options())
+    except ConfigError:
+        options = _public_options(runner.options)
     return stable_hash(
         {
             "backend": runner.backend,
             "model": runner.model,
-            "options": runner.options,
+            "options": options,
             "params": runner.params,
             "system_prompt": runner.system_prompt,
             "repeat": runner.repeat,
