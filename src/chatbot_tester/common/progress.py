@@ -114,7 +114,7 @@ class ProgressDisplay:
         elif isinstance(event, Notice):
             self._line(f"{event.level}: {redact(event.message)}")
         elif isinstance(event, GenerationSkipped):
-            self._line(f"generate: reusing dataset '{event.dataset_id}' ({event.reason})")
+            self._line(f"generate: skipped, reusing dataset '{event.dataset_id}' ({event.reason})")
         elif isinstance(event, RunStarted):
             self._line(f"pipeline '{event.pipeline}': run {event.run_id}")
         elif isinstance(event, RunFinished):
