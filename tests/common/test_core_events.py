@@ -110,7 +110,7 @@ def test_plain_progress_lines() -> None:
     assert lines[0] == "pipeline 'demo': run r1"
     assert lines[1] == "run: started, 10 items"
     assert lines[2] == "run: 1/10 done, 1 error, 1 retries"  # first item, then throttled
-    assert "generate: reusing dataset 'faq' (unchanged)" in lines
+    assert "generate: skipped, reusing dataset 'faq' (unchanged)" in lines
     assert "warning: leaked *** in a message" in lines
     assert "run: completed in 1.2s, 10/10 done, 3 errors, 1 retries" in lines
     assert lines[-1] == "run r1: completed"
