@@ -31,6 +31,8 @@ CLOSED: Counter[str] = Counter()
 class CountingOptions(MetricOptions):
     fail_first: int = Field(default=0)
     """Return an error Score for this many calls first (a flaky judge)."""
+    variant: int = Field(default=0)
+    """An option with no effect on the verdict (tests change it to change the config)."""
 
 
 class CountingMetric(Metric):

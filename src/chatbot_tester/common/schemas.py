@@ -330,6 +330,9 @@ class Score(_Model):
     """Why no score could be given (unparseable verdict, missing reference, ...)."""
     details: dict[str, Any] = Field(default_factory=dict)
     """Metric-specific details: judge votes, agreement, unstable flag, diff."""
+    fingerprint: str | None = None
+    """Hash of the metric's type/options/label and the scored record's identity; scores are
+    reused on resume only when it matches."""
 
 
 class DatasetInfo(_Model):

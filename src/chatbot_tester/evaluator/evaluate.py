@@ -2,8 +2,11 @@
 
 ``evaluate_run`` streams the results, scores every (record, slot, metric) concurrently and
 appends each Score to ``scores.jsonl`` as it completes, so an interrupted evaluation resumes
-without paying twice for judge calls. Aggregation always re-reads the de-duplicated scores
-file, so the summary is the same whether the scores came from this call or an earlier one.
+without paying twice for judge calls. A score is reused only when its fingerprint (metric
+configuration + record identity, see ``evaluator.resume``) matches: changed metric options or
+re-sent records are scored again. Stale lines are compacted away at the end, and aggregation
+re-reads the scores file, so the summary is the same whether the scores came from this call
+or an earlier one.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import functools
 import inspect
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,24 +24,14 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 
 from chatbot_tester.common.config import EvaluatorConfig
 from chatbot_tester.common.events import EventBus, ItemFinished, Notice, StageFinished, StageStarted
-from chatbot_tester.common.jsonl import (
-    JsonlAppender,
-    iter_jsonl,
-    repair_torn_tail,
-    write_jsonl_atomic,
-)
+from chatbot_tester.common.jsonl import JsonlAppender
 from chatbot_tester.common.schemas import RunRecord, Score, TestSample
 from chatbot_tester.common.workspace import SCORES
 from chatbot_tester.evaluator.gates import GateResult, check_gates
 from chatbot_tester.evaluator.metrics.base import Metric, MetricContext, MetricInput
-from chatbot_tester.evaluator.records import (
-    DatasetIndex,
-    ScoreKey,
-    iter_unique_records,
-    iter_unique_scores,
-    score_key,
-)
+from chatbot_tester.evaluator.records import DatasetIndex, iter_unique_records, iter_unique_scores
 from chatbot_tester.evaluator.reports import write_reports
+from chatbot_tester.evaluator.resume import ScoreLedger, record_identity, score_fingerprint
 from chatbot_tester.evaluator.scoring import MetricSet, Slot, inputs_for, no_answer_reason
 from chatbot_tester.evaluator.summary import SummaryBuilder
 
@@ -74,41 +66,6 @@ def _count_lines(path: Path) -> int | None:
         return None
 
 
-def _retry_on_resume(score: Score) -> bool:
-    """Metric failures (judge errors, crashes) are scored again; verdicts and "no answer" are kept."""
-    return score.error is not None and not score.error.startswith("no answer")
-
-
-def _prepare_scores(path: Path, resume: bool) -> set[ScoreKey]:
-    """Keys already scored; rewrites the file without retryable errors and duplicates."""
-    if not resume:
-        path.unlink(missing_ok=True)
-        return set()
-    if not path.exists():
-        return set()
-    repair_torn_tail(path)
-    done: set[ScoreKey] = set()
-    dropped = 0
-    for score in iter_jsonl(path, Score):
-        key = score_key(score)
-        if key in done or _retry_on_resume(score):
-            dropped += 1
-            continue
-        done.add(key)
-    if dropped:
-
-        def kept() -> Iterator[Score]:
-            seen: set[ScoreKey] = set()
-            for score in iter_jsonl(path, Score):
-                key = score_key(score)
-                if key not in seen and not _retry_on_resume(score):
-                    seen.add(key)
-                    yield score
-
-        write_jsonl_atomic(path, kept())
-    return done
-
-
 @dataclass
 class _Pending:
     """A record whose metric calls are still in flight."""
@@ -123,6 +80,7 @@ class _Unit:
     metric: Metric
     item: MetricInput
     pending: _Pending
+    fingerprint: str
 
 
 @functools.lru_cache(maxsize=256)
@@ -157,6 +115,7 @@ class _Scorer:
                     "turn": item.turn,
                 }
             )
+        score.fingerprint = unit.fingerprint
         self.appender.write(score)
         self.count += 1
         pending = unit.pending
@@ -216,11 +175,12 @@ def _units(
     sample: TestSample,
     record: RunRecord,
     slots: list[Slot],
-    done: set[ScoreKey],
+    metric_set: MetricSet,
+    ledger: ScoreLedger,
     summary: SummaryBuilder,
     tags: tuple[str, ...],
 ) -> tuple[_Pending, list[_Unit]]:
-    """The (metric, input) pairs of one record that are not scored yet.
+    """The (metric, input) pairs of one record without a valid score on file.
 
     Records without an answer are handed to the metrics too (``output`` is ``None``): answer
     metrics return ``"no answer: <kind>"`` errors, while metrics that look at partial
@@ -228,15 +188,17 @@ def _units(
     """
     pending = _Pending(record, 0)
     units: list[_Unit] = []
+    identity = record_identity(record)
     for slot in slots:
         item: MetricInput | None = None
         for metric in slot.metrics:
             summary.expect(metric.name, slot.turn, tags)
-            if (record.sample_id, record.repeat, slot.turn, metric.name) in done:
+            fp = score_fingerprint(metric_set.fingerprint(metric), identity, slot.turn)
+            if ledger.reuse(fp):
                 continue
             if item is None:
                 item = inputs_for(sample, record, slot.turn)
-            units.append(_Unit(metric, item, pending))
+            units.append(_Unit(metric, item, pending, fp))
     pending.left = len(units)
     return pending, units
 
@@ -257,7 +219,8 @@ async def evaluate_run(
     """Score ``results_path`` against ``dataset_path`` into ``out_dir/scores.jsonl`` and summarise.
 
     With ``resume`` (the default) scores already in ``scores.jsonl`` are kept and not paid for
-    again; metric errors are retried. Gates from ``config.thresholds`` decide ``passed``.
+    again when their fingerprint matches (same metric configuration, same record); metric
+    errors are retried. Gates from ``config.thresholds`` decide ``passed``.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     scores_path = out_dir / SCORES
@@ -269,7 +232,7 @@ async def evaluate_run(
         with DatasetIndex(
             dataset_path, on_sample=lambda s, line: metric_set.plan(s, file=dataset_path, line=line)
         ) as dataset:
-            done = _prepare_scores(scores_path, resume)
+            ledger = ScoreLedger(scores_path, resume=resume)
             summary = SummaryBuilder(metric_set.labels)
             summary.samples = len(dataset)
             if bus is not None:
@@ -277,8 +240,9 @@ async def evaluate_run(
             with JsonlAppender(scores_path) as appender:
                 scorer = _Scorer(appender, bus)
                 seen = await _score_records(
-                    dataset, results_path, metric_set, done, summary, scorer, concurrency
+                    dataset, results_path, metric_set, ledger, summary, scorer, concurrency
                 )
+            ledger.compact()
             if scorer.orphans and bus is not None:
                 bus.emit(
                     Notice(
@@ -313,7 +277,7 @@ async def evaluate_run(
         passed=not failed,
         scores_path=scores_path,
         scored_now=scorer.count,
-        skipped=len(done),
+        skipped=ledger.reused,
         failed_gates=failed,
     )
 
@@ -322,7 +286,7 @@ async def _score_records(
     dataset: DatasetIndex,
     results_path: Path,
     metric_set: MetricSet,
-    done: set[ScoreKey],
+    ledger: ScoreLedger,
     summary: SummaryBuilder,
     scorer: _Scorer,
     concurrency: int,
@@ -346,7 +310,13 @@ async def _score_records(
                 sample = dataset.get(record.sample_id)
                 slots = metric_set.plan(sample)
                 pending, units = _units(
-                    sample, record, slots, done, summary, dataset.tags(record.sample_id)
+                    sample,
+                    record,
+                    slots,
+                    metric_set,
+                    ledger,
+                    summary,
+                    dataset.tags(record.sample_id),
                 )
                 if not units:
                     scorer.record_done(pending, cached=True)

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -23,6 +24,7 @@ from chatbot_tester.evaluator.metrics.base import (
     MetricInput,
     metric_registry,
 )
+from chatbot_tester.evaluator.resume import metric_fingerprint
 
 __all__ = ["MetricSet", "Slot", "assertion_labels", "inputs_for", "no_answer_reason"]
 
@@ -60,10 +62,21 @@ class MetricSet:
         self.metrics: list[Metric] = []
         self._only_tags: dict[str, frozenset[str]] = {}
         self._assertions: dict[tuple[str, str, bytes], Metric] = {}
+        self._fingerprints: dict[int, str] = {}
         self.assertion_labels: set[str] = set()
         for spec in config.metrics:
-            self.metrics.append(
-                metric_registry.create(spec.type, spec.options, name=spec.label, context=context)
+            metric = metric_registry.create(
+                spec.type, spec.options, name=spec.label, context=context
+            )
+            self.metrics.append(metric)
+            self._fingerprints[id(metric)] = metric_fingerprint(
+                {
+                    "type": spec.type,
+                    "label": spec.label,
+                    "options": spec.options,
+                    "only_tags": spec.only_tags,
+                },
+                _judge_identity(metric),
             )
             if spec.only_tags is not None:
                 self._only_tags[spec.label] = frozenset(spec.only_tags)
@@ -102,6 +115,10 @@ class MetricSet:
                         f"sample '{sample.id}' {where}assertions[{i}]: {exc}", file=file, line=line
                     ) from None
                 self._assertions[key] = metric
+                self._fingerprints[id(metric)] = metric_fingerprint(
+                    {"assertion": {"type": assertion.type, **options}, "label": label},
+                    _judge_identity(metric),
+                )
                 self.assertion_labels.add(label)
             out.append(metric)
         return tuple(out)
@@ -127,6 +144,10 @@ class MetricSet:
         slots.append(Slot(None, every + whole))
         return slots
 
+    def fingerprint(self, metric: Metric) -> str:
+        """The configuration hash of one of this set's metrics (part of each score's fingerprint)."""
+        return self._fingerprints[id(metric)]
+
     def all_metrics(self) -> Iterator[Metric]:
         """Every metric instance created (for closing)."""
         yield from self.metrics
@@ -139,6 +160,18 @@ class MetricSet:
                 await metric.aclose()
             except Exception:  # closing must not hide the evaluation's result
                 continue
+
+
+def _judge_identity(metric: Metric) -> dict[str, Any] | None:
+    """Backend, model and params of a judge metric's judge (never its options: secrets)."""
+    judge = getattr(metric, "judge_config", None)
+    if judge is None:
+        return None
+    return {
+        "backend": getattr(judge, "backend", None),
+        "model": getattr(judge, "model", None),
+        "params": getattr(judge, "params", None),
+    }
 
 
 def no_answer_reason(record: RunRecord, turn: int | None) -> str | None:

@@ -1,0 +1,136 @@
+"""Which scores in ``scores.jsonl`` may be reused on resume: fingerprints and compaction.
+
+Every Score carries a *fingerprint*: a hash of the metric's configuration (type, label,
+options, only_tags; for assertions the assertion itself; for judge metrics the judge backend,
+model and params) and of the scored record's identity (sample id, repeat, turn, and the
+record's start/finish times and attempts, so a re-sent record gets a new identity). On resume
+a score is reused only when its fingerprint equals the one the current configuration gives
+the current record; everything else is scored again.
+
+``scores.jsonl`` is appended to while scoring. When the evaluation finishes, stale lines
+(other fingerprints, scores from before fingerprints existed, retried errors, duplicates)
+are dropped by one atomic rewrite (``ScoreLedger.compact``), so the file holds exactly one
+score per (sample, repeat, turn, metric) and every reader (reports, ``compare``) sees the
+current verdicts. Among lines with the same fingerprint the first verdict wins: it is the one
+that was reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from chatbot_tester.common.hashing import sha256_bytes, stable_hash
+from chatbot_tester.common.jsonl import iter_jsonl, repair_torn_tail, write_jsonl_atomic
+from chatbot_tester.common.schemas import RunRecord, Score
+
+__all__ = [
+    "ScoreLedger",
+    "metric_fingerprint",
+    "record_identity",
+    "retry_on_resume",
+    "score_fingerprint",
+]
+
+
+def metric_fingerprint(spec: dict[str, Any], judge: dict[str, Any] | None = None) -> str:
+    """Hash of a metric's configuration (``judge``: backend/model/params of a judge metric)."""
+    return stable_hash({"metric": spec, "judge": judge})
+
+
+def record_identity(record: RunRecord) -> str:
+    """Hash identifying one version of a record: a re-sent record gets a different identity.
+
+    Times count only when the file carries them (a defaulted time would be "now" on every
+    read); the answer text and error kind make hand-written records without times safe too.
+    """
+    given = record.model_fields_set
+    return stable_hash(
+        [
+            record.sample_id,
+            record.repeat,
+            record.started_at.isoformat() if "started_at" in given else None,
+            record.finished_at.isoformat() if "finished_at" in given else None,
+            record.attempts,
+            record.response.text if record.response is not None else None,
+            record.error.kind.value if record.error is not None else None,
+            len(record.turns) if record.turns is not None else None,
+        ]
+    )
+
+
+def score_fingerprint(metric_fp: str, record_fp: str, turn: int | None) -> str:
+    """The fingerprint of a score of ``metric_fp`` on one turn (or all) of ``record_fp``."""
+    return sha256_bytes(f"{metric_fp}|{record_fp}|{'' if turn is None else turn}".encode())
+
+
+def retry_on_resume(score: Score) -> bool:
+    """Metric failures (judge errors, crashes) are scored again; verdicts and "no answer" are kept."""
+    return score.error is not None and not score.error.startswith("no answer")
+
+
+def _short(fingerprint: str) -> int:
+    """64 bits of a fingerprint: the in-memory key (collisions are negligible, memory small)."""
+    return int(fingerprint[-16:], 16)
+
+
+class ScoreLedger:
+    """The reusable scores of ``scores.jsonl`` (by fingerprint) and the lines to keep.
+
+    Call ``reuse(fp)`` for every score the evaluation needs: it answers whether a valid score
+    is already on file (and marks that line as kept). ``compact()`` then rewrites the file
+    without the lines nobody asked for, when there are any.
+    """
+
+    def __init__(self, path: Path, *, resume: bool) -> None:
+        self.path = path
+        self._done: dict[int, int] = {}
+        self._keep: set[int] = set()
+        self.lines = 0
+        """Scores on file before this evaluation (after torn-tail repair)."""
+        if not resume:
+            path.unlink(missing_ok=True)
+            return
+        if not path.exists():
+            return
+        repair_torn_tail(path)
+        for index, score in enumerate(iter_jsonl(path, Score)):
+            self.lines = index + 1
+            fp = score.fingerprint
+            if fp is None or retry_on_resume(score):
+                continue
+            try:
+                key = _short(fp)
+            except ValueError:  # a hand-edited line: never reused
+                continue
+            self._done.setdefault(key, index)  # the first verdict of a fingerprint wins
+
+    @property
+    def reused(self) -> int:
+        """Scores reused so far."""
+        return len(self._keep)
+
+    def reuse(self, fingerprint: str) -> bool:
+        """True when a valid score with ``fingerprint`` is on file (it is then kept)."""
+        index = self._done.get(_short(fingerprint))
+        if index is None:
+            return False
+        self._keep.add(index)
+        return True
+
+    def compact(self) -> int:
+        """Drop the old lines that were not reused (atomic rewrite); returns lines dropped."""
+        dropped = self.lines - len(self._keep)
+        if dropped <= 0:
+            return 0
+        keep, old = self._keep, self.lines
+
+        def kept() -> Iterator[Score]:
+            for index, score in enumerate(iter_jsonl(self.path, Score)):
+                if index >= old or index in keep:
+                    yield score
+
+        write_jsonl_atomic(self.path, kept())
+        self._done.clear()
+        return dropped
