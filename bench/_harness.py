@@ -122,7 +122,8 @@ class Server:
 def run_child(script: str, args: list[str], *, timeout: float = 600) -> dict[str, Any]:
     """Run ``bench/<script> --child ...`` in a fresh process; its last stdout line as JSON.
 
-    Adds ``process_s`` (whole-process wall time, start-up included).
+    Adds ``process_s`` (whole-process wall time, start-up included); the child's stderr is
+    passed on.
     """
     t0 = time.perf_counter()
     out = subprocess.run(
@@ -136,6 +137,8 @@ def run_child(script: str, args: list[str], *, timeout: float = 600) -> dict[str
     elapsed = time.perf_counter() - t0
     if out.returncode != 0:
         raise RuntimeError(f"{script} {' '.join(args)} failed:\n{out.stderr[-3000:]}")
+    if out.stderr:  # e.g. the --profile tables
+        sys.stderr.write(out.stderr)
     result = dict(json.loads(out.stdout.strip().splitlines()[-1]))
     result["process_s"] = elapsed
     return result

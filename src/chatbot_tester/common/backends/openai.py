@@ -97,7 +97,8 @@ class OpenAIOptions(BackendOptions):
     max_connections: int = Field(default=256, ge=1)
     """Size of the connection pool."""
     timeout_s: float = Field(default=600.0, gt=0)
-    """SDK-level timeout; kept generous because the runner enforces its own per-attempt timeout."""
+    """Whole-request limit of the HTTP client (SDK or aiohttp); kept generous because the
+    runner enforces its own per-attempt timeout."""
     sample_id_header: str | None = None
     """When set (e.g. ``X-Sample-Id``), each request carries the sample id in this header."""
 

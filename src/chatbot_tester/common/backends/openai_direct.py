@@ -43,12 +43,11 @@ if TYPE_CHECKING:
 
 __all__ = ["DirectRoute", "DirectTransport", "sdk_authenticates_per_request", "sdk_route"]
 
-_NOT_FORWARDED = frozenset({"host", "content-length", "transfer-encoding", "connection"})
-"""Headers of the SDK-built request that belong to its transport, not to the API call.
-
-``accept-encoding`` is also left to aiohttp, which decodes what it advertises.
-"""
-_TRANSPORT_OWNED = _NOT_FORWARDED | {"accept-encoding"}
+_TRANSPORT_OWNED = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "accept-encoding"}
+)
+"""Headers of the SDK-built request that belong to its HTTP client, not to the API call
+(aiohttp sets its own, and decodes the encodings it advertises)."""
 _PER_REQUEST_AUTH = (
     "_api_key_provider",
     "_azure_ad_token_provider",
