@@ -143,7 +143,8 @@ async def test_nothing_valid_is_an_empty_dataset_error(tmp_path: Path) -> None:
     from chatbot_tester.errors import DatasetError
 
     config = GeneratorConfig(synthetic=synthetic(options={"default": "no JSON here"}))
-    with pytest.raises(DatasetError, match="empty"):
+    with pytest.raises(DatasetError, match="produced 0 of 5 samples"):
         await generate_dataset(config, base_dir=tmp_path, out_path=tmp_path / "d.jsonl")
+    assert not (tmp_path / "d.jsonl").exists()
     report = json.loads((tmp_path / "d.synthetic.json").read_text())
     assert report["produced"] == 0 and report["errors"][0]["error"] == "the reply is not JSON"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import click
@@ -64,7 +65,7 @@ def command(
     """Build a dataset.jsonl from PIPELINE's generator section, or convert --source FILE."""
     from chatbot_tester.common.config import GeneratorConfig
     from chatbot_tester.errors import UsageError
-    from chatbot_tester.generator.generate import dataset_id_for, generate_dataset_sync
+    from chatbot_tester.generator.generate import build_dataset, dataset_id_for, report_path_for
 
     if (pipeline is None) == (source is None):
         raise UsageError("give a PIPELINE file or --source FILE (one of them)")
@@ -90,10 +91,20 @@ def command(
 
             cache = open_cache(pipe.resolve_path(pipe.workspace))
     out = output if output is not None else Path.cwd() / f"{dataset_id_for(config)}.jsonl"
+    import anyio
+
     try:
-        info = generate_dataset_sync(config, base_dir=base_dir, out_path=out.resolve(), cache=cache)
+        info, report = anyio.run(
+            partial(build_dataset, config, base_dir=base_dir, out_path=out.resolve(), cache=cache)
+        )
     finally:
         if cache is not None:
             cache.close()
+    if report is not None and report.missing:
+        click.echo(
+            f"warning: synthetic generation produced {report.produced} of {report.requested} "
+            f"samples ({report.invalid} invalid items); see {report_path_for(out).name}",
+            err=True,
+        )
     click.echo(f"wrote {info.count} samples (dataset '{info.id}', {info.hash[:19]})", err=True)
     click.echo(str(out))

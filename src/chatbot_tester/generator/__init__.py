@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "SyntheticReport",
+    "build_dataset",
     "dataset_fingerprint",
     "dataset_hash",
     "dataset_id_for",
@@ -17,10 +18,13 @@ __all__ = [
     "generate_dataset_sync",
     "generate_synthetic",
     "load_samples",
+    "load_synthetic_report",
     "read_source",
 ]
 
 _LAZY: dict[str, str] = {
+    "build_dataset": "chatbot_tester.generator.generate",
+    "load_synthetic_report": "chatbot_tester.generator.generate",
     "dataset_fingerprint": "chatbot_tester.generator.generate",
     "dataset_hash": "chatbot_tester.generator.generate",
     "dataset_id_for": "chatbot_tester.generator.generate",
@@ -34,11 +38,13 @@ _LAZY: dict[str, str] = {
 
 if TYPE_CHECKING:
     from chatbot_tester.generator.generate import (
+        build_dataset,
         dataset_fingerprint,
         dataset_hash,
         dataset_id_for,
         generate_dataset,
         generate_dataset_sync,
+        load_synthetic_report,
     )
     from chatbot_tester.generator.sources import load_samples, read_source
     from chatbot_tester.generator.synthetic import SyntheticReport, generate_synthetic

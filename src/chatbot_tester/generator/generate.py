@@ -34,11 +34,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GENERATOR_FORMAT",
+    "build_dataset",
     "dataset_fingerprint",
     "dataset_hash",
     "dataset_id_for",
     "generate_dataset",
     "generate_dataset_sync",
+    "load_synthetic_report",
     "report_path_for",
 ]
 
@@ -105,23 +107,24 @@ def _non_empty(samples: Iterable[TestSample], where: str) -> Iterator[TestSample
         raise DatasetError("the dataset is empty: no samples were produced", file=where)
 
 
-async def generate_dataset(
+async def build_dataset(
     config: GeneratorConfig,
     *,
     base_dir: Path,
     out_path: Path,
     cache: ResponseCache | None = None,
     bus: EventBus | None = None,
-) -> DatasetInfo:
-    """Write the dataset described by ``config`` to ``out_path`` and describe it.
+) -> tuple[DatasetInfo, SyntheticReport | None]:
+    """``generate_dataset`` that also returns the ``SyntheticReport`` (None without synthetic).
 
-    File samples are streamed; synthetic samples (if configured) follow them, with ids kept
-    unique, and a ``SyntheticReport`` is written beside the dataset.
+    Callers use the report to warn about a short generation (``report.missing > 0``): the
+    dataset was written, but some batches still had invalid items after ``max_attempts``.
     """
     dataset_id = dataset_id_for(config)
     source_path = _resolve(config.source, base_dir) if config.source is not None else None
     out_path.parent.mkdir(parents=True, exist_ok=True)
     samples: Iterable[TestSample]
+    report: SyntheticReport | None = None
     if config.synthetic is None:
         samples = load_samples(config, base_dir)
     else:
@@ -139,23 +142,81 @@ async def generate_dataset(
             bus=bus,
             taken=taken,
         )
-        _write_report(report, out_path, bus)
+        _record_report(report, out_path, bus)
         samples = [*from_file, *synthetic]
     where = display_path(source_path) if source_path is not None else "synthetic"
     count = write_jsonl_atomic(out_path, _non_empty(samples, where))
-    return DatasetInfo(
+    info = DatasetInfo(
         id=dataset_id,
         hash=dataset_hash(out_path),
         count=count,
         source=str(config.source) if config.source is not None else "synthetic",
     )
+    return info, report
 
 
-def _write_report(report: SyntheticReport, out_path: Path, bus: EventBus | None) -> None:
+async def generate_dataset(
+    config: GeneratorConfig,
+    *,
+    base_dir: Path,
+    out_path: Path,
+    cache: ResponseCache | None = None,
+    bus: EventBus | None = None,
+) -> DatasetInfo:
+    """Write the dataset described by ``config`` to ``out_path`` and describe it.
+
+    File samples are streamed; synthetic samples (if configured) follow them, with ids kept
+    unique, and a ``SyntheticReport`` is written beside the dataset (``report_path_for``).
+    A synthetic generation that produced no sample, or whose batches ended on failed calls
+    (server errors, timeouts), raises ``DatasetError`` and writes nothing at ``out_path``, so
+    a failure is never stored and reused as the dataset. One that fell short only because
+    the model kept returning invalid items is written (a rerun would replay the same cached
+    replies), with a warning event; ``build_dataset`` returns the report for such callers.
+    """
+    info, _ = await build_dataset(
+        config, base_dir=base_dir, out_path=out_path, cache=cache, bus=bus
+    )
+    return info
+
+
+def load_synthetic_report(out_path: Path) -> SyntheticReport | None:
+    """The ``SyntheticReport`` written beside the dataset ``out_path`` (None if there is none).
+
+    Lets a caller that reuses an existing dataset repeat the short-generation warning.
+    """
+    from chatbot_tester.generator.synthetic import SyntheticReport
+
+    path = report_path_for(out_path)
+    try:
+        data = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    data.pop("missing", None)
+    try:
+        return SyntheticReport.model_validate(data)
+    except ValueError:
+        return None
+
+
+def _record_report(report: SyntheticReport, out_path: Path, bus: EventBus | None) -> None:
+    """Write the report beside ``out_path``; raise if the generation must not be stored."""
     path = report_path_for(out_path)
     data = report.model_dump(mode="json")
     data["missing"] = report.missing
     atomic_write_bytes(path, orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+    if report.produced == 0 or report.error_batches:
+        what = (
+            f"{report.error_batches} of {report.batches} batch(es) ended on a failed call"
+            if report.produced
+            else "no valid sample"
+        )
+        raise DatasetError(
+            f"generator.synthetic: produced {report.produced} of {report.requested} samples "
+            f"({what}: {report.reasons()}); fix the generator backend or instructions and run "
+            f"again (successful calls are cached; every error is in {display_path(path)})"
+        )
     if report.missing and bus is not None:
         from chatbot_tester.common.events import Notice
 

@@ -22,6 +22,7 @@ from chatbot_tester.common.calling import CallPolicy, call_backend
 from chatbot_tester.common.jsonl import format_row_error
 from chatbot_tester.common.schemas import ChatRequest, Message, TestSample
 from chatbot_tester.errors import ConfigError, RunAborted
+from chatbot_tester.generator.input_checks import sample_problem
 
 if TYPE_CHECKING:
     from chatbot_tester.common.backends.base import ChatBackend
@@ -89,6 +90,9 @@ class SyntheticReport(BaseModel):
     """Batches requested."""
     failed_batches: int = 0
     """Batches that still missed samples after ``max_attempts``."""
+    error_batches: int = 0
+    """Short batches whose last call failed (server error, timeout) rather than returning
+    invalid items; generating again may succeed, so ``generate_dataset`` stores nothing."""
     errors: list[SyntheticItemError] = Field(default_factory=list)
     """The problems of the last attempt of each batch that fell short."""
 
@@ -96,6 +100,18 @@ class SyntheticReport(BaseModel):
     def missing(self) -> int:
         """Samples requested but not produced."""
         return max(0, self.requested - self.produced)
+
+    def reasons(self, limit: int = 2) -> str:
+        """The first ``limit`` distinct errors, shortened, as one phrase (for one-line messages)."""
+        seen: list[str] = []
+        for error in self.errors:
+            text = " ".join(error.error.split())
+            text = text if len(text) <= 120 else text[:117] + "..."
+            if text not in seen:
+                seen.append(text)
+            if len(seen) == limit:
+                break
+        return "; ".join(seen) if seen else "no valid items in the replies"
 
 
 def _extract_json(text: str) -> Any:
@@ -155,13 +171,16 @@ def parse_items(text: str) -> tuple[list[TestSample], list[tuple[int | None, str
             metadata.setdefault("proposed_id", item["id"])
         if metadata:
             fields["metadata"] = {**metadata, **(fields.get("metadata") or {})}
-        if isinstance(fields.get("input"), str) and not fields["input"].strip():
-            errors.append((index, "field 'input': empty", _excerpt(item)))
-            continue
         try:
-            samples.append(TestSample.model_validate(fields))
+            sample = TestSample.model_validate(fields)
         except ValidationError as exc:
             errors.append((index, format_row_error(exc, TestSample), _excerpt(item)))
+            continue
+        problem = sample_problem(sample)
+        if problem is not None:
+            errors.append((index, problem, _excerpt(item)))
+            continue
+        samples.append(sample)
     return samples, errors
 
 
@@ -226,6 +245,7 @@ async def _run_batch(
     problems: list[str] = []
     errors: list[SyntheticItemError] = []
     policy = CallPolicy(timeout_s=180.0, retries=3)
+    call_failed = False
     for attempt in range(1, config.max_attempts + 1):
         missing = want - len(kept)
         request = _request(config, batch, missing, attempt, problems, sorted(seen), document)
@@ -241,6 +261,7 @@ async def _run_batch(
         report.calls += 1
         report.cached += int(outcome.cached)
         errors, problems = [], []
+        call_failed = outcome.response is None
         if outcome.response is None:
             assert outcome.error is not None
             if outcome.fail_fast:
@@ -279,6 +300,7 @@ async def _run_batch(
         if not bad and len(kept) < want:
             problems.append(f"only {len(kept)} of {want} valid samples so far")
     report.failed_batches += 1
+    report.error_batches += int(call_failed)
     report.errors.extend(errors)
     if len(kept) < want and not errors:
         report.errors.append(
