@@ -11,10 +11,20 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    Strict,
+    field_validator,
+    model_validator,
+)
 
 from chatbot_tester.common.redact import looks_secret_name, register_secret
 from chatbot_tester.errors import ConfigError
@@ -43,8 +53,45 @@ def _option_name(where: str) -> str:
     return re.sub(r"(\[\d+\])+$", "", where).rsplit(".", 1)[-1]
 
 
+def _substitute(value: str, where: str, sub: Callable[[re.Match[str]], str]) -> str:
+    """``value`` with each ``${...}`` replaced by ``sub``; ``$${`` is a literal ``${``.
+
+    A ``${`` that does not start a valid reference is a ``ConfigError`` naming ``where``; the
+    text of the reference is not echoed (it may be a secret pasted in by mistake).
+    """
+    if "${" not in value:
+        return value
+    out: list[str] = []
+    pos = 0
+    while True:
+        start = value.find("${", pos)
+        if start < 0:
+            out.append(value[pos:])
+            return "".join(out)
+        if start > pos and value[start - 1] == "$":
+            out.append(value[pos : start - 1] + "${")
+            pos = start + 2
+            continue
+        match = _ENV_REF.match(value, start)
+        if match is None:
+            if value.find("}", start) < 0:
+                problem = "unterminated ${...} reference: add the closing '}'"
+            else:
+                problem = (
+                    "invalid ${...} reference: write ${NAME} or ${NAME:-default}, NAME being "
+                    "letters, digits and '_'"
+                )
+            raise ConfigError(f"{where}: {problem} (or $${{ for a literal ${{)")
+        out.append(value[pos:start])
+        out.append(sub(match))
+        pos = match.end()
+
+
 def resolve_env(value: Any, *, where: str = "config") -> Any:
     """Resolve ``${VAR}`` and ``${VAR:-default}`` inside strings, recursively, in memory only.
+
+    ``$${`` stands for a literal ``${``; any other ``${`` that is not a complete reference
+    (no closing ``}``, or an invalid name) is a ``ConfigError`` naming the option.
 
     Values substituted from secret-looking variables (``*_KEY``, ``*_TOKEN``, ...) or into
     secret-looking options (``api_key``, ``Authorization``, ...) are registered with
@@ -68,12 +115,26 @@ def resolve_env(value: Any, *, where: str = "config") -> Any:
                 f"(export it, or write ${{{name}:-default}})"
             )
 
-        return _ENV_REF.sub(sub, value)
+        return _substitute(value, where, sub)
     if isinstance(value, dict):
         return {k: resolve_env(v, where=f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, list):
         return [resolve_env(v, where=f"{where}[{i}]") for i, v in enumerate(value)]
     return value
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {str(value).lower()}")
+    return value
+
+
+Int = Annotated[int, Strict()]
+"""An integer field: ``true`` or ``"3"`` are errors, not 1 and 3 (pydantic's lax mode)."""
+Bool = Annotated[bool, Strict()]
+"""A boolean field: only ``true``/``false``, not ``1``, ``"yes"`` or ``"false"``."""
+Float = Annotated[float, BeforeValidator(_not_bool)]
+"""A number field: integers are fine, ``true``/``false`` are errors."""
 
 
 class _Model(BaseModel):
@@ -104,13 +165,13 @@ class SyntheticConfig(BackendSpec):
 
     instructions: str
     """What kind of samples to write (domain, style, difficulty)."""
-    count: int = Field(default=10, ge=1, le=100_000)
+    count: Int = Field(default=10, ge=1, le=100_000)
     """How many samples to produce."""
-    seed: int | None = None
+    seed: Int | None = None
     """Seed passed to the model (when supported) and used for sampling; keeps runs reproducible."""
-    batch_size: int = Field(default=10, ge=1, le=100)
+    batch_size: Int = Field(default=10, ge=1, le=100)
     """Samples requested per call."""
-    max_attempts: int = Field(default=3, ge=1, le=20)
+    max_attempts: Int = Field(default=3, ge=1, le=20)
     """Calls per batch before invalid items are reported as errors."""
     documents: list[Path] = Field(default_factory=list)
     """Optional documents to write questions from (relative to the YAML file)."""
@@ -129,7 +190,7 @@ class GeneratorConfig(_Model):
     """CSV column mapping, field -> column: id, input, expected, context, tags, metadata.*."""
     synthetic: SyntheticConfig | None = None
     """Generate samples with an LLM instead of (or in addition to) a file."""
-    cache: bool = True
+    cache: Bool = True
     """Cache the generator LLM's responses in the workspace."""
 
     @model_validator(mode="after")
@@ -142,33 +203,33 @@ class GeneratorConfig(_Model):
 class BackoffConfig(_Model):
     """Exponential backoff with full jitter between attempts."""
 
-    initial_s: float = Field(default=0.5, gt=0)
+    initial_s: Float = Field(default=0.5, gt=0)
     """Cap of the first backoff delay."""
-    max_s: float = Field(default=30.0, gt=0)
+    max_s: Float = Field(default=30.0, gt=0)
     """Largest backoff delay."""
-    multiplier: float = Field(default=2.0, ge=1)
+    multiplier: Float = Field(default=2.0, ge=1)
     """Growth of the delay cap per attempt."""
-    max_retry_after_s: float = Field(default=120.0, gt=0)
+    max_retry_after_s: Float = Field(default=120.0, gt=0)
     """A server's Retry-After above this is recorded as an error instead of slept."""
 
 
 class RateLimitConfig(_Model):
     """Client-side rate limits, shared by every stage that uses the same backend and key."""
 
-    requests_per_minute: float | None = Field(default=None, gt=0)
+    requests_per_minute: Float | None = Field(default=None, gt=0)
     """Most requests started per minute."""
-    tokens_per_minute: float | None = Field(default=None, gt=0)
+    tokens_per_minute: Float | None = Field(default=None, gt=0)
     """Most tokens (estimated before, corrected after each call) per minute."""
 
 
 class Price(_Model):
     """Price of one model in USD per million tokens."""
 
-    input_per_million: float = Field(ge=0)
+    input_per_million: Float = Field(ge=0)
     """Prompt tokens."""
-    output_per_million: float = Field(ge=0)
+    output_per_million: Float = Field(ge=0)
     """Completion tokens."""
-    cached_input_per_million: float | None = Field(default=None, ge=0)
+    cached_input_per_million: Float | None = Field(default=None, ge=0)
     """Cached prompt tokens (defaults to the input price)."""
 
 
@@ -177,29 +238,29 @@ class RunnerConfig(BackendSpec):
 
     system_prompt: str | None = None
     """System message prepended to every conversation."""
-    concurrency: int = Field(default=8, ge=1, le=4096)
+    concurrency: Int = Field(default=8, ge=1, le=4096)
     """Most requests in flight."""
-    adaptive_concurrency: bool = False
+    adaptive_concurrency: Bool = False
     """Halve concurrency on 429s and recover gradually."""
-    timeout_s: float = Field(default=60.0, gt=0)
+    timeout_s: Float = Field(default=60.0, gt=0)
     """Hard wall-clock limit per attempt."""
-    sample_timeout_s: float | None = Field(default=None, gt=0)
+    sample_timeout_s: Float | None = Field(default=None, gt=0)
     """Total deadline per sample, retries included (default: attempts x timeout)."""
-    retries: int = Field(default=3, ge=0, le=20)
+    retries: Int = Field(default=3, ge=0, le=20)
     """Retries after the first attempt, for retryable errors."""
     backoff: BackoffConfig = Field(default_factory=BackoffConfig)
     """Backoff between attempts."""
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     """Requests/tokens per minute."""
-    stream: bool = False
+    stream: Bool = False
     """Stream responses to measure time to first token."""
-    repeat: int = Field(default=1, ge=1, le=1000)
+    repeat: Int = Field(default=1, ge=1, le=1000)
     """Run each sample this many times."""
-    cache: bool = False
+    cache: Bool = False
     """Serve identical requests from the workspace's response cache."""
-    max_cost_usd: float | None = Field(default=None, gt=0)
+    max_cost_usd: Float | None = Field(default=None, gt=0)
     """Stop scheduling before this budget would be exceeded (the run stays resumable)."""
-    max_error_rate: float = Field(default=0.0, ge=0, le=1)
+    max_error_rate: Float = Field(default=0.0, ge=0, le=1)
     """Fraction of samples allowed to end in errors before the run exits 1."""
     prices: dict[str, Price] = Field(default_factory=dict)
     """Per-model prices overriding the built-in table."""
@@ -231,11 +292,11 @@ class MetricSpec(BaseModel):
 class JudgeConfig(BackendSpec):
     """Default LLM judge for ``llm_judge`` and other judge metrics."""
 
-    concurrency: int = Field(default=8, ge=1, le=1024)
+    concurrency: Int = Field(default=8, ge=1, le=1024)
     """Most judge calls in flight."""
-    timeout_s: float = Field(default=60.0, gt=0)
+    timeout_s: Float = Field(default=60.0, gt=0)
     """Hard wall-clock limit per judge call."""
-    retries: int = Field(default=3, ge=0, le=20)
+    retries: Int = Field(default=3, ge=0, le=20)
     """Retries per judge call."""
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     """Requests/tokens per minute."""
@@ -270,7 +331,7 @@ class EvaluatorConfig(_Model):
     """Run id or run directory to compare against."""
     report: ReportConfig = Field(default_factory=ReportConfig)
     """Report formats."""
-    cache: bool = True
+    cache: Bool = True
     """Cache judge verdicts in the workspace."""
 
     @field_validator("metrics")
