@@ -51,7 +51,7 @@ def test_run_ids_resolve_in_the_workspace(runs, tmp_path: Path) -> None:
     ws = tmp_path / "workspace"
     result = invoke("20250101-000000-aaaa", "latest", "--workspace", str(ws), "--format", "json")
     assert result.exit_code == 0  # latest is the "same" run
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)  # stderr: the "wrote compare.*" lines
     assert data["candidate"]["run_id"] == "20250103-000000-cccc"
     assert data["metrics"][0]["verdict"] == "no_change"
 

@@ -1,14 +1,16 @@
 """``chatbot-tester compare BASELINE CANDIDATE``: paired comparison of two evaluated runs.
 
 BASELINE and CANDIDATE are run directories or run ids in the workspace (``latest`` works).
-Prints a table; ``--format md|html|json`` renders a report (to ``-o FILE`` or stdout). The
-Markdown summary is appended to ``$GITHUB_STEP_SUMMARY`` when set. Exit code 1 when the
-candidate regressed significantly, else 0.
+Prints a table and writes compare.md, compare.html and compare.json into the candidate's run
+directory (``--no-write`` skips that); ``--format md|html|json`` renders a report to ``-o
+FILE`` or stdout instead of the table. The Markdown summary is appended to
+``$GITHUB_STEP_SUMMARY`` when set. Exit code 1 when the candidate regressed significantly,
+2 when the runs share no sample, else 0. Every untrusted string (run ids, metric names,
+sample ids) is printed with terminal escapes stripped and rich markup escaped.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,19 +24,21 @@ __all__ = ["command", "print_table"]
 
 _SUFFIX_FORMATS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".json": "json"}
 _STYLE = {"regression": "bold red", "improvement": "bold green", "no_change": "dim"}
+_MAX_IDS = 10
+"""Regressed sample ids printed per metric."""
 
 
 def print_table(comparison: Comparison, *, err: bool = False) -> None:
     """Print the comparison as a rich table (stdout, or stderr with ``err``)."""
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
 
     from chatbot_tester.evaluator.reports.compare_md import fmt_num, fmt_p, fmt_signed
+    from chatbot_tester.evaluator.reports.text import terminal_text as safe
 
     c = comparison
     console = Console(file=sys.stderr if err else sys.stdout, highlight=False)
-    title = escape(f"{c.baseline.run_id} → {c.candidate.run_id}")
+    title = safe(f"{c.baseline.run_id} → {c.candidate.run_id}")
     table = Table(title=title, title_justify="left")
     table.add_column("metric", overflow="fold", min_width=8)
     for col in ("n", "base", "cand"):
@@ -52,7 +56,7 @@ def print_table(comparison: Comparison, *, err: bool = False) -> None:
         if m.baseline_pass_rate is not None and m.candidate_pass_rate is not None:
             rate = f"{m.baseline_pass_rate:.0%} → {m.candidate_pass_rate:.0%}"
         table.add_row(
-            escape(m.metric),
+            safe(m.metric),
             str(m.n_paired),
             fmt_num(m.baseline_mean),
             fmt_num(m.candidate_mean),
@@ -72,12 +76,21 @@ def print_table(comparison: Comparison, *, err: bool = False) -> None:
             f"unpaired samples: {len(c.only_in_baseline)} only in baseline, "
             f"{len(c.only_in_candidate)} only in candidate"
         )
-    for note in c.notes:
-        console.print(f"[dim]note: {escape(note)}[/]")
-    if c.has_regression:
+    for m in c.metrics:
+        if m.verdict != "regression" or not m.regressions:
+            continue
+        errored = set(m.error_regressions)
+        ids = [safe(i) + (" (error)" if i in errored else "") for i in m.regressions[:_MAX_IDS]]
+        more = len(m.regressions) - _MAX_IDS
         console.print(
-            f"[bold red]regression:[/] {', '.join(c.regressed_metrics)} (alpha {c.alpha:g})"
+            f"{safe(m.metric)} pass→fail: {', '.join(ids)}"
+            + (f" and {more} more" if more > 0 else "")
         )
+    for note in c.notes:
+        console.print(f"[dim]note: {safe(note)}[/]")
+    if c.has_regression:
+        names = ", ".join(safe(n) for n in c.regressed_metrics)
+        console.print(f"[bold red]regression:[/] {names} (alpha {c.alpha:g})")
     else:
         console.print(f"[green]no significant regression[/] (alpha {c.alpha:g})")
 
@@ -120,23 +133,30 @@ def _resolve(workspace: Path, ref: str) -> Path:
     default=None,
     help="Write the report to this file.",
 )
-@click.pass_context
+@click.option(
+    "--no-write",
+    is_flag=True,
+    help="Do not write compare.md/html/json into the candidate run directory.",
+)
 def command(
-    ctx: click.Context,
     baseline: str,
     candidate: str,
     workspace: Path,
     alpha: float,
     fmt: str,
     output: Path | None,
+    no_write: bool,
 ) -> None:
     """Compare CANDIDATE with BASELINE (run dirs or run ids); exit 1 on a significant regression.
 
-    With -o and no --format, the format follows the file suffix (.md, .html, .json).
+    compare.md, compare.html and compare.json are written into the CANDIDATE run directory
+    unless --no-write. With -o and no --format, the format follows the file suffix (.md,
+    .html, .json).
     """
     from chatbot_tester.common.storage import atomic_write_text
     from chatbot_tester.errors import UsageError
-    from chatbot_tester.evaluator.compare import compare_runs
+    from chatbot_tester.evaluator.compare import compare_runs, write_comparison
+    from chatbot_tester.evaluator.reports import append_step_summary
     from chatbot_tester.evaluator.reports.compare_md import render_markdown
 
     if fmt == "text" and output is not None:
@@ -145,9 +165,11 @@ def command(
             raise UsageError(
                 f"-o {output}: cannot tell the format from the suffix; add --format md, html or json"
             )
-    comparison = compare_runs(
-        _resolve(workspace, baseline), _resolve(workspace, candidate), alpha=alpha
-    )
+    candidate_dir = _resolve(workspace, candidate)
+    comparison = compare_runs(_resolve(workspace, baseline), candidate_dir, alpha=alpha)
+    written: dict[str, Path] = {}
+    if not no_write:
+        written = write_comparison(comparison, candidate_dir, step_summary=False)
     text: str | None = None
     if fmt == "md":
         text = render_markdown(comparison)
@@ -165,8 +187,7 @@ def command(
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        with open(summary, "a", encoding="utf-8") as fh:
-            fh.write(render_markdown(comparison) + "\n")
-    ctx.exit(comparison.exit_code)
+    for path in written.values():
+        click.echo(f"wrote {path}", err=True)
+    append_step_summary(render_markdown(comparison))
+    sys.exit(comparison.exit_code)  # not ctx.exit: main() runs click with standalone_mode=False

@@ -39,6 +39,7 @@ def _with_metrics(evaluator: Any, metrics: tuple[str, ...]) -> Any:
         return evaluator
     from chatbot_tester.common.config import MetricSpec
     from chatbot_tester.evaluator.gates import parse_gate
+    from chatbot_tester.evaluator.reports.text import clean_text
 
     by_label = {spec.label: spec for spec in evaluator.metrics}
     specs = [by_label.get(name) or MetricSpec(type=name) for name in dict.fromkeys(metrics)]
@@ -47,7 +48,9 @@ def _with_metrics(evaluator: Any, metrics: tuple[str, ...]) -> Any:
     for expr in evaluator.thresholds:
         metric = parse_gate(expr)[0].rpartition(".")[0]
         if metric in by_label and metric not in chosen:
-            click.echo(f"gate skipped: {expr} (metric '{metric}' not selected)", err=True)
+            click.echo(
+                clean_text(f"gate skipped: {expr} (metric '{metric}' not selected)"), err=True
+            )
             continue
         thresholds.append(expr)
     return evaluator.model_copy(update={"metrics": specs, "thresholds": thresholds})
@@ -184,6 +187,7 @@ def command(
         dataset, results, evaluator, out_dir, ws_root, base_dir, resume, pipeline, run_id
     )
     from chatbot_tester.evaluator import write_reports
+    from chatbot_tester.evaluator.reports.text import clean_text
 
     chosen = list(formats) or list(evaluator.report.formats)
     paths = write_reports(evaluation, dataset, results, out_dir, chosen)
@@ -192,7 +196,7 @@ def command(
         click.echo(f"{fmt}: {path}", err=True)
     for gate in evaluation.gates:
         if not gate.passed:
-            click.echo(gate.message, err=True)
+            click.echo(clean_text(gate.message), err=True)
     click.echo(str(out_dir.resolve()))
     if not evaluation.passed:
         sys.exit(1)
@@ -242,12 +246,17 @@ def _evaluate(
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
-    """A few lines on stderr: each metric's mean and pass rate, and "scored n of N"."""
+    """A few lines on stderr: each metric's mean and pass rate, and "scored n of N".
+
+    Metric names come from configs and datasets: escapes and control characters are stripped.
+    """
+    from chatbot_tester.evaluator.reports.text import clean_text
+
     for name, m in summary.get("metrics", {}).items():
         mean = "–" if m.get("mean") is None else f"{m['mean']:.3f}"
         rate = "–" if m.get("pass_rate") is None else f"{100 * m['pass_rate']:.1f}%"
         click.echo(
-            f"{name}: mean {mean}, pass rate {rate}, scored {m['scored']} of {m['total']}"
+            f"{clean_text(name)}: mean {mean}, pass rate {rate}, scored {m['scored']} of {m['total']}"
             + (f", {m['errors']} errors" if m.get("errors") else ""),
             err=True,
         )

@@ -2,7 +2,11 @@
 
 Samples are paired by id (whole-sample scores, ``turn`` None; repeats averaged per sample).
 Per metric: the mean delta with a paired bootstrap CI, the pass-rate delta with McNemar's
-exact test on the samples that flipped, and a verdict. A change is *significant* when
+exact test on the samples that flipped, and a verdict. For pass/fail metrics a sample the
+metric errored on or did not score (the chatbot crashed, the judge failed) counts as a
+**fail** on that side, so a candidate that errors where the baseline passed regresses
+(those samples are listed with reason "error"). Two runs without a shared sample id cannot
+be compared: ``ConfigError``. A change is *significant* when
 McNemar's p < alpha (pass/fail metrics) or the delta's CI excludes 0 (graded metrics; for a
 metric whose values are only 0/1 the exact test alone decides, since a percentile bootstrap
 over a handful of flips is too eager). Everything else is noise: ``no_change``.
@@ -73,7 +77,7 @@ class MetricComparison(_Model):
     metric: str
     """Metric label."""
     n_paired: int
-    """Samples scored by the metric in both runs."""
+    """Samples with a value of the metric in both runs (the pairs behind the mean delta)."""
     baseline_mean: float | None = None
     """Mean value in the baseline (paired samples)."""
     candidate_mean: float | None = None
@@ -85,7 +89,7 @@ class MetricComparison(_Model):
     delta_ci_high: float | None = None
     """Upper end of the paired bootstrap CI of ``delta``."""
     n_pass_paired: int = 0
-    """Paired samples with a pass/fail verdict in both runs."""
+    """Samples of both runs judged by this pass/fail metric (errored or unscored count as fail)."""
     baseline_pass_rate: float | None = None
     """Pass rate in the baseline (over ``n_pass_paired``)."""
     candidate_pass_rate: float | None = None
@@ -103,9 +107,15 @@ class MetricComparison(_Model):
     verdict: Verdict = "no_change"
     """regression, improvement or no_change."""
     regressions: list[str] = Field(default_factory=list)
-    """Sample ids that went from pass to fail."""
+    """Sample ids that went from pass to fail (or to an error)."""
+    error_regressions: list[str] = Field(default_factory=list)
+    """The ``regressions`` whose candidate errored or was not scored (reason "error")."""
     improvements: list[str] = Field(default_factory=list)
     """Sample ids that went from fail to pass."""
+    baseline_errors: int = 0
+    """Paired samples the metric errored on (or did not score) in the baseline."""
+    candidate_errors: int = 0
+    """Paired samples the metric errored on (or did not score) in the candidate."""
     only_baseline: int = 0
     """Samples scored by this metric in the baseline only."""
     only_candidate: int = 0
@@ -162,22 +172,29 @@ class Comparison(_Model):
 class _SampleAcc:
     """Running sums for one (metric, sample) over repeats."""
 
-    __slots__ = ("n_passed", "n_value", "n_verdicts", "total")
+    __slots__ = ("n_errors", "n_passed", "n_value", "n_verdicts", "total")
 
     def __init__(self) -> None:
         self.total = 0.0
         self.n_value = 0
         self.n_passed = 0
         self.n_verdicts = 0
+        self.n_errors = 0
 
     @property
     def value(self) -> float | None:
         return self.total / self.n_value if self.n_value else None
 
     @property
-    def passed(self) -> bool | None:
-        """Pass when at least half of the repeats passed."""
-        return None if not self.n_verdicts else self.n_passed * 2 >= self.n_verdicts
+    def errored(self) -> bool:
+        """True when no repeat got a verdict (every one errored)."""
+        return self.n_verdicts == 0
+
+    @property
+    def passed(self) -> bool:
+        """Pass when at least half of the repeats passed; errored repeats count as fails."""
+        n = self.n_verdicts + self.n_errors
+        return n > 0 and self.n_passed * 2 >= n
 
 
 def _scores(run: Path) -> Iterator[Score]:
@@ -210,6 +227,8 @@ def _load(run: Path) -> tuple[dict[str, dict[str, _SampleAcc]], set[str]]:
         if score.passed is not None:
             acc.n_verdicts += 1
             acc.n_passed += int(score.passed)
+        elif score.error is not None:
+            acc.n_errors += 1
     return table, samples
 
 
@@ -237,8 +256,46 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _pass_fail(table: dict[str, _SampleAcc]) -> bool:
+    return any(acc.n_verdicts for acc in table.values())
+
+
+def _compare_verdicts(
+    result: MetricComparison,
+    base: dict[str, _SampleAcc],
+    cand: dict[str, _SampleAcc],
+    paired: set[str],
+    alpha: float,
+) -> int | None:
+    """Fill the pass/fail fields; an errored or unscored side is a fail. Returns the direction."""
+    ids = sorted(s for s in paired if s in base or s in cand)
+    if not ids:
+        return None
+    empty = _SampleAcc()
+    pairs = [(s, base.get(s, empty), cand.get(s, empty)) for s in ids]
+    result.n_pass_paired = n = len(pairs)
+    result.baseline_errors = sum(1 for _, a, _ in pairs if a.errored)
+    result.candidate_errors = sum(1 for _, _, b in pairs if b.errored)
+    result.regressions = [s for s, a, b in pairs if a.passed and not b.passed]
+    result.error_regressions = [s for s, a, b in pairs if a.passed and b.errored]
+    result.improvements = [s for s, a, b in pairs if b.passed and not a.passed]
+    result.pass_to_fail, result.fail_to_pass = len(result.regressions), len(result.improvements)
+    result.baseline_pass_rate = sum(1 for _, a, _ in pairs if a.passed) / n
+    result.candidate_pass_rate = sum(1 for _, _, b in pairs if b.passed) / n
+    result.pass_rate_delta = result.candidate_pass_rate - result.baseline_pass_rate
+    result.p_value = mcnemar_exact(result.pass_to_fail, result.fail_to_pass)
+    if result.p_value < alpha:
+        return 1 if result.fail_to_pass > result.pass_to_fail else -1
+    return None
+
+
 def _compare_metric(
-    name: str, base: dict[str, _SampleAcc], cand: dict[str, _SampleAcc], alpha: float, seed: int
+    name: str,
+    base: dict[str, _SampleAcc],
+    cand: dict[str, _SampleAcc],
+    paired: set[str],
+    alpha: float,
+    seed: int,
 ) -> MetricComparison:
     ids = sorted(set(base) & set(cand))
     pairs = [(s, base[s].value, cand[s].value) for s in ids]
@@ -258,22 +315,13 @@ def _compare_metric(
         result.baseline_mean = sum(xs) / len(xs)
         result.candidate_mean = sum(ys) / len(ys)
         result.delta, result.delta_ci_low, result.delta_ci_high = delta, _finite(low), _finite(high)
-    verdicts = [(s, base[s].passed, cand[s].passed) for s in ids]
-    both = [(s, a, b) for s, a, b in verdicts if a is not None and b is not None]
     directions: set[int] = set()
-    if both:
-        n = len(both)
-        result.n_pass_paired = n
-        result.regressions = [s for s, a, b in both if a and not b]
-        result.improvements = [s for s, a, b in both if b and not a]
-        result.pass_to_fail, result.fail_to_pass = len(result.regressions), len(result.improvements)
-        result.baseline_pass_rate = sum(1 for _, a, _ in both if a) / n
-        result.candidate_pass_rate = sum(1 for _, _, b in both if b) / n
-        result.pass_rate_delta = result.candidate_pass_rate - result.baseline_pass_rate
-        result.p_value = mcnemar_exact(result.pass_to_fail, result.fail_to_pass)
-        if result.p_value < alpha:
-            directions.add(1 if result.fail_to_pass > result.pass_to_fail else -1)
-    use_ci = not (binary and both)
+    verdicts = bool(base) and bool(cand) and (_pass_fail(base) or _pass_fail(cand))
+    if verdicts:
+        direction = _compare_verdicts(result, base, cand, paired, alpha)
+        if direction is not None:
+            directions.add(direction)
+    use_ci = not (binary and result.n_pass_paired)
     ci_low, ci_high = result.delta_ci_low, result.delta_ci_high
     if use_ci and ci_low is not None and ci_high is not None and result.n_paired >= 2:
         if ci_low > 0:
@@ -297,6 +345,11 @@ def compare_runs(
     baseline, candidate = Path(baseline), Path(candidate)
     base_table, base_samples = _load(baseline)
     cand_table, cand_samples = _load(candidate)
+    paired = base_samples & cand_samples
+    if not paired:
+        raise ConfigError(
+            f"runs {baseline.name} and {candidate.name} share no sample ids; nothing to compare"
+        )
     notes: list[str] = []
     metrics: list[MetricComparison] = []
     for name in sorted(set(base_table) | set(cand_table)):
@@ -305,7 +358,9 @@ def compare_runs(
         elif name not in base_table:
             notes.append(f"metric '{name}' is scored in the candidate only")
         metrics.append(
-            _compare_metric(name, base_table.get(name, {}), cand_table.get(name, {}), alpha, seed)
+            _compare_metric(
+                name, base_table.get(name, {}), cand_table.get(name, {}), paired, alpha, seed
+            )
         )
     base_report, cand_report = _report(baseline, notes), _report(candidate, notes)
     operational = []
@@ -334,12 +389,12 @@ def write_comparison(
 ) -> dict[str, Path]:
     """Write compare.md, compare.html and compare.json atomically into ``out_dir``.
 
-    With ``step_summary`` and ``$GITHUB_STEP_SUMMARY`` set, the Markdown is appended there too.
+    With ``step_summary`` and ``$GITHUB_STEP_SUMMARY`` set, the Markdown is appended there too
+    (an unwritable summary file is a logged warning, not an error).
     Returns report key (``compare_md``, ``compare_html``, ``compare_json``) -> path.
     """
-    import os
-
     from chatbot_tester.common.storage import atomic_write_text
+    from chatbot_tester.evaluator.reports import append_step_summary
     from chatbot_tester.evaluator.reports.compare_html import render_html
     from chatbot_tester.evaluator.reports.compare_md import render_markdown
 
@@ -355,8 +410,6 @@ def write_comparison(
         path = out_dir / COMPARE_FILES[key]
         atomic_write_text(path, text)
         paths[key] = path
-    target = os.environ.get("GITHUB_STEP_SUMMARY") if step_summary else None
-    if target:
-        with open(target, "a", encoding="utf-8") as fh:
-            fh.write(markdown + "\n")
+    if step_summary:
+        append_step_summary(markdown)
     return paths

@@ -3,11 +3,13 @@
 Each reporter is a pure function of the evaluation data (summary dict plus the dataset,
 results and scores files, streamed) to bytes; ``write_reports`` writes the requested formats
 atomically into a directory and appends the Markdown summary to ``$GITHUB_STEP_SUMMARY``
-when that variable is set.
+when that variable is set (a summary file that cannot be written is a warning, never a failed
+run).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +22,9 @@ from chatbot_tester.errors import ConfigError
 if TYPE_CHECKING:
     from chatbot_tester.evaluator.evaluate import Evaluation
 
-__all__ = ["FORMATS", "render_report", "write_reports"]
+__all__ = ["FORMATS", "append_step_summary", "render_report", "write_reports"]
+
+log = logging.getLogger(__name__)
 
 FORMATS: dict[str, str] = {
     "json": REPORT_JSON,
@@ -81,8 +85,27 @@ def write_reports(
         atomic_write_bytes(path, data)
         paths[fmt] = path
         if fmt == "md" and step_summary:
-            target = os.environ.get("GITHUB_STEP_SUMMARY")
-            if target:
-                with open(target, "a", encoding="utf-8") as fh:
-                    fh.write(data.decode("utf-8") + "\n")
+            append_step_summary(data.decode("utf-8"))
     return paths
+
+
+def append_step_summary(markdown: str) -> bool:
+    """Append ``markdown`` to ``$GITHUB_STEP_SUMMARY`` when set; True when it was written.
+
+    The summary is a convenience: a path that cannot be written logs one warning and the run
+    goes on (its reports and exit code do not depend on it).
+    """
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return False
+    try:
+        with open(target, "a", encoding="utf-8") as fh:
+            fh.write(markdown + "\n")
+    except OSError as exc:
+        log.warning(
+            "cannot append to $GITHUB_STEP_SUMMARY (%s): %s; summary skipped",
+            target,
+            exc.strerror or exc,
+        )
+        return False
+    return True

@@ -81,7 +81,7 @@ candidate <code>{{ c.candidate.run_id }}</code> ({{ c.candidate.samples }} sampl
 <h2>Flipped samples</h2>
 <ul>
 {% for m in c.metrics if m.regressions or m.improvements %}
-{% if m.regressions %}<li><strong>{{ m.metric }}</strong> pass&rarr;fail: {{ ids(m.regressions) }}</li>{% endif %}
+{% if m.regressions %}<li><strong>{{ m.metric }}</strong> pass&rarr;fail: {{ ids(m.regressions, m.error_regressions) }}</li>{% endif %}
 {% if m.improvements %}<li><strong>{{ m.metric }}</strong> fail&rarr;pass: {{ ids(m.improvements) }}</li>{% endif %}
 {% endfor %}
 </ul>
@@ -99,9 +99,12 @@ candidate <code>{{ c.candidate.run_id }}</code> ({{ c.candidate.samples }} sampl
 """
 
 
-def _ids(ids: list[str]) -> str:
+def _ids(ids: list[str], errored: list[str] | None = None) -> str:
+    """Up to MAX_IDS ids, the ones that errored marked "(error)" (escaped by the template)."""
+    marked = set(errored or ())
     more = len(ids) - MAX_IDS
-    return ", ".join(ids[:MAX_IDS]) + (f" and {more} more" if more > 0 else "")
+    shown = [i + (" (error)" if i in marked else "") for i in ids[:MAX_IDS]]
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
 
 @functools.cache

@@ -1,7 +1,8 @@
 """Markdown rendering of a run comparison (for PR comments and ``$GITHUB_STEP_SUMMARY``).
 
-Metric names and sample ids come from datasets and configs, so they are escaped: table
-cells cannot break the table, and Markdown/HTML syntax in them is shown, not interpreted.
+Metric names and sample ids come from datasets and configs, so they are escaped: terminal
+escapes and control characters are stripped (``reports.text.clean_text``), table cells cannot
+break the table, and Markdown/HTML syntax in them is shown, not interpreted.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import re
 
 from chatbot_tester.evaluator.compare import Comparison, MetricComparison
+from chatbot_tester.evaluator.reports.text import clean_text
 
 __all__ = ["MAX_IDS", "code_md", "escape_md", "fmt_num", "fmt_p", "fmt_signed", "render_markdown"]
 
@@ -25,7 +27,7 @@ _VERDICT_MD = {
 
 def escape_md(text: str) -> str:
     """``text`` safe inside a Markdown table cell or list item (one line, syntax escaped)."""
-    flat = " ".join(str(text).split())
+    flat = " ".join(clean_text(text).split())
     return _MD_SPECIAL.sub(r"\\\1", flat).replace("&", "&amp;")
 
 
@@ -35,7 +37,7 @@ def code_md(text: str) -> str:
     Nothing is interpreted inside a code span, so no other escaping is needed (or possible:
     backslashes would show).
     """
-    flat = " ".join(str(text).replace("`", "'").split())
+    flat = " ".join(clean_text(text).replace("`", "'").split())
     return f"`{flat}`"
 
 
@@ -75,8 +77,9 @@ def _ci(m: MetricComparison) -> str:
     return f" [{fmt_signed(m.delta_ci_low)}, {fmt_signed(m.delta_ci_high)}]"
 
 
-def _ids(ids: list[str]) -> str:
-    shown = ", ".join(code_md(i) for i in ids[:MAX_IDS])
+def _ids(ids: list[str], errored: list[str] | None = None) -> str:
+    marked = set(errored or ())
+    shown = ", ".join(code_md(i) + (" (error)" if i in marked else "") for i in ids[:MAX_IDS])
     more = len(ids) - MAX_IDS
     return shown + (f" and {more} more" if more > 0 else "")
 
@@ -120,7 +123,10 @@ def render_markdown(comparison: Comparison, *, title: str = "Run comparison") ->
         out += ["", "### Flipped samples", ""]
         for m in flips:
             if m.regressions:
-                out.append(f"- **{escape_md(m.metric)}** pass→fail: {_ids(m.regressions)}")
+                out.append(
+                    f"- **{escape_md(m.metric)}** pass→fail: "
+                    f"{_ids(m.regressions, m.error_regressions)}"
+                )
             if m.improvements:
                 out.append(f"- **{escape_md(m.metric)}** fail→pass: {_ids(m.improvements)}")
     if c.only_in_baseline or c.only_in_candidate:

@@ -1,7 +1,8 @@
 """``report.md``: a short summary for a pull-request comment or ``$GITHUB_STEP_SUMMARY``.
 
 Every text that comes from a dataset, an answer or a config (ids, metric names, excerpts,
-reasons) goes through ``md_escape``: HTML is neutralised to entities, Markdown syntax is
+reasons) goes through ``md_escape``: terminal escapes and control characters are stripped
+(``reports.text.clean_text``), HTML is neutralised to entities, Markdown syntax is
 backslash-escaped and ``@mentions`` are broken, so an answer cannot ping people, inject
 links or break the tables.
 """
@@ -15,17 +16,17 @@ from typing import Any
 
 from chatbot_tester.common.schemas import RunRecord
 from chatbot_tester.evaluator.records import DatasetIndex, iter_summary_scores, iter_unique_records
+from chatbot_tester.evaluator.reports.text import clean_text
 
 __all__ = ["md_code", "md_escape", "render_markdown"]
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~<>-])")
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 TOP_FAILING = 10
 
 
 def md_escape(text: object, limit: int = 100) -> str:
     """One line of ``text`` that renders literally in GitHub Markdown (tables included)."""
-    s = " ".join(_CONTROL.sub("", str(text)).split())
+    s = " ".join(clean_text(text).split())
     if len(s) > limit:
         s = s[: limit - 1] + "…"
     s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -35,7 +36,7 @@ def md_escape(text: object, limit: int = 100) -> str:
 
 def md_code(text: object, limit: int = 80) -> str:
     """``text`` as an inline code span (literal in GitHub, ``|`` escaped for tables)."""
-    s = " ".join(_CONTROL.sub("", str(text)).split())
+    s = " ".join(clean_text(text).split())
     if len(s) > limit:
         s = s[: limit - 1] + "…"
     if "`" in s or not s:
@@ -106,7 +107,11 @@ def render_markdown(
     passed = summary.get("passed", True)
     gates = summary.get("gates", [])
     n_failed = sum(1 for g in gates if not g.get("passed"))
-    out = [f"## {'✅' if passed else '❌'} {title}: {'passed' if passed else 'failed'}", ""]
+    if gates:  # without gates nothing was checked: do not claim "passed"
+        heading = f"{'✅' if passed else '❌'} {title}: {'passed' if passed else 'failed'}"
+    else:
+        heading = f"ℹ️ {title}: no gates configured"
+    out = [f"## {heading}", ""]
     if gates:
         out.append(f"**Gates:** {len(gates) - n_failed} passed, {n_failed} failed")
         out.extend(
@@ -129,7 +134,12 @@ def render_markdown(
     lat, ttft = summary.get("latency", {}), summary.get("ttft", {})
     out.append(
         f"**Latency (ms):** p50 {_num(lat.get('p50'), 1)} · p95 {_num(lat.get('p95'), 1)} · p99 {_num(lat.get('p99'), 1)}"
-        + (f" · **TTFT p50** {_num(ttft.get('p50'), 1)}" if ttft.get("count") else "")
+        + (
+            f" · **TTFT (ms):** p50 {_num(ttft.get('p50'), 1)} · p95 {_num(ttft.get('p95'), 1)}"
+            f" · p99 {_num(ttft.get('p99'), 1)}"
+            if ttft.get("count")
+            else ""
+        )
     )
     kinds = ", ".join(
         f"{md_escape(k, 40)}: {v}" for k, v in totals.get("errors_by_kind", {}).items()
