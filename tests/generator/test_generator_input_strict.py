@@ -96,6 +96,8 @@ def test_csv_id_with_a_control_character(tmp_path: Path) -> None:
         ('{"id": "a", "input": "x", "metadata": {"k": 1, "k": 2}}', "k"),
         ('{"id": "a", "turns": [{"user": "u", "user": "v"}]}', "user"),
         ('{"id": "a", "input": "http://x/y?t=10:30", "input": "z"}', "input"),
+        ('{"id": "a", "input": "x\\u003a", "input": "y:"}', "input"),  # escaped colon
+        ('{"id": "a", "input": "x", "metadata": {"a": {"b": 1, "b": "1:2"}}}', "b"),
     ],
 )
 def test_jsonl_duplicate_key_names_line_and_key(tmp_path: Path, line: str, key: str) -> None:

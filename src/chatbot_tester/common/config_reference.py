@@ -53,6 +53,8 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
 
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
+    if origin is typing.Annotated:  # e.g. the strict Int alias of common.config
+        return _type_name(typing.get_args(tp)[0])
     if origin in (typing.Union, types.UnionType):
         return " | ".join(_type_name(a) for a in typing.get_args(tp))
     if origin is typing.Literal:
