@@ -169,3 +169,13 @@ def test_printable_unicode_ids_are_fine(tmp_path: Path) -> None:
     rows = [{"id": "café-1 ü/../x", "input": "x"}, {"id": "日本", "input": "y"}]
     path = write(tmp_path / "u.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     assert [s.id for s in samples_of(path)] == ["café-1 ü/../x", "日本"]
+
+
+def test_jsonl_errors_name_the_file_relative_to_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "d.jsonl", '{"id": "a", "input": "x"}\n{"id": "b", "id": "c", "input": "y"}\n')
+    assert str(error_of(tmp_path / "d.jsonl")).startswith("d.jsonl:2: key 'id' appears twice")
+    write(tmp_path / "e.jsonl", '{"id": "a", "input": "x"}\n{"id":\n')
+    assert str(error_of(tmp_path / "e.jsonl")).startswith("e.jsonl:2: bad JSON")

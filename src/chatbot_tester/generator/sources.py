@@ -60,7 +60,14 @@ def detect_format(path: Path, format: str = "auto") -> str:
 def read_jsonl(path: Path) -> Iterator[tuple[int, TestSample]]:
     """Yield ``(line, sample)`` for each non-blank JSONL line (each line one TestSample)."""
     where = display_path(path)
-    for line, obj in iter_json_objects(path, unique_keys=True):
+    objects = iter_json_objects(path, unique_keys=True)
+    while True:
+        try:
+            line, obj = next(objects)
+        except StopIteration:
+            return
+        except DatasetError as exc:  # name the file as the user wrote it, like other errors
+            raise DatasetError(exc.message, file=where, line=exc.line) from None
         try:
             yield line, TestSample.model_validate(obj)
         except ValidationError as exc:
