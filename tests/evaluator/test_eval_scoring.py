@@ -157,6 +157,7 @@ async def test_summary_numbers_on_a_hand_computed_fixture(tmp_path: Path) -> Non
         "errors": 1,
         "errors_by_kind": {"http": 1},
         "missing": 1,
+        "repeats": 1,
         "error_rate": 0.25,
     }
     em = s["metrics"]["exact_match"]

@@ -5,6 +5,15 @@ Fed one record and one score at a time (streaming): per metric it keeps the list
 means with 95% bootstrap CIs, pass rates with Wilson intervals, latency/TTFT percentiles,
 token and cost totals. Pass rates count scores that errored against the metric
 (``passed / (passed + failed + errors)``), so timeouts cannot make a suite look better.
+
+With ``repeat: k`` (k > 1) the repeats of a sample are not independent observations: each
+metric is first aggregated per sample (value = mean over its repeats; pass = at least half of
+its repeats passed, an errored repeat counting as not passed; a sample whose repeats all
+errored is an error), and the mean, bootstrap CI, pass rate and Wilson interval are computed
+over samples (n = samples). ``passed``/``failed`` then count samples, while ``scored``,
+``total`` and ``errors`` still count scores. Nondeterminism is reported per metric as
+``flaky`` (samples whose repeats disagree on pass, an errored repeat counting as not passed)
+and ``flip_rate`` (flaky / samples with at least two repeats).
 """
 
 from __future__ import annotations
@@ -25,6 +34,19 @@ REPORT_SCHEMA_VERSION = SCHEMA_VERSION
 """Version of the ``report.json`` layout."""
 
 
+class _Reps:
+    """The repeats of one sample on one metric (for ``repeat: k``)."""
+
+    __slots__ = ("errors", "failed", "passed", "value_n", "value_sum")
+
+    def __init__(self) -> None:
+        self.value_sum = 0.0
+        self.value_n = 0
+        self.passed = 0
+        self.failed = 0
+        self.errors = 0
+
+
 @dataclass
 class _Acc:
     """Counters of one metric (optionally keeping every value for the CI)."""
@@ -39,8 +61,19 @@ class _Acc:
     unstable: int = 0
     scored: int = 0
     total: int = 0
+    pass_errors: int | None = None
+    """Errors counted against the pass rate (samples with repeats; else ``errors``)."""
+    reps: dict[tuple[str, int | None], _Reps] | None = None
+    """Per-sample repeats, when the run has ``repeat: k`` with k > 1."""
+    flaky: int | None = None
+    multi: int = 0
 
-    def add(self, score: Score) -> None:
+    def add(self, score: Score, *, by_sample: bool = False) -> None:
+        if score.details.get("unstable"):
+            self.unstable += 1
+        if by_sample:
+            self._add_repeat(score)
+            return
         if score.error is not None:
             self.errors += 1
         else:
@@ -54,8 +87,54 @@ class _Acc:
                 self.passed += 1
             elif score.passed is False:
                 self.failed += 1
-        if score.details.get("unstable"):
-            self.unstable += 1
+
+    def _add_repeat(self, score: Score) -> None:
+        if self.reps is None:
+            self.reps = {}
+        key = (score.sample_id, score.turn)
+        reps = self.reps.get(key)
+        if reps is None:
+            reps = self.reps[key] = _Reps()
+        if score.error is not None:
+            self.errors += 1
+            reps.errors += 1
+            return
+        self.scored += 1
+        if score.value is not None and math.isfinite(score.value):
+            reps.value_sum += score.value
+            reps.value_n += 1
+        if score.passed is True:
+            reps.passed += 1
+        elif score.passed is False:
+            reps.failed += 1
+
+    def fold(self) -> None:
+        """Turn per-sample repeats into one observation per sample (idempotent)."""
+        if self.reps is None or self.pass_errors is not None:
+            return
+        verdicts = any(r.passed or r.failed for r in self.reps.values())
+        flaky = 0
+        self.pass_errors = 0
+        for reps in self.reps.values():
+            if reps.value_n:
+                mean = reps.value_sum / reps.value_n
+                self.value_sum += mean
+                self.value_n += 1
+                if self.keep_values:
+                    self.values.append(mean)
+            n = reps.passed + reps.failed + reps.errors
+            if n >= 2:
+                self.multi += 1
+                flaky += 0 < reps.passed < n
+            if not verdicts:
+                continue
+            if reps.passed + reps.failed == 0:
+                self.pass_errors += 1
+            elif reps.passed * 2 >= n:
+                self.passed += 1
+            else:
+                self.failed += 1
+        self.flaky = flaky if verdicts else None
 
 
 def _n_boot(n: int) -> int:
@@ -63,14 +142,19 @@ def _n_boot(n: int) -> int:
     return 2000 if n <= 10_000 else max(200, 20_000_000 // n)
 
 
+def _pass_errors(acc: _Acc) -> int:
+    return acc.errors if acc.pass_errors is None else acc.pass_errors
+
+
 def _pass_rate(acc: _Acc) -> float | None:
     if acc.passed + acc.failed == 0:
         return None
-    return acc.passed / (acc.passed + acc.failed + acc.errors)
+    return acc.passed / (acc.passed + acc.failed + _pass_errors(acc))
 
 
 def metric_stats(acc: _Acc, *, intervals: bool = True) -> dict[str, Any]:
-    """The per-metric block of report.json."""
+    """The per-metric block of report.json (repeats folded per sample first, when any)."""
+    acc.fold()
     scored = acc.scored
     out: dict[str, Any] = {"mean": acc.value_sum / acc.value_n if acc.value_n else None}
     if intervals:
@@ -83,7 +167,9 @@ def metric_stats(acc: _Acc, *, intervals: bool = True) -> dict[str, Any]:
     if intervals:
         plo = phi = None
         if rate is not None:
-            plo, phi = stats.wilson_interval(acc.passed, acc.passed + acc.failed + acc.errors)
+            plo, phi = stats.wilson_interval(
+                acc.passed, acc.passed + acc.failed + _pass_errors(acc)
+            )
         out["pass_ci_low"], out["pass_ci_high"] = plo, phi
     out.update(
         passed=acc.passed,
@@ -93,6 +179,10 @@ def metric_stats(acc: _Acc, *, intervals: bool = True) -> dict[str, Any]:
         errors=acc.errors,
         unstable=acc.unstable,
     )
+    if acc.reps is not None:
+        out["samples"] = len(acc.reps)
+        out["flaky"] = acc.flaky
+        out["flip_rate"] = acc.flaky / acc.multi if acc.flaky is not None and acc.multi else None
     return out
 
 
@@ -116,6 +206,8 @@ class SummaryBuilder:
         self.samples = 0
         self.missing = 0
         self.records = 0
+        self.repeats = 1
+        """Most repeats of a sample seen in the records (``repeat: k``)."""
         self.ok = 0
         self.errors_by_kind: Counter[str] = Counter()
         self.latency: list[float] = []
@@ -133,6 +225,8 @@ class SummaryBuilder:
     def add_record(self, record: RunRecord) -> None:
         """Count one (de-duplicated) run record."""
         self.records += 1
+        if record.repeat >= self.repeats:
+            self.repeats = record.repeat + 1
         if record.ok:
             self.ok += 1
             if record.latency_ms is not None:
@@ -179,11 +273,12 @@ class SummaryBuilder:
                 self._tag_acc(tag, label).total += 1
 
     def add_score(self, score: Score, tags: Sequence[str] = ()) -> None:
-        """Count one (de-duplicated) score."""
-        self._acc(score.metric, score.turn).add(score)
+        """Count one (de-duplicated) score (per sample when the records have repeats)."""
+        by_sample = self.repeats > 1
+        self._acc(score.metric, score.turn).add(score, by_sample=by_sample)
         if score.turn is None:
             for tag in tags:
-                self._tag_acc(tag, score.metric).add(score)
+                self._tag_acc(tag, score.metric).add(score, by_sample=by_sample)
 
     def _ordered(self, table: dict[str, _Acc]) -> list[str]:
         known = [m for m in self._order if m in table]
@@ -207,6 +302,7 @@ class SummaryBuilder:
                 "errors": errors,
                 "errors_by_kind": dict(sorted(self.errors_by_kind.items())),
                 "missing": self.missing,
+                "repeats": self.repeats,
                 "error_rate": errors / self.records if self.records else 0.0,
             },
             "metrics": {m: metric_stats(self.metrics[m]) for m in self._ordered(self.metrics)},

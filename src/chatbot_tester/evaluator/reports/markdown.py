@@ -54,9 +54,18 @@ def _pct(value: Any) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
 
+def _flaky(m: dict[str, Any]) -> str:
+    if m.get("flaky") is None:
+        return "–"
+    return f"{m['flaky']} ({_pct(m.get('flip_rate'))})"
+
+
 def _metric_rows(metrics: dict[str, Any]) -> Iterable[str]:
-    yield "| metric | mean [95% CI] | pass rate [95% CI] | scored | errors |"
-    yield "|---|---:|---:|---:|---:|"
+    repeats = any("flaky" in m for m in metrics.values())
+    yield "| metric | mean [95% CI] | pass rate [95% CI] | scored | errors |" + (
+        " flaky (flip rate) |" if repeats else ""
+    )
+    yield "|---|---:|---:|---:|---:|" + ("---:|" if repeats else "")
     for name, m in metrics.items():
         mean = _num(m.get("mean"))
         if m.get("ci_low") is not None:
@@ -66,7 +75,8 @@ def _metric_rows(metrics: dict[str, Any]) -> Iterable[str]:
             rate += f" [{_pct(m['pass_ci_low'])}, {_pct(m['pass_ci_high'])}]"
         scored = f"{m.get('scored', 0)} of {m.get('total', 0)}"
         unstable = f" ({m['unstable']} unstable)" if m.get("unstable") else ""
-        yield f"| {md_code(name, 60)} | {mean} | {rate} | {scored}{unstable} | {m.get('errors', 0)} |"
+        row = f"| {md_code(name, 60)} | {mean} | {rate} | {scored}{unstable} | {m.get('errors', 0)} |"
+        yield row + (f" {_flaky(m)} |" if repeats else "")
 
 
 def _failing(
@@ -122,9 +132,15 @@ def render_markdown(
         out.append("**Gates:** none configured")
     out.append("")
     totals = summary.get("totals", {})
+    repeats = totals.get("repeats") or 1
     out.append(
         f"Run {md_escape(summary.get('run_id') or '–', 60)} · {totals.get('samples', 0)} samples · "
         f"{totals.get('records', 0)} records · {totals.get('ok', 0)} answered"
+        + (
+            f" · {repeats} repeats per sample (statistics over samples; flaky = repeats disagree)"
+            if repeats > 1
+            else ""
+        )
     )
     out.append("")
     metrics = summary.get("metrics", {})

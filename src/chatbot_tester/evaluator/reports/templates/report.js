@@ -71,18 +71,23 @@
     var kinds = totals.errors_by_kind || {};
     var kindText = Object.keys(kinds).map(function (k) { return k + ": " + kinds[k]; }).join(", ");
     if (kindText) add(box, el("p", { "class": "err" }, "Errors by kind — " + kindText));
-    var mrows = [];
+    var mrows = [], repeats = (totals.repeats || 1) > 1;
     [["", S.metrics || {}], ["per turn: ", S.turn_metrics || {}]].forEach(function (pair) {
       Object.keys(pair[1]).forEach(function (name) {
         var m = pair[1][name];
-        mrows.push([pair[0] + name,
+        var row = [pair[0] + name,
           num(m.mean) + (m.ci_low !== null && m.ci_low !== undefined ? " [" + num(m.ci_low) + ", " + num(m.ci_high) + "]" : ""),
           pct(m.pass_rate) + (m.pass_ci_low !== null && m.pass_ci_low !== undefined ? " [" + pct(m.pass_ci_low) + ", " + pct(m.pass_ci_high) + "]" : ""),
-          m.passed + " / " + m.failed, "scored " + m.scored + " of " + m.total, m.errors, m.unstable]);
+          m.passed + " / " + m.failed, "scored " + m.scored + " of " + m.total, m.errors, m.unstable];
+        if (repeats) row.push(m.flaky === null || m.flaky === undefined ? "–" : m.flaky + " (" + pct(m.flip_rate) + ")");
+        mrows.push(row);
       });
     });
     add(box, el("h3", null, "Metrics"));
-    var mt = table(["metric", "mean [95% CI]", "pass rate [95% CI]", "passed / failed", "scored", "errors", "unstable"], mrows, [0, 1, 1, 1, 0, 1, 1]);
+    if (repeats) add(box, el("p", { "class": "meta" }, totals.repeats + " repeats per sample: statistics are over samples (passed / failed count samples); flaky = samples whose repeats disagree"));
+    var heads = ["metric", "mean [95% CI]", "pass rate [95% CI]", "passed / failed", "scored", "errors", "unstable"], numeric = [0, 1, 1, 1, 0, 1, 1];
+    if (repeats) { heads.push("flaky (flip rate)"); numeric.push(1); }
+    var mt = table(heads, mrows, numeric);
     mt.id = "metrics-table";
     add(box, mt);
     var gates = S.gates || [];
