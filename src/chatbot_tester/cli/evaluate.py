@@ -257,6 +257,11 @@ def _print_summary(summary: dict[str, Any]) -> None:
         rate = "–" if m.get("pass_rate") is None else f"{100 * m['pass_rate']:.1f}%"
         click.echo(
             f"{clean_text(name)}: mean {mean}, pass rate {rate}, scored {m['scored']} of {m['total']}"
-            + (f", {m['errors']} errors" if m.get("errors") else ""),
+            + (f", {m['errors']} errors" if m.get("errors") else "")
+            + (
+                f", flaky {m['flaky']} ({100 * (m.get('flip_rate') or 0):.1f}% of samples)"
+                if m.get("flaky") is not None
+                else ""
+            ),
             err=True,
         )

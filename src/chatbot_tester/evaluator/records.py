@@ -176,7 +176,11 @@ def iter_unique_records(path: Path) -> Iterator[RunRecord]:
 
 
 def iter_unique_scores(path: Path) -> Iterator[Score]:
-    """Scores of ``scores.jsonl`` de-duplicated by (sample, repeat, turn, metric), first wins."""
+    """Scores of ``scores.jsonl`` de-duplicated by (sample, repeat, turn, metric), first wins.
+
+    After an evaluation the file holds one current score per key (``ScoreLedger.compact``
+    drops stale ones); de-duplication guards against a file edited or raced by hand.
+    """
     if not path.exists():
         return
     seen: set[ScoreKey] = set()

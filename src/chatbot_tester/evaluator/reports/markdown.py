@@ -75,7 +75,9 @@ def _metric_rows(metrics: dict[str, Any]) -> Iterable[str]:
             rate += f" [{_pct(m['pass_ci_low'])}, {_pct(m['pass_ci_high'])}]"
         scored = f"{m.get('scored', 0)} of {m.get('total', 0)}"
         unstable = f" ({m['unstable']} unstable)" if m.get("unstable") else ""
-        row = f"| {md_code(name, 60)} | {mean} | {rate} | {scored}{unstable} | {m.get('errors', 0)} |"
+        row = (
+            f"| {md_code(name, 60)} | {mean} | {rate} | {scored}{unstable} | {m.get('errors', 0)} |"
+        )
         yield row + (f" {_flaky(m)} |" if repeats else "")
 
 
