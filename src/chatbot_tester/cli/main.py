@@ -113,7 +113,11 @@ def main(argv: list[str] | None = None) -> Any:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(args)
     try:
-        return cli.main(args=args, prog_name="chatbot-tester", standalone_mode=False)
+        rv = cli.main(args=args, prog_name="chatbot-tester", standalone_mode=False)
+        # Non-standalone click returns ctx.exit(n)'s code instead of exiting.
+        if isinstance(rv, int) and rv != 0:
+            sys.exit(rv)
+        return rv
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except (click.Abort, KeyboardInterrupt):

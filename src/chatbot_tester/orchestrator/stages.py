@@ -14,6 +14,7 @@ from chatbot_tester.common.backends import backend_registry
 from chatbot_tester.common.config import PipelineConfig
 from chatbot_tester.common.events import EventBus, Notice
 from chatbot_tester.common.workspace import DATASET, RESULTS, RunDir, Workspace
+from chatbot_tester.errors import ConfigError
 from chatbot_tester.orchestrator.result import PipelineResult
 
 __all__ = ["evaluate_stage", "resolve_baseline", "run_stage"]
@@ -119,7 +120,11 @@ async def evaluate_stage(
     if baseline is not None:
         from chatbot_tester.evaluator.compare import compare_runs, write_comparison
 
-        comparison = compare_runs(baseline.path, run.path)
+        try:
+            comparison = compare_runs(baseline.path, run.path)
+        except ConfigError as exc:  # e.g. no shared sample ids: the run itself is fine
+            result.problems.append(f"cannot compare with baseline run {baseline.run_id}: {exc}")
+            return
         result.comparison = comparison.model_dump(mode="json")
         result.reports.update(write_comparison(comparison, run.path))
         if comparison.exit_code != 0:
