@@ -82,6 +82,17 @@ async def _prepare_dataset(
             source=str(gen.source) if gen.source else "synthetic",
         )
         bus.emit(GenerationSkipped(dataset_id, f"identical dataset already built: {path.name}"))
+        from chatbot_tester.generator.generate import load_synthetic_report
+
+        report = load_synthetic_report(path)
+        if report is not None and report.missing:
+            bus.emit(
+                Notice(
+                    "warning",
+                    f"the reused synthetic dataset has {report.produced} of {report.requested} "
+                    "samples (the rest were invalid); change the generator config to regenerate",
+                )
+            )
         return path, info, True
     cache = None
     if gen.synthetic is not None and gen.cache and cache_enabled:
