@@ -19,6 +19,7 @@ from chatbot_tester.common.config import PipelineConfig
 from chatbot_tester.common.events import (
     EventBus,
     GenerationSkipped,
+    Notice,
     RunFinished,
     RunStarted,
 )
