@@ -135,6 +135,15 @@ CASES = {
         },
         "raw.csv",
     ),
+    "bad_base_url": (
+        {
+            "pipeline.yaml": _pipeline().replace(
+                "backend: echo", "backend: openai\n  options: {base_url: 'ftp//bad', api_key: x}"
+            ),
+            "raw.csv": GOOD_CSV,
+        },
+        "base_url",
+    ),
     "duplicate_yaml_key": (
         {"pipeline.yaml": _pipeline() + "name: again\n", "raw.csv": GOOD_CSV},
         "name",

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from chatbot_tester.common.backends.anthropic_wire import (
     StreamState,
@@ -24,6 +24,7 @@ from chatbot_tester.common.backends.base import (
     ErrorClass,
     default_classify,
 )
+from chatbot_tester.common.backends.http_status import check_http_url
 from chatbot_tester.common.backends.sdk_common import (
     api_key_from,
     body_message,
@@ -74,6 +75,11 @@ class AnthropicOptions(BackendOptions):
     """SDK-level timeout; kept generous because the runner enforces its own per-attempt timeout."""
     sample_id_header: str | None = None
     """When set (e.g. ``X-Sample-Id``), each request carries the sample id in this header."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return check_http_url(value)
 
 
 class AnthropicBackend(ChatBackend):

@@ -163,7 +163,8 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel], where:
         return f"{where}: unknown option '{loc}' ({hint})"
     if err["type"] == "missing":
         return f"{where}: missing required option '{loc}'"
-    return f"{where}: option '{loc}': {err['msg']}"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return f"{where}: option '{loc}': {msg}"
 
 
 BackendT = TypeVar("BackendT", bound=type[ChatBackend])

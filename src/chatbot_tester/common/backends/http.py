@@ -32,7 +32,7 @@ from chatbot_tester.common.backends.http_codec import (
     template_variables,
     tojson,
 )
-from chatbot_tester.common.backends.http_status import classify_status
+from chatbot_tester.common.backends.http_status import check_http_url, classify_status
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse
 from chatbot_tester.common.types import ErrorKind
 from chatbot_tester.errors import (
@@ -102,9 +102,13 @@ class HTTPOptions(BackendOptions):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value
+        if "{{" in value or "{%" in value:  # templated: the scheme must still be literal
+            if not value.startswith(("http://", "https://")):
+                raise ValueError("must start with http:// or https://")
+            return value
+        checked = check_http_url(value)
+        assert checked is not None
+        return checked
 
 
 class HTTPStatusError(BackendHTTPError):

@@ -14,7 +14,7 @@ from email.utils import parsedate_to_datetime
 from chatbot_tester.common.backends.base import ErrorClass
 from chatbot_tester.common.types import ErrorKind
 
-__all__ = ["QUOTA_MARKERS", "classify_status", "parse_retry_after"]
+__all__ = ["QUOTA_MARKERS", "check_http_url", "classify_status", "parse_retry_after"]
 
 QUOTA_MARKERS = ("insufficient_quota", "quota exceeded", "exceeded your current quota", "billing")
 """Substrings of a 429 body that mean the account is out of quota (retrying cannot help)."""
@@ -70,3 +70,19 @@ def classify_status(
     if status in (408, 409) or status >= 500:
         return ErrorClass("retry", ErrorKind.HTTP, text, status, retry_after)
     return ErrorClass("fatal", ErrorKind.HTTP, text, status)
+
+
+def check_http_url(value: str | None) -> str | None:
+    """``value`` if it is an absolute http(s) URL with a host, else ``ValueError`` (for validators).
+
+    Catching ``ftp//host`` or ``localhost:8000`` at config time beats recording every sample as
+    a failed request.
+    """
+    if value is None:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"'{value}' is not an http(s) URL; write it like http://localhost:8000/v1")
+    return value

@@ -17,7 +17,7 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from chatbot_tester.common.backends.base import (
     BackendOptions,
@@ -25,6 +25,7 @@ from chatbot_tester.common.backends.base import (
     ErrorClass,
     default_classify,
 )
+from chatbot_tester.common.backends.http_status import check_http_url
 from chatbot_tester.common.backends.openai_direct import (
     DirectTransport,
     SDKInternalsChanged,
@@ -106,6 +107,11 @@ class OpenAIOptions(BackendOptions):
     def is_azure(self) -> bool:
         """True when Azure OpenAI settings are given."""
         return bool(self.azure_endpoint or self.api_version)
+
+    @field_validator("base_url", "azure_endpoint")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return check_http_url(value)
 
 
 class OpenAIBackend(ChatBackend):
