@@ -358,7 +358,7 @@ async def test_connection_refused_is_connection_error() -> None:
         ({"body_template": '{"q": {{ prompt }}}'}, "does not render valid JSON"),
         ({"body_template": '{"q": {{ promt | tojson }}}'}, "did you mean 'prompt'"),
         ({"response_path": "choices[0"}, "http.response_path: invalid JMESPath"),
-        ({"url": "ftp://x"}, "option 'url': 'ftp://x' is not an http(s) URL"),
+        ({"url": "ftp://x"}, "option 'url': 'ftp://x' is not an http"),
         ({"timeout": 3}, "unknown option 'timeout'"),
     ],
 )
