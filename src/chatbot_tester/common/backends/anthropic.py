@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal
 
-import orjson
 from pydantic import Field, field_validator
 
 from chatbot_tester.common.backends.anthropic_wire import (
@@ -29,6 +28,7 @@ from chatbot_tester.common.backends.sdk_common import (
     api_key_from,
     body_message,
     error_for_status,
+    json_payload,
     snippet,
 )
 from chatbot_tester.common.schemas import (
@@ -162,13 +162,7 @@ class AnthropicBackend(ChatBackend):
         except Exception as exc:
             raise self._convert(exc) from None
         content_type = response.headers.get("content-type", "")
-        if "json" not in content_type:
-            text = snippet(content.decode("utf-8", "replace"), 80)
-            raise BadResponse(f"non-JSON response ({content_type or 'no content type'}): {text}")
-        try:
-            data = orjson.loads(content)
-        except orjson.JSONDecodeError:
-            raise BadResponse(f"invalid JSON in the response ({len(content)} bytes)") from None
+        data = json_payload(content, content_type)
         return parse_message(data)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[TextDelta | ChatResponse]:

@@ -27,7 +27,7 @@ import orjson
 
 from chatbot_tester.common.backends.aio_session import LoopSession
 from chatbot_tester.common.backends.openai_wire import SSELines, StreamAccumulator, parse_completion
-from chatbot_tester.common.backends.sdk_common import error_for_status, snippet
+from chatbot_tester.common.backends.sdk_common import error_for_status, json_payload, snippet
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, TextDelta
 from chatbot_tester.errors import (
     BackendConnectionError,
@@ -190,13 +190,7 @@ class DirectTransport:
                 content_type = resp.headers.get("Content-Type", "")
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             raise convert_aiohttp_error(exc) from None
-        if "json" not in content_type:
-            text = snippet(raw.decode("utf-8", "replace"), 80)
-            raise BadResponse(f"non-JSON response ({content_type or 'no content type'}): {text}")
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise BadResponse(f"invalid JSON in the response ({len(raw)} bytes)") from None
+        data = json_payload(raw, content_type)
         return parse_completion(data)
 
     async def stream(

@@ -63,6 +63,21 @@ def snippet(text: str, limit: int = 200) -> str:
     return redact(line)
 
 
+def json_payload(content: bytes, content_type: str) -> Any:
+    """The decoded JSON of a 2xx reply; ``BadResponse`` for an HTML page or malformed JSON.
+
+    A 200 that is not JSON is a server fault (a proxy's error page, a truncated body), to be
+    retried and never scored.
+    """
+    if "json" not in content_type:
+        text = snippet(content.decode("utf-8", "replace"), 80)
+        raise BadResponse(f"non-JSON response ({content_type or 'no content type'}): {text}")
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        raise BadResponse(f"invalid JSON in the response ({len(content)} bytes)") from None
+
+
 def body_message(body: object) -> str:
     """A short description of an error body: its ``error.message`` when it has one."""
     if isinstance(body, Mapping):
