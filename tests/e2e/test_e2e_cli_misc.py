@@ -75,3 +75,11 @@ def test_missing_env_reference_is_one_clear_line(tmp_path: Path) -> None:
     assert "OPENAI_API_KEY" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert res.code in (0, 2)
+
+
+def test_stream_on_a_backend_that_cannot_stream_warns(quickstart: Path) -> None:
+    cfg = quickstart / "pipeline.yaml"
+    cfg.write_text(cfg.read_text().replace("  concurrency: 8", "  concurrency: 8\n  stream: true"))
+    res = run_cli("run", "pipeline.yaml", cwd=quickstart)
+    assert res.code == 0, res.stderr
+    assert "cannot stream" in res.stderr

@@ -66,6 +66,7 @@ def test_openai_pipeline_over_loopback_with_faults(tmp_path: Path, server: Fault
     report = json.loads((run_dir / "report.json").read_text())
     assert report["metrics"]["exact_match"]["pass_rate"] == 1.0
     assert report["ttft"]["count"] == 25  # streamed: time to first token recorded
+    assert "time to first token ms: p50" in res.stderr
     assert server.stats.faults, "the plan injected no fault; the test proves nothing"
     snapshot = (run_dir / "pipeline.yaml").read_text()
     assert "${CT_E2E_KEY}" in snapshot

@@ -70,13 +70,14 @@ def _print_summary(summary: dict[str, object]) -> None:
                 f"mean {_fmt(m.get('mean'))}, scored {m.get('scored')} of {m.get('total')}",
                 err=True,
             )
-    latency = summary.get("latency")
-    if isinstance(latency, dict) and latency.get("count"):
-        click.echo(
-            f"  latency ms: p50 {_fmt(latency.get('p50'))}, p95 {_fmt(latency.get('p95'))}, "
-            f"p99 {_fmt(latency.get('p99'))}",
-            err=True,
-        )
+    for section, label in (("latency", "latency ms"), ("ttft", "time to first token ms")):
+        stats = summary.get(section)
+        if isinstance(stats, dict) and stats.get("count"):
+            click.echo(
+                f"  {label}: p50 {_fmt(stats.get('p50'))}, p95 {_fmt(stats.get('p95'))}, "
+                f"p99 {_fmt(stats.get('p99'))}",
+                err=True,
+            )
 
 
 @click.command("run")

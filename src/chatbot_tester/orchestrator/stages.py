@@ -37,6 +37,14 @@ async def run_stage(
     backend = backend_registry.create(
         runner.backend, base_dir=config.base_dir, **runner.resolved_options()
     )
+    if runner.stream and not type(backend).supports_streaming:
+        bus.emit(
+            Notice(
+                "warning",
+                f"runner.stream is on but backend '{runner.backend}' cannot stream; "
+                "time to first token will not be measured",
+            )
+        )
     response_cache = None
     if runner.cache and cache:
         from chatbot_tester.common.cache import open_cache
