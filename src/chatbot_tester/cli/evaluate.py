@@ -89,6 +89,9 @@ def _run_inputs(
     else:  # the snapshot's relative paths belong to the original pipeline file's directory
         recorded = run.read_manifest().base_dir
         base_dir = Path(recorded) if recorded and Path(recorded).is_dir() else Path.cwd()
+    from chatbot_tester.common.plugins import import_config_plugins
+
+    import_config_plugins(config, base_dir)
     return run, config, base_dir, pipeline, run.run_id, snapshot.evaluator if snapshot else None
 
 
@@ -161,6 +164,9 @@ def command(
                 "give a RUN (id or directory) or all of --config, --dataset, --results and -o"
             )
         config = load_pipeline(config_path)
+        from chatbot_tester.common.plugins import import_config_plugins
+
+        import_config_plugins(config)
         evaluator = _with_metrics(config.evaluator, metrics)
         ws_root = workspace or config.resolve_path(config.workspace)
         out_dir, base_dir, pipeline, run_id = output, config.base_dir, config.name, ""

@@ -112,6 +112,9 @@ def command(
     from chatbot_tester.errors import RunAborted
 
     config = load_pipeline(pipeline)
+    from chatbot_tester.common.plugins import import_config_plugins
+
+    import_config_plugins(config)
     if concurrency is not None:
         runner = config.runner.model_copy(update={"concurrency": concurrency})
         config = config.model_copy(update={"runner": runner})  # keeps base_dir (private)

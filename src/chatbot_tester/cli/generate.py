@@ -85,6 +85,9 @@ def command(
 
         assert pipeline is not None
         pipe = load_pipeline(pipeline)
+        from chatbot_tester.common.plugins import import_config_plugins
+
+        import_config_plugins(pipe)
         config, base_dir = pipe.generator, pipe.base_dir
         if config.synthetic is not None and config.cache and not no_cache:
             from chatbot_tester.common.cache import open_cache

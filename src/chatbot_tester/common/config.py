@@ -352,6 +352,8 @@ class PipelineConfig(_Model):
     """Pipeline name (shown in reports and manifests)."""
     description: str | None = None
     """Free text."""
+    plugins: list[str] = Field(default_factory=list)
+    """Modules (``pkg.mod``) or files (``my_backends.py``, relative to this file) imported first, so their ``@register_backend`` / ``@register_metric`` take effect."""
     workspace: Path = Path("./workspace")
     """Workspace directory holding runs, datasets and caches (relative to the YAML file)."""
     generator: GeneratorConfig

@@ -24,6 +24,7 @@ from chatbot_tester.common.events import (
     RunStarted,
 )
 from chatbot_tester.common.hashing import stable_hash
+from chatbot_tester.common.plugins import import_config_plugins
 from chatbot_tester.common.schemas import DatasetInfo, Manifest, TestSample, utcnow
 from chatbot_tester.common.types import RunStatus
 from chatbot_tester.common.versions import collect_versions
@@ -58,7 +59,9 @@ class PipelineInterrupted(KeyboardInterrupt):
 
 
 def _load(source: PipelineConfig | Path | str | dict[str, Any]) -> PipelineConfig:
-    return source if isinstance(source, PipelineConfig) else load_pipeline(source)
+    config = source if isinstance(source, PipelineConfig) else load_pipeline(source)
+    import_config_plugins(config)
+    return config
 
 
 async def _prepare_dataset(
