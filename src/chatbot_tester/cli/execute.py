@@ -11,7 +11,7 @@ Ctrl-C, after which ``--resume`` continues where the run stopped.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -32,33 +32,20 @@ async def _execute(
     use_cache: bool,
     bus: EventBus,
 ) -> RunSummary:
-    from chatbot_tester.common.backends import backend_registry
-    from chatbot_tester.runner import run_job
+    from chatbot_tester.common.workspace import Workspace
+    from chatbot_tester.orchestrator.stages import run_stage
 
-    runner = config.runner
-    backend = backend_registry.create(
-        runner.backend, base_dir=config.base_dir, **runner.resolved_options()
-    )
-    cache: Any = None
-    if runner.cache and use_cache:
-        from chatbot_tester.common.cache import open_cache
-
-        cache = open_cache(config.resolve_path(config.workspace))
     try:
-        return await run_job(
+        return await run_stage(
+            config,
+            Workspace(config.resolve_path(config.workspace)),
             dataset,
-            runner,
             output,
-            backend=backend,
-            base_dir=config.base_dir,
-            bus=bus,
-            cache=cache,
             resume=resume,
+            cache=use_cache,
+            bus=bus,
         )
     finally:
-        await backend.aclose()
-        if cache is not None:
-            cache.close()
         await bus.aclose()
 
 

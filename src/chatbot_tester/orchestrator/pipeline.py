@@ -274,15 +274,17 @@ async def _run_and_evaluate(
     bus: EventBus,
 ) -> None:
     t0 = time.perf_counter()
-    summary = await run_stage(
-        config,
-        ws,
-        run.file(DATASET),
-        run.file(RESULTS),
-        resume=manifest.resumed > 0,
-        cache=cache,
-        bus=bus,
-    )
+    summary = (
+        await run_stage(
+            config,
+            ws,
+            run.file(DATASET),
+            run.file(RESULTS),
+            resume=manifest.resumed > 0,
+            cache=cache,
+            bus=bus,
+        )
+    ).model_dump(mode="json")
     manifest.timings["run"] = round(time.perf_counter() - t0, 3)
     result.run = summary
     manifest.counts.update(

@@ -8,7 +8,7 @@ each other; they meet here and in ``common``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from chatbot_tester.common.backends import backend_registry
 from chatbot_tester.common.config import PipelineConfig
@@ -16,6 +16,9 @@ from chatbot_tester.common.events import EventBus, Notice
 from chatbot_tester.common.workspace import DATASET, RESULTS, RunDir, Workspace
 from chatbot_tester.errors import ConfigError
 from chatbot_tester.orchestrator.result import PipelineResult
+
+if TYPE_CHECKING:
+    from chatbot_tester.runner import RunSummary
 
 __all__ = ["evaluate_stage", "resolve_baseline", "run_stage"]
 
@@ -29,8 +32,8 @@ async def run_stage(
     resume: bool,
     cache: bool,
     bus: EventBus,
-) -> dict[str, Any]:
-    """Send the dataset to the chatbot under test; returns the runner's summary as a dict."""
+) -> RunSummary:
+    """Send the dataset to the chatbot under test (the ``run`` and ``execute`` commands)."""
     from chatbot_tester.runner import run_job
 
     runner = config.runner
@@ -65,7 +68,7 @@ async def run_stage(
         await backend.aclose()
         if response_cache is not None:
             response_cache.close()
-    return summary.model_dump(mode="json")
+    return summary
 
 
 def resolve_baseline(config: PipelineConfig, ws: Workspace, current: RunDir) -> RunDir | None:
