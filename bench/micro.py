@@ -22,7 +22,7 @@ def _per_op(fn: Callable[[], object], n: int) -> float:
 
 
 async def _async_per_op(n: int) -> dict[str, float]:
-    from chatbot_tester.common.limits import ConcurrencyLimit, RateLimiter
+    from chatbot_tester.common.calls.limits import ConcurrencyLimit, RateLimiter
 
     out: dict[str, float] = {}
     limit = ConcurrencyLimit(32)
@@ -57,8 +57,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20_000)
     n = parser.parse_args().n
 
-    from chatbot_tester.common.cache import ResponseCache
-    from chatbot_tester.common.cost import PriceTable, count_message_tokens, ensure_usage
+    from chatbot_tester.common.artifacts.cache import ResponseCache
+    from chatbot_tester.common.calls.cost import PriceTable, count_message_tokens, ensure_usage
     from chatbot_tester.common.schemas import ChatRequest, ChatResponse, Message, Usage
 
     results = asyncio.run(_async_per_op(n))

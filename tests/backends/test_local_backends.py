@@ -259,7 +259,7 @@ def test_scripted_bad_options(opts: dict[str, Any], needle: str) -> None:
 
 
 async def test_scripted_through_call_backend_retries_then_succeeds() -> None:
-    from chatbot_tester.common.calling import CallPolicy, call_backend
+    from chatbot_tester.common.calls.calling import CallPolicy, call_backend
     from chatbot_tester.common.config import BackoffConfig
 
     backend = scripted(fail=[{"error": "http_500", "times": 2}], default="fine")

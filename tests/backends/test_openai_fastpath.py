@@ -17,7 +17,7 @@ from aiohttp import web
 from chatbot_tester.common.backends import backend_registry
 from chatbot_tester.common.backends.openai import OpenAIBackend, OpenAIOptions
 from chatbot_tester.common.backends.openai_wire import SSELines
-from chatbot_tester.common.calling import CallPolicy, call_backend
+from chatbot_tester.common.calls.calling import CallPolicy, call_backend
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, Message, TextDelta
 from chatbot_tester.common.types import ErrorKind
 from chatbot_tester.errors import BackendError

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chatbot_tester.common.cache import ResponseCache, open_cache
+from chatbot_tester.common.artifacts.cache import ResponseCache, open_cache
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, Message, ToolCall, Usage
 
 IDENTITY = {"backend": "openai", "options": {"base_url": "http://127.0.0.1:1/v1"}}
@@ -125,7 +125,7 @@ def test_second_process_reads(tmp_path: Path) -> None:
     cache.put("k", ChatResponse(text="from parent"))
     cache.flush()
     code = (
-        "import sys; from pathlib import Path; from chatbot_tester.common.cache import ResponseCache;"
+        "import sys; from pathlib import Path; from chatbot_tester.common.artifacts.cache import ResponseCache;"
         "c = ResponseCache(Path(sys.argv[1])); r = c.get('k'); print(r.text);"
         "c.put('k2', r.model_copy(update={'text': 'from child'})); c.close()"
     )

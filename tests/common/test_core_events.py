@@ -23,7 +23,7 @@ from chatbot_tester.common.events import (
     StageFinished,
     StageStarted,
 )
-from chatbot_tester.common.progress import EventLogWriter, ProgressDisplay
+from chatbot_tester.orchestrator.progress import EventLogWriter, ProgressDisplay
 
 
 def test_events_are_frozen() -> None:

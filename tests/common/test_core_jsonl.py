@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from chatbot_tester.common.jsonl import (
+from chatbot_tester.common.artifacts.jsonl import (
     JsonlAppender,
     dump_line,
     iter_json_objects,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chatbot_tester.common.storage import (
+from chatbot_tester.common.artifacts.storage import (
     ArtifactStore,
     LocalStore,
     atomic_open,

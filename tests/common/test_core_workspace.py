@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chatbot_tester.common.schemas import Manifest
-from chatbot_tester.common.types import RunStatus
-from chatbot_tester.common.workspace import (
+from chatbot_tester.common.artifacts.workspace import (
     MANIFEST,
     RESULTS,
     RUN_ID_PATTERN,
@@ -18,6 +16,8 @@ from chatbot_tester.common.workspace import (
     validate_name,
     write_new,
 )
+from chatbot_tester.common.schemas import Manifest
+from chatbot_tester.common.types import RunStatus
 from chatbot_tester.errors import ConfigError, ResumeError
 
 

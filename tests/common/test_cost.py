@@ -3,8 +3,7 @@ import sys
 
 import pytest
 
-from chatbot_tester.common.config import Price
-from chatbot_tester.common.cost import (
+from chatbot_tester.common.calls.cost import (
     PriceTable,
     builtin_prices,
     count_message_tokens,
@@ -14,6 +13,7 @@ from chatbot_tester.common.cost import (
     estimate_run_cost,
     tokenizer_name,
 )
+from chatbot_tester.common.config import Price
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, Message, ToolCall, Usage
 
 
@@ -90,7 +90,7 @@ def test_token_counting_offline_with_tiktoken() -> None:
 def test_token_counting_falls_back_without_tiktoken() -> None:
     code = (
         "import sys; sys.modules['tiktoken'] = None\n"
-        "from chatbot_tester.common.cost import count_tokens, tokenizer_name\n"
+        "from chatbot_tester.common.calls.cost import count_tokens, tokenizer_name\n"
         "print(tokenizer_name(), count_tokens('a' * 41))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -3,13 +3,13 @@ import time
 
 import pytest
 
-from chatbot_tester.common.config import RateLimitConfig
-from chatbot_tester.common.limits import (
+from chatbot_tester.common.calls.limits import (
     ConcurrencyLimit,
     RateLimiter,
     rate_limit_identity,
     shared_rate_limiter,
 )
+from chatbot_tester.common.config import RateLimitConfig
 
 
 async def _hammer(limit: ConcurrencyLimit, n: int, hold: float = 0.001) -> int:

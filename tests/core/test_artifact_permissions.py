@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from chatbot_tester.common.storage import atomic_write_text
+from chatbot_tester.common.artifacts.storage import atomic_write_text
 
 
 def test_atomic_write_respects_umask(tmp_path: Path) -> None:

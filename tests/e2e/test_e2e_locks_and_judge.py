@@ -9,7 +9,7 @@ import pytest
 from e2e_helpers import run_cli
 
 from chatbot_tester import run_pipeline
-from chatbot_tester.common.workspace import Workspace
+from chatbot_tester.common.artifacts.workspace import Workspace
 from chatbot_tester.errors import ResumeError
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chatbot_tester.common.cache import ResponseCache
+from chatbot_tester.common.artifacts.cache import ResponseCache
 from chatbot_tester.common.config import GeneratorConfig, SyntheticConfig
 from chatbot_tester.errors import RunAborted
 from chatbot_tester.generator.generate import dataset_fingerprint, generate_dataset

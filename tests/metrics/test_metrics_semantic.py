@@ -11,14 +11,14 @@ import pytest
 from ct_metric_kit import make_item
 
 from chatbot_tester.common.config import JudgeConfig
-from chatbot_tester.common.embeddings import (
+from chatbot_tester.errors import ConfigError, PluginError
+from chatbot_tester.evaluator.embeddings import (
     CachedEmbedder,
     EmbeddingBackend,
     cosine_similarity,
     create_embedder,
     embedding_registry,
 )
-from chatbot_tester.errors import ConfigError, PluginError
 from chatbot_tester.evaluator.metrics import MetricContext, metric_registry
 from chatbot_tester.testing.server import FaultServer
 from chatbot_tester.testing.server_payloads import embed as server_embed

@@ -1,4 +1,4 @@
-"""``common.calling``: the per-attempt limit, cache, events and limits of one logical call."""
+"""``common.calls.calling``: the per-attempt limit, cache, events and limits of one logical call."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from runner_test_helpers import API_KEY
 
+from chatbot_tester.common.artifacts.cache import ResponseCache
 from chatbot_tester.common.backends import backend_registry
-from chatbot_tester.common.cache import ResponseCache
-from chatbot_tester.common.calling import CallPolicy, call_backend
-from chatbot_tester.common.calling_timeout import AttemptTimeout, attempt_limit
+from chatbot_tester.common.calls.calling import CallPolicy, call_backend
+from chatbot_tester.common.calls.limits import ConcurrencyLimit, RateLimiter
+from chatbot_tester.common.calls.timeout import AttemptTimeout, attempt_limit
 from chatbot_tester.common.config import BackoffConfig
 from chatbot_tester.common.events import EventBus, RetryScheduled
-from chatbot_tester.common.limits import ConcurrencyLimit, RateLimiter
 from chatbot_tester.common.schemas import ChatRequest, Message
 from chatbot_tester.common.types import ErrorKind
 from chatbot_tester.testing.server import FaultPlan

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from runner_test_helpers import API_KEY, keys, openai_config, records, samples
 
-from chatbot_tester.common.cache import ResponseCache
+from chatbot_tester.common.artifacts.cache import ResponseCache
 from chatbot_tester.common.config import RunnerConfig
 from chatbot_tester.common.schemas import TestSample, Turn
 from chatbot_tester.errors import ConfigError

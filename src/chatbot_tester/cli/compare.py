@@ -96,7 +96,7 @@ def print_table(comparison: Comparison, *, err: bool = False) -> None:
 
 
 def _resolve(workspace: Path, ref: str) -> Path:
-    from chatbot_tester.common.workspace import Workspace
+    from chatbot_tester.common.artifacts.workspace import Workspace
 
     return Workspace(workspace).open_run(ref).path
 
@@ -153,7 +153,7 @@ def command(
     unless --no-write. With -o and no --format, the format follows the file suffix (.md,
     .html, .json).
     """
-    from chatbot_tester.common.storage import atomic_write_text
+    from chatbot_tester.common.artifacts.storage import atomic_write_text
     from chatbot_tester.errors import UsageError
     from chatbot_tester.evaluator.compare import compare_runs, write_comparison
     from chatbot_tester.evaluator.reports import append_step_summary

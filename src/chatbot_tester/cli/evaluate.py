@@ -67,7 +67,7 @@ def _run_inputs(
     run_ref: str, workspace: Path | None, config_path: Path | None
 ) -> tuple[Any, Any, Path, str, str, Any]:
     """(run dir, config to use, base dir, pipeline name, run id, snapshot evaluator or None)."""
-    from chatbot_tester.common.workspace import CONFIG_SNAPSHOT, MANIFEST, Workspace
+    from chatbot_tester.common.artifacts.workspace import CONFIG_SNAPSHOT, MANIFEST, Workspace
     from chatbot_tester.common.yaml_loader import load_pipeline
     from chatbot_tester.errors import UsageError
 
@@ -154,7 +154,7 @@ def command(
 
     Exit codes: 0 every gate passed, 1 a gate failed, 2 bad config or input.
     """
-    from chatbot_tester.common.workspace import DATASET, RESULTS
+    from chatbot_tester.common.artifacts.workspace import DATASET, RESULTS
     from chatbot_tester.common.yaml_loader import load_pipeline
     from chatbot_tester.errors import UsageError
 
@@ -222,9 +222,9 @@ def _evaluate(
     import anyio
 
     from chatbot_tester.common.events import EventBus
-    from chatbot_tester.common.progress import ProgressDisplay
     from chatbot_tester.evaluator import evaluate_run
     from chatbot_tester.evaluator.metrics import MetricContext
+    from chatbot_tester.orchestrator.progress import ProgressDisplay
 
     bus = EventBus()
     bus.subscribe(ProgressDisplay())

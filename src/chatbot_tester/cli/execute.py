@@ -32,7 +32,7 @@ async def _execute(
     use_cache: bool,
     bus: EventBus,
 ) -> RunSummary:
-    from chatbot_tester.common.workspace import Workspace
+    from chatbot_tester.common.artifacts.workspace import Workspace
     from chatbot_tester.orchestrator.stages import run_stage
 
     try:
@@ -94,9 +94,9 @@ def command(
     import asyncio
 
     from chatbot_tester.common.events import EventBus
-    from chatbot_tester.common.progress import ProgressDisplay
     from chatbot_tester.common.yaml_loader import load_pipeline
     from chatbot_tester.errors import RunAborted
+    from chatbot_tester.orchestrator.progress import ProgressDisplay
 
     config = load_pipeline(pipeline)
     from chatbot_tester.common.plugins import import_config_plugins

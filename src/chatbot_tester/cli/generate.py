@@ -90,7 +90,7 @@ def command(
         import_config_plugins(pipe)
         config, base_dir = pipe.generator, pipe.base_dir
         if config.synthetic is not None and config.cache and not no_cache:
-            from chatbot_tester.common.cache import open_cache
+            from chatbot_tester.common.artifacts.cache import open_cache
 
             cache = open_cache(pipe.resolve_path(pipe.workspace))
     out = output if output is not None else Path.cwd() / f"{dataset_id_for(config)}.jsonl"

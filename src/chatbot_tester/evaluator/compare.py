@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chatbot_tester.common.jsonl import iter_jsonl
+from chatbot_tester.common.artifacts.jsonl import iter_jsonl
 from chatbot_tester.common.schemas import Score
 from chatbot_tester.errors import ConfigError
 from chatbot_tester.evaluator.stats import mcnemar_exact, paired_bootstrap_diff
@@ -393,7 +393,7 @@ def write_comparison(
     (an unwritable summary file is a logged warning, not an error).
     Returns report key (``compare_md``, ``compare_html``, ``compare_json``) -> path.
     """
-    from chatbot_tester.common.storage import atomic_write_text
+    from chatbot_tester.common.artifacts.storage import atomic_write_text
     from chatbot_tester.evaluator.reports import append_step_summary
     from chatbot_tester.evaluator.reports.compare_html import render_html
     from chatbot_tester.evaluator.reports.compare_md import render_markdown

@@ -22,11 +22,11 @@ import anyio
 import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream
 
+from chatbot_tester.common.artifacts.jsonl import JsonlAppender
+from chatbot_tester.common.artifacts.workspace import SCORES
 from chatbot_tester.common.config import EvaluatorConfig
 from chatbot_tester.common.events import EventBus, ItemFinished, Notice, StageFinished, StageStarted
-from chatbot_tester.common.jsonl import JsonlAppender
 from chatbot_tester.common.schemas import RunRecord, Score, TestSample
-from chatbot_tester.common.workspace import SCORES
 from chatbot_tester.evaluator.gates import GateResult, check_gates
 from chatbot_tester.evaluator.metrics.base import Metric, MetricContext, MetricInput
 from chatbot_tester.evaluator.records import DatasetIndex, iter_unique_records, iter_unique_scores

@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 import orjson
 from pydantic import ValidationError
 
-from chatbot_tester.common.jsonl import format_row_error, iter_jsonl
+from chatbot_tester.common.artifacts.jsonl import format_row_error, iter_jsonl
 from chatbot_tester.common.schemas import RunRecord, Score, TestSample
 from chatbot_tester.errors import DatasetError
 

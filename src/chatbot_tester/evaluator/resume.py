@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from chatbot_tester.common.artifacts.jsonl import iter_jsonl, repair_torn_tail, write_jsonl_atomic
 from chatbot_tester.common.hashing import sha256_bytes, stable_hash
-from chatbot_tester.common.jsonl import iter_jsonl, repair_torn_tail, write_jsonl_atomic
 from chatbot_tester.common.schemas import RunRecord, Score
 
 __all__ = [

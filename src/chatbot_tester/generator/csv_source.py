@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from chatbot_tester.common.jsonl import format_row_error
+from chatbot_tester.common.artifacts.jsonl import format_row_error
 from chatbot_tester.common.registry import did_you_mean
 from chatbot_tester.common.schemas import TestSample
 from chatbot_tester.errors import ConfigError, DatasetError

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from chatbot_tester.common.artifacts.jsonl import write_jsonl_atomic
+from chatbot_tester.common.artifacts.storage import atomic_write_bytes
+from chatbot_tester.common.artifacts.workspace import validate_name
 from chatbot_tester.common.config import GeneratorConfig
-from chatbot_tester.common.jsonl import write_jsonl_atomic
 from chatbot_tester.common.schemas import DatasetInfo, TestSample
-from chatbot_tester.common.storage import atomic_write_bytes
-from chatbot_tester.common.workspace import validate_name
 from chatbot_tester.errors import DatasetError
 from chatbot_tester.generator.sources import (
     check_samples,
@@ -28,7 +28,7 @@ from chatbot_tester.generator.sources import (
 )
 
 if TYPE_CHECKING:
-    from chatbot_tester.common.cache import ResponseCache
+    from chatbot_tester.common.artifacts.cache import ResponseCache
     from chatbot_tester.common.events import EventBus
     from chatbot_tester.generator.synthetic import SyntheticReport
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from chatbot_tester.common.artifacts.jsonl import format_row_error, iter_json_objects
 from chatbot_tester.common.config import GeneratorConfig
-from chatbot_tester.common.jsonl import format_row_error, iter_json_objects
 from chatbot_tester.common.schemas import TestSample
 from chatbot_tester.errors import ConfigError, DatasetError
 from chatbot_tester.generator.csv_source import FIELDS, read_csv
@@ -76,7 +76,7 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, TestSample]]:
 
 def read_yaml(path: Path) -> Iterator[tuple[int, TestSample]]:
     """Yield ``(line, sample)`` from a YAML list of samples, or ``{samples: [...]}``."""
-    from chatbot_tester.common.jsonl import describe_validation_error
+    from chatbot_tester.common.artifacts.jsonl import describe_validation_error
     from chatbot_tester.common.yaml_loader import load_yaml_text
 
     where = display_path(path)

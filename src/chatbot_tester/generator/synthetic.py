@@ -18,15 +18,15 @@ import anyio
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from chatbot_tester.common.calling import CallPolicy, call_backend
-from chatbot_tester.common.jsonl import format_row_error
+from chatbot_tester.common.artifacts.jsonl import format_row_error
+from chatbot_tester.common.calls.calling import CallPolicy, call_backend
 from chatbot_tester.common.schemas import ChatRequest, Message, TestSample
 from chatbot_tester.errors import ConfigError, RunAborted
 from chatbot_tester.generator.input_checks import sample_problem
 
 if TYPE_CHECKING:
+    from chatbot_tester.common.artifacts.cache import ResponseCache
     from chatbot_tester.common.backends.base import ChatBackend
-    from chatbot_tester.common.cache import ResponseCache
     from chatbot_tester.common.config import SyntheticConfig
     from chatbot_tester.common.events import EventBus
 

@@ -15,6 +15,14 @@ from typing import Any
 
 import yaml
 
+from chatbot_tester.common.artifacts.workspace import (
+    CONFIG_SNAPSHOT,
+    DATASET,
+    EVENTS,
+    RESULTS,
+    RunDir,
+    Workspace,
+)
 from chatbot_tester.common.config import PipelineConfig
 from chatbot_tester.common.events import (
     EventBus,
@@ -28,14 +36,6 @@ from chatbot_tester.common.plugins import import_config_plugins
 from chatbot_tester.common.schemas import DatasetInfo, Manifest, TestSample, utcnow
 from chatbot_tester.common.types import RunStatus
 from chatbot_tester.common.versions import collect_versions
-from chatbot_tester.common.workspace import (
-    CONFIG_SNAPSHOT,
-    DATASET,
-    EVENTS,
-    RESULTS,
-    RunDir,
-    Workspace,
-)
 from chatbot_tester.common.yaml_loader import load_pipeline
 from chatbot_tester.errors import ResumeError, RunAborted
 from chatbot_tester.orchestrator.result import PipelineResult
@@ -76,7 +76,7 @@ async def _prepare_dataset(
     ws.datasets_dir.mkdir(parents=True, exist_ok=True)
     path = ws.datasets_dir / f"{dataset_id}-{fingerprint.split(':')[-1][:16]}.jsonl"
     if path.exists():
-        from chatbot_tester.common.jsonl import iter_json_objects
+        from chatbot_tester.common.artifacts.jsonl import iter_json_objects
 
         count = sum(1 for _ in iter_json_objects(path))
         info = DatasetInfo(
@@ -100,7 +100,7 @@ async def _prepare_dataset(
         return path, info, True
     cache = None
     if gen.synthetic is not None and gen.cache and cache_enabled:
-        from chatbot_tester.common.cache import open_cache
+        from chatbot_tester.common.artifacts.cache import open_cache
 
         cache = open_cache(ws.root)
     try:
@@ -181,7 +181,7 @@ async def run_pipeline_async(
     resumed_run = ws.open_run(resume) if resume is not None else None
     bus = bus or EventBus()
     if progress:
-        from chatbot_tester.common.progress import ProgressDisplay
+        from chatbot_tester.orchestrator.progress import ProgressDisplay
 
         bus.subscribe(ProgressDisplay())
 
@@ -190,7 +190,7 @@ async def run_pipeline_async(
         config, ws, cache_enabled=cache, bus=bus
     )
     gen_seconds = time.perf_counter() - started
-    from chatbot_tester.common.jsonl import iter_jsonl
+    from chatbot_tester.common.artifacts.jsonl import iter_jsonl
 
     src_file = config.resolve_path(config.generator.source) if config.generator.source else None
     validate_assertions(iter_jsonl(dataset_src, TestSample), src_file or dataset_src)
@@ -225,7 +225,7 @@ async def _execute(
 ) -> PipelineResult:
     """Run, evaluate and report inside a locked run directory, keeping the manifest current."""
     run.write_manifest(manifest)
-    from chatbot_tester.common.progress import EventLogWriter
+    from chatbot_tester.orchestrator.progress import EventLogWriter
 
     log = EventLogWriter(run.file(EVENTS))
     bus.subscribe(log)

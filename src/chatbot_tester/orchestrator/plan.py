@@ -8,10 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chatbot_tester.common.artifacts.workspace import Workspace
 from chatbot_tester.common.config import MetricSpec, PipelineConfig
 from chatbot_tester.common.plugins import import_config_plugins
 from chatbot_tester.common.schemas import TestSample, Usage
-from chatbot_tester.common.workspace import Workspace
 from chatbot_tester.common.yaml_loader import load_pipeline
 from chatbot_tester.orchestrator.validate import (
     validate_assertions,
@@ -79,7 +79,7 @@ def plan_pipeline(
 
     Calls no backend and writes nothing (not even the workspace directory).
     """
-    from chatbot_tester.common.cost import PriceTable, count_message_tokens, count_tokens
+    from chatbot_tester.common.calls.cost import PriceTable, count_message_tokens, count_tokens
     from chatbot_tester.generator import load_samples
 
     config = source if isinstance(source, PipelineConfig) else load_pipeline(source)

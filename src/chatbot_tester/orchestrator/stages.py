@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from chatbot_tester.common.artifacts.workspace import DATASET, RESULTS, RunDir, Workspace
 from chatbot_tester.common.backends import backend_registry
 from chatbot_tester.common.config import PipelineConfig
 from chatbot_tester.common.events import EventBus, Notice
-from chatbot_tester.common.workspace import DATASET, RESULTS, RunDir, Workspace
 from chatbot_tester.errors import ConfigError
 from chatbot_tester.orchestrator.result import PipelineResult
 
@@ -50,7 +50,7 @@ async def run_stage(
         )
     response_cache = None
     if runner.cache and cache:
-        from chatbot_tester.common.cache import open_cache
+        from chatbot_tester.common.artifacts.cache import open_cache
 
         response_cache = open_cache(ws.root)
     try:

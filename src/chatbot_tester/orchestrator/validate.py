@@ -15,13 +15,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from chatbot_tester.common.artifacts.workspace import Workspace, validate_name
 from chatbot_tester.common.backends import backend_registry
 from chatbot_tester.common.backends.base import format_validation_error
 from chatbot_tester.common.config import BackendSpec, PipelineConfig
 from chatbot_tester.common.hashing import stable_hash
 from chatbot_tester.common.redact import looks_secret_name
 from chatbot_tester.common.schemas import Assertion, TestSample
-from chatbot_tester.common.workspace import Workspace, validate_name
 from chatbot_tester.errors import ChatbotTesterError, ConfigError, DatasetError
 
 __all__ = [
@@ -109,7 +109,7 @@ def _check_budget(config: PipelineConfig) -> None:
     runner = config.runner
     if runner.max_cost_usd is None:
         return
-    from chatbot_tester.common.cost import PriceTable
+    from chatbot_tester.common.calls.cost import PriceTable
 
     if PriceTable(runner.prices).price(runner.model) is None:
         raise ConfigError(

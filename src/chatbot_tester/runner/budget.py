@@ -16,8 +16,8 @@ from chatbot_tester.common.schemas import Message, TestSample, Usage
 from chatbot_tester.errors import ConfigError
 
 if TYPE_CHECKING:
+    from chatbot_tester.common.calls.cost import PriceTable
     from chatbot_tester.common.config import Price
-    from chatbot_tester.common.cost import PriceTable
 
 __all__ = ["CostBudget"]
 
@@ -67,7 +67,7 @@ class CostBudget:
 
     def estimate(self, sample: TestSample) -> float:
         """Expected cost in USD of sending ``sample`` once (every turn, history included)."""
-        from chatbot_tester.common.cost import count_message_tokens, count_tokens
+        from chatbot_tester.common.calls.cost import count_message_tokens, count_tokens
 
         completion = self._expected_completion()
         system = count_tokens(self._system, self.model) if self._system else 0

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from chatbot_tester.common.jsonl import iter_json_objects, iter_jsonl, repair_torn_tail
+from chatbot_tester.common.artifacts.jsonl import iter_json_objects, iter_jsonl, repair_torn_tail
 from chatbot_tester.common.schemas import RunRecord
 
 __all__ = ["ResultsState", "RunTally", "load_results", "read_records"]

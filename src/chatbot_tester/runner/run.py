@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING, Literal
 import anyio
 from pydantic import BaseModel, ConfigDict
 
+from chatbot_tester.common.artifacts.jsonl import JsonlAppender, dump_line, iter_jsonl
 from chatbot_tester.common.backends import backend_registry
-from chatbot_tester.common.cost import PriceTable
+from chatbot_tester.common.calls.cost import PriceTable
+from chatbot_tester.common.calls.limits import ConcurrencyLimit, shared_rate_limiter
 from chatbot_tester.common.events import ItemFinished, StageFinished, StageStarted
-from chatbot_tester.common.jsonl import JsonlAppender, dump_line, iter_jsonl
-from chatbot_tester.common.limits import ConcurrencyLimit, shared_rate_limiter
 from chatbot_tester.common.schemas import RunRecord, TestSample
 from chatbot_tester.errors import DatasetError, ResumeError
 from chatbot_tester.runner.budget import CostBudget
@@ -44,8 +44,8 @@ from chatbot_tester.runner.resume import ResultsState, load_results
 from chatbot_tester.runner.turns import SampleExecutor, SampleResult
 
 if TYPE_CHECKING:
+    from chatbot_tester.common.artifacts.cache import ResponseCache
     from chatbot_tester.common.backends.base import ChatBackend
-    from chatbot_tester.common.cache import ResponseCache
     from chatbot_tester.common.config import RunnerConfig
     from chatbot_tester.common.events import EventBus
 

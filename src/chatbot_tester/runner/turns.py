@@ -12,7 +12,7 @@ from dataclasses import replace
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from chatbot_tester.common.calling import CallOutcome, CallPolicy, call_backend
+from chatbot_tester.common.calls.calling import CallOutcome, CallPolicy, call_backend
 from chatbot_tester.common.schemas import (
     ChatRequest,
     ErrorInfo,
@@ -28,12 +28,12 @@ from chatbot_tester.common.types import ErrorKind
 if TYPE_CHECKING:
     from collections.abc import Coroutine
 
+    from chatbot_tester.common.artifacts.cache import ResponseCache
     from chatbot_tester.common.backends.base import ChatBackend
-    from chatbot_tester.common.cache import ResponseCache
+    from chatbot_tester.common.calls.cost import PriceTable
+    from chatbot_tester.common.calls.limits import ConcurrencyLimit, RateLimiter
     from chatbot_tester.common.config import RunnerConfig
-    from chatbot_tester.common.cost import PriceTable
     from chatbot_tester.common.events import EventBus
-    from chatbot_tester.common.limits import ConcurrencyLimit, RateLimiter
 
 __all__ = ["SampleExecutor", "SampleResult"]
 

@@ -3,7 +3,7 @@
 Judge metrics with the same backend spec share one backend instance, one concurrency limit,
 the process-wide rate limiter for the account and the workspace's response cache; the pool
 lives in ``MetricContext.extras`` and is reference counted, so the last metric's ``aclose``
-closes the backend and the cache. Calls go through ``common.calling.call_backend`` (timeout,
+closes the backend and the cache. Calls go through ``common.calls.calling.call_backend`` (timeout,
 retries, limits). Verdicts are cached here rather than in ``call_backend`` so that only
 replies that parsed into a valid verdict are stored: an unparseable reply is retried on the
 next evaluation instead of being served from the cache forever.
@@ -23,7 +23,7 @@ from chatbot_tester.errors import ConfigError
 from chatbot_tester.evaluator.metrics.base import MetricContext
 
 if TYPE_CHECKING:
-    from chatbot_tester.common.cache import ResponseCache
+    from chatbot_tester.common.artifacts.cache import ResponseCache
 
 __all__ = ["JudgeClient", "JudgePool", "JudgeReply", "resolve_judge_config"]
 
@@ -80,8 +80,8 @@ class JudgeClient:
     """One judge backend with its policy, limits and (optional) verdict cache."""
 
     def __init__(self, config: JudgeConfig, backend: ChatBackend, pool: JudgePool) -> None:
-        from chatbot_tester.common.calling import CallPolicy
-        from chatbot_tester.common.limits import ConcurrencyLimit, shared_rate_limiter
+        from chatbot_tester.common.calls.calling import CallPolicy
+        from chatbot_tester.common.calls.limits import ConcurrencyLimit, shared_rate_limiter
 
         self.config = config
         self.backend = backend
@@ -106,7 +106,7 @@ class JudgeClient:
         item_id: str = "",
     ) -> JudgeReply:
         """One judge call; the reply is cached only when ``accept(text)`` says it is valid."""
-        from chatbot_tester.common.calling import call_backend
+        from chatbot_tester.common.calls.calling import call_backend
 
         request = ChatRequest(messages=messages, model=self.config.model, params=params)
         cache = self.pool.cache
@@ -162,7 +162,7 @@ class JudgePool:
         if not self._cache_opened:
             self._cache_opened = True
             if self.context.cache and self.context.workspace_dir is not None:
-                from chatbot_tester.common.cache import open_cache
+                from chatbot_tester.common.artifacts.cache import open_cache
 
                 self._cache = open_cache(self.context.workspace_dir)
         return self._cache

@@ -1,6 +1,6 @@
 """``semantic_similarity``: cosine similarity of answer and reference embeddings.
 
-Embeddings come from a backend of the embedding registry (``common.embeddings``): ``openai``
+Embeddings come from a backend of the embedding registry (``evaluator.embeddings``): ``openai``
 (any OpenAI-compatible endpoint; by default it reuses the pipeline judge's ``base_url`` and
 ``api_key`` when the judge is an ``openai`` backend) or ``sentence_transformers`` (a local
 model). Each distinct text is embedded once per metric instance.
@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import Field
 
-from chatbot_tester.common.embeddings import CachedEmbedder, cosine_similarity, create_embedder
 from chatbot_tester.common.schemas import Score
+from chatbot_tester.evaluator.embeddings import CachedEmbedder, cosine_similarity, create_embedder
 from chatbot_tester.evaluator.metrics.base import MetricContext, MetricInput, MetricOptions
 from chatbot_tester.evaluator.metrics.helpers import (
     AnswerMetric,

@@ -15,8 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chatbot_tester.common.storage import atomic_write_bytes
-from chatbot_tester.common.workspace import REPORT_HTML, REPORT_JSON, REPORT_JUNIT, REPORT_MD
+from chatbot_tester.common.artifacts.storage import atomic_write_bytes
+from chatbot_tester.common.artifacts.workspace import (
+    REPORT_HTML,
+    REPORT_JSON,
+    REPORT_JUNIT,
+    REPORT_MD,
+)
 from chatbot_tester.errors import ConfigError
 
 if TYPE_CHECKING:

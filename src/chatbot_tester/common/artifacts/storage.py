@@ -134,7 +134,7 @@ class LocalStore:
     """``ArtifactStore`` on the local file system below ``root``.
 
     ``append_line`` opens, writes once and closes per call, which is durable but not fast;
-    the runner's hot path uses ``common.jsonl.JsonlAppender`` on ``local_path(key)`` instead.
+    the runner's hot path uses ``common.artifacts.jsonl.JsonlAppender`` on ``local_path(key)`` instead.
     """
 
     def __init__(self, root: Path) -> None:

@@ -19,8 +19,8 @@ from typing import Any
 import anyio
 from pydantic import Field
 
-from chatbot_tester.common.embeddings.base import EmbeddingBackend, EmbeddingOptions
 from chatbot_tester.errors import ConfigError
+from chatbot_tester.evaluator.embeddings.base import EmbeddingBackend, EmbeddingOptions
 
 __all__ = ["PACKAGED_MODELS", "SentenceTransformerEmbeddings", "SentenceTransformerOptions"]
 

@@ -18,7 +18,7 @@ from typing import Any, BinaryIO, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from chatbot_tester.common.storage import atomic_open, write_all
+from chatbot_tester.common.artifacts.storage import atomic_open, write_all
 from chatbot_tester.common.validation import (
     Problem,
     describe_validation_error,

@@ -41,7 +41,7 @@ _PREFIX_SEPARATORS = ("-", "@", ":")
 @functools.lru_cache(maxsize=1)
 def builtin_prices() -> dict[str, Price]:
     """The price table shipped in ``prices.json`` (USD per million tokens), loaded once."""
-    text = resources.files("chatbot_tester.common").joinpath("prices.json").read_text("utf-8")
+    text = resources.files("chatbot_tester.common.calls").joinpath("prices.json").read_text("utf-8")
     models: dict[str, Any] = json.loads(text)["models"]
     return {name.lower(): Price.model_validate(spec) for name, spec in models.items()}
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import orjson
 
+from chatbot_tester.common.artifacts.storage import write_all
 from chatbot_tester.common.events import (
     Event,
     GenerationSkipped,
@@ -30,7 +31,6 @@ from chatbot_tester.common.events import (
     StageStarted,
 )
 from chatbot_tester.common.redact import redact
-from chatbot_tester.common.storage import write_all
 
 if TYPE_CHECKING:
     from rich.console import Console

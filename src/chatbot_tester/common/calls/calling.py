@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chatbot_tester.common.backends.base import ChatBackend, ErrorClass, default_classify
-from chatbot_tester.common.calling_timeout import AttemptTimeout, attempt_limit
+from chatbot_tester.common.calls.cost import count_message_tokens, ensure_usage
+from chatbot_tester.common.calls.timeout import AttemptTimeout, attempt_limit
 from chatbot_tester.common.config import BackoffConfig
-from chatbot_tester.common.cost import count_message_tokens, ensure_usage
 from chatbot_tester.common.events import EventBus, RetryScheduled
 from chatbot_tester.common.redact import redact
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, ErrorInfo, TextDelta, Usage
@@ -40,9 +40,9 @@ from chatbot_tester.common.types import ErrorKind
 from chatbot_tester.errors import BackendTimeout, BadResponse
 
 if TYPE_CHECKING:
-    from chatbot_tester.common.cache import ResponseCache
+    from chatbot_tester.common.artifacts.cache import ResponseCache
+    from chatbot_tester.common.calls.limits import ConcurrencyLimit, RateLimiter
     from chatbot_tester.common.config import RunnerConfig
-    from chatbot_tester.common.limits import ConcurrencyLimit, RateLimiter
 
 __all__ = ["FAIL_FAST_KINDS", "CallOutcome", "CallPolicy", "backoff_delay", "call_backend"]
 

@@ -7,7 +7,7 @@ openai SDK nor torch: ``openai`` (any OpenAI-compatible ``/v1/embeddings`` endpo
 
 from __future__ import annotations
 
-from chatbot_tester.common.embeddings.base import (
+from chatbot_tester.evaluator.embeddings.base import (
     CachedEmbedder,
     EmbeddingBackend,
     EmbeddingOptions,
@@ -27,8 +27,8 @@ __all__ = [
 ]
 
 BUILTIN_EMBEDDINGS: dict[str, str] = {
-    "openai": "chatbot_tester.common.embeddings.openai_embeddings:OpenAIEmbeddings",
-    "sentence_transformers": "chatbot_tester.common.embeddings.st_embeddings:SentenceTransformerEmbeddings",
+    "openai": "chatbot_tester.evaluator.embeddings.openai_embeddings:OpenAIEmbeddings",
+    "sentence_transformers": "chatbot_tester.evaluator.embeddings.st_embeddings:SentenceTransformerEmbeddings",
 }
 """Built-in embedding backend names -> lazy ``module:Class`` references."""
 

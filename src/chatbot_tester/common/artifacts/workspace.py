@@ -29,9 +29,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from chatbot_tester.common.artifacts.storage import atomic_write_bytes
 from chatbot_tester.common.registry import did_you_mean
 from chatbot_tester.common.schemas import Manifest, utcnow
-from chatbot_tester.common.storage import atomic_write_bytes
 from chatbot_tester.errors import ConfigError, ResumeError
 
 __all__ = [

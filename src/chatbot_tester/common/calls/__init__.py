@@ -1,0 +1,1 @@
+"""The call machinery shared by every stage: one client, timeouts, limits, cost and prices."""
