@@ -6,30 +6,40 @@ The public API is imported lazily so that ``import chatbot_tester`` (and the CLI
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from chatbot_tester._version import __version__
+from chatbot_tester.common.lazy import lazy_exports
 
-__all__ = [
-    "BackendOptions",
-    "ChatBackend",
-    "ChatRequest",
-    "ChatResponse",
+_ERRORS = (
+    "AuthError",
+    "BackendConnectionError",
+    "BackendError",
+    "BackendHTTPError",
+    "BackendTimeout",
+    "BadResponse",
     "ChatbotTesterError",
-    "PipelineConfig",
-    "PipelineResult",
-    "RunRecord",
-    "Score",
-    "TestSample",
-    "Usage",
-    "__version__",
-    "backend_registry",
-    "load_pipeline",
-    "register_backend",
-    "register_metric",
-    "run_pipeline",
-]
+    "ConfigError",
+    "DatasetError",
+    "PluginError",
+    "RateLimited",
+    "ResumeError",
+    "RunAborted",
+    "UsageError",
+)
+_EVENTS = (
+    "Event",
+    "EventBus",
+    "GenerationSkipped",
+    "ItemFinished",
+    "Notice",
+    "RetryScheduled",
+    "RunFinished",
+    "RunStarted",
+    "StageFinished",
+    "StageStarted",
+    "Subscriber",
+)
 
 _LAZY: dict[str, str] = {
     "BackendOptions": "chatbot_tester.common.backends",
@@ -42,13 +52,68 @@ _LAZY: dict[str, str] = {
     "Score": "chatbot_tester.common.schemas",
     "TestSample": "chatbot_tester.common.schemas",
     "Usage": "chatbot_tester.common.schemas",
-    "ChatbotTesterError": "chatbot_tester.errors",
     "PipelineConfig": "chatbot_tester.common.config",
     "load_pipeline": "chatbot_tester.common.yaml_loader",
+    "Metric": "chatbot_tester.evaluator.metrics",
+    "MetricInput": "chatbot_tester.evaluator.metrics",
+    "MetricOptions": "chatbot_tester.evaluator.metrics",
     "register_metric": "chatbot_tester.evaluator.metrics",
-    "run_pipeline": "chatbot_tester.orchestrator",
+    "PipelineInterrupted": "chatbot_tester.orchestrator",
     "PipelineResult": "chatbot_tester.orchestrator",
+    "run_pipeline": "chatbot_tester.orchestrator",
+    "run_pipeline_async": "chatbot_tester.orchestrator",
+    **dict.fromkeys(_ERRORS, "chatbot_tester.errors"),
+    **dict.fromkeys(_EVENTS, "chatbot_tester.common.events"),
 }
+
+__all__ = [
+    "AuthError",
+    "BackendConnectionError",
+    "BackendError",
+    "BackendHTTPError",
+    "BackendOptions",
+    "BackendTimeout",
+    "BadResponse",
+    "ChatBackend",
+    "ChatRequest",
+    "ChatResponse",
+    "ChatbotTesterError",
+    "ConfigError",
+    "DatasetError",
+    "Event",
+    "EventBus",
+    "GenerationSkipped",
+    "ItemFinished",
+    "Metric",
+    "MetricInput",
+    "MetricOptions",
+    "Notice",
+    "PipelineConfig",
+    "PipelineInterrupted",
+    "PipelineResult",
+    "PluginError",
+    "RateLimited",
+    "ResumeError",
+    "RetryScheduled",
+    "RunAborted",
+    "RunFinished",
+    "RunRecord",
+    "RunStarted",
+    "Score",
+    "StageFinished",
+    "StageStarted",
+    "Subscriber",
+    "TestSample",
+    "Usage",
+    "UsageError",
+    "__version__",
+    "backend_registry",
+    "load_pipeline",
+    "register_backend",
+    "register_metric",
+    "run_pipeline",
+    "run_pipeline_async",
+]
 
 if TYPE_CHECKING:
     from chatbot_tester.common.backends import (
@@ -58,6 +123,19 @@ if TYPE_CHECKING:
         register_backend,
     )
     from chatbot_tester.common.config import PipelineConfig
+    from chatbot_tester.common.events import (
+        Event,
+        EventBus,
+        GenerationSkipped,
+        ItemFinished,
+        Notice,
+        RetryScheduled,
+        RunFinished,
+        RunStarted,
+        StageFinished,
+        StageStarted,
+        Subscriber,
+    )
     from chatbot_tester.common.schemas import (
         ChatRequest,
         ChatResponse,
@@ -67,19 +145,33 @@ if TYPE_CHECKING:
         Usage,
     )
     from chatbot_tester.common.yaml_loader import load_pipeline
-    from chatbot_tester.errors import ChatbotTesterError
-    from chatbot_tester.evaluator.metrics import register_metric
-    from chatbot_tester.orchestrator import PipelineResult, run_pipeline
+    from chatbot_tester.errors import (
+        AuthError,
+        BackendConnectionError,
+        BackendError,
+        BackendHTTPError,
+        BackendTimeout,
+        BadResponse,
+        ChatbotTesterError,
+        ConfigError,
+        DatasetError,
+        PluginError,
+        RateLimited,
+        ResumeError,
+        RunAborted,
+        UsageError,
+    )
+    from chatbot_tester.evaluator.metrics import (
+        Metric,
+        MetricInput,
+        MetricOptions,
+        register_metric,
+    )
+    from chatbot_tester.orchestrator import (
+        PipelineInterrupted,
+        PipelineResult,
+        run_pipeline,
+        run_pipeline_async,
+    )
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'chatbot_tester' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -21,9 +21,8 @@ traceback and exit with code 2; backend faults are classified and recorded per s
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
-
-from chatbot_tester.common.types import ErrorKind
 
 __all__ = [
     "AuthError",
@@ -35,12 +34,29 @@ __all__ = [
     "ChatbotTesterError",
     "ConfigError",
     "DatasetError",
+    "ErrorKind",
     "PluginError",
     "RateLimited",
     "ResumeError",
     "RunAborted",
     "UsageError",
 ]
+
+
+class ErrorKind(str, Enum):
+    """Why a call or a sample failed; stored in ``RunRecord.error.kind``."""
+
+    TIMEOUT = "timeout"
+    RATE_LIMITED = "rate_limited"
+    QUOTA_EXHAUSTED = "quota_exhausted"
+    HTTP = "http"
+    CONNECTION = "connection"
+    BAD_RESPONSE = "bad_response"
+    AUTH = "auth"
+    CONFIG = "config"
+    BUDGET = "budget"
+    CANCELLED = "cancelled"
+    INTERNAL = "internal"
 
 
 class ChatbotTesterError(Exception):

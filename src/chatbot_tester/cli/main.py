@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from chatbot_tester import __version__
+from chatbot_tester._version import __version__
 
 __all__ = ["COMMANDS", "main", "one_line"]
 

@@ -1,26 +1,12 @@
-"""Small enums shared by the schemas and the error hierarchy (kept import-light)."""
+"""Small enums shared by the schemas (``ErrorKind`` is defined in ``errors``, a leaf module)."""
 
 from __future__ import annotations
 
 from enum import Enum
 
+from chatbot_tester.errors import ErrorKind
+
 __all__ = ["ErrorKind", "RunStatus"]
-
-
-class ErrorKind(str, Enum):
-    """Why a call or a sample failed; stored in ``RunRecord.error.kind``."""
-
-    TIMEOUT = "timeout"
-    RATE_LIMITED = "rate_limited"
-    QUOTA_EXHAUSTED = "quota_exhausted"
-    HTTP = "http"
-    CONNECTION = "connection"
-    BAD_RESPONSE = "bad_response"
-    AUTH = "auth"
-    CONFIG = "config"
-    BUDGET = "budget"
-    CANCELLED = "cancelled"
-    INTERNAL = "internal"
 
 
 class RunStatus(str, Enum):

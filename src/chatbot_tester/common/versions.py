@@ -47,7 +47,7 @@ def collect_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
             versions[name] = version(name)
         except PackageNotFoundError:
             if name == "chatbot-tester":
-                from chatbot_tester import __version__
+                from chatbot_tester._version import __version__
 
                 versions[name] = __version__
     return versions

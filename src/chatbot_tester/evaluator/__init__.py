@@ -6,16 +6,14 @@ not pull in the whole evaluation machinery.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from chatbot_tester.common.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from chatbot_tester.evaluator.evaluate import Evaluation, evaluate_run, write_reports
 
 __all__ = ["Evaluation", "evaluate_run", "write_reports"]
 
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        return getattr(importlib.import_module("chatbot_tester.evaluator.evaluate"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+_LAZY = dict.fromkeys(__all__, "chatbot_tester.evaluator.evaluate")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -22,8 +22,8 @@ from chatbot_tester.evaluator.metrics.base import (
     Metric,
     MetricContext,
     MetricInput,
-    metric_registry,
 )
+from chatbot_tester.evaluator.metrics.registry import metric_registry
 from chatbot_tester.evaluator.resume import metric_fingerprint
 
 __all__ = ["MetricSet", "Slot", "assertion_labels", "inputs_for", "no_answer_reason"]

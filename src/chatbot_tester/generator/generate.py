@@ -39,7 +39,6 @@ __all__ = [
     "dataset_hash",
     "dataset_id_for",
     "generate_dataset",
-    "generate_dataset_sync",
     "load_synthetic_report",
     "report_path_for",
 ]
@@ -227,19 +226,3 @@ def _record_report(report: SyntheticReport, out_path: Path, bus: EventBus | None
                 f"({report.invalid} invalid items); see {path.name}",
             )
         )
-
-
-def generate_dataset_sync(
-    config: GeneratorConfig,
-    *,
-    base_dir: Path,
-    out_path: Path,
-    cache: ResponseCache | None = None,
-) -> DatasetInfo:
-    """``generate_dataset`` for synchronous callers (starts its own event loop)."""
-    import anyio
-
-    async def main() -> DatasetInfo:
-        return await generate_dataset(config, base_dir=base_dir, out_path=out_path, cache=cache)
-
-    return anyio.run(main)

@@ -6,8 +6,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from chatbot_tester.common.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from chatbot_tester.runner.resume import read_records
@@ -22,11 +23,4 @@ _LAZY = {
     "read_records": "chatbot_tester.runner.resume",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'chatbot_tester.runner' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

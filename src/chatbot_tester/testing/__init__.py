@@ -7,8 +7,9 @@ faults according to a ``FaultPlan``. Everything is imported on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from chatbot_tester.common.lazy import lazy_exports
 
 __all__ = ["EchoBackend", "FaultPlan", "FaultServer", "ScriptedBackend"]
 
@@ -23,15 +24,4 @@ if TYPE_CHECKING:
     from chatbot_tester.common.backends.scripted import EchoBackend, ScriptedBackend
     from chatbot_tester.testing.server import FaultPlan, FaultServer
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'chatbot_tester.testing' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -7,9 +7,8 @@ from chatbot_tester.evaluator.metrics.base import (
     MetricContext,
     MetricInput,
     MetricOptions,
-    metric_registry,
-    register_metric,
 )
+from chatbot_tester.evaluator.metrics.registry import metric_registry, register_metric
 
 __all__ = [
     "Metric",

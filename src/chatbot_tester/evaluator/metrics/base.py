@@ -1,4 +1,4 @@
-"""The Metric protocol and the metric registry.
+"""The Metric protocol: options, the per-record input, the context and the base class.
 
 A metric is stateless: ``score(item)`` returns a ``Score`` (sync or async) and never stores
 results on ``self``. The evaluator builds one ``MetricInput`` per record (and per turn of a
@@ -9,26 +9,21 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from chatbot_tester.common.backends.base import format_validation_error
 from chatbot_tester.common.config import JudgeConfig
-from chatbot_tester.common.registry import Registry
 from chatbot_tester.common.schemas import Message, RunRecord, Score, TestSample
-from chatbot_tester.errors import ConfigError, PluginError
 
 __all__ = [
     "Metric",
     "MetricContext",
     "MetricInput",
     "MetricOptions",
-    "metric_registry",
-    "register_metric",
 ]
 
 
@@ -140,55 +135,3 @@ class Metric(ABC):
     async def aclose(self) -> None:
         """Release resources (judge backends, caches)."""
         return None
-
-
-MetricFunction = Callable[..., Any]
-
-
-def _validate_metric(name: str, obj: object) -> type[Metric]:
-    if isinstance(obj, type) and issubclass(obj, Metric):
-        return obj
-    if callable(obj):
-        return _wrap_function(name, obj)
-    raise PluginError(f"metric '{name}' is neither a Metric subclass nor a function: {obj!r}")
-
-
-def _wrap_function(name: str, func: MetricFunction) -> type[Metric]:
-    """Turn ``func(sample, record)`` into a Metric class (see ``evaluator.metrics.custom``)."""
-    from chatbot_tester.evaluator.metrics.custom import function_metric_class
-
-    return function_metric_class(name, func)
-
-
-class MetricRegistry(Registry[type[Metric]]):
-    """Registry of metric classes; ``create`` validates options."""
-
-    def __init__(self) -> None:
-        super().__init__("metric", "chatbot_tester.metrics", validate=_validate_metric)
-
-    def create(
-        self, type_: str, options: dict[str, Any], *, name: str | None, context: MetricContext
-    ) -> Metric:
-        """Create metric ``type_`` with its options validated (ConfigError on bad options)."""
-        cls = self.get(type_)
-        try:
-            opts = cls.Options.model_validate(options)
-        except ValidationError as exc:
-            raise ConfigError(
-                format_validation_error(exc, cls.Options, f"metric '{name or type_}'")
-            ) from None
-        return cls(opts, name=name or type_, context=context)
-
-
-metric_registry = MetricRegistry()
-"""The one metric registry (built-ins, ``@register_metric`` and entry points)."""
-
-
-def register_metric(name: str) -> Callable[[Any], Any]:
-    """Decorator for a Metric subclass or a function ``f(sample, record)``."""
-
-    def deco(obj: Any) -> Any:
-        metric_registry.register(name, _validate_metric(name, obj))
-        return obj
-
-    return deco

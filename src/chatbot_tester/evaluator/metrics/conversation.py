@@ -18,8 +18,8 @@ from chatbot_tester.evaluator.metrics.base import (
     MetricContext,
     MetricInput,
     MetricOptions,
-    metric_registry,
 )
+from chatbot_tester.evaluator.metrics.registry import metric_registry
 
 __all__ = ["TurnPassRateMetric"]
 
