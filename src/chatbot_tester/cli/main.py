@@ -19,7 +19,7 @@ import click
 
 from chatbot_tester._version import __version__
 
-__all__ = ["COMMANDS", "main", "one_line"]
+__all__ = ["ALIASES", "COMMANDS", "main", "one_line"]
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("chatbot_tester.cli.run", "Run a pipeline: generate, run, evaluate, report."),
@@ -39,6 +39,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 """Subcommand name -> (module defining ``command``, one-line help)."""
 
+ALIASES: dict[str, str] = {"gen-dataset": "generate", "runner": "execute", "evaluator": "evaluate"}
+"""The stage names the design uses, as aliases of the stage commands."""
+
 
 class LazyGroup(click.Group):
     """A group that imports a subcommand's module only when that subcommand runs."""
@@ -47,7 +50,7 @@ class LazyGroup(click.Group):
         return list(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        entry = COMMANDS.get(cmd_name)
+        entry = COMMANDS.get(ALIASES.get(cmd_name, cmd_name))
         if entry is None:
             return None
         module = importlib.import_module(entry[0])
@@ -63,7 +66,13 @@ class LazyGroup(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
-            formatter.write_dl([(name, help_) for name, (_, help_) in COMMANDS.items()])
+            aliases = {target: alias for alias, target in ALIASES.items()}
+            formatter.write_dl(
+                [
+                    (f"{name} ({aliases[name]})" if name in aliases else name, help_)
+                    for name, (_, help_) in COMMANDS.items()
+                ]
+            )
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

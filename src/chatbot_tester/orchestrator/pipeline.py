@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from chatbot_tester.common.events import (
     Notice,
     RunFinished,
     RunStarted,
+    Subscriber,
 )
 from chatbot_tester.common.hashing import stable_hash
 from chatbot_tester.common.plugins import import_config_plugins
@@ -170,16 +173,19 @@ async def run_pipeline_async(
     resume: str | None = None,
     force: bool = False,
     cache: bool = True,
-    progress: bool = True,
+    progress: bool = False,
     bus: EventBus | None = None,
+    subscribers: Sequence[Subscriber] = (),
 ) -> PipelineResult:
-    """Run a whole pipeline; see ``run_pipeline``."""
+    """Run a whole pipeline inside the caller's event loop; see ``run_pipeline``."""
     config = _load(source)
     await validate_pipeline(config)
     ws = Workspace(workspace_dir or config.resolve_path(config.workspace))
     validate_workspace_refs(config, ws)
     resumed_run = ws.open_run(resume) if resume is not None else None
     bus = bus or EventBus()
+    for subscriber in subscribers:
+        bus.subscribe(subscriber)
     if progress:
         from chatbot_tester.orchestrator.progress import ProgressDisplay
 
@@ -364,19 +370,34 @@ def run_pipeline(
     force: bool = False,
     cache: bool = True,
     progress: bool = False,
+    bus: EventBus | None = None,
+    subscribers: Sequence[Subscriber] = (),
 ) -> PipelineResult:
     """Run a pipeline (a YAML path, a dict or a ``PipelineConfig``) and return its result.
 
-    The one synchronous entry point: it creates the event loop. ``resume`` continues an
-    interrupted run by id; ``cache=False`` disables every response cache.
+    The one synchronous entry point and the one place that creates an event loop. Called
+    from inside a running loop (a notebook cell), it runs the pipeline's own loop in a worker
+    thread and waits for it. ``resume`` continues an interrupted run by id; ``cache=False``
+    disables every response cache; each of ``subscribers`` is fed every event.
     """
-    return asyncio.run(
-        run_pipeline_async(
-            source,
-            workspace_dir=workspace_dir,
-            resume=resume,
-            force=force,
-            cache=cache,
-            progress=progress,
+
+    def main() -> PipelineResult:
+        return asyncio.run(
+            run_pipeline_async(
+                source,
+                workspace_dir=workspace_dir,
+                resume=resume,
+                force=force,
+                cache=cache,
+                progress=progress,
+                bus=bus,
+                subscribers=subscribers,
+            )
         )
-    )
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return main()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatbot-tester") as pool:
+        return pool.submit(main).result()
