@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chatbot_tester.common.yaml_loader import load_pipeline, load_yaml, load_yaml_with_positions
+from chatbot_tester.common.yaml_loader import load_pipeline, load_yaml_with_positions
 from chatbot_tester.errors import ConfigError
 
 BASE = """\
@@ -132,13 +132,13 @@ def test_syntax_error_position(tmp_path: Path) -> None:
 def test_python_and_custom_tags_rejected(tmp_path: Path, text: str) -> None:
     path = _write(tmp_path, text, "x.yaml")
     with pytest.raises(ConfigError, match="unsupported YAML tag") as info:
-        load_yaml(path)
+        load_yaml_with_positions(path)[0]
     assert (info.value.line, info.value.col) == (1, 4)
 
 
 def test_yaml_12_booleans_and_dates_stay_strings(tmp_path: Path) -> None:
     path = _write(tmp_path, "a: no\nb: yes\nc: true\nd: 2024-01-01\ne: False\nf: 8\n", "x.yaml")
-    assert load_yaml(path) == {
+    assert load_yaml_with_positions(path)[0] == {
         "a": "no",
         "b": "yes",
         "c": True,

@@ -9,8 +9,6 @@ from chatbot_tester.common.calls.cost import (
     count_message_tokens,
     count_tokens,
     ensure_usage,
-    estimate_cost,
-    estimate_run_cost,
     tokenizer_name,
 )
 from chatbot_tester.common.config import Price
@@ -127,27 +125,3 @@ def test_ensure_usage_estimates_when_missing() -> None:
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
     partial = ensure_usage(request, ChatResponse(text="x", usage=Usage(prompt_tokens=99)), None)
     assert partial.prompt_tokens == 99 and partial.estimated
-
-
-def test_estimate_cost_for_dry_run() -> None:
-    prompts = ["What is 2+2?", "Name a colour."]
-    est = estimate_cost(prompts, model="gpt-4o-mini", completion_tokens=50)
-    assert est.calls == 2 and est.completion_tokens == 100
-    assert est.prompt_tokens == sum(
-        count_message_tokens([Message(role="user", content=p)]) for p in prompts
-    )
-    assert est.cost_usd is not None and est.cost_usd > 0
-    assert estimate_cost(prompts, model="unknown-bot").cost_usd is None
-    run = estimate_run_cost(
-        prompts,
-        runner_model="unknown-bot",
-        judge_model="gpt-4o",
-        judge_calls_per_sample=3,
-        repeat=2,
-    )
-    assert run.judge is not None and run.judge.calls == 12 and run.judge.cost_usd is not None
-    assert run.total_usd is None  # the runner's price is unknown
-    priced = estimate_run_cost(
-        prompts, runner_model="gpt-4o-mini", judge_model="gpt-4o", judge_calls_per_sample=1
-    )
-    assert priced.total_usd == pytest.approx(priced.runner.cost_usd + priced.judge.cost_usd)  # type: ignore[operator,union-attr]

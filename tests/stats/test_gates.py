@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chatbot_tester.errors import ConfigError
-from chatbot_tester.evaluator.gates import check_gates, parse_gate, validate_gate
+from chatbot_tester.evaluator.gates import check_gates, parse_gate
 
 SUMMARY = {
     "schema_version": 1,
@@ -105,9 +105,9 @@ def test_unknown_section_stat() -> None:
         "a..b >= 1",
     ],
 )
-def test_validate_gate_rejects_bad_syntax(expr: str) -> None:
+def test_parse_gate_rejects_bad_syntax(expr: str) -> None:
     with pytest.raises(ConfigError) as info:
-        validate_gate(expr)
+        parse_gate(expr)
     message = str(info.value)
     assert (
         message.startswith(f"invalid gate {expr!r}") and "exact_match.pass_rate >= 0.8" in message

@@ -7,13 +7,11 @@ registered value, and anything shaped like a well-known API key or bearer token,
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 
 __all__ = [
     "MIN_SECRET_LENGTH",
-    "RedactingFilter",
     "clear_secrets",
     "looks_secret_name",
     "redact",
@@ -92,19 +90,3 @@ def redact(text: str) -> str:
     if secret_re is not None:
         text = secret_re.sub(_MASK, text)
     return _PATTERNS.sub(_mask_pattern, text)
-
-
-class RedactingFilter(logging.Filter):
-    """A logging filter that redacts each record's rendered message (attach to handlers)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Render the message, redact it, and keep the record."""
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string: leave it to the handler
-            return True
-        cleaned = redact(message)
-        if cleaned != message or record.args:
-            record.msg = cleaned
-            record.args = None
-        return True

@@ -30,7 +30,6 @@ __all__ = [
     "PositionMap",
     "SafeYamlLoader",
     "load_pipeline",
-    "load_yaml",
     "load_yaml_text",
     "load_yaml_with_positions",
 ]
@@ -230,11 +229,6 @@ def load_yaml_with_positions(path: Path) -> tuple[Any, PositionMap]:
     """Load a YAML file safely; return the data and the position of every key and value."""
     path = Path(path)
     return load_yaml_text(_read_text(path), file=path)
-
-
-def load_yaml(path: Path) -> Any:
-    """Load a YAML file safely; errors are ``ConfigError`` with file, line and column."""
-    return load_yaml_with_positions(path)[0]
 
 
 def _validation_error(exc: ValidationError, positions: PositionMap) -> ConfigError:

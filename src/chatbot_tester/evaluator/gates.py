@@ -18,7 +18,7 @@ from typing import Any
 from chatbot_tester.common.registry import did_you_mean
 from chatbot_tester.errors import ConfigError
 
-__all__ = ["OPERATORS", "GateResult", "check_gates", "parse_gate", "validate_gate"]
+__all__ = ["OPERATORS", "GateResult", "check_gates", "parse_gate"]
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -67,11 +67,6 @@ def parse_gate(expr: str) -> tuple[str, str, float]:
             f"'<metric or section>.<stat>' ({_EXAMPLE})"
         )
     return path, m.group("op"), float(m.group("value"))
-
-
-def validate_gate(expr: str) -> None:
-    """Check a gate's syntax at config load time (ConfigError with the expression and the fix)."""
-    parse_gate(expr)
 
 
 def _fmt(value: float) -> str:

@@ -14,7 +14,6 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
-    "bootstrap_pvalue",
     "mcnemar_exact",
     "mean_ci",
     "paired_bootstrap_diff",
@@ -138,26 +137,6 @@ def paired_bootstrap_diff(
         return (mean, mean, mean)
     low, high = _percentile_interval(_bootstrap_means(diffs, n_boot, seed), confidence)
     return (mean, low, high)
-
-
-def bootstrap_pvalue(
-    a: Sequence[float], b: Sequence[float], *, n_boot: int = 2000, seed: int = 0
-) -> float:
-    """Two-sided paired-bootstrap p-value for "the mean of ``b - a`` is 0".
-
-    The differences are centred (the null made true) and resampled; the p-value is the share
-    of resampled means at least as far from 0 as the observed one, with the +1 correction.
-    """
-    diffs = _paired_diffs(a, b)
-    if diffs.size == 0:
-        return _NAN
-    observed = float(diffs.mean())
-    centred = diffs - observed
-    if bool(np.all(centred == 0.0)):
-        return 1.0 if observed == 0.0 else 0.0
-    boot = _bootstrap_means(centred, n_boot, seed)
-    extreme = int(np.count_nonzero(np.abs(boot) >= abs(observed) - 1e-12))
-    return (extreme + 1) / (n_boot + 1)
 
 
 def _binom_cdf_half(k: int, n: int) -> float:

@@ -199,10 +199,8 @@ class HTTPBackend(ChatBackend):
 
     # -- setup ----------------------------------------------------------------------------
     def _register_secrets(self) -> None:
-        try:
-            from chatbot_tester.common.redact import register_secret
-        except ImportError:  # pragma: no cover - redact lands with common infra
-            return
+        from chatbot_tester.common.redact import register_secret
+
         for value in self._secrets:
             register_secret(value)
 
@@ -348,10 +346,8 @@ class HTTPBackend(ChatBackend):
     def _redact(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        try:
-            from chatbot_tester.common.redact import redact
-        except ImportError:  # pragma: no cover - redact lands with common infra
-            return text
+        from chatbot_tester.common.redact import redact
+
         return redact(text)
 
     def classify(self, exc: BaseException) -> ErrorClass:

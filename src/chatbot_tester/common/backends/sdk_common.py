@@ -5,9 +5,8 @@ Kept free of SDK imports so that importing a backend module stays cheap.
 
 from __future__ import annotations
 
-import inspect
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -32,7 +31,6 @@ __all__ = [
     "error_from_class",
     "parse_arguments",
     "snippet",
-    "split_params",
 ]
 
 
@@ -133,37 +131,3 @@ def parse_arguments(raw: str | None) -> dict[str, Any] | str:
     except orjson.JSONDecodeError:
         return raw
     return value if isinstance(value, dict) else raw
-
-
-def split_params(
-    params: Mapping[str, Any], fn: Callable[..., Any], reserved: set[str]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split pass-through parameters into the keyword arguments ``fn`` accepts and the rest.
-
-    The rest is sent through the SDK's ``extra_body`` so new or provider-specific parameters
-    work without an SDK upgrade.
-    """
-    accepted = _accepted_names(fn)
-    known: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
-    for name, value in params.items():
-        if name in reserved:
-            continue
-        (known if name in accepted else extra)[name] = value
-    return known, extra
-
-
-_ACCEPTED: dict[Any, frozenset[str]] = {}
-
-
-def _accepted_names(fn: Callable[..., Any]) -> frozenset[str]:
-    key = getattr(fn, "__func__", fn)
-    names = _ACCEPTED.get(key)
-    if names is None:
-        names = frozenset(
-            name
-            for name, p in inspect.signature(fn).parameters.items()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY and not name.startswith("extra_")
-        )
-        _ACCEPTED[key] = names
-    return names

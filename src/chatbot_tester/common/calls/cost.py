@@ -11,8 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -20,15 +19,11 @@ from chatbot_tester.common.config import Price
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, Message, Usage
 
 __all__ = [
-    "CostEstimate",
     "PriceTable",
-    "RunCostEstimate",
     "builtin_prices",
     "count_message_tokens",
     "count_tokens",
     "ensure_usage",
-    "estimate_cost",
-    "estimate_run_cost",
     "tokenizer_name",
 ]
 
@@ -209,110 +204,3 @@ def ensure_usage(request: ChatRequest, response: ChatResponse, model: str | None
         cached_tokens=usage.cached_tokens if usage is not None else None,
         estimated=True,
     )
-
-
-@dataclass(frozen=True)
-class CostEstimate:
-    """Tokens and cost of a planned run part (``cost_usd`` is ``None`` for an unknown price)."""
-
-    model: str | None
-    calls: int
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float | None
-
-    @property
-    def total_tokens(self) -> int:
-        """Prompt plus completion tokens."""
-        return self.prompt_tokens + self.completion_tokens
-
-
-@dataclass(frozen=True)
-class RunCostEstimate:
-    """``--dry-run`` estimate of a run: the runner's calls and the judge's."""
-
-    runner: CostEstimate
-    judge: CostEstimate | None
-
-    @property
-    def total_usd(self) -> float | None:
-        """Sum of the parts; ``None`` when any part has an unknown price."""
-        parts = [self.runner] + ([self.judge] if self.judge is not None else [])
-        costs = [p.cost_usd for p in parts]
-        return None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
-
-    @property
-    def total_tokens(self) -> int:
-        """All tokens of the run and the judge."""
-        judge = self.judge.total_tokens if self.judge is not None else 0
-        return self.runner.total_tokens + judge
-
-
-def estimate_cost(
-    prompts: Iterable[str | Sequence[Message]],
-    *,
-    model: str | None,
-    completion_tokens: int = 200,
-    prices: PriceTable | None = None,
-    system_prompt: str | None = None,
-    calls_per_prompt: int = 1,
-    extra_prompt_tokens: int = 0,
-) -> CostEstimate:
-    """Expected tokens and cost of sending each prompt ``calls_per_prompt`` times.
-
-    ``prompts`` are user texts or message lists; each call is assumed to produce
-    ``completion_tokens`` tokens and to carry ``extra_prompt_tokens`` more (e.g. a judge's
-    rubric and the answer it grades).
-    """
-    system = [Message(role="system", content=system_prompt)] if system_prompt else []
-    calls = prompt_tokens = 0
-    for prompt in prompts:
-        messages = [Message(role="user", content=prompt)] if isinstance(prompt, str) else prompt
-        per_call = count_message_tokens([*system, *messages], model) + extra_prompt_tokens
-        calls += calls_per_prompt
-        prompt_tokens += per_call * calls_per_prompt
-    completion = completion_tokens * calls
-    usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=completion, estimated=True)
-    cost = (prices or PriceTable()).cost(model, usage)
-    return CostEstimate(model, calls, prompt_tokens, completion, cost)
-
-
-def estimate_run_cost(
-    prompts: Iterable[str | Sequence[Message]],
-    *,
-    runner_model: str | None,
-    completion_tokens: int = 200,
-    repeat: int = 1,
-    system_prompt: str | None = None,
-    judge_model: str | None = None,
-    judge_calls_per_sample: int = 0,
-    judge_prompt_overhead: int = 300,
-    judge_completion_tokens: int = 100,
-    prices: PriceTable | None = None,
-) -> RunCostEstimate:
-    """``--dry-run`` estimate of the runner's and the judge's tokens and cost.
-
-    Each judge call is assumed to see the sample's prompt, the answer
-    (``completion_tokens``) and ``judge_prompt_overhead`` tokens of instructions.
-    """
-    table = prices or PriceTable()
-    prompts = list(prompts)
-    runner = estimate_cost(
-        prompts,
-        model=runner_model,
-        completion_tokens=completion_tokens,
-        prices=table,
-        system_prompt=system_prompt,
-        calls_per_prompt=repeat,
-    )
-    judge: CostEstimate | None = None
-    if judge_calls_per_sample > 0:
-        judge = estimate_cost(
-            prompts,
-            model=judge_model,
-            completion_tokens=judge_completion_tokens,
-            prices=table,
-            calls_per_prompt=repeat * judge_calls_per_sample,
-            extra_prompt_tokens=judge_prompt_overhead + completion_tokens,
-        )
-    return RunCostEstimate(runner, judge)
