@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import re
 import typing
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ValidationError
 
 from chatbot_tester.common.redact import redact
 from chatbot_tester.common.registry import did_you_mean
+from chatbot_tester.errors import DatasetError
 
-__all__ = ["Problem", "describe_validation_error", "format_row_error", "unknown_key_hint"]
+__all__ = [
+    "Problem",
+    "describe_validation_error",
+    "duplicate_id_error",
+    "format_row_error",
+    "unknown_key_hint",
+]
 
 _TYPE_TAG = re.compile(
     r"^(str|int|float|bool|bytes|none|list|dict|tuple|set|.*\[.*\]|function-.*)$"
@@ -152,3 +160,17 @@ def format_row_error(exc: ValidationError, model: type[BaseModel]) -> str:
     if etype == "missing":
         return f"field '{where}': required field is missing"
     return f"field '{where}': {phrase}" if where else phrase
+
+
+def duplicate_id_error(
+    sample_id: str,
+    *,
+    file: str | Path | None,
+    line: int | None = None,
+    first_line: int | None = None,
+) -> DatasetError:
+    """The one error for a sample id seen twice (the generator, the runner and the evaluator)."""
+    first = f" (first used on line {first_line})" if first_line is not None else ""
+    return DatasetError(
+        f"duplicate id '{sample_id}'{first}; ids must be unique", file=file, line=line
+    )

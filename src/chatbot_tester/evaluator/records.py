@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from chatbot_tester.common.artifacts.jsonl import format_row_error, iter_jsonl
 from chatbot_tester.common.schemas import RunRecord, Score, TestSample
+from chatbot_tester.common.validation import duplicate_id_error
 from chatbot_tester.errors import DatasetError
 
 __all__ = [
@@ -77,10 +78,8 @@ class DatasetIndex:
                 sample_id, tags = self._identify(line, line_no)
                 if sample_id in self._offsets:
                     first = self._offsets[sample_id][1]
-                    raise DatasetError(
-                        f"duplicate sample id '{sample_id}' (first on line {first}): ids must be unique",
-                        file=self.path,
-                        line=line_no,
+                    raise duplicate_id_error(
+                        sample_id, file=self.path, line=line_no, first_line=first
                     )
                 self._offsets[sample_id] = (start, line_no)
                 if tags:

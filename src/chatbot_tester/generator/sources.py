@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from chatbot_tester.common.artifacts.jsonl import format_row_error, iter_json_objects
 from chatbot_tester.common.config import GeneratorConfig
 from chatbot_tester.common.schemas import TestSample
+from chatbot_tester.common.validation import duplicate_id_error
 from chatbot_tester.errors import ConfigError, DatasetError
 from chatbot_tester.generator.csv_source import FIELDS, read_csv
 from chatbot_tester.generator.input_checks import (
@@ -144,11 +145,7 @@ def check_samples(
             raise DatasetError(problem, file=where, line=line)
         previous = first_line.get(sample.id)
         if previous is not None:
-            raise DatasetError(
-                f"duplicate id '{sample.id}' (first used on line {previous}); ids must be unique",
-                file=where,
-                line=line,
-            )
+            raise duplicate_id_error(sample.id, file=where, line=line, first_line=previous)
         first_line[sample.id] = line
         if taken is not None:
             taken.add(sample.id)

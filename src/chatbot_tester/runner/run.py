@@ -38,7 +38,8 @@ from chatbot_tester.common.calls.cost import PriceTable
 from chatbot_tester.common.calls.limits import ConcurrencyLimit, shared_rate_limiter
 from chatbot_tester.common.events import ItemFinished, StageFinished, StageStarted
 from chatbot_tester.common.schemas import RunRecord, TestSample
-from chatbot_tester.errors import DatasetError, ResumeError
+from chatbot_tester.common.validation import duplicate_id_error
+from chatbot_tester.errors import ResumeError
 from chatbot_tester.runner.budget import CostBudget
 from chatbot_tester.runner.resume import ResultsState, load_results
 from chatbot_tester.runner.turns import SampleExecutor, SampleResult
@@ -239,10 +240,7 @@ class _Job:
         for sample in self.samples:
             sid = sample.id
             if sid in ids:
-                raise DatasetError(
-                    f"duplicate sample id '{sid}': every sample needs a unique id",
-                    file=self.source,
-                )
+                raise duplicate_id_error(sid, file=self.source)
             ids.add(sid)
             self.seen_keys += repeat
             for r in range(repeat):
