@@ -12,8 +12,7 @@ __all__ = ["command", "describe_backends"]
 
 def describe_backends() -> list[dict[str, Any]]:
     """Name, description, options and load status of every registered backend."""
-    from pydantic_core import PydanticUndefined
-
+    from chatbot_tester.cli.option_table import describe_options
     from chatbot_tester.common.backends import backend_registry
 
     rows: list[dict[str, Any]] = []
@@ -23,18 +22,6 @@ def describe_backends() -> list[dict[str, Any]]:
         except Exception as exc:  # a broken plugin is listed, not fatal
             rows.append({"name": name, "description": f"failed to load: {exc}", "options": []})
             continue
-        options = []
-        for field, info in cls.Options.model_fields.items():
-            default = info.get_default(call_default_factory=True)
-            options.append(
-                {
-                    "name": field,
-                    "type": getattr(info.annotation, "__name__", None) or str(info.annotation),
-                    "required": info.is_required(),
-                    "default": None if default is PydanticUndefined else default,
-                    "description": info.description or "",
-                }
-            )
         rows.append(
             {
                 "name": name,
@@ -42,7 +29,7 @@ def describe_backends() -> list[dict[str, Any]]:
                 "module": cls.__module__,
                 "streaming": cls.supports_streaming,
                 "extra": cls.requires_extra,
-                "options": options,
+                "options": describe_options(cls.Options),
             }
         )
     return rows
@@ -57,20 +44,13 @@ def command(as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
     from rich.console import Console
-    from rich.table import Table
+
+    from chatbot_tester.cli.option_table import print_option_table
+    from chatbot_tester.common.text import terminal_text as safe
 
     console = Console(soft_wrap=True)
     for row in rows:
-        title = f"[bold]{row['name']}[/bold]  {row['description']}"
+        title = f"[bold]{safe(row['name'])}[/bold]  {safe(row['description'])}"
         if row.get("extra"):
-            title += f"  (extra: {row['extra']})"
-        table = Table(title=title, title_justify="left", show_edge=False)
-        table.add_column("option")
-        table.add_column("type")
-        table.add_column("default")
-        table.add_column("description")
-        for opt in row["options"]:
-            default = "required" if opt["required"] else repr(opt["default"])
-            table.add_row(opt["name"], opt["type"], default, opt["description"])
-        console.print(table)
-        console.print()
+            title += f"  (extra: {safe(row['extra'])})"
+        print_option_table(console, title, row["options"])

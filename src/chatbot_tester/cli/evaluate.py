@@ -38,8 +38,8 @@ def _with_metrics(evaluator: Any, metrics: tuple[str, ...]) -> Any:
     if not metrics:
         return evaluator
     from chatbot_tester.common.config import MetricSpec
+    from chatbot_tester.common.text import clean_text
     from chatbot_tester.evaluator.gates import parse_gate
-    from chatbot_tester.evaluator.reports.text import clean_text
 
     by_label = {spec.label: spec for spec in evaluator.metrics}
     specs = [by_label.get(name) or MetricSpec(type=name) for name in dict.fromkeys(metrics)]
@@ -192,8 +192,8 @@ def command(
     evaluation = _evaluate(
         dataset, results, evaluator, out_dir, ws_root, base_dir, resume, pipeline, run_id
     )
+    from chatbot_tester.common.text import clean_text
     from chatbot_tester.evaluator import write_reports
-    from chatbot_tester.evaluator.reports.text import clean_text
 
     chosen = list(formats) or list(evaluator.report.formats)
     paths = write_reports(evaluation, dataset, results, out_dir, chosen)
@@ -256,7 +256,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
     Metric names come from configs and datasets: escapes and control characters are stripped.
     """
-    from chatbot_tester.evaluator.reports.text import clean_text
+    from chatbot_tester.common.text import clean_text
 
     for name, m in summary.get("metrics", {}).items():
         mean = "–" if m.get("mean") is None else f"{m['mean']:.3f}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import re
 import sys
 import traceback
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import click
 
 from chatbot_tester._version import __version__
+from chatbot_tester.common.text import one_line
 
 __all__ = ["ALIASES", "COMMANDS", "main", "one_line"]
 
@@ -92,20 +92,6 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def _debug_requested(argv: list[str]) -> bool:
     return "--debug" in argv or bool(os.environ.get("CHATBOT_TESTER_DEBUG"))
-
-
-_CONTROL = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x1f\x7f-\x9f]"
-)
-
-
-def one_line(text: str) -> str:
-    """``text`` safe for a terminal: escape sequences and control characters removed, one line.
-
-    Error messages can quote untrusted data (server error bodies, dataset ids); they must
-    neither drive the terminal nor forge extra lines.
-    """
-    return " ".join(_CONTROL.sub(" ", text).split())
 
 
 def _fail(message: str, code: int, debug: bool) -> None:

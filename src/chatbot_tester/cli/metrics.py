@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import click
@@ -11,36 +10,9 @@ import click
 __all__ = ["command", "describe_metrics"]
 
 
-def _type_name(annotation: Any) -> str:
-    if isinstance(annotation, type):
-        return annotation.__name__
-    text = str(annotation)
-    text = re.sub(r"\b(?:typing|pathlib|collections\.abc)\.", "", text)
-    return text.replace("NoneType", "None")
-
-
-def _describe_options(cls: Any) -> list[dict[str, Any]]:
-    from pydantic_core import PydanticUndefined
-
-    options = []
-    for field, info in cls.Options.model_fields.items():
-        default = info.get_default(call_default_factory=True)
-        if default is not None and not isinstance(default, (str, int, float, bool, list, dict)):
-            default = str(default)
-        options.append(
-            {
-                "name": info.alias or field,
-                "type": _type_name(info.annotation),
-                "required": info.is_required(),
-                "default": None if default is PydanticUndefined else default,
-                "description": info.description or "",
-            }
-        )
-    return options
-
-
 def describe_metrics(names: list[str] | None = None) -> list[dict[str, Any]]:
     """Name, description, origin and options of every registered metric (or of ``names``)."""
+    from chatbot_tester.cli.option_table import describe_options
     from chatbot_tester.evaluator.metrics import metric_registry
 
     rows: list[dict[str, Any]] = []
@@ -65,7 +37,7 @@ def describe_metrics(names: list[str] | None = None) -> list[dict[str, Any]]:
                 "builtin": origin.startswith("chatbot_tester."),
                 "module": origin,
                 "per_turn": cls.per_turn,
-                "options": _describe_options(cls),
+                "options": describe_options(cls.Options),
                 "ok": True,
             }
         )
@@ -83,8 +55,10 @@ def command(names: tuple[str, ...], as_json: bool, brief: bool) -> None:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
+
+    from chatbot_tester.cli.option_table import print_option_table
+    from chatbot_tester.common.text import terminal_text as escape
 
     console = Console(soft_wrap=True)
     if brief:
@@ -100,18 +74,4 @@ def command(names: tuple[str, ...], as_json: bool, brief: bool) -> None:
         title = f"[bold]{escape(row['name'])}[/bold]  {escape(row['description'])}"
         if row.get("ok") and not row.get("builtin"):
             title += f"  (plugin: {escape(row['module'])})"
-        table = Table(title=title, title_justify="left", show_edge=False)
-        table.add_column("option")
-        table.add_column("type")
-        table.add_column("default")
-        table.add_column("description")
-        for opt in row["options"]:
-            default = "required" if opt["required"] else json.dumps(opt["default"], default=str)
-            table.add_row(
-                escape(opt["name"]),
-                escape(opt["type"]),
-                escape(default),
-                escape(opt["description"]),
-            )
-        console.print(table)
-        console.print()
+        print_option_table(console, title, row["options"])
