@@ -26,7 +26,6 @@ JUDGE_METRICS = {"llm_judge": 1, "g_eval": 1, "pairwise": 2}
 
 _JUDGE_PROMPT_OVERHEAD = 350  # rubric + instructions, in tokens
 _JUDGE_COMPLETION = 80
-_DEFAULT_COMPLETION = 256
 
 
 class StagePlan(BaseModel):
@@ -79,7 +78,12 @@ def plan_pipeline(
 
     Calls no backend and writes nothing (not even the workspace directory).
     """
-    from chatbot_tester.common.calls.cost import PriceTable, count_message_tokens, count_tokens
+    from chatbot_tester.common.calls.cost import (
+        DEFAULT_COMPLETION_TOKENS,
+        PriceTable,
+        count_tokens,
+        sample_usage,
+    )
     from chatbot_tester.generator import load_samples
 
     config = source if isinstance(source, PipelineConfig) else load_pipeline(source)
@@ -98,25 +102,27 @@ def plan_pipeline(
     turns = sum(len(s.turns) if s.turns else 1 for s in samples)
     turns += synthetic.count if synthetic else 0
 
-    prompt = 0
-    expected_tokens: list[int] = []
-    system = runner.system_prompt or ""
-    for s in samples:
-        prompt += count_message_tokens(s.input_messages(), runner.model) + count_tokens(system)
-        for ref in s.expected_list()[:1]:
-            expected_tokens.append(count_tokens(ref, runner.model))
+    expected_tokens = [
+        count_tokens(ref, runner.model) for s in samples for ref in s.expected_list()[:1]
+    ]
     max_tokens = runner.params.get("max_tokens")
-    per_answer = (
-        int(max_tokens)
-        if isinstance(max_tokens, int)
-        else (
-            round(sum(expected_tokens) / len(expected_tokens))
-            if expected_tokens
-            else _DEFAULT_COMPLETION
+    if isinstance(max_tokens, int):
+        per_answer = max_tokens
+    elif expected_tokens:
+        per_answer = round(sum(expected_tokens) / len(expected_tokens))
+    else:
+        per_answer = DEFAULT_COMPLETION_TOKENS
+    prompt = completion = runner_calls = 0
+    for s in samples:  # the same per-sample estimate as the runner's cost budget
+        usage, calls = sample_usage(
+            s, model=runner.model, system_prompt=runner.system_prompt, completion=per_answer
         )
-    )
-    runner_calls = turns * runner.repeat
-    completion = per_answer * runner_calls
+        prompt += usage.prompt_tokens or 0
+        completion += usage.completion_tokens or 0
+        runner_calls += calls
+    n_synthetic = synthetic.count if synthetic else 0
+    runner_calls = (runner_calls + n_synthetic) * runner.repeat
+    completion = (completion + per_answer * n_synthetic) * runner.repeat
     prompt *= runner.repeat
     runner_cost = PriceTable(runner.prices).cost(
         runner.model,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from chatbot_tester.common.schemas import Message, TestSample, Usage
+from chatbot_tester.common.schemas import TestSample, Usage
 from chatbot_tester.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -20,9 +20,6 @@ if TYPE_CHECKING:
     from chatbot_tester.common.config import Price
 
 __all__ = ["CostBudget"]
-
-_DEFAULT_COMPLETION_TOKENS = 256
-"""Completion guess before any answer arrived and without ``max_tokens``."""
 
 
 class CostBudget:
@@ -63,25 +60,20 @@ class CostBudget:
     def _expected_completion(self) -> float:
         if self._answers:
             return self._completion_tokens / self._answers
-        return float(self._max_tokens or _DEFAULT_COMPLETION_TOKENS)
+        from chatbot_tester.common.calls.cost import DEFAULT_COMPLETION_TOKENS
+
+        return float(self._max_tokens or DEFAULT_COMPLETION_TOKENS)
 
     def estimate(self, sample: TestSample) -> float:
         """Expected cost in USD of sending ``sample`` once (every turn, history included)."""
-        from chatbot_tester.common.calls.cost import count_message_tokens, count_tokens
+        from chatbot_tester.common.calls.cost import sample_usage
 
-        completion = self._expected_completion()
-        system = count_tokens(self._system, self.model) if self._system else 0
-        if sample.turns is None:
-            prompt = system + count_message_tokens(sample.input_messages(), self.model)
-            calls = 1
-        else:
-            prompt, history = 0, system
-            for turn in sample.turns:
-                history += count_message_tokens([Message(role="user", content=turn.user)])
-                prompt += history
-                history += int(completion)
-            calls = len(sample.turns)
-        usage = Usage(prompt_tokens=prompt, completion_tokens=int(completion * calls))
+        usage, _ = sample_usage(
+            sample,
+            model=self.model,
+            system_prompt=self._system,
+            completion=self._expected_completion(),
+        )
         return self._prices.cost(self.model, usage) or 0.0
 
     async def admit(self, sample: TestSample) -> float | None:

@@ -16,14 +16,16 @@ from importlib import resources
 from typing import Any
 
 from chatbot_tester.common.config import Price
-from chatbot_tester.common.schemas import ChatRequest, ChatResponse, Message, Usage
+from chatbot_tester.common.schemas import ChatRequest, ChatResponse, Message, TestSample, Usage
 
 __all__ = [
+    "DEFAULT_COMPLETION_TOKENS",
     "PriceTable",
     "builtin_prices",
     "count_message_tokens",
     "count_tokens",
     "ensure_usage",
+    "sample_usage",
     "tokenizer_name",
 ]
 
@@ -31,6 +33,9 @@ _MESSAGE_OVERHEAD = 3  # <|start|>role ... <|end|> per message (OpenAI's publish
 _NAME_OVERHEAD = 1
 _REPLY_PRIMING = 3  # every reply is primed with <|start|>assistant<|message|>
 _PREFIX_SEPARATORS = ("-", "@", ":")
+
+DEFAULT_COMPLETION_TOKENS = 256
+"""Completion tokens per call assumed before any answer is known and without ``max_tokens``."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -204,3 +209,25 @@ def ensure_usage(request: ChatRequest, response: ChatResponse, model: str | None
         cached_tokens=usage.cached_tokens if usage is not None else None,
         estimated=True,
     )
+
+
+def sample_usage(
+    sample: TestSample, *, model: str | None, system_prompt: str | None, completion: float
+) -> tuple[Usage, int]:
+    """Expected usage and calls of sending ``sample`` once: every turn, history included.
+
+    ``completion`` is the expected completion tokens per call. The runner's budget and the
+    ``--dry-run`` plan both estimate with this, so the plan predicts what the budget admits.
+    """
+    system = count_tokens(system_prompt, model) if system_prompt else 0
+    if sample.turns is None:
+        prompt = system + count_message_tokens(sample.input_messages(), model)
+        calls = 1
+    else:
+        prompt, history = 0, system
+        for turn in sample.turns:
+            history += count_message_tokens([Message(role="user", content=turn.user)], model)
+            prompt += history
+            history += int(completion)
+        calls = len(sample.turns)
+    return Usage(prompt_tokens=prompt, completion_tokens=int(completion * calls)), calls
