@@ -22,6 +22,7 @@ __all__ = [
     "describe_validation_error",
     "duplicate_id_error",
     "format_row_error",
+    "format_validation_error",
     "unknown_key_hint",
 ]
 
@@ -160,6 +161,24 @@ def format_row_error(exc: ValidationError, model: type[BaseModel]) -> str:
     if etype == "missing":
         return f"field '{where}': required field is missing"
     return f"field '{where}': {phrase}" if where else phrase
+
+
+def format_validation_error(exc: ValidationError, model: type[BaseModel], where: str) -> str:
+    """One line for the options of a backend, metric or embedder (``where`` names which).
+
+    A misspelt option shows up as "unknown" plus "missing"; the unknown one, with its
+    did-you-mean, is the fix, so it wins over the first error.
+    """
+    extra = next((e for e in exc.errors(include_url=False) if e["type"] == "extra_forbidden"), None)
+    if extra is not None:
+        loc = _clean_loc(tuple(extra["loc"]), keep_last=True)
+        dotted = ".".join(str(p) for p in loc)
+        return f"{where}: unknown option '{dotted}'{unknown_key_hint(model, loc)}"
+    loc, etype, phrase, _ = describe_validation_error(exc)
+    dotted = ".".join(str(p) for p in loc)
+    if etype == "missing":
+        return f"{where}: missing required option '{dotted}'"
+    return f"{where}: option '{dotted}': {phrase}" if dotted else f"{where}: {phrase}"
 
 
 def duplicate_id_error(

@@ -17,11 +17,11 @@ from pydantic import ValidationError
 
 from chatbot_tester.common.artifacts.workspace import Workspace, validate_name
 from chatbot_tester.common.backends import backend_registry
-from chatbot_tester.common.backends.base import format_validation_error
 from chatbot_tester.common.config import BackendSpec, PipelineConfig
 from chatbot_tester.common.hashing import stable_hash
 from chatbot_tester.common.redact import looks_secret_name
 from chatbot_tester.common.schemas import Assertion, TestSample
+from chatbot_tester.common.validation import format_validation_error
 from chatbot_tester.errors import ChatbotTesterError, ConfigError, DatasetError
 
 __all__ = [

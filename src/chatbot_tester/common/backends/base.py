@@ -16,9 +16,10 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from chatbot_tester.common.registry import Registry, did_you_mean
+from chatbot_tester.common.registry import Registry
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, TextDelta
 from chatbot_tester.common.types import ErrorKind
+from chatbot_tester.common.validation import format_validation_error
 from chatbot_tester.errors import BackendError, ConfigError, PluginError
 
 __all__ = [
@@ -149,22 +150,6 @@ def default_classify(exc: BaseException) -> ErrorClass:
     if isinstance(exc, (ConnectionError, OSError)):
         return ErrorClass("retry", ErrorKind.CONNECTION, f"connection failed: {exc}")
     return ErrorClass("fatal", ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
-
-
-def format_validation_error(exc: ValidationError, model: type[BaseModel], where: str) -> str:
-    """One line for the first problem in a pydantic error, with did-you-mean for extra keys."""
-    errors = exc.errors()
-    # A misspelt option shows up as "unknown" plus "missing"; the did-you-mean is the fix.
-    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = ".".join(str(p) for p in err["loc"])
-    if err["type"] == "extra_forbidden":
-        field = str(err["loc"][-1])
-        hint = did_you_mean(field, model.model_fields)
-        return f"{where}: unknown option '{loc}' ({hint})"
-    if err["type"] == "missing":
-        return f"{where}: missing required option '{loc}'"
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    return f"{where}: option '{loc}': {msg}"
 
 
 BackendT = TypeVar("BackendT", bound=type[ChatBackend])

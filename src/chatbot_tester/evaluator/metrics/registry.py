@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chatbot_tester.common.backends.base import format_validation_error
 from chatbot_tester.common.registry import Registry
+from chatbot_tester.common.validation import format_validation_error
 from chatbot_tester.errors import ConfigError, PluginError
 from chatbot_tester.evaluator.metrics.base import Metric, MetricContext
 from chatbot_tester.evaluator.metrics.custom import function_metric_class
