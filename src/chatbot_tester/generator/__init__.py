@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING
 from chatbot_tester.common.lazy import lazy_exports
 
 __all__ = [
+    "PreparedDataset",
     "SyntheticReport",
     "build_dataset",
     "dataset_fingerprint",
     "dataset_hash",
     "dataset_id_for",
+    "ensure_dataset",
     "generate_dataset",
     "generate_synthetic",
     "load_samples",
@@ -29,6 +31,8 @@ _LAZY: dict[str, str] = {
     "dataset_hash": "chatbot_tester.generator.generate",
     "dataset_id_for": "chatbot_tester.generator.generate",
     "generate_dataset": "chatbot_tester.generator.generate",
+    "ensure_dataset": "chatbot_tester.generator.generate",
+    "PreparedDataset": "chatbot_tester.generator.generate",
     "load_samples": "chatbot_tester.generator.sources",
     "read_source": "chatbot_tester.generator.sources",
     "SyntheticReport": "chatbot_tester.generator.synthetic",
@@ -37,10 +41,12 @@ _LAZY: dict[str, str] = {
 
 if TYPE_CHECKING:
     from chatbot_tester.generator.generate import (
+        PreparedDataset,
         build_dataset,
         dataset_fingerprint,
         dataset_hash,
         dataset_id_for,
+        ensure_dataset,
         generate_dataset,
         load_synthetic_report,
     )

@@ -1,14 +1,15 @@
 """Build ``dataset.jsonl`` from a generator config: file samples, then synthetic ones.
 
 The dataset is written atomically (temp file + rename), so a crash never leaves half a
-dataset. ``dataset_fingerprint`` lets the orchestrator skip rebuilding an identical dataset;
-``dataset_hash`` identifies the written content in manifests.
+dataset. ``ensure_dataset`` reuses an identical dataset already built in the workspace (keyed
+by ``dataset_fingerprint``); ``dataset_hash`` identifies the written content in manifests.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,10 +35,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GENERATOR_FORMAT",
+    "PreparedDataset",
     "build_dataset",
     "dataset_fingerprint",
     "dataset_hash",
     "dataset_id_for",
+    "ensure_dataset",
     "generate_dataset",
     "load_synthetic_report",
     "report_path_for",
@@ -226,3 +229,66 @@ def _record_report(report: SyntheticReport, out_path: Path, bus: EventBus | None
                 f"({report.invalid} invalid items); see {path.name}",
             )
         )
+
+
+@dataclass(frozen=True)
+class PreparedDataset:
+    """A dataset ready in the workspace: where it is, what it holds, whether it was reused."""
+
+    path: Path
+    info: DatasetInfo
+    reused: bool
+
+
+async def ensure_dataset(
+    config: GeneratorConfig,
+    *,
+    base_dir: Path,
+    datasets_dir: Path,
+    cache_root: Path | None,
+    bus: EventBus,
+) -> PreparedDataset:
+    """Build the dataset into ``datasets_dir``, or reuse the identical one already there.
+
+    The file name carries the fingerprint of every input, so an existing file is the same
+    dataset. ``cache_root`` (a workspace) enables the response cache of synthetic generation.
+    """
+    from chatbot_tester.common.events import GenerationSkipped, Notice
+
+    dataset_id = dataset_id_for(config)
+    fingerprint = dataset_fingerprint(config, base_dir)
+    datasets_dir.mkdir(parents=True, exist_ok=True)
+    path = datasets_dir / f"{dataset_id}-{fingerprint.split(':')[-1][:16]}.jsonl"
+    if path.exists():
+        from chatbot_tester.common.artifacts.jsonl import iter_json_objects
+
+        info = DatasetInfo(
+            id=dataset_id,
+            hash=dataset_hash(path),
+            count=sum(1 for _ in iter_json_objects(path)),
+            source=str(config.source) if config.source else "synthetic",
+        )
+        bus.emit(GenerationSkipped(dataset_id, f"identical dataset already built: {path.name}"))
+        report = load_synthetic_report(path)
+        if report is not None and report.missing:
+            bus.emit(
+                Notice(
+                    "warning",
+                    f"the reused synthetic dataset has {report.produced} of {report.requested} "
+                    "samples (the rest were invalid); change the generator config to regenerate",
+                )
+            )
+        return PreparedDataset(path, info, reused=True)
+    cache = None
+    if config.synthetic is not None and config.cache and cache_root is not None:
+        from chatbot_tester.common.artifacts.cache import open_cache
+
+        cache = open_cache(cache_root)
+    try:
+        info = await generate_dataset(
+            config, base_dir=base_dir, out_path=path, cache=cache, bus=bus
+        )
+    finally:
+        if cache is not None:
+            cache.close()
+    return PreparedDataset(path, info, reused=False)

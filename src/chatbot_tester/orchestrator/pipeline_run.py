@@ -1,0 +1,305 @@
+"""One pipeline run as an object: prepare the dataset, run, evaluate, finish.
+
+``PipelineRun`` owns the run directory and its manifest: every step returns its value, and
+the manifest is written in one place (``_save``), so its status always matches what the
+steps did. ``run_pipeline_async`` drives the steps; callers may drive them themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from chatbot_tester.common.artifacts.workspace import (
+    CONFIG_SNAPSHOT,
+    DATASET,
+    EVENTS,
+    RESULTS,
+    RunDir,
+    Workspace,
+)
+from chatbot_tester.common.config import PipelineConfig
+from chatbot_tester.common.events import EventBus, RunFinished, RunStarted
+from chatbot_tester.common.hashing import stable_hash
+from chatbot_tester.common.schemas import Manifest, utcnow
+from chatbot_tester.common.types import RunStatus
+from chatbot_tester.common.versions import collect_versions
+from chatbot_tester.errors import ResumeError, RunAborted
+from chatbot_tester.orchestrator.result import PipelineResult
+from chatbot_tester.orchestrator.stages import evaluate_stage, run_stage
+from chatbot_tester.orchestrator.validate import backend_hash
+
+if TYPE_CHECKING:
+    from chatbot_tester.generator import PreparedDataset
+    from chatbot_tester.runner import RunSummary
+
+__all__ = ["PipelineInterrupted", "PipelineRun"]
+
+
+class PipelineInterrupted(KeyboardInterrupt):
+    """Raised after an interrupted run was marked ``interrupted`` in its manifest."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(f"interrupted; resume with --resume {run_dir.name}")
+        self.run_dir = run_dir
+
+
+def _snapshot_text(config: PipelineConfig) -> str:
+    return yaml.safe_dump(config.snapshot(), sort_keys=False, allow_unicode=True)
+
+
+class PipelineRun:
+    """The steps of one run of ``config`` in workspace ``ws``, publishing on ``bus``.
+
+    ``prepare_dataset`` needs no run directory; ``execute`` creates (or reopens, with
+    ``resume``) the run directory, locks it, and calls ``run``, ``evaluate`` and ``finish``.
+    """
+
+    def __init__(self, config: PipelineConfig, ws: Workspace, *, cache: bool, bus: EventBus):
+        self.config = config
+        self.ws = ws
+        self.cache = cache
+        self.bus = bus
+        self.dataset: PreparedDataset | None = None
+        self._dir: RunDir | None = None
+        self._manifest: Manifest | None = None
+
+    @property
+    def run_dir(self) -> RunDir:
+        """The run directory (after ``execute`` opened it)."""
+        if self._dir is None:
+            raise RuntimeError("the run directory is opened by execute()")
+        return self._dir
+
+    @property
+    def manifest(self) -> Manifest:
+        """The manifest as last saved."""
+        if self._manifest is None:
+            raise RuntimeError("the manifest is created by execute()")
+        return self._manifest
+
+    def _save(self, status: RunStatus | None = None, error: str | None = None) -> None:
+        """The one place the manifest is written (optionally with a new status and error)."""
+        manifest = self.manifest
+        if status is not None:
+            manifest.status = status
+            manifest.error = error
+        manifest.updated_at = utcnow()
+        self.run_dir.write_manifest(manifest)
+
+    async def prepare_dataset(self) -> PreparedDataset:
+        """Build the dataset in ``<workspace>/datasets``, or reuse the identical one there."""
+        from chatbot_tester.generator import ensure_dataset
+
+        started = time.perf_counter()
+        self.dataset = await ensure_dataset(
+            self.config.generator,
+            base_dir=self.config.base_dir,
+            datasets_dir=self.ws.datasets_dir,
+            cache_root=self.ws.root if self.cache else None,
+            bus=self.bus,
+        )
+        self._generate_seconds = time.perf_counter() - started
+        return self.dataset
+
+    async def execute(self, *, resume: RunDir | None = None, force: bool = False) -> PipelineResult:
+        """Run, evaluate and finish inside the locked run directory (a new one unless ``resume``)."""
+        if self.dataset is None:
+            await self.prepare_dataset()
+        run = resume if resume is not None else self.ws.create_run()
+        self._dir = run
+        with run.lock():
+            if resume is not None:
+                self._manifest = self._reopen(force)
+            else:
+                self._manifest = self._create()
+            self._save()
+            from chatbot_tester.orchestrator.progress import EventLogWriter
+
+            log = EventLogWriter(run.file(EVENTS))
+            self.bus.subscribe(log)
+            self.bus.emit(RunStarted(run.run_id, self.config.name))
+            try:
+                summary = await self.run()
+                evaluated = None if summary.status == "budget_exhausted" else await self.evaluate()
+                return self.finish(summary, evaluated)
+            except (KeyboardInterrupt, asyncio.CancelledError):
+                self._save(RunStatus.INTERRUPTED)
+                self.bus.emit(RunFinished(run.run_id, "interrupted"))
+                raise PipelineInterrupted(run.path) from None
+            except RunAborted as exc:
+                self._save(RunStatus.ABORTED, str(exc))
+                self.bus.emit(RunFinished(run.run_id, "aborted"))
+                raise
+            except BaseException as exc:
+                self._save(RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
+                raise
+            finally:
+                await self.bus.aclose()
+                log.close()
+
+    def _create(self) -> Manifest:
+        """A new run: its own copy of the dataset, the config snapshot, a fresh manifest."""
+        assert self.dataset is not None
+        run, config = self.run_dir, self.config
+        shutil.copyfile(self.dataset.path, run.file(DATASET))  # the run's own, immutable copy
+        run.file(CONFIG_SNAPSHOT).write_text(_snapshot_text(config), encoding="utf-8")
+        snapshot = config.snapshot()
+        return Manifest(
+            run_id=run.run_id,
+            pipeline=config.name,
+            config=snapshot,
+            config_hash=stable_hash(snapshot),
+            backend_hash=backend_hash(config),
+            dataset=self.dataset.info,
+            versions=collect_versions(),
+            base_dir=str(config.base_dir),
+            stages={"generate": "skipped" if self.dataset.reused else "completed"},
+            timings={"generate": round(self._generate_seconds, 3)},
+        )
+
+    def _reopen(self, force: bool) -> Manifest:
+        """The manifest of the resumed run; refuses a changed dataset or backend.
+
+        With ``force`` the run continues on its own stored dataset; a changed config is
+        recorded as ``pipeline.resume-<n>.yaml`` beside the original snapshot (nothing is
+        overwritten) and becomes the manifest's current config.
+        """
+        assert self.dataset is not None
+        run, config = self.run_dir, self.config
+        manifest = run.read_manifest()
+        problems = []
+        if manifest.dataset is not None and manifest.dataset.hash != self.dataset.info.hash:
+            problems.append("the dataset changed")
+        new_backend = backend_hash(config)
+        if manifest.backend_hash is not None and manifest.backend_hash != new_backend:
+            problems.append("the runner's backend config changed")
+        if problems and not force:
+            raise ResumeError(
+                f"cannot resume run {run.run_id}: {' and '.join(problems)} since it started "
+                "(start a new run, or pass --force to continue with the run's own dataset)"
+            )
+        manifest.resumed += 1
+        snapshot = config.snapshot()
+        if problems or stable_hash(snapshot) != manifest.config_hash:
+            run.write_new(f"pipeline.resume-{manifest.resumed}.yaml", _snapshot_text(config))
+            manifest.config = snapshot
+            manifest.config_hash = stable_hash(snapshot)
+            manifest.backend_hash = new_backend
+        manifest.status = RunStatus.RUNNING
+        manifest.error = None
+        return manifest
+
+    async def run(self) -> RunSummary:
+        """Send the run's dataset to the chatbot; raise for an interrupted or aborted run."""
+        run, manifest = self.run_dir, self.manifest
+        t0 = time.perf_counter()
+        summary = await run_stage(
+            self.config,
+            self.ws,
+            run.file(DATASET),
+            run.file(RESULTS),
+            resume=manifest.resumed > 0,
+            cache=self.cache,
+            bus=self.bus,
+        )
+        manifest.timings["run"] = round(time.perf_counter() - t0, 3)
+        manifest.counts.update(
+            samples=manifest.dataset.count if manifest.dataset else 0,
+            records=summary.completed + summary.skipped_existing,
+            errors=summary.errors,
+        )
+        if summary.status == "interrupted":
+            raise KeyboardInterrupt
+        if summary.status == "aborted":
+            raise RunAborted(summary.message or "the run was aborted")
+        manifest.stages["run"] = summary.status
+        self._save()
+        return summary
+
+    async def evaluate(self) -> PipelineResult:
+        """Score the run, write its reports and compare with the baseline.
+
+        Returns a result holding the evaluation's members (summary, gates, reports,
+        comparison, problems); ``finish`` completes it.
+        """
+        evaluated = self._result("running")
+        t1 = time.perf_counter()
+        await evaluate_stage(
+            self.config, self.ws, self.run_dir, evaluated, cache=self.cache, bus=self.bus
+        )
+        self.manifest.timings["evaluate"] = round(time.perf_counter() - t1, 3)
+        self.manifest.stages["evaluate"] = "completed"
+        if evaluated.summary is not None:
+            self.manifest.counts["scores"] = sum(
+                int(m.get("scored", 0)) for m in evaluated.summary.get("metrics", {}).values()
+            )
+        return evaluated
+
+    def finish(self, summary: RunSummary, evaluated: PipelineResult | None) -> PipelineResult:
+        """The run's result and final manifest: exit code, problems, status."""
+        manifest = self.manifest
+        if evaluated is None:  # the budget ran out: resumable, nothing was evaluated
+            result = self._result("budget_exhausted", summary)
+            result.exit_code = 1
+            result.problems.append(
+                f"{summary.message or 'budget exhausted'}; "
+                f"resume with --resume {self.run_dir.run_id} after raising runner.max_cost_usd"
+            )
+            self._save(RunStatus.INTERRUPTED, result.problems[-1])
+            return result
+        result = evaluated.model_copy(update={"status": "completed", "run": self._dump(summary)})
+        total = max(1, manifest.counts.get("records", 0))
+        errors = manifest.counts.get("errors", 0)
+        tolerance = self.config.runner.max_error_rate
+        if errors and errors / total > tolerance:
+            result.problems.append(
+                f"{errors} of {total} samples ended in errors "
+                f"(runner.max_error_rate is {tolerance:g})"
+            )
+        result.problems.extend(_unscored_problems(result.summary, errors, tolerance))
+        result.exit_code = 1 if result.failed_gates or result.problems else 0
+        self._save(RunStatus.COMPLETED)
+        self.bus.emit(RunFinished(self.run_dir.run_id, "completed"))
+        return result
+
+    @staticmethod
+    def _dump(summary: RunSummary) -> dict[str, Any]:
+        return summary.model_dump(mode="json")
+
+    def _result(self, status: str, summary: RunSummary | None = None) -> PipelineResult:
+        assert self.dataset is not None
+        return PipelineResult(
+            run_id=self.run_dir.run_id,
+            run_dir=self.run_dir.path,
+            status=status,
+            exit_code=0,
+            dataset=self.dataset.info,
+            generation_skipped=self.dataset.reused,
+            run=self._dump(summary) if summary is not None else {},
+        )
+
+
+def _unscored_problems(
+    summary: dict[str, Any] | None, run_errors: int, tolerance: float
+) -> list[str]:
+    """Metrics that could not score answered samples (a judge failing on auth, a broken metric).
+
+    An evaluation that scored nothing must not pass CI silently; records that errored in the
+    runner are already counted there, so only answered-but-unscored samples count here.
+    """
+    problems = []
+    for name, stats in (summary or {}).get("metrics", {}).items():
+        total, scored = int(stats.get("total") or 0), int(stats.get("scored") or 0)
+        unscored = max(0, total - scored - run_errors)
+        if total and (scored == 0 or unscored / total > tolerance):
+            problems.append(
+                f"metric '{name}' could not score {total - scored} of {total} samples "
+                "(see the errors in scores.jsonl)"
+            )
+    return problems
