@@ -17,9 +17,8 @@ from typing import Any
 import click
 
 from chatbot_tester._version import __version__
-from chatbot_tester.common.text import one_line
 
-__all__ = ["ALIASES", "COMMANDS", "main", "one_line"]
+__all__ = ["ALIASES", "COMMANDS", "main"]
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("chatbot_tester.cli.run", "Run a pipeline: generate, run, evaluate, report."),
@@ -95,6 +94,8 @@ def _debug_requested(argv: list[str]) -> bool:
 
 
 def _fail(message: str, code: int, debug: bool) -> None:
+    from chatbot_tester.common.text import one_line  # error messages quote untrusted data
+
     if debug:
         traceback.print_exc()
     click.echo(f"error: {one_line(message)}", err=True)
