@@ -155,7 +155,6 @@ def command(
     Exit codes: 0 every gate passed, 1 a gate failed, 2 bad config or input.
     """
     from chatbot_tester.common.artifacts.workspace import DATASET, RESULTS
-    from chatbot_tester.common.yaml_loader import load_pipeline
     from chatbot_tester.errors import UsageError
 
     if run is None:
@@ -163,10 +162,9 @@ def command(
             raise UsageError(
                 "give a RUN (id or directory) or all of --config, --dataset, --results and -o"
             )
-        config = load_pipeline(config_path)
-        from chatbot_tester.common.plugins import import_config_plugins
+        from chatbot_tester.common.plugins import load_config
 
-        import_config_plugins(config)
+        config = load_config(config_path)
         evaluator = _with_metrics(config.evaluator, metrics)
         ws_root = workspace or config.resolve_path(config.workspace)
         out_dir, base_dir, pipeline, run_id = output, config.base_dir, config.name, ""

@@ -94,14 +94,11 @@ def command(
     import asyncio
 
     from chatbot_tester.common.events import EventBus
-    from chatbot_tester.common.yaml_loader import load_pipeline
+    from chatbot_tester.common.plugins import load_config
     from chatbot_tester.errors import RunAborted
     from chatbot_tester.orchestrator.progress import ProgressDisplay
 
-    config = load_pipeline(pipeline)
-    from chatbot_tester.common.plugins import import_config_plugins
-
-    import_config_plugins(config)
+    config = load_config(pipeline)
     if concurrency is not None:
         runner = config.runner.model_copy(update={"concurrency": concurrency})
         config = config.model_copy(update={"runner": runner})  # keeps base_dir (private)

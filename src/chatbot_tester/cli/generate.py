@@ -81,13 +81,10 @@ def command(
     else:
         if columns or dataset_id or fmt != "auto":
             raise UsageError("--column, --id and --format apply to --source only")
-        from chatbot_tester.common.yaml_loader import load_pipeline
+        from chatbot_tester.common.plugins import load_config
 
         assert pipeline is not None
-        pipe = load_pipeline(pipeline)
-        from chatbot_tester.common.plugins import import_config_plugins
-
-        import_config_plugins(pipe)
+        pipe = load_config(pipeline)
         config, base_dir = pipe.generator, pipe.base_dir
         if config.synthetic is not None and config.cache and not no_cache:
             from chatbot_tester.common.artifacts.cache import open_cache

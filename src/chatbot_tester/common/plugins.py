@@ -13,14 +13,14 @@ import importlib.util
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chatbot_tester.errors import ChatbotTesterError, ConfigError
 
 if TYPE_CHECKING:
     from chatbot_tester.common.config import PipelineConfig
 
-__all__ = ["import_config_plugins", "import_plugins"]
+__all__ = ["import_config_plugins", "import_plugins", "load_config"]
 
 _loaded_files: dict[Path, str] = {}
 """Plugin files already imported in this process (a second import would register twice)."""
@@ -72,3 +72,13 @@ def import_config_plugins(config: PipelineConfig, base_dir: Path | None = None) 
     if config.plugins:
         where = f"{config.source_file}: plugins" if config.source_file else "plugins"
         import_plugins(config.plugins, base_dir or config.base_dir, where=where)
+
+
+def load_config(source: PipelineConfig | Path | str | dict[str, Any]) -> PipelineConfig:
+    """The pipeline (a path, a dict or a config) with its ``plugins:`` imported."""
+    from chatbot_tester.common.config import PipelineConfig
+    from chatbot_tester.common.yaml_loader import load_pipeline
+
+    config = source if isinstance(source, PipelineConfig) else load_pipeline(source)
+    import_config_plugins(config)
+    return config

@@ -17,9 +17,8 @@ from chatbot_tester.common.artifacts.jsonl import iter_jsonl
 from chatbot_tester.common.artifacts.workspace import Workspace
 from chatbot_tester.common.config import PipelineConfig
 from chatbot_tester.common.events import EventBus, Subscriber
-from chatbot_tester.common.plugins import import_config_plugins
+from chatbot_tester.common.plugins import load_config
 from chatbot_tester.common.schemas import TestSample
-from chatbot_tester.common.yaml_loader import load_pipeline
 from chatbot_tester.orchestrator.pipeline_run import PipelineInterrupted, PipelineRun
 from chatbot_tester.orchestrator.result import PipelineResult
 from chatbot_tester.orchestrator.validate import (
@@ -29,12 +28,6 @@ from chatbot_tester.orchestrator.validate import (
 )
 
 __all__ = ["PipelineInterrupted", "run_pipeline", "run_pipeline_async"]
-
-
-def _load(source: PipelineConfig | Path | str | dict[str, Any]) -> PipelineConfig:
-    config = source if isinstance(source, PipelineConfig) else load_pipeline(source)
-    import_config_plugins(config)
-    return config
 
 
 async def run_pipeline_async(
@@ -49,7 +42,7 @@ async def run_pipeline_async(
     subscribers: Sequence[Subscriber] = (),
 ) -> PipelineResult:
     """Run a whole pipeline inside the caller's event loop; see ``run_pipeline``."""
-    config = _load(source)
+    config = load_config(source)
     await validate_pipeline(config)
     ws = Workspace(workspace_dir or config.resolve_path(config.workspace))
     validate_workspace_refs(config, ws)

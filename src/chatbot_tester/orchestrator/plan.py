@@ -10,9 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chatbot_tester.common.artifacts.workspace import Workspace
 from chatbot_tester.common.config import MetricSpec, PipelineConfig
-from chatbot_tester.common.plugins import import_config_plugins
+from chatbot_tester.common.plugins import load_config
 from chatbot_tester.common.schemas import TestSample, Usage
-from chatbot_tester.common.yaml_loader import load_pipeline
 from chatbot_tester.orchestrator.validate import (
     validate_assertions,
     validate_pipeline,
@@ -86,8 +85,7 @@ def plan_pipeline(
     )
     from chatbot_tester.generator import load_samples
 
-    config = source if isinstance(source, PipelineConfig) else load_pipeline(source)
-    import_config_plugins(config)
+    config = load_config(source)
     asyncio.run(validate_pipeline(config))
     runner, ev = config.runner, config.evaluator
     workspace = workspace_dir or config.resolve_path(config.workspace)
