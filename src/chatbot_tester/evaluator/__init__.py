@@ -1,4 +1,4 @@
-"""The evaluator: score a run's answers, aggregate them, gate CI and write reports.
+"""The evaluator: score a run's answers, aggregate them into an ``EvalReport``, feed reporters.
 
 The public names are imported lazily so that importing a submodule (metrics, stats) does
 not pull in the whole evaluation machinery.
@@ -10,12 +10,23 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from chatbot_tester.evaluator.evaluate import Evaluation, evaluate_run, write_reports
+    from chatbot_tester.evaluator.evaluate import Evaluation, evaluate_run
+    from chatbot_tester.evaluator.report_model import Decision, EvalReport
+    from chatbot_tester.evaluator.reports.base import Reporter, Row
 
-__all__ = ["Evaluation", "evaluate_run", "write_reports"]
+__all__ = ["Decision", "EvalReport", "Evaluation", "Reporter", "Row", "evaluate_run"]
+
+_WHERE = {
+    "Evaluation": "chatbot_tester.evaluator.evaluate",
+    "evaluate_run": "chatbot_tester.evaluator.evaluate",
+    "Decision": "chatbot_tester.evaluator.report_model",
+    "EvalReport": "chatbot_tester.evaluator.report_model",
+    "Reporter": "chatbot_tester.evaluator.reports.base",
+    "Row": "chatbot_tester.evaluator.reports.base",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        return getattr(importlib.import_module("chatbot_tester.evaluator.evaluate"), name)
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -312,48 +312,16 @@ async def _run_and_evaluate(
         return
 
     t1 = time.perf_counter()
-    await evaluate_stage(config, ws, run, result, cache=cache, bus=bus)
+    result.apply(await evaluate_stage(config, ws, run, cache=cache, bus=bus))
     manifest.timings["evaluate"] = round(time.perf_counter() - t1, 3)
     manifest.stages["evaluate"] = "completed"
-    if result.summary is not None:
-        manifest.counts["scores"] = sum(
-            int(m.get("scored", 0)) for m in result.summary.get("metrics", {}).values()
-        )
-    total = max(1, manifest.counts.get("records", 0))
-    errors = manifest.counts.get("errors", 0)
-    tolerance = config.runner.max_error_rate
-    if errors and errors / total > tolerance:
-        result.problems.append(
-            f"{errors} of {total} samples ended in errors (runner.max_error_rate is {tolerance:g})"
-        )
-    result.problems.extend(_unscored_problems(result.summary, errors, tolerance))
-    if result.failed_gates or result.problems:
-        result.exit_code = 1
+    if result.report is not None:
+        manifest.counts["scores"] = sum(m.scored for m in result.report.metrics.values())
     result.status = "completed"
     manifest.status = RunStatus.COMPLETED
     manifest.updated_at = utcnow()
     run.write_manifest(manifest)
     bus.emit(RunFinished(run.run_id, "completed"))
-
-
-def _unscored_problems(
-    summary: dict[str, Any] | None, run_errors: int, tolerance: float
-) -> list[str]:
-    """Metrics that could not score answered samples (a judge failing on auth, a broken metric).
-
-    An evaluation that scored nothing must not pass CI silently; records that errored in the
-    runner are already counted there, so only answered-but-unscored samples count here.
-    """
-    problems = []
-    for name, stats in (summary or {}).get("metrics", {}).items():
-        total, scored = int(stats.get("total") or 0), int(stats.get("scored") or 0)
-        unscored = max(0, total - scored - run_errors)
-        if total and (scored == 0 or unscored / total > tolerance):
-            problems.append(
-                f"metric '{name}' could not score {total - scored} of {total} samples "
-                "(see the errors in scores.jsonl)"
-            )
-    return problems
 
 
 def run_pipeline(
