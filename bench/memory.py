@@ -70,10 +70,10 @@ def child_run(args: argparse.Namespace) -> None:
     import subprocess
 
     tmp = Path(args.dataset).parent
-    pipeline = tmp / f"pipeline-{Path(args.dataset).stem}.yaml"
+    pipeline = Path(tempfile.mkstemp(prefix="pipeline-", suffix=".yaml", dir=tmp)[1])
     pipeline.write_text(
         PIPELINE.format(
-            workspace=tmp / f"ws-{Path(args.dataset).stem}",
+            workspace=tempfile.mkdtemp(prefix="ws-", dir=tmp),
             dataset=args.dataset,
             url=args.url,
             concurrency=args.concurrency,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import orjson
 from pydantic import ValidationError
@@ -18,9 +18,7 @@ from pydantic import ValidationError
 from chatbot_tester.common.artifacts.jsonl import format_row_error, iter_jsonl
 from chatbot_tester.common.schemas import RunRecord, Score, TestSample
 from chatbot_tester.errors import DatasetError
-
-if TYPE_CHECKING:
-    from chatbot_tester.evaluator.reports.base import Row
+from chatbot_tester.evaluator.reports.base import Row
 
 __all__ = [
     "DatasetIndex",
@@ -217,8 +215,6 @@ def iter_rows(
     reports written afterwards. It holds the scores of ``labels`` grouped by record (memory
     proportional to the scores), then streams the records and the samples without one.
     """
-    from chatbot_tester.evaluator.reports.base import Row
-
     order = {m: i for i, m in enumerate(labels)}
     by_record: dict[tuple[str, int], list[Score]] = {}
     for score in iter_unique_scores(scores_path):

@@ -2,9 +2,9 @@
 
 ``<failure>`` carries the reason of a failed verdict, ``<error>`` a sample without an answer
 or a metric that could not score, ``<skipped>`` a metric that gives no verdict by design (a
-value without a threshold). Built with ElementTree (so every text is escaped) after removing
-characters XML 1.0 cannot carry; cases are spooled per metric to temporary files, so memory
-stays flat in the number of samples.
+value without a threshold). Characters XML 1.0 cannot carry are removed and every text is
+escaped as ElementTree escapes it (the suite tags are built with it, the cases by hand, ~10x
+faster). Cases are spooled per metric to temporary files, so memory stays flat in N.
 """
 
 from __future__ import annotations
@@ -60,32 +60,55 @@ def _outcome(case: _Case) -> str:
     return "skipped" if case.passed is None else "passed"
 
 
-def _testcase(classname: str, case: _Case) -> ET.Element:
-    elem = ET.Element("testcase", classname=classname, name=clean_xml_text(_case_name(case)))
-    elem.set("time", "0")
+_TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_ATTR = str.maketrans(
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        '"': "&quot;",
+        "\n": "&#10;",
+        "\r": "&#13;",
+        "\t": "&#09;",
+    }
+)
+
+
+def _attr(text: str) -> str:
+    """An attribute value escaped as ElementTree escapes it."""
+    return text.translate(_ATTR)
+
+
+def _testcase(classname: str, case: _Case) -> str:
+    """One ``<testcase>`` element (written by hand: ElementTree per case costs ~70 us)."""
+    head = (
+        f'<testcase classname="{_attr(classname)}" '
+        f'name="{_attr(clean_xml_text(_case_name(case)))}" time="0"'
+    )
     value = "" if case.value is None else f"value={case.value:g}"
     outcome = _outcome(case)
+    body = ""
     if outcome == "error":
         assert case.error is not None
         kind = "no_answer" if case.error.startswith("no answer") else "metric_error"
-        child = ET.SubElement(
-            elem, "error", message=clean_xml_text(case.error, _MAX_MESSAGE), type=kind
+        body = (
+            f'<error message="{_attr(clean_xml_text(case.error, _MAX_MESSAGE))}" type="{kind}">'
+            f"{clean_xml_text(case.error).translate(_TEXT)}</error>"
         )
-        child.text = clean_xml_text(case.error)
     elif outcome == "failure":
         reason = case.reason or "failed"
         message = f"{reason} ({value})" if value else reason
-        child = ET.SubElement(
-            elem, "failure", message=clean_xml_text(message, _MAX_MESSAGE), type="failed"
+        body = (
+            f'<failure message="{_attr(clean_xml_text(message, _MAX_MESSAGE))}" type="failed">'
+            f"{clean_xml_text(message).translate(_TEXT)}</failure>"
         )
-        child.text = clean_xml_text(message)
     elif outcome == "skipped":
         why = f"no verdict by design ({value or 'no value'})"
-        ET.SubElement(elem, "skipped", message=clean_xml_text(why, _MAX_MESSAGE))
+        body = f'<skipped message="{_attr(clean_xml_text(why, _MAX_MESSAGE))}" />'
     if outcome in ("passed", "skipped") and (value or case.reason):
-        out = ET.SubElement(elem, "system-out")
-        out.text = clean_xml_text(" ".join(p for p in (value, case.reason or "") if p))
-    return elem
+        out = clean_xml_text(" ".join(p for p in (value, case.reason or "") if p))
+        body += f"<system-out>{out.translate(_TEXT)}</system-out>"
+    return f"{head}>{body}</testcase>" if body else f"{head} />"
 
 
 def _open_tag(tag: str, attrs: dict[str, str]) -> tuple[str, str]:
@@ -124,10 +147,7 @@ class JunitReporter(Reporter):
             case = _Case(s.sample_id, s.repeat, s.turn, s.value, s.passed, s.reason, s.error)
             spool[1][_outcome(case)] += 1
             # the classname needs the pipeline, known at finish: a placeholder is replaced then
-            spool[0].write(
-                ET.tostring(_testcase(_PLACEHOLDER, case), encoding="utf-8", xml_declaration=False)
-            )
-            spool[0].write(b"\n")
+            spool[0].write(_testcase(_PLACEHOLDER, case).encode("utf-8") + b"\n")
 
     def finish(self, report: EvalReport) -> None:
         """Write the report (see ``Reporter.finish``)."""
@@ -162,7 +182,7 @@ class JunitReporter(Reporter):
                 "testsuite",
                 {"name": classname, **{k: str(v) for k, v in counts.items()}, "time": "0"},
             )
-            attr = _quoted_attr(classname)
+            attr = f'classname="{_attr(classname)}"'.encode()
             self.out.write(suite_open.encode() + b"\n")
             spool.seek(0)
             for line in spool:
@@ -180,10 +200,3 @@ class JunitReporter(Reporter):
 
 _PLACEHOLDER = "\ue000classname\ue000"
 _PLACEHOLDER_ATTR = b'classname="' + _PLACEHOLDER.encode() + b'"'
-
-
-def _quoted_attr(classname: str) -> bytes:
-    """``classname="..."`` exactly as ElementTree writes it (escaped)."""
-    elem = bytes(ET.tostring(ET.Element("x", classname=classname), encoding="utf-8"))
-    start = elem.index(b"classname=")
-    return elem[start : elem.rindex(b'"') + 1]
