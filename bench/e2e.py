@@ -8,8 +8,8 @@ all four reports (the pipeline of ``memory.py --mode run``: file source, ``http`
 (raw seconds / run seconds: 1.00 = as fast as the raw loop), and peak RSS of each process.
 With a latency the best any client can do is N / (concurrency / latency) seconds.
 
-Usage: python bench/e2e.py [--sizes 1000,10000] [--latencies 0,50] [--rounds 3]
-       [--concurrency 32]   (add 100000 to --sizes for the large case)
+Usage: python bench/e2e.py [--sizes 1000,10000] [--n 100000] [--latencies 0,50] [--rounds 3]
+       [--concurrency 32]
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--n", type=int, action="append", default=[], help="add a size (100000)")
     parser.add_argument("--latencies", default="0,50", help="server latency in ms")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=32)
@@ -59,7 +60,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for latency in (float(x) for x in args.latencies.split(",")):
             with Server(latency_ms=latency) as server:
-                for n in (int(x) for x in args.sizes.split(",")):
+                for n in [int(x) for x in args.sizes.split(",")] + args.n:
                     dataset = write_dataset(Path(tmp) / f"dataset-{n}.jsonl", n)
                     runs: dict[str, list[dict[str, Any]]] = {"raw": [], "json": [], "all": []}
                     for _ in range(args.rounds):
