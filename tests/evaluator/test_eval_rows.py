@@ -81,6 +81,7 @@ def test_report_json_round_trips_and_old_reports_load(tmp_path: Path) -> None:
     data = orjson.loads(render_json(ev.report))
     assert data["schema_version"] == ev.report.schema_version
     assert data["passed"] is True and data["decision"]["passed"] is True
+    assert data["decision"]["problems"] == [] and data["decision"]["failed_gates"] == []
     assert "ci_low" in data["metrics"]["exact_match"]
     assert "ci_low" not in data["tags"]["t"]["exact_match"]  # per-tag blocks have no intervals
     assert "flaky" not in data["metrics"]["exact_match"]  # no repeats: no repeat keys

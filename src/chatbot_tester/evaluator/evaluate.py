@@ -340,7 +340,9 @@ async def evaluate_run(
     report.gates = outcomes
     report = report.with_decision(
         Decision(
-            passed=all(g.passed for g in gates), failed_gates=[g for g in outcomes if not g.passed]
+            passed=all(g.passed for g in gates),
+            failed_gates=[g for g in outcomes if not g.passed],
+            problems=[],
         )
     )
     return Evaluation(
