@@ -89,9 +89,6 @@ def test_wrong_type_says_what_was_expected(tmp_path: Path) -> None:
     err = _error(tmp_path, BASE.replace("concurrency: 4", "concurrency: lots"))
     assert (err.line, err.col) == (10, 16)
     assert err.message == "runner.concurrency: expected an integer, got 'lots' (str)"
-    err = _error(tmp_path, BASE + "evaluator:\n  report:\n    formats: [html, pdf]\n")
-    assert (err.line, err.col) == (13, 21)
-    assert "evaluator.report.formats.1: must be 'html', 'json', 'junit' or 'md'" in err.message
     err = _error(tmp_path, BASE.replace("concurrency: 4", "concurrency: ${CONC}"))
     assert "only resolved in backend options" in err.message
 

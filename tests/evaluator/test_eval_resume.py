@@ -81,7 +81,7 @@ async def test_changed_dataset_scores_the_new_samples(tmp_path: Path) -> None:
 
 
 async def test_scores_of_metrics_no_longer_configured_are_left_out(tmp_path: Path) -> None:
-    from chatbot_tester.evaluator import write_reports
+    from chatbot_tester.orchestrator.reports import write_reports
 
     await run_eval(tmp_path, SAMPLES, RECORDS, {"metrics": [{"type": "h8_count", "name": "stale"}]})
     ev = await run_eval(tmp_path, None, None, {"metrics": [{"type": "exact_match"}]})

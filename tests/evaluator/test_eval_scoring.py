@@ -262,7 +262,7 @@ async def test_no_metrics_and_no_results(tmp_path: Path) -> None:
     ev = await run_eval(tmp_path, samples, None, {})
     assert ev.summary["metrics"] == {} and ev.passed
     assert ev.summary["totals"]["missing"] == 1 and ev.summary["totals"]["records"] == 0
-    from chatbot_tester.evaluator import write_reports
+    from chatbot_tester.orchestrator.reports import write_reports
 
     paths = write_reports(
         ev,

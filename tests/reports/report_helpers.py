@@ -12,8 +12,9 @@ import orjson
 
 from chatbot_tester.common.config import EvaluatorConfig
 from chatbot_tester.common.schemas import Score
-from chatbot_tester.evaluator import Evaluation, evaluate_run, write_reports
+from chatbot_tester.evaluator import Evaluation, evaluate_run
 from chatbot_tester.evaluator.metrics import Metric, MetricContext, MetricInput, metric_registry
+from chatbot_tester.orchestrator.reports import write_reports
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -10,7 +10,7 @@ import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped
 from report_helpers import evaluate, record
 
-from chatbot_tester.evaluator import write_reports
+from chatbot_tester.orchestrator.reports import write_reports
 
 HOSTILE = "<b>bold</b> & `code` | pipe @octocat [link](javascript:alert(1)) \x00\x07\x1b end"
 NASTY_ID = 'nasty <&> "q" \x07'

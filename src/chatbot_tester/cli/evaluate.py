@@ -20,9 +20,12 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from chatbot_tester.evaluator.report_model import EvalReport
 
 __all__ = ["command"]
 
@@ -191,11 +194,11 @@ def command(
         dataset, results, evaluator, out_dir, ws_root, base_dir, resume, pipeline, run_id
     )
     from chatbot_tester.common.text import clean_text
-    from chatbot_tester.evaluator import write_reports
+    from chatbot_tester.orchestrator.reports import write_reports
 
     chosen = list(formats) or list(evaluator.report.formats)
     paths = write_reports(evaluation, dataset, results, out_dir, chosen)
-    _print_summary(evaluation.summary)
+    _print_summary(evaluation.report)
     for fmt, path in sorted(paths.items()):
         click.echo(f"{fmt}: {path}", err=True)
     for gate in evaluation.gates:
@@ -249,22 +252,22 @@ def _evaluate(
     return anyio.run(main)
 
 
-def _print_summary(summary: dict[str, Any]) -> None:
+def _print_summary(report: EvalReport) -> None:
     """A few lines on stderr: each metric's mean and pass rate, and "scored n of N".
 
     Metric names come from configs and datasets: escapes and control characters are stripped.
     """
     from chatbot_tester.common.text import clean_text
 
-    for name, m in summary.get("metrics", {}).items():
-        mean = "–" if m.get("mean") is None else f"{m['mean']:.3f}"
-        rate = "–" if m.get("pass_rate") is None else f"{100 * m['pass_rate']:.1f}%"
+    for name, m in report.metrics.items():
+        mean = "–" if m.mean is None else f"{m.mean:.3f}"
+        rate = "–" if m.pass_rate is None else f"{100 * m.pass_rate:.1f}%"
         click.echo(
-            f"{clean_text(name)}: mean {mean}, pass rate {rate}, scored {m['scored']} of {m['total']}"
-            + (f", {m['errors']} errors" if m.get("errors") else "")
+            f"{clean_text(name)}: mean {mean}, pass rate {rate}, scored {m.scored} of {m.total}"
+            + (f", {m.errors} errors" if m.errors else "")
             + (
-                f", flaky {m['flaky']} ({100 * (m.get('flip_rate') or 0):.1f}% of samples)"
-                if m.get("flaky") is not None
+                f", flaky {m.flaky} ({100 * (m.flip_rate or 0):.1f}% of samples)"
+                if m.flaky is not None
                 else ""
             ),
             err=True,

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from chatbot_tester.evaluator.report_model import EvalReport
 
 __all__ = ["command"]
 
@@ -57,25 +61,19 @@ def _fmt(value: object, pct: bool = False) -> str:
     return f"{value * 100:.1f}%" if pct else f"{value:.3g}"
 
 
-def _print_summary(summary: dict[str, object]) -> None:
+def _print_summary(report: EvalReport) -> None:
     """A few lines on stderr: per-metric pass rate with its interval, latency, errors."""
-    metrics = summary.get("metrics")
-    if isinstance(metrics, dict):
-        for name, m in metrics.items():
-            if not isinstance(m, dict):
-                continue
+    for name, m in report.metrics.items():
+        click.echo(
+            f"  {name}: pass {_fmt(m.pass_rate, True)} "
+            f"[{_fmt(m.pass_ci_low, True)}, {_fmt(m.pass_ci_high, True)}], "
+            f"mean {_fmt(m.mean)}, scored {m.scored} of {m.total}",
+            err=True,
+        )
+    for stats, label in ((report.latency, "latency ms"), (report.ttft, "time to first token ms")):
+        if stats.count:
             click.echo(
-                f"  {name}: pass {_fmt(m.get('pass_rate'), True)} "
-                f"[{_fmt(m.get('pass_ci_low'), True)}, {_fmt(m.get('pass_ci_high'), True)}], "
-                f"mean {_fmt(m.get('mean'))}, scored {m.get('scored')} of {m.get('total')}",
-                err=True,
-            )
-    for section, label in (("latency", "latency ms"), ("ttft", "time to first token ms")):
-        stats = summary.get(section)
-        if isinstance(stats, dict) and stats.get("count"):
-            click.echo(
-                f"  {label}: p50 {_fmt(stats.get('p50'))}, p95 {_fmt(stats.get('p95'))}, "
-                f"p99 {_fmt(stats.get('p99'))}",
+                f"  {label}: p50 {_fmt(stats.p50)}, p95 {_fmt(stats.p95)}, p99 {_fmt(stats.p99)}",
                 err=True,
             )
 
@@ -125,10 +123,10 @@ def command(
         click.echo(f"interrupted: resume with --resume {exc.run_dir.name}", err=True)
         click.echo(str(exc.run_dir))
         sys.exit(130)
-    if result.summary is not None:
-        _print_summary(result.summary)
-    for line in result.failed_gates:
-        click.echo(line, err=True)
+    if result.report is not None:
+        _print_summary(result.report)
+    for gate in result.failed_gates:
+        click.echo(gate.message, err=True)
     for line in result.problems:
         click.echo(line, err=True)
     for fmt, path in sorted(result.reports.items()):

@@ -302,7 +302,9 @@ class JudgeConfig(BackendSpec):
     """Requests/tokens per minute."""
 
 
-ReportFormat = Literal["html", "json", "junit", "md"]
+ReportFormat = str
+"""A registered reporter name (built-in: html, json, junit, md; plugins add more): checked
+against the reporter registry once the pipeline's plugins are imported (``validate``)."""
 
 
 def _all_formats() -> list[ReportFormat]:
@@ -313,7 +315,7 @@ class ReportConfig(_Model):
     """Which reports to write."""
 
     formats: list[ReportFormat] = Field(default_factory=_all_formats)
-    """Any of html, json, junit, md."""
+    """Reporter names: html, json, junit, md, or one an installed plugin registers."""
     title: str | None = None
     """Report title (default: the pipeline name)."""
 

@@ -17,7 +17,14 @@ from typing import Generic, TypeVar
 
 from chatbot_tester.errors import PluginError
 
-__all__ = ["Registry", "did_you_mean", "import_object"]
+__all__ = [
+    "BUILTIN_REPORTERS",
+    "REPORTER_GROUP",
+    "Registry",
+    "did_you_mean",
+    "import_object",
+    "reporter_registry",
+]
 
 log = logging.getLogger(__name__)
 
@@ -156,3 +163,41 @@ class Registry(Generic[T]):
     def _check_name(self, name: str) -> None:
         if not name or any(c.isspace() for c in name) or name.startswith("."):
             raise PluginError(f"invalid {self.kind} name {name!r}")
+
+
+REPORTER_GROUP = "chatbot_tester.reporters"
+"""Entry-point group of the ``reporter`` kind."""
+
+_R = "chatbot_tester.evaluator.reports"
+
+BUILTIN_REPORTERS: dict[str, str] = {
+    "json": f"{_R}.json_report:JsonReporter",
+    "html": f"{_R}.html_report:HtmlReporter",
+    "junit": f"{_R}.junit:JunitReporter",
+    "md": f"{_R}.markdown:MarkdownReporter",
+}
+"""Built-in report format -> ``module:Class`` (imported on first use)."""
+
+
+def _validate_reporter(name: str, obj: object) -> type:
+    """A reporter is a class with a plain ``file_name`` and ``add``/``finish`` methods.
+
+    Checked by shape here (the ``Reporter`` base class lives in ``evaluator.reports``, which
+    the shared layer does not import); the config can then name any registered format.
+    """
+    file_name = getattr(obj, "file_name", None)
+    if not isinstance(obj, type) or not callable(getattr(obj, "finish", None)):
+        raise PluginError(f"reporter '{name}' must be a Reporter subclass, got {obj!r}")
+    if not isinstance(file_name, str) or not file_name or "/" in file_name or file_name[0] == ".":
+        raise PluginError(f"reporter '{name}' needs a plain file_name (e.g. 'report.txt')")
+    return obj
+
+
+reporter_registry: Registry[type] = Registry(
+    "reporter", REPORTER_GROUP, validate=_validate_reporter
+)
+"""The one reporter registry: the built-ins (lazy), ``@register_reporter`` and entry points.
+Known here so that ``evaluator.report.formats`` is checked when the config loads."""
+
+for _name, _ref in BUILTIN_REPORTERS.items():
+    reporter_registry.register_lazy(_name, _ref)

@@ -1,20 +1,25 @@
-"""Score a run's records and aggregate the scores into the report.json summary.
+"""Score a run's records, aggregate the scores into the ``EvalReport`` and yield the rows.
 
 ``evaluate_run`` streams the results, scores every (record, slot, metric) concurrently and
 appends each Score to ``scores.jsonl`` as it completes, so an interrupted evaluation resumes
 without paying twice for judge calls. A score is reused only when its fingerprint (metric
 configuration + record identity, see ``evaluator.resume``) matches: changed metric options or
-re-sent records are scored again. Stale lines are compacted away at the end, and aggregation
-re-reads the scores file, so the summary is the same whether the scores came from this call
-or an earlier one.
+re-sent records are scored again. Stale lines are compacted away at the end.
+
+The dataset, the results and the scores are each read once: when all scores of a record are
+in (computed now or reused), the summary counts them and ``on_row`` receives the joined
+``Row`` (sample, record, scores) for the reporters; samples without a record follow at the
+end. Nothing per row is kept after that.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import re
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +34,17 @@ from chatbot_tester.common.events import EventBus, ItemFinished, Notice, StageFi
 from chatbot_tester.common.schemas import RunRecord, Score, TestSample
 from chatbot_tester.evaluator.gates import GateResult, check_gates
 from chatbot_tester.evaluator.metrics.base import Metric, MetricContext, MetricInput
-from chatbot_tester.evaluator.records import DatasetIndex, iter_unique_records, iter_unique_scores
-from chatbot_tester.evaluator.reports import write_reports
+from chatbot_tester.evaluator.records import DatasetIndex, iter_unique_records
+from chatbot_tester.evaluator.report_model import Decision, EvalReport, GateOutcome
+from chatbot_tester.evaluator.reports.base import Row
 from chatbot_tester.evaluator.resume import ScoreLedger, record_identity, score_fingerprint
 from chatbot_tester.evaluator.scoring import MetricSet, Slot, inputs_for, no_answer_reason
 from chatbot_tester.evaluator.summary import SummaryBuilder
 
-__all__ = ["Evaluation", "evaluate_run", "write_reports"]
+__all__ = ["Evaluation", "RowSink", "evaluate_run"]
+
+RowSink = Callable[[Row], None]
+"""Receives each joined row once (the reporters' feed)."""
 
 DEFAULT_CONCURRENCY = 32
 """Metric calls in flight (judge metrics also obey their own judge concurrency)."""
@@ -43,35 +52,65 @@ DEFAULT_CONCURRENCY = 32
 
 @dataclass
 class Evaluation:
-    """The outcome of an evaluation: the report.json dict, gate results and where scores are."""
+    """The outcome of an evaluation: the report (gates and their decision in it), scores path."""
 
-    summary: dict[str, Any]
+    report: EvalReport
+    """The summary (report.json), with ``gates`` and a gates-only ``decision``."""
     gates: list[GateResult]
-    passed: bool
+    """Every gate's result, in order."""
     scores_path: Path
+    """Where the scores are (``scores.jsonl``)."""
     scored_now: int = 0
     """Scores computed by this call (the rest came from an earlier, resumed evaluation)."""
     skipped: int = 0
     """Scores reused from ``scores.jsonl`` on resume."""
-    failed_gates: list[GateResult] = field(default_factory=list)
-    """The gates that failed (empty when ``passed``)."""
+
+    @property
+    def passed(self) -> bool:
+        """The report's decision."""
+        return self.report.decision.passed
+
+    @property
+    def failed_gates(self) -> list[GateOutcome]:
+        """The gates that failed (empty when every gate passed)."""
+        return self.report.decision.failed_gates
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The report.json content as a dict (for readers that still take dicts)."""
+        return self.report.to_json_dict()
 
 
-def _count_lines(path: Path) -> int | None:
-    """Lines of ``path`` (the number of records, give or take duplicates), for progress."""
+_REPEAT = re.compile(rb'"repeat":\s*[1-9]')
+
+
+def _scan(path: Path) -> tuple[int | None, bool]:
+    """Lines of ``path`` (records, for progress) and whether any record may be a repeat.
+
+    A cheap byte scan, so that scores can be folded per sample as they come; a false alarm
+    changes nothing in the figures.
+    """
+    lines, repeats, tail = 0, False, b""
     try:
         with path.open("rb") as fh:
-            return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                lines += chunk.count(b"\n")
+                repeats = repeats or _REPEAT.search(tail + chunk) is not None
+                tail = chunk[-16:]
     except OSError:
-        return None
+        return None, False
+    return lines, repeats
 
 
 @dataclass
 class _Pending:
-    """A record whose metric calls are still in flight."""
+    """A record whose metric calls are still in flight, and its scores so far."""
 
+    sample: TestSample
     record: RunRecord
-    left: int
+    tags: tuple[str, ...]
+    scores: list[Score | None]
+    left: int = 0
     ok: bool = True
 
 
@@ -81,6 +120,8 @@ class _Unit:
     item: MetricInput
     pending: _Pending
     fingerprint: str
+    slot: int
+    """Position of this score in the record's scores."""
 
 
 @functools.lru_cache(maxsize=256)
@@ -92,9 +133,19 @@ def _fast(cls: type[Metric]) -> bool:
 class _Scorer:
     """Runs the units of every record, appends scores, emits one ItemFinished per record."""
 
-    def __init__(self, appender: JsonlAppender, bus: EventBus | None) -> None:
+    def __init__(
+        self,
+        appender: JsonlAppender,
+        bus: EventBus | None,
+        summary: SummaryBuilder,
+        dataset: DatasetIndex,
+        on_row: RowSink | None,
+    ) -> None:
         self.appender = appender
         self.bus = bus
+        self.summary = summary
+        self.dataset = dataset
+        self.on_row = on_row
         self.count = 0
         self.orphans = 0
 
@@ -119,6 +170,7 @@ class _Scorer:
         self.appender.write(score)
         self.count += 1
         pending = unit.pending
+        pending.scores[unit.slot] = score
         if score.error is not None:
             pending.ok = False  # a failed verdict is a result, not an error
         pending.left -= 1
@@ -126,6 +178,13 @@ class _Scorer:
             self.record_done(pending)
 
     def record_done(self, pending: _Pending, *, cached: bool = False) -> None:
+        """All scores of a record are in: count them, pass the row on, report progress."""
+        scores = [s for s in pending.scores if s is not None]
+        for score in scores:
+            self.summary.add_score(score, pending.tags)
+        if self.on_row is not None:
+            record = pending.record
+            self.on_row(Row(pending.sample, record, scores, self.dataset.line_of(record.sample_id)))
         if self.bus is None:
             return
         record = pending.record
@@ -182,11 +241,11 @@ def _units(
 ) -> tuple[_Pending, list[_Unit]]:
     """The (metric, input) pairs of one record without a valid score on file.
 
-    Records without an answer are handed to the metrics too (``output`` is ``None``): answer
-    metrics return ``"no answer: <kind>"`` errors, while metrics that look at partial
-    conversations or timings can still score them.
+    Scores on file are reused into the record's row. Records without an answer are handed to
+    the metrics too (``output`` is ``None``): answer metrics return ``"no answer: <kind>"``
+    errors, while metrics that look at partial conversations or timings can still score them.
     """
-    pending = _Pending(record, 0)
+    pending = _Pending(sample, record, tags, [])
     units: list[_Unit] = []
     identity = record_identity(record)
     for slot in slots:
@@ -194,11 +253,12 @@ def _units(
         for metric in slot.metrics:
             summary.expect(metric.name, slot.turn, tags)
             fp = score_fingerprint(metric_set.fingerprint(metric), identity, slot.turn)
-            if ledger.reuse(fp):
+            pending.scores.append(ledger.reuse(fp))
+            if pending.scores[-1] is not None:
                 continue
             if item is None:
                 item = inputs_for(sample, record, slot.turn)
-            units.append(_Unit(metric, item, pending, fp))
+            units.append(_Unit(metric, item, pending, fp, len(pending.scores) - 1))
     pending.left = len(units)
     return pending, units
 
@@ -215,18 +275,21 @@ async def evaluate_run(
     pipeline_name: str = "",
     run_id: str = "",
     concurrency: int = DEFAULT_CONCURRENCY,
+    on_row: RowSink | None = None,
 ) -> Evaluation:
     """Score ``results_path`` against ``dataset_path`` into ``out_dir/scores.jsonl`` and summarise.
 
     With ``resume`` (the default) scores already in ``scores.jsonl`` are kept and not paid for
     again when their fingerprint matches (same metric configuration, same record); metric
-    errors are retried. Gates from ``config.thresholds`` decide ``passed``.
+    errors are retried. Gates from ``config.thresholds`` decide ``passed``. ``on_row`` gets
+    every joined row once (records as their scores complete, then samples without a record).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     scores_path = out_dir / SCORES
     started = time.perf_counter()
     metric_set = MetricSet(config, context)
     status = "failed"
+    ledger: ScoreLedger | None = None
     try:
         # Every sample's assertions are validated before the first (possibly paid) metric call.
         with DatasetIndex(
@@ -235,10 +298,12 @@ async def evaluate_run(
             ledger = ScoreLedger(scores_path, resume=resume)
             summary = SummaryBuilder(metric_set.labels)
             summary.samples = len(dataset)
+            lines, repeats = _scan(results_path)
+            summary.by_sample = repeats
             if bus is not None:
-                bus.emit(StageStarted("evaluate", _count_lines(results_path)))
+                bus.emit(StageStarted("evaluate", lines))
             with JsonlAppender(scores_path) as appender:
-                scorer = _Scorer(appender, bus)
+                scorer = _Scorer(appender, bus, summary, dataset, on_row)
                 seen = await _score_records(
                     dataset, results_path, metric_set, ledger, summary, scorer, concurrency
                 )
@@ -254,31 +319,38 @@ async def evaluate_run(
                 if sample_id not in seen:
                     summary.missing += 1
                     tags = dataset.tags(sample_id)
-                    for slot in metric_set.plan(dataset.get(sample_id)):
+                    sample = dataset.get(sample_id)
+                    for slot in metric_set.plan(sample):
                         for metric in slot.metrics:
                             summary.expect(metric.name, slot.turn, tags)
-            labels = set(metric_set.labels) | metric_set.assertion_labels
-            for score in iter_unique_scores(scores_path):
-                if score.metric in labels and score.sample_id in dataset:
-                    summary.add_score(score, dataset.tags(score.sample_id))
+                    if on_row is not None:
+                        on_row(Row(sample, None, [], dataset.line_of(sample_id)))
         status = "completed"
     finally:
+        if ledger is not None:
+            ledger.close()
         await metric_set.aclose()
         if bus is not None:
             bus.emit(StageFinished("evaluate", time.perf_counter() - started, status, {}))
     report = summary.build(run_id=run_id, pipeline=pipeline_name, title=config.report.title)
-    gates = check_gates(config.thresholds, report)
-    report["gates"] = [asdict(g) for g in gates]
-    failed = [g for g in gates if not g.passed]
-    report["passed"] = not failed
+    gates = check_gates(config.thresholds, report.to_json_dict())
+    outcomes = [
+        GateOutcome(expr=g.expr, passed=g.passed, actual=g.actual, message=g.message) for g in gates
+    ]
+    report.gates = outcomes
+    report = report.with_decision(
+        Decision(
+            passed=all(g.passed for g in gates),
+            failed_gates=[g for g in outcomes if not g.passed],
+            problems=[],
+        )
+    )
     return Evaluation(
-        summary=report,
+        report=report,
         gates=gates,
-        passed=not failed,
         scores_path=scores_path,
         scored_now=scorer.count,
-        skipped=ledger.reused,
-        failed_gates=failed,
+        skipped=ledger.reused if ledger is not None else 0,
     )
 
 

@@ -19,11 +19,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from chatbot_tester.common.artifacts.jsonl import iter_jsonl, repair_torn_tail, write_jsonl_atomic
+import orjson
+from pydantic import ValidationError
+
+from chatbot_tester.common.artifacts.jsonl import (
+    format_row_error,
+    iter_jsonl,
+    repair_torn_tail,
+    write_jsonl_atomic,
+)
 from chatbot_tester.common.hashing import sha256_bytes, stable_hash
 from chatbot_tester.common.schemas import RunRecord, Score
+from chatbot_tester.errors import DatasetError
+
+_BOM = b"\xef\xbb\xbf"
 
 __all__ = [
     "ScoreLedger",
@@ -78,15 +89,19 @@ def _short(fingerprint: str) -> int:
 class ScoreLedger:
     """The reusable scores of ``scores.jsonl`` (by fingerprint) and the lines to keep.
 
-    Call ``reuse(fp)`` for every score the evaluation needs: it answers whether a valid score
-    is already on file (and marks that line as kept). ``compact()`` then rewrites the file
-    without the lines nobody asked for, when there are any.
+    Call ``reuse(fp)`` for every score the evaluation needs: it returns the valid score on
+    file (and marks that line as kept), or ``None``. Only a 64-bit key and the line's byte
+    offset are held per score; a reused line is read back and validated when asked for.
+    ``compact()`` then rewrites the file without the lines nobody asked for, when there are
+    any.
     """
 
     def __init__(self, path: Path, *, resume: bool) -> None:
         self.path = path
-        self._done: dict[int, int] = {}
+        self._done: dict[int, tuple[int, int, int]] = {}
+        """Short fingerprint -> (line index, byte offset, 1-based line number)."""
         self._keep: set[int] = set()
+        self._file: BinaryIO | None = None
         self.lines = 0
         """Scores on file before this evaluation (after torn-tail repair)."""
         if not resume:
@@ -95,32 +110,54 @@ class ScoreLedger:
         if not path.exists():
             return
         repair_torn_tail(path)
-        for index, score in enumerate(iter_jsonl(path, Score)):
+        for index, (offset, line_no, line) in enumerate(_offsets(path)):
             self.lines = index + 1
-            fp = score.fingerprint
-            if fp is None or retry_on_resume(score):
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise DatasetError(f"invalid JSON: {exc}", file=path, line=line_no) from None
+            fp = obj.get("fingerprint") if isinstance(obj, dict) else None
+            if not isinstance(fp, str) or _retry(obj.get("error")):
                 continue
             try:
                 key = _short(fp)
             except ValueError:  # a hand-edited line: never reused
                 continue
-            self._done.setdefault(key, index)  # the first verdict of a fingerprint wins
+            self._done.setdefault(key, (index, offset, line_no))  # the first verdict wins
 
     @property
     def reused(self) -> int:
         """Scores reused so far."""
         return len(self._keep)
 
-    def reuse(self, fingerprint: str) -> bool:
-        """True when a valid score with ``fingerprint`` is on file (it is then kept)."""
-        index = self._done.get(_short(fingerprint))
-        if index is None:
-            return False
+    def reuse(self, fingerprint: str) -> Score | None:
+        """The valid score with ``fingerprint`` on file (it is then kept), else ``None``."""
+        found = self._done.get(_short(fingerprint))
+        if found is None:
+            return None
+        index, offset, line_no = found
+        if self._file is None:
+            self._file = self.path.open("rb")
+        self._file.seek(offset)
+        line = self._file.readline()
+        try:
+            score = Score.model_validate_json(line)
+        except ValidationError as exc:
+            raise DatasetError(format_row_error(exc, Score), file=self.path, line=line_no) from None
+        if score.fingerprint != fingerprint:  # a 64-bit collision: score it again
+            return None
         self._keep.add(index)
-        return True
+        return score
+
+    def close(self) -> None:
+        """Close the handle used to read reused scores."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     def compact(self) -> int:
         """Drop the old lines that were not reused (atomic rewrite); returns lines dropped."""
+        self.close()
         dropped = self.lines - len(self._keep)
         if dropped <= 0:
             return 0
@@ -134,3 +171,21 @@ class ScoreLedger:
         write_jsonl_atomic(self.path, kept())
         self._done.clear()
         return dropped
+
+
+def _retry(error: object) -> bool:
+    """``retry_on_resume`` on a raw line's ``error`` field."""
+    return error is not None and not str(error).startswith("no answer")
+
+
+def _offsets(path: Path) -> Iterator[tuple[int, int, bytes]]:
+    """(byte offset, 1-based line number, line) of every non-blank line, as ``iter_jsonl`` counts."""
+    offset = 0
+    with path.open("rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            start, offset = offset, offset + len(raw)
+            line = raw.strip()
+            if line_no == 1 and line.startswith(_BOM):
+                start, line = start + len(_BOM), line[len(_BOM) :].strip()
+            if line:
+                yield start, line_no, line

@@ -1,7 +1,10 @@
-"""Aggregation of records and scores into the ``report.json`` dict.
+"""Aggregation of records and scores into the ``report.json`` model (``EvalReport``).
 
-Fed one record and one score at a time (streaming): per metric it keeps the list of values
-(for the bootstrap CI) and counters; per tag only sums and counters. ``build`` computes
+Fed one record and one score at a time (streaming). Memory: per metric the values are kept
+exactly, in a compact float array (8 bytes a value, for the bootstrap CI; no reservoir, so
+the statistics do not depend on N), and latency/TTFT likewise (exact percentiles); per tag
+only sums and counters; nothing else per sample except the per-sample repeat counters of a
+run with ``repeat: k``. ``build`` computes
 means with 95% bootstrap CIs, pass rates with Wilson intervals, latency/TTFT percentiles,
 token and cost totals. Pass rates count scores that errored against the metric
 (``passed / (passed + failed + errors)``), so timeouts cannot make a suite look better.
@@ -19,19 +22,30 @@ and ``flip_rate`` (flaky / samples with at least two repeats).
 from __future__ import annotations
 
 import math
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from chatbot_tester.common.schemas import SCHEMA_VERSION, RunRecord, Score
+from chatbot_tester.common.schemas import RunRecord, Score
 from chatbot_tester.evaluator import stats
+from chatbot_tester.evaluator.report_model import (
+    REPORT_SCHEMA_VERSION,
+    CostTotals,
+    Distribution,
+    EvalReport,
+    MetricStats,
+    TokenTotals,
+    Totals,
+)
 
 __all__ = ["REPORT_SCHEMA_VERSION", "SummaryBuilder", "metric_stats"]
 
-REPORT_SCHEMA_VERSION = SCHEMA_VERSION
-"""Version of the ``report.json`` layout."""
+
+def _floats() -> array[float]:
+    return array("d")
 
 
 class _Reps:
@@ -52,7 +66,7 @@ class _Acc:
     """Counters of one metric (optionally keeping every value for the CI)."""
 
     keep_values: bool = True
-    values: list[float] = field(default_factory=list)
+    values: array[float] = field(default_factory=_floats)
     value_sum: float = 0.0
     value_n: int = 0
     passed: int = 0
@@ -186,20 +200,34 @@ def metric_stats(acc: _Acc, *, intervals: bool = True) -> dict[str, Any]:
     return out
 
 
-def _distribution(values: Sequence[float]) -> dict[str, float | int | None]:
+def _distribution(values: Sequence[float]) -> Distribution:
     if not values:
-        return {"mean": None, "p50": None, "p95": None, "p99": None, "count": 0}
-    return {
-        "mean": sum(values) / len(values),
-        "p50": stats.percentile(values, 50),
-        "p95": stats.percentile(values, 95),
-        "p99": stats.percentile(values, 99),
-        "count": len(values),
-    }
+        return Distribution(mean=None, p50=None, p95=None, p99=None, count=0)
+    return Distribution(
+        mean=sum(values) / len(values),
+        p50=stats.percentile(values, 50),
+        p95=stats.percentile(values, 95),
+        p99=stats.percentile(values, 99),
+        count=len(values),
+    )
+
+
+def _stats(acc: _Acc, *, intervals: bool = True, repeats: bool = True) -> MetricStats:
+    """``metric_stats`` as the model; the repeat keys only when the run has repeats."""
+    out = metric_stats(acc, intervals=intervals)
+    if not repeats:
+        for key in ("samples", "flaky", "flip_rate"):
+            out.pop(key, None)
+    return MetricStats(**out)
 
 
 class SummaryBuilder:
-    """Streams records and scores in; ``build`` returns the report.json dict."""
+    """Streams records and scores in; ``build`` returns the ``EvalReport``.
+
+    ``by_sample`` says up front whether scores are folded per sample (a run with repeats);
+    when ``None`` it follows the records seen so far (then every record must be added before
+    its scores).
+    """
 
     def __init__(self, metric_labels: Iterable[str] = ()) -> None:
         self._order = list(metric_labels)
@@ -210,8 +238,9 @@ class SummaryBuilder:
         """Most repeats of a sample seen in the records (``repeat: k``)."""
         self.ok = 0
         self.errors_by_kind: Counter[str] = Counter()
-        self.latency: list[float] = []
-        self.ttft: list[float] = []
+        self.by_sample: bool | None = None
+        self.latency: array[float] = _floats()
+        self.ttft: array[float] = _floats()
         self.tokens = {"prompt": 0, "completion": 0, "total": 0}
         self.usage_seen = False
         self.tokens_estimated = False
@@ -274,7 +303,7 @@ class SummaryBuilder:
 
     def add_score(self, score: Score, tags: Sequence[str] = ()) -> None:
         """Count one (de-duplicated) score (per sample when the records have repeats)."""
-        by_sample = self.repeats > 1
+        by_sample = self.repeats > 1 if self.by_sample is None else self.by_sample
         self._acc(score.metric, score.turn).add(score, by_sample=by_sample)
         if score.turn is None:
             for tag in tags:
@@ -286,47 +315,52 @@ class SummaryBuilder:
 
     def build(
         self, *, run_id: str = "", pipeline: str = "", title: str | None = None
-    ) -> dict[str, Any]:
-        """The report.json dict (without gates; the evaluator adds them)."""
+    ) -> EvalReport:
+        """The report (without gates and decision; the evaluator adds them)."""
         errors = self.records - self.ok
-        return {
-            "schema_version": REPORT_SCHEMA_VERSION,
-            "run_id": run_id,
-            "pipeline": pipeline,
-            "title": title or pipeline or run_id or "chatbot-tester report",
-            "generated_at": datetime.now(timezone.utc).isoformat(),
-            "totals": {
-                "samples": self.samples,
-                "records": self.records,
-                "ok": self.ok,
-                "errors": errors,
-                "errors_by_kind": dict(sorted(self.errors_by_kind.items())),
-                "missing": self.missing,
-                "repeats": self.repeats,
-                "error_rate": errors / self.records if self.records else 0.0,
+        reps = self.repeats > 1
+        tokens = (
+            TokenTotals(**self.tokens, estimated=self.tokens_estimated)
+            if self.usage_seen
+            else TokenTotals(
+                prompt=None, completion=None, total=None, estimated=self.tokens_estimated
+            )
+        )
+        return EvalReport(
+            schema_version=REPORT_SCHEMA_VERSION,
+            run_id=run_id,
+            pipeline=pipeline,
+            title=title or pipeline or run_id or "chatbot-tester report",
+            generated_at=datetime.now(timezone.utc).isoformat(),
+            totals=Totals(
+                samples=self.samples,
+                records=self.records,
+                ok=self.ok,
+                errors=errors,
+                errors_by_kind=dict(sorted(self.errors_by_kind.items())),
+                missing=self.missing,
+                repeats=self.repeats,
+                error_rate=errors / self.records if self.records else 0.0,
+            ),
+            metrics={m: _stats(self.metrics[m], repeats=reps) for m in self._ordered(self.metrics)},
+            turn_metrics={
+                m: _stats(self.turn_metrics[m], repeats=reps)
+                for m in self._ordered(self.turn_metrics)
             },
-            "metrics": {m: metric_stats(self.metrics[m]) for m in self._ordered(self.metrics)},
-            "turn_metrics": {
-                m: metric_stats(self.turn_metrics[m]) for m in self._ordered(self.turn_metrics)
-            },
-            "latency": _distribution(self.latency),
-            "ttft": _distribution(self.ttft),
-            "tokens": {
-                **(
-                    self.tokens
-                    if self.usage_seen
-                    else {"prompt": None, "completion": None, "total": None}
-                ),
-                "estimated": self.tokens_estimated,
-            },
-            "cost": {
-                "total": self.cost_total if self.cost_known else None,
-                "known": self.cost_known,
-                "unknown": self.cost_unknown,
-            },
-            "tags": {
-                tag: {m: metric_stats(acc, intervals=False) for m, acc in sorted(per.items())}
+            latency=_distribution(self.latency),
+            ttft=_distribution(self.ttft),
+            tokens=tokens,
+            cost=CostTotals(
+                total=self.cost_total if self.cost_known else None,
+                known=self.cost_known,
+                unknown=self.cost_unknown,
+            ),
+            tags={
+                tag: {
+                    m: _stats(acc, intervals=False, repeats=reps) for m, acc in sorted(per.items())
+                }
                 for tag, per in sorted(self.tags.items())
             },
-            "gates": [],
-        }
+            gates=[],
+            passed=True,
+        )

@@ -1,4 +1,4 @@
-"""What a pipeline run returns."""
+"""What a pipeline run returns, and what its evaluate stage hands back to it."""
 
 from __future__ import annotations
 
@@ -8,8 +8,22 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from chatbot_tester.common.schemas import DatasetInfo
+from chatbot_tester.evaluator.report_model import EvalReport, GateOutcome
 
-__all__ = ["PipelineResult"]
+__all__ = ["PipelineResult", "StageEvaluation"]
+
+
+class StageEvaluation(BaseModel):
+    """What ``evaluate_stage`` returns: the report (with its decision) and the files written."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    report: EvalReport
+    """The evaluation summary; ``report.decision`` is the run's verdict."""
+    reports: dict[str, Path] = Field(default_factory=dict)
+    """Report format -> path (comparison files included)."""
+    comparison: dict[str, Any] | None = None
+    """Comparison with ``evaluator.baseline``, when configured."""
 
 
 class PipelineResult(BaseModel):
@@ -31,10 +45,10 @@ class PipelineResult(BaseModel):
     """True when an identical dataset already existed in the workspace."""
     run: dict[str, Any] = Field(default_factory=dict)
     """The runner's summary (counts, errors by kind, cost, seconds)."""
-    summary: dict[str, Any] | None = None
-    """The evaluation summary (report.json content)."""
-    failed_gates: list[str] = Field(default_factory=list)
-    """One line per failed gate."""
+    report: EvalReport | None = None
+    """The evaluation summary (what report.json holds), with the run's decision."""
+    failed_gates: list[GateOutcome] = Field(default_factory=list)
+    """The gates that failed."""
     problems: list[str] = Field(default_factory=list)
     """Other reasons for a non-zero exit (errors beyond tolerance, regressions)."""
     reports: dict[str, Path] = Field(default_factory=dict)
@@ -46,3 +60,19 @@ class PipelineResult(BaseModel):
     def passed(self) -> bool:
         """True when the run exits 0."""
         return self.exit_code == 0
+
+    @property
+    def summary(self) -> dict[str, Any] | None:
+        """``report`` as the report.json dict (for callers that read dicts)."""
+        return None if self.report is None else self.report.to_json_dict()
+
+    def apply(self, evaluated: StageEvaluation) -> None:
+        """Take the evaluate stage's outcome: report, files, comparison and decision."""
+        decision = evaluated.report.decision
+        self.report = evaluated.report
+        self.reports = evaluated.reports
+        self.comparison = evaluated.comparison
+        self.failed_gates = decision.failed_gates
+        self.problems.extend(decision.problems)
+        if not decision.passed:
+            self.exit_code = 1

@@ -7,17 +7,26 @@ each other; they meet here and in ``common``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chatbot_tester.common.artifacts.workspace import DATASET, RESULTS, RunDir, Workspace
+from chatbot_tester.common.artifacts.storage import atomic_write_bytes
+from chatbot_tester.common.artifacts.workspace import (
+    DATASET,
+    REPORT_JSON,
+    RESULTS,
+    RunDir,
+    Workspace,
+)
 from chatbot_tester.common.backends import backend_registry
 from chatbot_tester.common.config import PipelineConfig
 from chatbot_tester.common.events import EventBus, Notice
 from chatbot_tester.errors import ConfigError
-from chatbot_tester.orchestrator.result import PipelineResult
+from chatbot_tester.orchestrator.result import StageEvaluation
 
 if TYPE_CHECKING:
+    from chatbot_tester.evaluator.report_model import EvalReport
     from chatbot_tester.runner import RunSummary
 
 __all__ = ["evaluate_stage", "resolve_baseline", "run_stage"]
@@ -88,18 +97,39 @@ def resolve_baseline(config: PipelineConfig, ws: Workspace, current: RunDir) -> 
     return ws.open_run(ref)
 
 
+def _baseline_report(baseline: RunDir | None) -> EvalReport | None:
+    """The baseline run's report.json as a model, when it has a readable one."""
+    from chatbot_tester.evaluator.report_model import EvalReport
+
+    if baseline is None:
+        return None
+    try:
+        return EvalReport.model_validate_json(baseline.file(REPORT_JSON).read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
 async def evaluate_stage(
     config: PipelineConfig,
     ws: Workspace,
     run: RunDir,
-    result: PipelineResult,
     *,
     cache: bool,
     bus: EventBus,
-) -> None:
-    """Score the run, write the reports, check gates and compare with the baseline."""
-    from chatbot_tester.evaluator import evaluate_run, write_reports
+    formats: Sequence[str] | None = None,
+) -> StageEvaluation:
+    """Score the run, check gates, compare with the baseline, decide, and write the reports.
+
+    One pass: the evaluator's rows go straight to the reporters (``report.formats``, or
+    ``formats``) while the records are scored; the report files are completed once the
+    run's decision (gates, errors beyond ``runner.max_error_rate``, unscored samples, a
+    baseline regression) is known, so every report and the exit code agree.
+    """
+    from chatbot_tester.evaluator import evaluate_run
+    from chatbot_tester.evaluator.decision import decide
     from chatbot_tester.evaluator.metrics import MetricContext
+    from chatbot_tester.evaluator.reports.json_report import render_json
+    from chatbot_tester.orchestrator.reports import ReportFiles
 
     ev = config.evaluator
     context = MetricContext(
@@ -108,38 +138,49 @@ async def evaluate_stage(
         base_dir=config.base_dir,
         cache=ev.cache and cache,
     )
-    evaluation = await evaluate_run(
-        run.file(DATASET),
-        run.file(RESULTS),
-        ev,
-        run.path,
-        context=context,
-        bus=bus,
-        resume=True,
-        pipeline_name=config.name,
-        run_id=run.run_id,
-    )
-    result.summary = evaluation.summary
-    result.failed_gates = [g.message for g in evaluation.gates if not g.passed]
-    formats = list(ev.report.formats)
-    result.reports = write_reports(
-        evaluation, run.file(DATASET), run.file(RESULTS), run.path, formats
-    )
     baseline = resolve_baseline(config, ws, run)
     if ev.baseline is not None and baseline is None:
         bus.emit(Notice("warning", "no earlier run to compare with (evaluator.baseline: latest)"))
-    if baseline is not None:
-        from chatbot_tester.evaluator.compare import compare_runs, write_comparison
+    chosen = list(ev.report.formats) if formats is None else list(formats)
+    with ReportFiles(run.path, chosen, baseline=_baseline_report(baseline)) as files:
+        evaluation = await evaluate_run(
+            run.file(DATASET),
+            run.file(RESULTS),
+            ev,
+            run.path,
+            context=context,
+            bus=bus,
+            resume=True,
+            pipeline_name=config.name,
+            run_id=run.run_id,
+            on_row=files.add,
+        )
+        problems: list[str] = []
+        comparison = None
+        if baseline is not None:
+            from chatbot_tester.evaluator.compare import compare_runs
 
-        try:
-            comparison = compare_runs(baseline.path, run.path)
-        except ConfigError as exc:  # e.g. no shared sample ids: the run itself is fine
-            result.problems.append(f"cannot compare with baseline run {baseline.run_id}: {exc}")
-            return
-        result.comparison = comparison.model_dump(mode="json")
-        result.reports.update(write_comparison(comparison, run.path))
-        if comparison.exit_code != 0:
-            result.problems.append(
-                f"significant regression against baseline run {baseline.run_id}: "
-                + ", ".join(comparison.regressed_metrics)
-            )
+            # compare reads the candidate's report.json (latency, cost): the gates-only
+            # summary is on disk until the final reports replace it below
+            atomic_write_bytes(run.file(REPORT_JSON), render_json(evaluation.report))
+            try:
+                comparison = compare_runs(baseline.path, run.path)
+            except ConfigError as exc:  # e.g. no shared sample ids: the run itself is fine
+                problems.append(f"cannot compare with baseline run {baseline.run_id}: {exc}")
+            if comparison is not None and comparison.exit_code != 0:
+                problems.append(
+                    f"significant regression against baseline run {baseline.run_id}: "
+                    + ", ".join(comparison.regressed_metrics)
+                )
+        decision = decide(
+            evaluation.report, max_error_rate=config.runner.max_error_rate, problems=problems
+        )
+        report = evaluation.report.with_decision(decision)
+        paths = files.finish(report)
+    outcome = StageEvaluation(report=report, reports=paths)
+    if comparison is not None:
+        from chatbot_tester.evaluator.compare import write_comparison
+
+        outcome.comparison = comparison.model_dump(mode="json")
+        outcome.reports.update(write_comparison(comparison, run.path))
+    return outcome

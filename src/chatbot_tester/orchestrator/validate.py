@@ -105,6 +105,16 @@ def _check_gates(config: PipelineConfig) -> None:
         )
 
 
+def _check_reports(config: PipelineConfig) -> None:
+    """Every ``evaluator.report.formats`` name is a registered reporter (plugins included)."""
+    from chatbot_tester.orchestrator.reports import reporter_classes
+
+    try:
+        reporter_classes(config.evaluator.report.formats)
+    except ChatbotTesterError as exc:
+        raise _fail(config, "evaluator.report.formats", exc) from None
+
+
 def _check_budget(config: PipelineConfig) -> None:
     runner = config.runner
     if runner.max_cost_usd is None:
@@ -175,6 +185,7 @@ async def validate_pipeline(config: PipelineConfig) -> None:
         await _check_backend(config, config.evaluator.judge, "evaluator.judge")
     await _check_metrics(config)
     _check_gates(config)
+    _check_reports(config)
     _check_budget(config)
 
 

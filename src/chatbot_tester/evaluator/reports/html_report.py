@@ -3,25 +3,27 @@
 No external URL of any kind; a Content-Security-Policy that only lets our own inline script
 (pinned by its sha256) run; the data sits in a ``<script type="application/json">`` block
 with ``<``, ``>``, ``&``, U+2028 and U+2029 escaped so no payload can end the block, and the
-script renders it with ``textContent`` only.
+script renders it with ``textContent`` only. The page is written streaming (``HtmlReporter``).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import tempfile
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
-from typing import Any
+from typing import IO, Any, ClassVar
 
 import jinja2
 import orjson
 from markupsafe import Markup
 
-from chatbot_tester.evaluator.reports.payload import DEFAULT_MAX_TEXT, build_payload
+from chatbot_tester.evaluator.report_model import EvalReport
+from chatbot_tester.evaluator.reports.base import Reporter, Row
+from chatbot_tester.evaluator.reports.payload import DEFAULT_MAX_TEXT, row_payload
 
-__all__ = ["csp_for", "embed_json", "render_html", "render_html_payload"]
+__all__ = ["HtmlReporter", "csp_for", "embed_json"]
 
 _ESCAPES = (
     (b"<", b"\\u003c"),
@@ -64,28 +66,60 @@ def _template() -> tuple[jinja2.Template, str, str]:
     return env.from_string(_asset("report.html.j2")), script, _asset("report.css")
 
 
-def render_html_payload(payload: dict[str, Any]) -> bytes:
-    """Render an already-built payload (see ``payload.build_payload``) to the HTML bytes."""
-    template, script, css = _template()
-    title = str(payload["summary"].get("title") or "chatbot-tester report")
-    html = template.render(
-        title=title,
-        csp=Markup(csp_for(script)),  # our own constant: no quote or angle bracket in it
-        css=Markup(css),
-        script=Markup(script),
-        data=Markup(embed_json(payload)),
-    )
-    return html.encode("utf-8")
+_SLOT = "\ue000data\ue000"
 
 
-def render_html(
-    summary: dict[str, Any],
-    dataset_path: Path,
-    results_path: Path,
-    scores_path: Path,
-    *,
-    max_text: int = DEFAULT_MAX_TEXT,
-) -> bytes:
-    """The whole ``report.html`` for an evaluation (summary plus every record and score)."""
-    payload = build_payload(summary, dataset_path, results_path, scores_path, max_text=max_text)
-    return render_html_payload(payload)
+class HtmlReporter(Reporter):
+    """``report.html``, written streaming: rows are spooled to a temporary file as they go by.
+
+    The page's head carries the title, known only with the report, so each row's compact
+    JSON goes to a temporary file first and ``finish`` writes the page around it: memory holds
+    one row at a time whatever the number of samples.
+    """
+
+    file_name = "report.html"
+    max_text: ClassVar[int] = DEFAULT_MAX_TEXT
+
+    def __init__(self, out: IO[bytes], *, baseline: EvalReport | None = None) -> None:
+        """Start an empty report on ``out``."""
+        super().__init__(out, baseline=baseline)
+        self._spool: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self._metrics: dict[str, int] = {}
+        self._rows = 0
+
+    def add(self, row: Row) -> None:
+        """Take one row (see ``Reporter.add``)."""
+        if self._rows:
+            self._spool.write(b",")
+        self._rows += 1
+        self._spool.write(embed_json(row_payload(row, self._metrics, self.max_text)).encode())
+
+    def finish(self, report: EvalReport) -> None:
+        """Write the report (see ``Reporter.finish``)."""
+        template, script, css = _template()
+        metrics = list(self._metrics)
+        metrics += [m for m in report.metric_labels() if m not in self._metrics]
+        html = template.render(
+            title=report.title or "chatbot-tester report",
+            csp=Markup(csp_for(script)),  # our own constant: no quote or angle bracket in it
+            css=Markup(css),
+            script=Markup(script),
+            data=Markup(_SLOT),
+        )
+        head, tail = html.encode("utf-8").split(_SLOT.encode("utf-8"), 1)
+        out = self.out
+        out.write(head)
+        out.write(b'{"v":1,"max_text":%d,"metrics":' % self.max_text)
+        out.write(embed_json(metrics).encode())
+        out.write(b',"summary":')
+        out.write(embed_json(report.to_json_dict()).encode())
+        out.write(b',"rows":[')
+        self._spool.seek(0)
+        while chunk := self._spool.read(1 << 20):
+            out.write(chunk)
+        out.write(b"]}")
+        out.write(tail)
+
+    def close(self) -> None:
+        """Drop the spooled rows."""
+        self._spool.close()

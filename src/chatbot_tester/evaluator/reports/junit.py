@@ -2,21 +2,23 @@
 
 ``<failure>`` carries the reason of a failed verdict, ``<error>`` a sample without an answer
 or a metric that could not score, ``<skipped>`` a metric that gives no verdict by design (a
-value without a threshold). Built with ElementTree (so every text is escaped) after removing
-characters XML 1.0 cannot carry; each suite is serialised on its own to bound memory.
+value without a threshold). Characters XML 1.0 cannot carry are removed and every text is
+escaped as ElementTree escapes it (the suite tags are built with it, the cases by hand, ~10x
+faster). Cases are spooled per metric to temporary files, so memory stays flat in N.
 """
 
 from __future__ import annotations
 
 import re
+import tempfile
 import xml.etree.ElementTree as ET
 from collections import Counter
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import IO, NamedTuple
 
-from chatbot_tester.evaluator.records import iter_summary_scores
+from chatbot_tester.evaluator.report_model import EvalReport
+from chatbot_tester.evaluator.reports.base import Reporter, Row
 
-__all__ = ["clean_xml_text", "render_junit"]
+__all__ = ["JunitReporter", "clean_xml_text"]
 
 _ILLEGAL = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _MAX_MESSAGE = 1000
@@ -58,32 +60,55 @@ def _outcome(case: _Case) -> str:
     return "skipped" if case.passed is None else "passed"
 
 
-def _testcase(classname: str, case: _Case) -> ET.Element:
-    elem = ET.Element("testcase", classname=classname, name=clean_xml_text(_case_name(case)))
-    elem.set("time", "0")
+_TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_ATTR = str.maketrans(
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        '"': "&quot;",
+        "\n": "&#10;",
+        "\r": "&#13;",
+        "\t": "&#09;",
+    }
+)
+
+
+def _attr(text: str) -> str:
+    """An attribute value escaped as ElementTree escapes it."""
+    return text.translate(_ATTR)
+
+
+def _testcase(classname: str, case: _Case) -> str:
+    """One ``<testcase>`` element (written by hand: ElementTree per case costs ~70 us)."""
+    head = (
+        f'<testcase classname="{_attr(classname)}" '
+        f'name="{_attr(clean_xml_text(_case_name(case)))}" time="0"'
+    )
     value = "" if case.value is None else f"value={case.value:g}"
     outcome = _outcome(case)
+    body = ""
     if outcome == "error":
         assert case.error is not None
         kind = "no_answer" if case.error.startswith("no answer") else "metric_error"
-        child = ET.SubElement(
-            elem, "error", message=clean_xml_text(case.error, _MAX_MESSAGE), type=kind
+        body = (
+            f'<error message="{_attr(clean_xml_text(case.error, _MAX_MESSAGE))}" type="{kind}">'
+            f"{clean_xml_text(case.error).translate(_TEXT)}</error>"
         )
-        child.text = clean_xml_text(case.error)
     elif outcome == "failure":
         reason = case.reason or "failed"
         message = f"{reason} ({value})" if value else reason
-        child = ET.SubElement(
-            elem, "failure", message=clean_xml_text(message, _MAX_MESSAGE), type="failed"
+        body = (
+            f'<failure message="{_attr(clean_xml_text(message, _MAX_MESSAGE))}" type="failed">'
+            f"{clean_xml_text(message).translate(_TEXT)}</failure>"
         )
-        child.text = clean_xml_text(message)
     elif outcome == "skipped":
         why = f"no verdict by design ({value or 'no value'})"
-        ET.SubElement(elem, "skipped", message=clean_xml_text(why, _MAX_MESSAGE))
+        body = f'<skipped message="{_attr(clean_xml_text(why, _MAX_MESSAGE))}" />'
     if outcome in ("passed", "skipped") and (value or case.reason):
-        out = ET.SubElement(elem, "system-out")
-        out.text = clean_xml_text(" ".join(p for p in (value, case.reason or "") if p))
-    return elem
+        out = clean_xml_text(" ".join(p for p in (value, case.reason or "") if p))
+        body += f"<system-out>{out.translate(_TEXT)}</system-out>"
+    return f"{head}>{body}</testcase>" if body else f"{head} />"
 
 
 def _open_tag(tag: str, attrs: dict[str, str]) -> tuple[str, str]:
@@ -95,44 +120,83 @@ def _open_tag(tag: str, attrs: dict[str, str]) -> tuple[str, str]:
     return open_tag, close_tag
 
 
-def render_junit(summary: dict[str, Any], scores_path: Path) -> bytes:
-    """The ``junit.xml`` bytes for the scores in ``scores_path``."""
-    pipeline = str(summary.get("pipeline") or summary.get("title") or "chatbot-tester")
-    by_metric: dict[str, list[_Case]] = {}
-    for s in iter_summary_scores(scores_path, summary):
-        case = _Case(s.sample_id, s.repeat, s.turn, s.value, s.passed, s.reason, s.error)
-        by_metric.setdefault(s.metric, []).append(case)
-    order = [m for m in summary.get("metrics", {}) if m in by_metric]
-    order += sorted(m for m in by_metric if m not in order)
-    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-    parts: list[bytes] = []
-    for metric in order:
-        cases = sorted(
-            by_metric.pop(metric),
-            key=lambda c: (c.sample_id, c.repeat, c.turn is not None, c.turn or 0),
-        )
-        outcomes = Counter(_outcome(c) for c in cases)
-        counts = {
-            "tests": len(cases),
-            "failures": outcomes["failure"],
-            "errors": outcomes["error"],
-            "skipped": outcomes["skipped"],
-        }
-        for key, n in counts.items():
-            totals[key] += n
-        classname = clean_xml_text(f"{pipeline}.{metric}")
+class JunitReporter(Reporter):
+    """``junit.xml``: test cases are spooled to one temporary file per metric as rows go by.
+
+    A suite must be contiguous in the XML while rows arrive sample by sample, so each
+    metric's ``<testcase>`` elements go to their own temporary file (memory stays flat) and
+    are copied into place, one suite after another, by ``finish``. Cases keep the order the
+    rows arrived in.
+    """
+
+    file_name = "junit.xml"
+
+    def __init__(self, out: IO[bytes], *, baseline: EvalReport | None = None) -> None:
+        """Start an empty report on ``out``."""
+        super().__init__(out, baseline=baseline)
+        self._spools: dict[str, tuple[IO[bytes], Counter[str]]] = {}
+        self._classname = "chatbot-tester"
+        self._pipeline: str | None = None
+
+    def add(self, row: Row) -> None:
+        """Take one row (see ``Reporter.add``)."""
+        for s in row.scores:
+            spool = self._spools.get(s.metric)
+            if spool is None:
+                spool = self._spools[s.metric] = (tempfile.TemporaryFile(), Counter())  # noqa: SIM115
+            case = _Case(s.sample_id, s.repeat, s.turn, s.value, s.passed, s.reason, s.error)
+            spool[1][_outcome(case)] += 1
+            # the classname needs the pipeline, known at finish: a placeholder is replaced then
+            spool[0].write(_testcase(_PLACEHOLDER, case).encode("utf-8") + b"\n")
+
+    def finish(self, report: EvalReport) -> None:
+        """Write the report (see ``Reporter.finish``)."""
+        pipeline = str(report.pipeline or report.title or "chatbot-tester")
+        order = [m for m in report.metrics if m in self._spools]
+        order += sorted(m for m in self._spools if m not in order)
+        totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+        for outcome_counts in (c for _, c in self._spools.values()):
+            totals["tests"] += sum(outcome_counts.values())
+            totals["failures"] += outcome_counts["failure"]
+            totals["errors"] += outcome_counts["error"]
+            totals["skipped"] += outcome_counts["skipped"]
         open_tag, close_tag = _open_tag(
-            "testsuite", {"name": classname, **{k: str(v) for k, v in counts.items()}, "time": "0"}
+            "testsuites",
+            {
+                "name": clean_xml_text(pipeline),
+                **{k: str(v) for k, v in totals.items()},
+                "time": "0",
+            },
         )
-        parts.append(open_tag.encode())
-        parts.extend(
-            ET.tostring(_testcase(classname, c), encoding="utf-8", xml_declaration=False)
-            for c in cases
-        )
-        parts.append(close_tag.encode())
-    open_tag, close_tag = _open_tag(
-        "testsuites",
-        {"name": clean_xml_text(pipeline), **{k: str(v) for k, v in totals.items()}, "time": "0"},
-    )
-    head = b'<?xml version="1.0" encoding="utf-8"?>\n' + open_tag.encode()
-    return head + b"\n" + b"\n".join(parts) + b"\n" + close_tag.encode() + b"\n"
+        self.out.write(b'<?xml version="1.0" encoding="utf-8"?>\n' + open_tag.encode() + b"\n")
+        for metric in order:
+            spool, outcomes = self._spools.pop(metric)
+            counts = {
+                "tests": sum(outcomes.values()),
+                "failures": outcomes["failure"],
+                "errors": outcomes["error"],
+                "skipped": outcomes["skipped"],
+            }
+            classname = clean_xml_text(f"{pipeline}.{metric}")
+            suite_open, suite_close = _open_tag(
+                "testsuite",
+                {"name": classname, **{k: str(v) for k, v in counts.items()}, "time": "0"},
+            )
+            attr = f'classname="{_attr(classname)}"'.encode()
+            self.out.write(suite_open.encode() + b"\n")
+            spool.seek(0)
+            for line in spool:
+                self.out.write(line.replace(_PLACEHOLDER_ATTR, attr, 1))
+            spool.close()
+            self.out.write(suite_close.encode() + b"\n")
+        self.out.write(close_tag.encode() + b"\n")
+
+    def close(self) -> None:
+        """Drop the spooled cases."""
+        for spool, _ in self._spools.values():
+            spool.close()
+        self._spools.clear()
+
+
+_PLACEHOLDER = "\ue000classname\ue000"
+_PLACEHOLDER_ATTR = b'classname="' + _PLACEHOLDER.encode() + b'"'

@@ -10,15 +10,14 @@ links or break the tables.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import IO, Any, NamedTuple
 
-from chatbot_tester.common.schemas import RunRecord
-from chatbot_tester.evaluator.records import DatasetIndex, iter_summary_scores, iter_unique_records
+from chatbot_tester.evaluator.report_model import EvalReport
+from chatbot_tester.evaluator.reports.base import Reporter, Row
 from chatbot_tester.evaluator.reports.text import clean_text
 
-__all__ = ["md_code", "md_escape", "render_markdown"]
+__all__ = ["MarkdownReporter", "md_code", "md_escape", "render_markdown"]
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~<>-])")
 TOP_FAILING = 10
@@ -81,63 +80,96 @@ def _metric_rows(metrics: dict[str, Any]) -> Iterable[str]:
         yield row + (f" {_flaky(m)} |" if repeats else "")
 
 
-def _failing(
-    scores_path: Path, summary: dict[str, Any]
-) -> list[tuple[tuple[str, int], list[str], str]]:
-    """The samples with the most failed/errored metrics: (key, metrics, first reason)."""
-    failed: dict[tuple[str, int], tuple[list[str], str]] = {}
-    for score in iter_summary_scores(scores_path, summary):
+class _Failing(NamedTuple):
+    """A failing sample as the "top failing" table shows it (texts already cut)."""
+
+    order: tuple[int, str, int]
+    labels: list[str]
+    reason: str
+    question: str
+    answer: str
+
+
+def _failing_entry(row: Row) -> _Failing | None:
+    """The row as a failing-sample entry, or ``None`` when nothing failed."""
+    labels: list[str] = []
+    reason: str | None = None
+    for score in row.scores:
         if score.passed is False or score.error is not None:
-            entry = failed.setdefault(
-                (score.sample_id, score.repeat), ([], score.error or score.reason or "")
-            )
-            label = (
+            if reason is None:
+                reason = score.error or score.reason or ""
+            labels.append(
                 score.metric if score.turn is None else f"{score.metric} (turn {score.turn + 1})"
             )
-            entry[0].append(label)
-    top = sorted(failed.items(), key=lambda kv: (-len(kv[1][0]), kv[0]))[:TOP_FAILING]
-    return [(key, metrics, reason) for key, (metrics, reason) in top]
+    if not labels:
+        return None
+    msgs = row.sample.input_messages()
+    record = row.record
+    answer = record.response.text if record is not None and record.response is not None else ""
+    repeat = record.repeat if record is not None else 0
+    return _Failing(
+        (-len(labels), row.sample.id, repeat),
+        labels,
+        (reason or "")[:200],
+        (msgs[-1].content if msgs else "")[:200],
+        answer[:200],
+    )
 
 
-def _answers(results_path: Path, keys: set[tuple[str, int]]) -> dict[tuple[str, int], RunRecord]:
-    found: dict[tuple[str, int], RunRecord] = {}
-    if not keys or not results_path.exists():
-        return found
-    for record in iter_unique_records(results_path):
-        if record.key in keys:
-            found[record.key] = record
-            if len(found) == len(keys):
-                break
-    return found
+class MarkdownReporter(Reporter):
+    """``report.md``: keeps only the top failing samples (a bounded list) while rows go by."""
+
+    file_name = "report.md"
+
+    def __init__(self, out: IO[bytes], *, baseline: EvalReport | None = None) -> None:
+        """Start an empty report on ``out``."""
+        super().__init__(out, baseline=baseline)
+        self._top: list[_Failing] = []
+
+    def add(self, row: Row) -> None:
+        """Take one row (see ``Reporter.add``)."""
+        entry = _failing_entry(row)
+        if entry is None:
+            return
+        self._top.append(entry)
+        if len(self._top) > 4 * TOP_FAILING:
+            self._top = sorted(self._top)[:TOP_FAILING]
+
+    def finish(self, report: EvalReport) -> None:
+        """Write the report (see ``Reporter.finish``)."""
+        self.out.write(render_markdown(report, sorted(self._top)[:TOP_FAILING]).encode("utf-8"))
 
 
-def render_markdown(
-    summary: dict[str, Any], dataset_path: Path, results_path: Path, scores_path: Path
-) -> str:
-    """The ``report.md`` text."""
-    title = md_escape(summary.get("title") or summary.get("pipeline") or "chatbot-tester", 120)
-    passed = summary.get("passed", True)
-    gates = summary.get("gates", [])
-    n_failed = sum(1 for g in gates if not g.get("passed"))
-    if gates:  # without gates nothing was checked: do not claim "passed"
-        heading = f"{'✅' if passed else '❌'} {title}: {'passed' if passed else 'failed'}"
-    else:
+def render_markdown(report: EvalReport, failing: Sequence[_Failing] = ()) -> str:
+    """The ``report.md`` text (``failing``: the top failing samples, worst first)."""
+    title = md_escape(report.title or report.pipeline or "chatbot-tester", 120)
+    decision = report.decision
+    gates = report.gates
+    n_failed = sum(1 for g in gates if not g.passed)
+    if not decision.passed:
+        heading = f"❌ {title}: failed"
+    elif gates:
+        heading = f"✅ {title}: passed"
+    else:  # without gates nothing was checked: do not claim "passed"
         heading = f"ℹ️ {title}: no gates configured"
     out = [f"## {heading}", ""]
     if gates:
         out.append(f"**Gates:** {len(gates) - n_failed} passed, {n_failed} failed")
         out.extend(
-            f"- {'✅' if g.get('passed') else '❌'} {md_code(g.get('expr', ''))} (actual {_num(g.get('actual'))})"
+            f"- {'✅' if g.passed else '❌'} {md_code(g.expr)} (actual {_num(g.actual)})"
             for g in gates
         )
     else:
         out.append("**Gates:** none configured")
+    if decision.problems:
+        out.append("")
+        out.extend(f"- ❌ {md_escape(p, 200)}" for p in decision.problems)
     out.append("")
-    totals = summary.get("totals", {})
-    repeats = totals.get("repeats") or 1
+    totals = report.totals
+    repeats = totals.repeats or 1
     out.append(
-        f"Run {md_escape(summary.get('run_id') or '–', 60)} · {totals.get('samples', 0)} samples · "
-        f"{totals.get('records', 0)} records · {totals.get('ok', 0)} answered"
+        f"Run {md_escape(report.run_id or '–', 60)} · {totals.samples} samples · "
+        f"{totals.records} records · {totals.ok} answered"
         + (
             f" · {repeats} repeats per sample (statistics over samples; flaky = repeats disagree)"
             if repeats > 1
@@ -145,38 +177,34 @@ def render_markdown(
         )
     )
     out.append("")
-    metrics = summary.get("metrics", {})
+    metrics = {name: m.model_dump(exclude_unset=True) for name, m in report.metrics.items()}
     if metrics:
         out.extend(_metric_rows(metrics))
         out.append("")
-    lat, ttft = summary.get("latency", {}), summary.get("ttft", {})
+    lat, ttft = report.latency, report.ttft
     out.append(
-        f"**Latency (ms):** p50 {_num(lat.get('p50'), 1)} · p95 {_num(lat.get('p95'), 1)} · p99 {_num(lat.get('p99'), 1)}"
+        f"**Latency (ms):** p50 {_num(lat.p50, 1)} · p95 {_num(lat.p95, 1)} · p99 {_num(lat.p99, 1)}"
         + (
-            f" · **TTFT (ms):** p50 {_num(ttft.get('p50'), 1)} · p95 {_num(ttft.get('p95'), 1)}"
-            f" · p99 {_num(ttft.get('p99'), 1)}"
-            if ttft.get("count")
+            f" · **TTFT (ms):** p50 {_num(ttft.p50, 1)} · p95 {_num(ttft.p95, 1)}"
+            f" · p99 {_num(ttft.p99, 1)}"
+            if ttft.count
             else ""
         )
     )
-    kinds = ", ".join(
-        f"{md_escape(k, 40)}: {v}" for k, v in totals.get("errors_by_kind", {}).items()
-    )
+    kinds = ", ".join(f"{md_escape(k, 40)}: {v}" for k, v in totals.errors_by_kind.items())
     out.append(
-        f"**Errors:** {totals.get('errors', 0)} of {totals.get('records', 0)} records"
+        f"**Errors:** {totals.errors} of {totals.records} records"
         + (f" ({kinds})" if kinds else "")
     )
-    cost, tokens = summary.get("cost", {}), summary.get("tokens", {})
-    cost_text = "unknown" if cost.get("total") is None else f"${cost['total']:.4f}"
-    if cost.get("unknown"):
-        cost_text += f" ({cost['unknown']} records unpriced)"
-    tok = tokens.get("total")
+    cost, tokens = report.cost, report.tokens
+    cost_text = "unknown" if cost.total is None else f"${cost.total:.4f}"
+    if cost.unknown:
+        cost_text += f" ({cost.unknown} records unpriced)"
+    tok = tokens.total
     out.append(
-        f"**Cost:** {cost_text} · **Tokens:** {'–' if tok is None else tok}{' (estimated)' if tokens.get('estimated') else ''}"
+        f"**Cost:** {cost_text} · **Tokens:** {'–' if tok is None else tok}{' (estimated)' if tokens.estimated else ''}"
     )
-    failing = _failing(scores_path, summary)
     if failing:
-        records = _answers(results_path, {key for key, _, _ in failing})
         out += [
             "",
             f"### Top {len(failing)} failing samples",
@@ -184,22 +212,13 @@ def render_markdown(
             "| sample | failed | input | answer | why |",
             "|---|---|---|---|---|",
         ]
-        with DatasetIndex(dataset_path, validate=False) as dataset:
-            for (sid, repeat), labels, reason in failing:
-                question = ""
-                if sid in dataset:
-                    msgs = dataset.get(sid).input_messages()
-                    question = msgs[-1].content if msgs else ""
-                record = records.get((sid, repeat))
-                answer = (
-                    record.response.text
-                    if record is not None and record.response is not None
-                    else ""
-                )
-                name = sid if not repeat else f"{sid} #{repeat}"
-                out.append(
-                    f"| {md_escape(name, 40)} | {md_escape(', '.join(labels), 60)} | {md_escape(question, 60)} "
-                    f"| {md_escape(answer, 60)} | {md_escape(reason, 80)} |"
-                )
+        for entry in failing:
+            _, sid, repeat = entry.order
+            name = sid if not repeat else f"{sid} #{repeat}"
+            out.append(
+                f"| {md_escape(name, 40)} | {md_escape(', '.join(entry.labels), 60)} "
+                f"| {md_escape(entry.question, 60)} | {md_escape(entry.answer, 60)} "
+                f"| {md_escape(entry.reason, 80)} |"
+            )
     out.append("")
     return "\n".join(out)

@@ -1,7 +1,7 @@
 """The compact per-sample data embedded in ``report.html`` (short keys, long texts capped).
 
-One row per run record (plus one per dataset sample that has no record), in dataset order:
-``i`` id, ``k`` repeat, ``g`` tags, ``st`` status (pass/fail/error/missing), ``q`` input,
+One row per run record (plus one per dataset sample that has no record), in the order the
+rows arrive (the page sorts them by ``o``, the dataset position, and ``k``): ``i`` id, ``o`` position, ``k`` repeat, ``g`` tags, ``st`` status (pass/fail/error/missing), ``q`` input,
 ``c`` conversation ``[role, text, expected?]``, ``e`` expected, ``a`` answer, ``x`` error,
 ``l`` latency ms, ``f`` TTFT ms, ``t`` tokens, ``$`` cost, ``n`` attempts, ``m`` model,
 ``s`` scores ``[metric index, turn, value, passed, reason, error, details]``.
@@ -9,13 +9,12 @@ One row per run record (plus one per dataset sample that has no record), in data
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from chatbot_tester.common.schemas import RunRecord, Score, TestSample
-from chatbot_tester.evaluator.records import DatasetIndex, iter_summary_scores, iter_unique_records
+from chatbot_tester.evaluator.reports.base import Row
 
-__all__ = ["DEFAULT_MAX_TEXT", "build_payload", "cap_text"]
+__all__ = ["DEFAULT_MAX_TEXT", "cap_text", "row_payload"]
 
 DEFAULT_MAX_TEXT = 20_000
 """Characters kept of any one text; the rest is replaced by a visible marker."""
@@ -134,50 +133,15 @@ def _score_entry(score: Score, index: int, limit: int) -> list[Any]:
     ]
 
 
-def build_payload(
-    summary: dict[str, Any],
-    dataset_path: Path,
-    results_path: Path,
-    scores_path: Path,
-    *,
-    max_text: int = DEFAULT_MAX_TEXT,
+def row_payload(
+    row: Row, metric_index: dict[str, int], limit: int = DEFAULT_MAX_TEXT
 ) -> dict[str, Any]:
-    """Summary, metric names and one row per record (or missing sample), streamed from disk."""
-    metrics = list(summary.get("metrics", {})) + [
-        m for m in summary.get("turn_metrics", {}) if m not in summary.get("metrics", {})
-    ]
-    index = {m: i for i, m in enumerate(metrics)}
-    by_record: dict[tuple[str, int], list[list[Any]]] = {}
-    for score in iter_summary_scores(scores_path, summary):
-        i = index.get(score.metric)
+    """The compact form of one row; metrics not yet in ``metric_index`` get the next index."""
+    scores = []
+    for score in row.scores:
+        i = metric_index.get(score.metric)
         if i is None:
-            i = index[score.metric] = len(metrics)
-            metrics.append(score.metric)
-        by_record.setdefault((score.sample_id, score.repeat), []).append(
-            _score_entry(score, i, max_text)
-        )
-    rows: list[dict[str, Any]] = []
-    with DatasetIndex(dataset_path, validate=False) as dataset:
-        order = {sid: n for n, sid in enumerate(dataset.ids())}
-        seen: set[str] = set()
-        if results_path.exists():
-            for record in iter_unique_records(results_path):
-                if record.sample_id not in order:
-                    continue
-                seen.add(record.sample_id)
-                scores = by_record.pop((record.sample_id, record.repeat), [])
-                scores.sort(key=lambda s: (s[1] is not None, s[1] or 0, s[0]))
-                rows.append(
-                    _row(
-                        order[record.sample_id],
-                        dataset.get(record.sample_id),
-                        record,
-                        scores,
-                        max_text,
-                    )
-                )
-        for sid, n in order.items():
-            if sid not in seen:
-                rows.append(_row(n, dataset.get(sid), None, [], max_text))
-    rows.sort(key=lambda r: (r["o"], r.get("k", 0)))
-    return {"v": 1, "summary": summary, "metrics": metrics, "rows": rows, "max_text": max_text}
+            i = metric_index[score.metric] = len(metric_index)
+        scores.append(_score_entry(score, i, limit))
+    scores.sort(key=lambda s: (s[1] is not None, s[1] or 0, s[0]))
+    return _row(row.position, row.sample, row.record, scores, limit)

@@ -6,6 +6,7 @@
   var S = DATA.summary || {};
   var METRICS = DATA.metrics || [];
   var ROWS = DATA.rows || [];
+  ROWS.sort(function (a, b) { return a.o - b.o || (a.k || 0) - (b.k || 0); });  // rows arrive in completion order
   var ROW_H = 30, OVERSCAN = 8, MAX_COLS = 6, CELL_CHARS = 160;
   var SVGNS = "http://www.w3.org/2000/svg";
 
