@@ -132,7 +132,14 @@ async def evaluate_stage(
         from chatbot_tester.evaluator.compare import compare_runs, write_comparison
 
         try:
-            comparison = compare_runs(baseline.path, run.path)
+            comparison = compare_runs(
+                baseline.path,
+                run.path,
+                alpha=ev.compare.alpha,
+                correction=ev.compare.correction,
+                min_effect=ev.compare.min_effect,
+                allow_partial=True,  # this run is being evaluated now; it is not a crash
+            )
         except ConfigError as exc:  # e.g. no shared sample ids: the run itself is fine
             result.problems.append(f"cannot compare with baseline run {baseline.run_id}: {exc}")
             return
