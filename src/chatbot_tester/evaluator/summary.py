@@ -160,7 +160,7 @@ def metric_stats(acc: _Acc, *, intervals: bool = True) -> dict[str, Any]:
     if intervals:
         lo = hi = None
         if acc.values:
-            _, lo, hi = stats.mean_ci(acc.values, n_boot=_n_boot(len(acc.values)))
+            _, lo, hi = stats.bounded_mean_ci(acc.values, n_boot=_n_boot(len(acc.values)))
         out["ci_low"], out["ci_high"] = lo, hi
     rate = _pass_rate(acc)
     out["pass_rate"] = rate
