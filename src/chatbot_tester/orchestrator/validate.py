@@ -86,7 +86,7 @@ async def _check_metrics(config: PipelineConfig) -> None:
 
 def _check_gates(config: PipelineConfig) -> None:
     from chatbot_tester.common.registry import did_you_mean
-    from chatbot_tester.evaluator.gates import parse_gate
+    from chatbot_tester.evaluator.gates import check_gate_names, parse_gate
 
     labels = {m.label for m in config.evaluator.metrics}
     for i, expr in enumerate(config.evaluator.thresholds):
@@ -97,6 +97,10 @@ def _check_gates(config: PipelineConfig) -> None:
             raise _fail(config, field, exc) from None
         head = path.rsplit(".", 1)[0] if path.rsplit(".", 1)[0] in labels else path.split(".")[0]
         if head in labels or head in REPORT_SECTIONS or head.startswith("assert:"):
+            try:
+                check_gate_names(expr, labels)
+            except ConfigError as exc:
+                raise _fail(config, field, exc) from None
             continue
         hint = did_you_mean(head, labels | REPORT_SECTIONS)
         raise ConfigError(
