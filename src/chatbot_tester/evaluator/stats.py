@@ -101,9 +101,10 @@ def bounded_mean_ci(
     return (mean, max(0.0, min(mean, centre - half)), min(1.0, max(mean, centre + half)))
 
 
-def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
+def wilson_interval(successes: float, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval of a pass rate; ``(nan, nan)`` when ``n`` is 0.
 
+    ``successes`` may be fractional (a sum of shares of passing repeats).
     Unlike the normal approximation it stays inside 0..1 and behaves at 0% and 100%.
     """
     _check_confidence(confidence)
