@@ -63,7 +63,13 @@ async def _check_backend(config: PipelineConfig, spec: BackendSpec, field: str) 
         backend = backend_registry.create(spec.backend, base_dir=config.base_dir, **options)
     except ChatbotTesterError as exc:
         raise _fail(config, field, exc) from None
+    missing_model = spec.model is None and backend.needs_model()
     await backend.aclose()
+    if missing_model:
+        raise ConfigError(
+            f"{_where(config, field + '.model')}: backend '{spec.backend}' needs a model: "
+            f"set {field}.model (e.g. model: gpt-4o-mini)"
+        )
 
 
 async def _check_metrics(config: PipelineConfig) -> None:
