@@ -80,7 +80,7 @@ def test_markdown_format_to_stdout(runs) -> None:
     b, c, _ = runs
     result = invoke(str(b), str(c), "--format", "md", "--alpha", "0.01")
     assert result.exit_code == 1
-    assert "| exact\\_match | 40 |" in result.output and "alpha 0.01" in result.output
+    assert "| exact\\_match | higher | 40 | 0 |" in result.output and "alpha 0.01" in result.output
     assert "latency.p95" in result.output
 
 
@@ -113,8 +113,8 @@ def test_reports_escape_untrusted_names(make_run) -> None:
     assert "<script>" not in re.sub(r"`[^`\n]*`", "", md)
     assert "\\<script\\>" in md
     table_rows = [line for line in md.splitlines() if line.startswith("| ") and "alert" in line]
-    # the pipe in the name is escaped, so the row keeps its 10 cells
-    assert table_rows and all(len(re.findall(r"(?<!\\)\|", row)) == 11 for row in table_rows)
+    # the pipe in the name is escaped, so the row keeps its 13 cells
+    assert table_rows and all(len(re.findall(r"(?<!\\)\|", row)) == 14 for row in table_rows)
 
 
 def test_html_page_has_no_scripts_or_external_resources(runs) -> None:

@@ -84,7 +84,11 @@ def test_graded_metric_errors_do_not_invent_pass_rates(make_run) -> None:
         Score(sample_id=s, metric="sim", error="judge: bad reply") for s in IDS[30:]
     ]
     (m,) = compare_runs(make_run("b", base), make_run("c", cand)).metrics
-    assert m.n_pass_paired == 0 and m.baseline_pass_rate is None and m.n_paired == 30
+    assert m.n_pass_paired == 0 and m.baseline_pass_rate is None
+    # the 10 errored samples count as the worst value (0) against the candidate
+    assert m.n_paired == 40 and m.missing_in_candidate == 10
+    assert m.candidate_mean == pytest.approx(0.8 * 30 / 40)
+    assert m.verdict == "regression"
 
 
 def test_runs_without_shared_samples_cannot_be_compared(make_run) -> None:

@@ -59,7 +59,8 @@ def test_rerun_noise_is_not_a_regression(make_run) -> None:
     assert em.verdict == "no_change" and not em.significant
     assert em.regressions == ["s01", "s02"] and em.improvements == ["s00"]
     sim = by["similarity"]
-    assert sim.p_value is None and sim.n_pass_paired == 0
+    assert sim.test == "paired_bootstrap" and sim.n_pass_paired == 0
+    assert sim.p_adjusted is not None and sim.p_adjusted >= 0.05
     assert sim.delta_ci_low < 0 < sim.delta_ci_high
     assert sim.verdict == "no_change"
     assert comp.exit_code == 0
@@ -124,10 +125,13 @@ def test_repeats_turns_duplicates_errors_and_unpaired(make_run) -> None:
     comp = compare_runs(make_run("b", base), make_run("c", cand))
     by = {m.metric: m for m in comp.metrics}
     m = by["m"]
-    assert m.n_paired == 2  # s1, s2 (s3 has no baseline value)
-    assert m.baseline_mean == pytest.approx((0.5 + 1.0) / 2)
-    assert m.candidate_mean == pytest.approx((0.0 + 1.0) / 2)
-    assert m.regressions == ["s1"]
+    # s1, s2 and only_b (absent in the candidate: its worst value, 0); s3 has no baseline value
+    assert m.n_paired == 3 and m.missing_in_candidate == 1
+    assert m.baseline_mean == pytest.approx((0.5 + 1.0 + 1.0) / 3)
+    assert m.candidate_mean == pytest.approx((0.0 + 1.0 + 0.0) / 3)
+    # the share of passing repeats: s1 0.5 -> 0, only_b 1 -> missing (a fail)
+    assert m.regressions == ["only_b", "s1"] and m.error_regressions == ["only_b"]
+    assert m.baseline_pass_rate == pytest.approx((0.5 + 1.0 + 0.0 + 1.0) / 4)
     assert m.only_baseline == 1 and m.only_candidate == 1
     assert comp.only_in_baseline == ["only_b"] and comp.only_in_candidate == ["only_c"]
     assert by["new_metric"].n_paired == 0 and by["new_metric"].verdict == "no_change"

@@ -64,12 +64,19 @@ def test_bleu_equals_sacrebleu(hyp: str, refs: list[str]) -> None:
 def test_rouge_equals_rouge_score(variant: str, stat: str, stem: bool) -> None:
     scorer = rouge_scorer.RougeScorer([variant], use_stemmer=stem)
     field = {"f": "fmeasure", "p": "precision", "r": "recall"}[stat]
-    for hyp, refs in PAIRS:
-        expected = max(getattr(scorer.score(r, hyp)[variant], field) for r in refs)
+    cases = [*PAIRS, ("the cat", ["the cat sat on the mat quietly", "the dog"])]
+    for hyp, refs in cases:  # the best reference's statistic, as rouge-score's score_multi
+        expected = getattr(scorer.score_multi(refs, hyp)[variant], field)
         s = run(
             "rouge", make_item(hyp, refs), {"variant": variant, "stat": stat, "use_stemmer": stem}
         )
         assert s.value == pytest.approx(expected, abs=1e-12), (hyp, refs)
+
+
+def test_rouge_precision_comes_from_the_best_reference() -> None:
+    # "the dog" has the best F (0.5) but precision 0.5; the other reference has precision 1
+    item = make_item("the cat", ["the cat sat on the mat quietly", "the dog"])
+    assert run("rouge", item, {"variant": "rouge1", "stat": "p"}).value == pytest.approx(0.5)
 
 
 def test_similarity_rejects_unknown_method() -> None:

@@ -123,3 +123,28 @@ def test_parse_gate_parts_and_bad_gate_in_check_fails() -> None:
 def test_check_gates_keeps_order() -> None:
     results = check_gates(["latency.p95 <= 2000", "exact_match.pass_rate >= 0.8"], SUMMARY)
     assert [r.passed for r in results] == [True, False]
+
+
+def test_cost_total_reads_dollars_even_with_a_cost_metric() -> None:
+    summary = {
+        "metrics": {"cost": {"mean": 0.004, "total": 200, "scored": 200, "pass_rate": None}},
+        "cost": {"total": 0.8, "known": 200, "unknown": 0},
+    }
+    (r,) = check_gates(["cost.total <= 1.0"], summary)
+    assert r.passed and r.actual == 0.8
+    (r,) = check_gates(["cost.mean <= 0.01"], summary)
+    assert r.actual == 0.004  # the metric's own stats still win
+
+
+@pytest.mark.parametrize(
+    ("expr", "hint"),
+    [("token_f1.passrate >= 0.8", "did you mean 'pass_rate'"), ("latency.p96 <= 100", "p95")],
+)
+def test_gate_names_unknown_stats_with_a_hint(expr: str, hint: str) -> None:
+    from chatbot_tester.evaluator.gates import check_gate_names
+
+    with pytest.raises(ConfigError, match="has no stat") as info:
+        check_gate_names(expr, {"token_f1"})
+    assert hint in str(info.value)
+    check_gate_names("token_f1.pass_rate >= 0.8", {"token_f1"})
+    check_gate_names("cost.total <= 1", {"token_f1"})

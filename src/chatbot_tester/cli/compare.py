@@ -4,8 +4,9 @@ BASELINE and CANDIDATE are run directories or run ids in the workspace (``latest
 Prints a table and writes compare.md, compare.html and compare.json into the candidate's run
 directory (``--no-write`` skips that); ``--format md|html|json`` renders a report to ``-o
 FILE`` or stdout instead of the table. The Markdown summary is appended to
-``$GITHUB_STEP_SUMMARY`` when set. Exit code 1 when the candidate regressed significantly,
-2 when the runs share no sample, else 0. Every untrusted string (run ids, metric names,
+``$GITHUB_STEP_SUMMARY`` when set. Exit code 1 when the candidate regressed significantly
+(Holm-corrected across metrics) or did not complete, 2 when the runs share no sample or are
+not like-for-like (``--force`` compares anyway), else 0. Every untrusted string (run ids, metric names,
 sample ids) is printed with terminal escapes stripped and rich markup escaped.
 """
 
@@ -41,12 +42,13 @@ def print_table(comparison: Comparison, *, err: bool = False) -> None:
     title = safe(f"{c.baseline.run_id} → {c.candidate.run_id}")
     table = Table(title=title, title_justify="left")
     table.add_column("metric", overflow="fold", min_width=8)
-    for col in ("n", "base", "cand"):
+    for col in ("n", "missing", "base", "cand"):
         table.add_column(col, justify="right")
     table.add_column("Δ mean [CI]")
     table.add_column("pass rate")
     table.add_column("flips", justify="right")
     table.add_column("p", justify="right")
+    table.add_column("p adj.", justify="right")
     table.add_column("verdict")
     for m in c.metrics:
         ci = ""
@@ -58,12 +60,14 @@ def print_table(comparison: Comparison, *, err: bool = False) -> None:
         table.add_row(
             safe(m.metric),
             str(m.n_paired),
+            str(m.missing_in_candidate),
             fmt_num(m.baseline_mean),
             fmt_num(m.candidate_mean),
             fmt_signed(m.delta) + ci,
             rate,
             f"−{m.pass_to_fail}/+{m.fail_to_pass}" if m.n_pass_paired else "-",
             fmt_p(m.p_value),
+            fmt_p(m.p_adjusted),
             f"[{_STYLE[m.verdict]}]{m.verdict.replace('_', ' ')}[/]",
         )
     console.print(table)
@@ -88,9 +92,11 @@ def print_table(comparison: Comparison, *, err: bool = False) -> None:
         )
     for note in c.notes:
         console.print(f"[dim]note: {safe(note)}[/]")
+    for diff in c.differences:
+        console.print(f"[yellow]not like-for-like:[/] {safe(diff)}")
     if c.has_regression:
-        names = ", ".join(safe(n) for n in c.regressed_metrics)
-        console.print(f"[bold red]regression:[/] {names} (alpha {c.alpha:g})")
+        names = ", ".join(safe(n) for n in c.regressed_metrics) or "candidate run incomplete"
+        console.print(f"[bold red]regression:[/] {names} (alpha {c.alpha:g}, {c.correction})")
     else:
         console.print(f"[green]no significant regression[/] (alpha {c.alpha:g})")
 
@@ -119,6 +125,24 @@ def _resolve(workspace: Path, ref: str) -> Path:
     help="Significance level.",
 )
 @click.option(
+    "--correction",
+    type=click.Choice(["holm", "none"]),
+    default="holm",
+    show_default=True,
+    help="Familywise correction across metrics before the exit code is decided.",
+)
+@click.option(
+    "--min-effect",
+    "min_effect",
+    multiple=True,
+    metavar="METRIC=REL",
+    help="Relative margin a metric must move by to count (default 0.1 for latency/cost).",
+)
+@click.option("--force", is_flag=True, help="Compare runs that are not like-for-like.")
+@click.option(
+    "--allow-partial", is_flag=True, help="Do not treat an incomplete candidate as a regression."
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["text", "md", "html", "json"]),
@@ -143,6 +167,10 @@ def command(
     candidate: str,
     workspace: Path,
     alpha: float,
+    correction: str,
+    min_effect: tuple[str, ...],
+    force: bool,
+    allow_partial: bool,
     fmt: str,
     output: Path | None,
     no_write: bool,
@@ -166,7 +194,24 @@ def command(
                 f"-o {output}: cannot tell the format from the suffix; add --format md, html or json"
             )
     candidate_dir = _resolve(workspace, candidate)
-    comparison = compare_runs(_resolve(workspace, baseline), candidate_dir, alpha=alpha)
+    margins: dict[str, float] = {}
+    for item in min_effect:
+        name, _, rel = item.partition("=")
+        try:
+            margins[name] = float(rel)
+        except ValueError:
+            raise UsageError(
+                f"--min-effect {item}: expected METRIC=NUMBER, e.g. latency=0.1"
+            ) from None
+    comparison = compare_runs(
+        _resolve(workspace, baseline),
+        candidate_dir,
+        alpha=alpha,
+        correction="none" if correction == "none" else "holm",
+        min_effect=margins,
+        force=force,
+        allow_partial=allow_partial,
+    )
     written: dict[str, Path] = {}
     if not no_write:
         written = write_comparison(comparison, candidate_dir, step_summary=False)

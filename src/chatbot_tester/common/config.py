@@ -320,6 +320,17 @@ class ReportConfig(_Model):
     """Report title (default: the pipeline name)."""
 
 
+class CompareConfig(_Model):
+    """How a run is compared with its baseline (``evaluator.baseline``)."""
+
+    alpha: Float = Field(default=0.05, gt=0, lt=1)
+    """Familywise significance level of the comparison."""
+    correction: Literal["holm", "none"] = "holm"
+    """Correction across metrics before the verdict: Holm (default) or none."""
+    min_effect: dict[str, Float] = Field(default_factory=dict)
+    """Metric label -> relative margin a change must exceed (default 0.1 for latency/cost)."""
+
+
 class EvaluatorConfig(_Model):
     """How answers are scored and the run is judged."""
 
@@ -331,6 +342,8 @@ class EvaluatorConfig(_Model):
     """Gates such as 'exact_match.pass_rate >= 0.8', 'latency.p95 <= 2000'."""
     baseline: str | None = None
     """Run id or run directory to compare against."""
+    compare: CompareConfig = Field(default_factory=CompareConfig)
+    """Statistics of the baseline comparison."""
     report: ReportConfig = Field(default_factory=ReportConfig)
     """Report formats."""
     cache: Bool = True

@@ -18,7 +18,15 @@ from typing import Any
 from chatbot_tester.common.registry import did_you_mean
 from chatbot_tester.errors import ConfigError
 
-__all__ = ["OPERATORS", "GateResult", "check_gates", "parse_gate"]
+__all__ = [
+    "METRIC_STATS",
+    "OPERATORS",
+    "SECTION_STATS",
+    "GateResult",
+    "check_gate_names",
+    "check_gates",
+    "parse_gate",
+]
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -34,6 +42,24 @@ _GATE = re.compile(
     r"^\s*(?P<path>[^\s<>=!]+)\s*(?P<op>>=|<=|==|!=|>|<)\s*"
     r"(?P<value>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
 )
+METRIC_STATS = frozenset(
+    {
+        "mean", "ci_low", "ci_high", "pass_rate", "pass_ci_low", "pass_ci_high", "passed",
+        "failed", "scored", "total", "errors", "unstable", "samples", "flaky", "flip_rate",
+    }
+)  # fmt: skip
+"""Stats report.json gives every metric (``<metric>.<stat>``)."""
+_DISTRIBUTION = frozenset({"mean", "p50", "p95", "p99", "count"})
+SECTION_STATS: dict[str, frozenset[str]] = {
+    "latency": _DISTRIBUTION,
+    "ttft": _DISTRIBUTION,
+    "tokens": frozenset({"prompt", "completion", "total", "estimated"}),
+    "cost": frozenset({"total", "known", "unknown"}),
+    "totals": frozenset({"samples", "records", "ok", "errors", "missing", "repeats", "error_rate"}),
+}
+"""Stats of the top-level report sections a gate may name."""
+_COUNTS = frozenset({"total", "scored", "errors", "passed", "failed", "samples", "unstable"})
+"""Metric counters that must not shadow a report section's figure of the same name."""
 _EXAMPLE = "e.g. 'exact_match.pass_rate >= 0.8' or 'latency.p95 <= 2000'"
 
 
@@ -69,6 +95,27 @@ def parse_gate(expr: str) -> tuple[str, str, float]:
     return path, m.group("op"), float(m.group("value"))
 
 
+def check_gate_names(expr: str, labels: set[str]) -> None:
+    """ConfigError with a did-you-mean when a gate names a stat report.json will not have.
+
+    ``labels`` are the configured metric labels; ``<metric>.<stat>`` must use a metric stat,
+    ``<section>.<stat>`` a stat of that section. Other paths (tags, per-turn metrics,
+    sample assertions, errors_by_kind) are left to the run.
+    """
+    path, _, _ = parse_gate(expr)
+    name, _, stat = path.rpartition(".")
+    allowed: set[str] = set()
+    if name in labels:
+        allowed |= METRIC_STATS
+    if name in SECTION_STATS:
+        allowed |= SECTION_STATS[name]
+    if allowed and stat not in allowed:
+        raise ConfigError(
+            f"gate {expr!r}: '{name}' has no stat '{stat}' ({did_you_mean(stat, allowed)}; "
+            f"has: {', '.join(sorted(allowed))})"
+        )
+
+
 def _fmt(value: float) -> str:
     return f"{value:.6g}"
 
@@ -82,13 +129,17 @@ def _number(value: Any) -> float | None:
 def _lookup(path: str, summary: Mapping[str, Any]) -> tuple[Any, str | None]:
     """``(value, None)`` when found, else ``(None, reason listing what exists)``.
 
-    A metric's stat wins over a section of the same name; a metric without that stat falls
-    through to the sections.
+    A metric's stat wins over a section of the same name, except the metric's counters
+    (``total``, ``errors``...), which never shadow a section's figure (``cost.total`` reads
+    dollars with a ``cost`` metric configured); a metric without that stat falls through.
     """
     metrics = summary.get("metrics")
     metrics = metrics if isinstance(metrics, Mapping) else {}
     name, _, stat = path.rpartition(".")
     metric_problem: str | None = None
+    section = summary.get(name) if name != "metrics" else None
+    if stat in _COUNTS and isinstance(section, Mapping) and stat in section:
+        return section[stat], None  # cost.total is dollars, not the cost metric's score count
     if name in metrics and isinstance(metrics[name], Mapping):
         stats = metrics[name]
         if stat in stats:

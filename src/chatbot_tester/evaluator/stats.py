@@ -14,6 +14,8 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "bootstrap_pvalue",
+    "bounded_mean_ci",
     "mcnemar_exact",
     "mean_ci",
     "paired_bootstrap_diff",
@@ -77,9 +79,32 @@ def mean_ci(
     return (mean, low, high)
 
 
-def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
+def bounded_mean_ci(
+    values: Sequence[float], *, confidence: float = 0.95, n_boot: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean with a CI that does not collapse at the edges of 0..1: ``(mean, low, high)``.
+
+    Scores within [0, 1] get the Agresti-Coull interval of their mean (n = the number of
+    values): Wilson's centre with the Wald width there, so all-pass samples still get an
+    interval below 1 and the coverage stays >= 93% at n = 50 even at p = 0.98 (plain Wilson
+    dips to 92% there). Values outside 0..1 get the percentile bootstrap of ``mean_ci``.
+    """
+    _check_confidence(confidence)
+    data = _array(values, "values")
+    if data.size == 0 or bool(np.any((data < 0.0) | (data > 1.0))):
+        return mean_ci(values, confidence=confidence, n_boot=n_boot, seed=seed)
+    mean = float(data.mean())
+    z = NormalDist().inv_cdf(1.0 - (1.0 - confidence) / 2.0)
+    n_tilde = data.size + z * z
+    centre = (data.size * mean + z * z / 2.0) / n_tilde
+    half = z * math.sqrt(centre * (1.0 - centre) / n_tilde)
+    return (mean, max(0.0, min(mean, centre - half)), min(1.0, max(mean, centre + half)))
+
+
+def wilson_interval(successes: float, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval of a pass rate; ``(nan, nan)`` when ``n`` is 0.
 
+    ``successes`` may be fractional (a sum of shares of passing repeats).
     Unlike the normal approximation it stays inside 0..1 and behaves at 0% and 100%.
     """
     _check_confidence(confidence)
@@ -137,6 +162,26 @@ def paired_bootstrap_diff(
         return (mean, mean, mean)
     low, high = _percentile_interval(_bootstrap_means(diffs, n_boot, seed), confidence)
     return (mean, low, high)
+
+
+def bootstrap_pvalue(
+    a: Sequence[float], b: Sequence[float], *, n_boot: int = 2000, seed: int = 0
+) -> float:
+    """Two-sided paired-bootstrap p-value for "the mean of ``b - a`` is 0" (compare's mean test).
+
+    The differences are centred (the null made true) and resampled; the p-value is the share
+    of resampled means at least as far from 0 as the observed one, with the +1 correction.
+    """
+    diffs = _paired_diffs(a, b)
+    if diffs.size == 0:
+        return _NAN
+    observed = float(diffs.mean())
+    centred = diffs - observed
+    if bool(np.all(centred == 0.0)):
+        return 1.0 if observed == 0.0 else 0.0
+    boot = _bootstrap_means(centred, n_boot, seed)
+    extreme = int(np.count_nonzero(np.abs(boot) >= abs(observed) - 1e-12))
+    return (extreme + 1) / (n_boot + 1)
 
 
 def _binom_cdf_half(k: int, n: int) -> float:

@@ -10,13 +10,15 @@ token and cost totals. Pass rates count scores that errored against the metric
 (``passed / (passed + failed + errors)``), so timeouts cannot make a suite look better.
 
 With ``repeat: k`` (k > 1) the repeats of a sample are not independent observations: each
-metric is first aggregated per sample (value = mean over its repeats; pass = at least half of
-its repeats passed, an errored repeat counting as not passed; a sample whose repeats all
-errored is an error), and the mean, bootstrap CI, pass rate and Wilson interval are computed
-over samples (n = samples). ``passed``/``failed`` then count samples, while ``scored``,
+metric is first aggregated per sample (value = mean over its repeats; pass = the share of its
+repeats that passed, an errored repeat counting as not passed, so no tie rule; a sample whose
+repeats all errored is an error), and the mean, CI, pass rate (the mean of the shares) and
+Wilson interval are computed over samples (n = samples). ``passed`` then counts samples whose
+every repeat passed and ``failed`` the other samples with a verdict, while ``scored``,
 ``total`` and ``errors`` still count scores. Nondeterminism is reported per metric as
 ``flaky`` (samples whose repeats disagree on pass, an errored repeat counting as not passed)
-and ``flip_rate`` (flaky / samples with at least two repeats).
+and ``flip_rate`` (flaky / samples with at least two repeats); ``unstable`` counts samples
+(with a judge whose votes disagreed in some repeat), not scores.
 """
 
 from __future__ import annotations
@@ -81,9 +83,14 @@ class _Acc:
     """Per-sample repeats, when the run has ``repeat: k`` with k > 1."""
     flaky: int | None = None
     multi: int = 0
+    pass_share: float | None = None
+    """Sum over samples of the share of passing repeats (with repeats; else ``None``)."""
+    unstable_keys: set[tuple[str, int | None]] = field(default_factory=set)
 
     def add(self, score: Score, *, by_sample: bool = False) -> None:
-        if score.details.get("unstable"):
+        key = (score.sample_id, score.turn)
+        if score.details.get("unstable") and key not in self.unstable_keys:
+            self.unstable_keys.add(key)
             self.unstable += 1
         if by_sample:
             self._add_repeat(score)
@@ -129,6 +136,7 @@ class _Acc:
         verdicts = any(r.passed or r.failed for r in self.reps.values())
         flaky = 0
         self.pass_errors = 0
+        self.pass_share = 0.0
         for reps in self.reps.values():
             if reps.value_n:
                 mean = reps.value_sum / reps.value_n
@@ -144,7 +152,9 @@ class _Acc:
                 continue
             if reps.passed + reps.failed == 0:
                 self.pass_errors += 1
-            elif reps.passed * 2 >= n:
+                continue
+            self.pass_share += reps.passed / n
+            if reps.passed == n:
                 self.passed += 1
             else:
                 self.failed += 1
@@ -163,7 +173,8 @@ def _pass_errors(acc: _Acc) -> int:
 def _pass_rate(acc: _Acc) -> float | None:
     if acc.passed + acc.failed == 0:
         return None
-    return acc.passed / (acc.passed + acc.failed + _pass_errors(acc))
+    passed = acc.passed if acc.pass_share is None else acc.pass_share
+    return passed / (acc.passed + acc.failed + _pass_errors(acc))
 
 
 def metric_stats(acc: _Acc, *, intervals: bool = True) -> dict[str, Any]:
@@ -174,16 +185,16 @@ def metric_stats(acc: _Acc, *, intervals: bool = True) -> dict[str, Any]:
     if intervals:
         lo = hi = None
         if acc.values:
-            _, lo, hi = stats.mean_ci(acc.values, n_boot=_n_boot(len(acc.values)))
+            _, lo, hi = stats.bounded_mean_ci(acc.values, n_boot=_n_boot(len(acc.values)))
         out["ci_low"], out["ci_high"] = lo, hi
     rate = _pass_rate(acc)
     out["pass_rate"] = rate
     if intervals:
         plo = phi = None
         if rate is not None:
-            plo, phi = stats.wilson_interval(
-                acc.passed, acc.passed + acc.failed + _pass_errors(acc)
-            )
+            n = acc.passed + acc.failed + _pass_errors(acc)
+            wins = acc.passed if acc.pass_share is None else acc.pass_share
+            plo, phi = stats.wilson_interval(wins, n)
         out["pass_ci_low"], out["pass_ci_high"] = plo, phi
     out.update(
         passed=acc.passed,

@@ -164,7 +164,14 @@ async def evaluate_stage(
             # summary is on disk until the final reports replace it below
             atomic_write_bytes(run.file(REPORT_JSON), render_json(evaluation.report))
             try:
-                comparison = compare_runs(baseline.path, run.path)
+                comparison = compare_runs(
+                    baseline.path,
+                    run.path,
+                    alpha=ev.compare.alpha,
+                    correction=ev.compare.correction,
+                    min_effect=ev.compare.min_effect,
+                    allow_partial=True,  # this run is being evaluated now; it is not a crash
+                )
             except ConfigError as exc:  # e.g. no shared sample ids: the run itself is fine
                 problems.append(f"cannot compare with baseline run {baseline.run_id}: {exc}")
             if comparison is not None and comparison.exit_code != 0:

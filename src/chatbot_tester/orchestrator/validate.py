@@ -63,7 +63,13 @@ async def _check_backend(config: PipelineConfig, spec: BackendSpec, field: str) 
         backend = backend_registry.create(spec.backend, base_dir=config.base_dir, **options)
     except ChatbotTesterError as exc:
         raise _fail(config, field, exc) from None
+    missing_model = spec.model is None and backend.needs_model()
     await backend.aclose()
+    if missing_model:
+        raise ConfigError(
+            f"{_where(config, field + '.model')}: backend '{spec.backend}' needs a model: "
+            f"set {field}.model (e.g. model: gpt-4o-mini)"
+        )
 
 
 async def _check_metrics(config: PipelineConfig) -> None:
@@ -86,7 +92,7 @@ async def _check_metrics(config: PipelineConfig) -> None:
 
 def _check_gates(config: PipelineConfig) -> None:
     from chatbot_tester.common.registry import did_you_mean
-    from chatbot_tester.evaluator.gates import parse_gate
+    from chatbot_tester.evaluator.gates import check_gate_names, parse_gate
 
     labels = {m.label for m in config.evaluator.metrics}
     for i, expr in enumerate(config.evaluator.thresholds):
@@ -97,6 +103,10 @@ def _check_gates(config: PipelineConfig) -> None:
             raise _fail(config, field, exc) from None
         head = path.rsplit(".", 1)[0] if path.rsplit(".", 1)[0] in labels else path.split(".")[0]
         if head in labels or head in REPORT_SECTIONS or head.startswith("assert:"):
+            try:
+                check_gate_names(expr, labels)
+            except ConfigError as exc:
+                raise _fail(config, field, exc) from None
             continue
         hint = did_you_mean(head, labels | REPORT_SECTIONS)
         raise ConfigError(

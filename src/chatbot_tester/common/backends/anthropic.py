@@ -226,6 +226,10 @@ class AnthropicBackend(ChatBackend):
         """Retry decision for an exception from ``send``/``stream`` (or a raw SDK exception)."""
         return default_classify(self._convert(exc))
 
+    def needs_model(self) -> bool:
+        """The Messages API always needs a model."""
+        return True
+
     async def aclose(self) -> None:
         """Close the SDK client and its connection pool."""
         await self._client.close()

@@ -92,6 +92,10 @@ class ChatBackend(ABC):
         """Release connections and other resources."""
         return None
 
+    def needs_model(self) -> bool:
+        """True when every request fails without a ``model`` (checked by ``--dry-run``)."""
+        return False
+
     def classify(self, exc: BaseException) -> ErrorClass:
         """Map an exception raised by ``send``/``stream`` to a retry decision.
 

@@ -357,6 +357,10 @@ class OpenAIBackend(ChatBackend):
         """Retry decision for an exception from ``send``/``stream`` (or a raw SDK exception)."""
         return default_classify(self._convert(exc))
 
+    def needs_model(self) -> bool:
+        """A model is required unless an Azure deployment names it."""
+        return not self.opts.azure_deployment
+
     async def aclose(self) -> None:
         """Close the SDK client and the connection pools."""
         if self._direct is not None:

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -85,6 +85,8 @@ class Metric(ABC):
     """One line shown by ``chatbot-tester metrics``."""
     per_turn: ClassVar[bool] = True
     """Whether the metric also scores each turn of multi-turn samples."""
+    direction: ClassVar[Literal["higher", "lower"]] = "higher"
+    """Whether a higher value is better (quality scores) or a lower one (latency, cost)."""
 
     def __init__(self, options: MetricOptions, *, name: str, context: MetricContext) -> None:
         self.options = options

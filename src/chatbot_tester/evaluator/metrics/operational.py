@@ -35,6 +35,7 @@ class MaxUsdOptions(MetricOptions):
 class _MeasureMetric(AnswerMetric):
     """Shared logic: read one measurement and compare it with a maximum."""
 
+    direction = "lower"
     unit: ClassVar[str] = "ms"
     what: ClassVar[str] = "latency"
 

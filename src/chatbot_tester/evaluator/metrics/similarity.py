@@ -164,14 +164,18 @@ class RougeMetric(AnswerMetric):
         )
 
     def check(self, item: MetricInput, output: str) -> Score:
-        """Best ROUGE statistic over the references."""
+        """The statistic of the best reference (highest F-measure, first on ties).
+
+        Like rouge-score's ``score_multi``: precision and recall come from the reference that
+        matches best overall, not from whichever reference maximises each statistic alone.
+        """
         opts = self.options
         assert isinstance(opts, RougeOptions)
         refs = references(item, opts.value)
         if not refs:
             return missing_reference(self, item)
         field = {"f": "fmeasure", "p": "precision", "r": "recall"}[opts.stat]
-        best = max(
-            float(getattr(self._scorer.score(ref, output)[opts.variant], field)) for ref in refs
-        )
+        scores = [self._scorer.score(ref, output)[opts.variant] for ref in refs]
+        chosen = max(range(len(scores)), key=lambda i: (float(scores[i].fmeasure), -i))
+        best = float(getattr(scores[chosen], field))
         return self.make(item, best, reason=f"{opts.variant} {opts.stat} {best:.3f}")

@@ -12,7 +12,7 @@ import functools
 import jinja2
 import markupsafe
 
-from chatbot_tester.evaluator.compare import Comparison
+from chatbot_tester.evaluator.compare_model import Comparison
 from chatbot_tester.evaluator.reports.compare_md import MAX_IDS, fmt_num, fmt_p, fmt_signed
 
 __all__ = ["CSP", "render_html"]
@@ -42,8 +42,12 @@ code{background:#f6f8fa;padding:0 .25rem;border-radius:4px;word-break:break-all}
 </head>
 <body>
 <h1>{{ title }}</h1>
+{% set missing = ([c.missing_in_candidate] + (c.metrics | map(attribute="missing_in_candidate") | list)) | max %}
+{% if missing %}<p class="banner bad">{{ missing }} baseline samples are missing, errored or unscored in the candidate (counted as fails / worst values)</p>{% endif %}
+{% if c.partial_candidate %}<p class="banner bad">The candidate run did not complete ({{ "accepted with --allow-partial" if c.allow_partial else "a regression" }})</p>{% endif %}
+{% for d in c.differences %}<p class="banner bad">Not like-for-like (compared with --force): {{ d }}</p>{% endfor %}
 {% if c.has_regression %}
-<p class="banner bad">Regression in {{ c.regressed_metrics | join(", ") }} (alpha {{ "%g" | format(c.alpha) }})</p>
+<p class="banner bad">Regression{% if c.regressed_metrics %} in {{ c.regressed_metrics | join(", ") }}{% endif %} (alpha {{ "%g" | format(c.alpha) }}, {{ "Holm-corrected" if c.correction == "holm" else "uncorrected" }})</p>
 {% else %}
 <p class="banner good">No significant regression (alpha {{ "%g" | format(c.alpha) }})</p>
 {% endif %}
@@ -51,17 +55,17 @@ code{background:#f6f8fa;padding:0 .25rem;border-radius:4px;word-break:break-all}
 candidate <code>{{ c.candidate.run_id }}</code> ({{ c.candidate.samples }} samples).</p>
 <h2>Metrics</h2>
 <table>
-<thead><tr><th>metric</th><th>n</th><th>baseline</th><th>candidate</th><th>&Delta; mean</th>
-<th>CI</th><th>pass rate</th><th>pass&rarr;fail</th><th>fail&rarr;pass</th><th>p</th><th>verdict</th></tr></thead>
+<thead><tr><th>metric</th><th>better</th><th>n</th><th>missing</th><th>baseline</th><th>candidate</th><th>&Delta; mean</th>
+<th>CI</th><th>pass rate</th><th>pass&rarr;fail</th><th>fail&rarr;pass</th><th>p</th><th>p adj.</th><th>verdict</th></tr></thead>
 <tbody>
 {% for m in c.metrics %}
-<tr><td>{{ m.metric }}</td><td class="n">{{ m.n_paired }}</td>
+<tr><td>{{ m.metric }}</td><td>{{ m.direction }}</td><td class="n">{{ m.n_paired }}</td><td class="n">{{ m.missing_in_candidate }}</td>
 <td class="n">{{ num(m.baseline_mean) }}</td><td class="n">{{ num(m.candidate_mean) }}</td>
 <td class="n">{{ signed(m.delta) }}</td>
 <td class="n">{% if m.delta_ci_low is not none %}[{{ signed(m.delta_ci_low) }}, {{ signed(m.delta_ci_high) }}]{% else %}-{% endif %}</td>
 <td>{% if m.baseline_pass_rate is not none %}{{ "%.0f%%" | format(100 * m.baseline_pass_rate) }} &rarr; {{ "%.0f%%" | format(100 * m.candidate_pass_rate) }}{% else %}-{% endif %}</td>
 <td class="n">{{ m.pass_to_fail }}</td><td class="n">{{ m.fail_to_pass }}</td>
-<td class="n">{{ pval(m.p_value) }}</td>
+<td class="n">{{ pval(m.p_value) }}</td><td class="n">{{ pval(m.p_adjusted) }}</td>
 <td class="{{ m.verdict }}">{{ m.verdict | replace("_", " ") }}</td></tr>
 {% endfor %}
 </tbody>

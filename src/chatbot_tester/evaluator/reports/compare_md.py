@@ -9,10 +9,19 @@ from __future__ import annotations
 
 import re
 
-from chatbot_tester.evaluator.compare import Comparison, MetricComparison
+from chatbot_tester.evaluator.compare_model import Comparison, MetricComparison
 from chatbot_tester.evaluator.reports.text import clean_text
 
-__all__ = ["MAX_IDS", "code_md", "escape_md", "fmt_num", "fmt_p", "fmt_signed", "render_markdown"]
+__all__ = [
+    "MAX_IDS",
+    "code_md",
+    "escape_md",
+    "fmt_num",
+    "fmt_p",
+    "fmt_signed",
+    "headline",
+    "render_markdown",
+]
 
 MAX_IDS = 20
 """Sample ids listed per metric and list before "... and N more"."""
@@ -84,32 +93,59 @@ def _ids(ids: list[str], errored: list[str] | None = None) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
+def headline(c: Comparison) -> list[str]:
+    """The verdict lines shown first: missing samples, a partial candidate, the decision."""
+    out: list[str] = []
+    missing = max([c.missing_in_candidate, *(m.missing_in_candidate for m in c.metrics)])
+    if missing:
+        out.append(
+            f"**{missing} baseline samples are missing, errored or unscored in the candidate** "
+            "(counted as fails / worst values)."
+        )
+    if c.partial_candidate:
+        state = "accepted with --allow-partial" if c.allow_partial else "a regression"
+        out.append(f"**The candidate run did not complete** ({state}).")
+    correction = "Holm-corrected" if c.correction == "holm" else "uncorrected"
+    regressed = c.regressed_metrics
+    if regressed:
+        names = ", ".join(code_md(n) for n in regressed)
+        out.append(f"**Regression** in {names} (alpha {c.alpha:g}, {correction}).")
+    elif c.has_regression:
+        out.append(f"**Regression**: the candidate is partial (alpha {c.alpha:g}).")
+    else:
+        out.append(f"**No significant regression** (alpha {c.alpha:g}, {correction}).")
+    return out
+
+
 def render_markdown(comparison: Comparison, *, title: str = "Run comparison") -> str:
     """The comparison as GitHub-flavoured Markdown."""
     c = comparison
     out = [f"## {escape_md(title)}", ""]
-    regressed = c.regressed_metrics
-    if regressed:
-        names = ", ".join(code_md(n) for n in regressed)
-        out.append(f"**Regression** in {names} (alpha {c.alpha:g}).")
-    else:
-        out.append(f"**No significant regression** (alpha {c.alpha:g}).")
+    out += headline(c)
     out += [
         "",
         f"Baseline {code_md(c.baseline.run_id)} ({c.baseline.samples} samples) → "
         f"candidate {code_md(c.candidate.run_id)} ({c.candidate.samples} samples).",
+    ]
+    if c.differences:
+        out += ["", "**Not like-for-like (compared with --force):**", ""]
+        out += [f"- {escape_md(d)}" for d in c.differences]
+    out += [
         "",
-        "| metric | n | baseline | candidate | Δ mean [CI] | pass rate | pass→fail | fail→pass | p | verdict |",
-        "|---|---:|---:|---:|---|---|---:|---:|---:|---|",
+        "| metric | better | n | missing | baseline | candidate | Δ mean [CI] | pass rate | "
+        "pass→fail | fail→pass | p | p adj. | verdict |",
+        "|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---|",
     ]
     for m in c.metrics:
         rate = "-"
         if m.baseline_pass_rate is not None and m.candidate_pass_rate is not None:
             rate = f"{m.baseline_pass_rate:.0%} → {m.candidate_pass_rate:.0%}"
         out.append(
-            f"| {escape_md(m.metric)} | {m.n_paired} | {fmt_num(m.baseline_mean)} | "
+            f"| {escape_md(m.metric)} | {m.direction} | {m.n_paired} | {m.missing_in_candidate} | "
+            f"{fmt_num(m.baseline_mean)} | "
             f"{fmt_num(m.candidate_mean)} | {fmt_signed(m.delta)}{_ci(m)} | {rate} | "
-            f"{m.pass_to_fail} | {m.fail_to_pass} | {fmt_p(m.p_value)} | {_VERDICT_MD[m.verdict]} |"
+            f"{m.pass_to_fail} | {m.fail_to_pass} | {fmt_p(m.p_value)} | "
+            f"{fmt_p(m.p_adjusted)} | {_VERDICT_MD[m.verdict]} |"
         )
     if c.operational:
         out += ["", "| operational | baseline | candidate | Δ |", "|---|---:|---:|---:|"]
