@@ -259,12 +259,13 @@ def test_scripted_bad_options(opts: dict[str, Any], needle: str) -> None:
 
 
 async def test_scripted_through_call_backend_retries_then_succeeds() -> None:
-    from chatbot_tester.common.calls.calling import CallPolicy, call_backend
+    from chatbot_tester.common.calls.client import BackendClient
+    from chatbot_tester.common.calls.policy import CallPolicy
     from chatbot_tester.common.config import BackoffConfig
 
     backend = scripted(fail=[{"error": "http_500", "times": 2}], default="fine")
     policy = CallPolicy(timeout_s=5, retries=3, backoff=BackoffConfig(initial_s=0.001, max_s=0.001))
-    outcome = await call_backend(backend, req("x", sample_id="s"), policy)
+    outcome = await BackendClient(backend, policy).call(req("x", sample_id="s"))
     assert outcome.response is not None and outcome.response.text == "fine"
     assert outcome.attempts == 3
 

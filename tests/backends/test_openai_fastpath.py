@@ -17,7 +17,8 @@ from aiohttp import web
 from chatbot_tester.common.backends import backend_registry
 from chatbot_tester.common.backends.openai import OpenAIBackend, OpenAIOptions
 from chatbot_tester.common.backends.openai_wire import SSELines
-from chatbot_tester.common.calls.calling import CallPolicy, call_backend
+from chatbot_tester.common.calls.client import BackendClient
+from chatbot_tester.common.calls.policy import CallPolicy
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, Message, TextDelta
 from chatbot_tester.common.types import ErrorKind
 from chatbot_tester.errors import BackendError
@@ -240,7 +241,7 @@ async def test_hang_ends_at_the_attempt_timeout_and_the_retry_succeeds(fault_ser
     backend = backend_registry.create("openai", base_url=srv.base_url, api_key=KEY)
     try:
         policy = CallPolicy(timeout_s=0.3, retries=1, stream=True)
-        out = await call_backend(backend, req(sample_id="h1"), policy)
+        out = await BackendClient(backend, policy).call(req(sample_id="h1"))
     finally:
         await backend.aclose()
     assert out.ok and out.attempts == 2 and out.ttft_ms is not None

@@ -1,4 +1,4 @@
-"""``common.calls.calling``: the per-attempt limit, cache, events and limits of one logical call."""
+"""``common.calls.client.BackendClient``: the per-attempt limit, cache, events and limits of one logical call."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from runner_test_helpers import API_KEY
 
 from chatbot_tester.common.artifacts.cache import ResponseCache
 from chatbot_tester.common.backends import backend_registry
-from chatbot_tester.common.calls.calling import CallPolicy, call_backend
+from chatbot_tester.common.calls.client import BackendClient
 from chatbot_tester.common.calls.limits import ConcurrencyLimit, RateLimiter
+from chatbot_tester.common.calls.policy import CallLimits, CallPolicy
 from chatbot_tester.common.calls.timeout import AttemptTimeout, attempt_limit
 from chatbot_tester.common.config import BackoffConfig
 from chatbot_tester.common.events import EventBus, RetryScheduled
@@ -79,11 +80,12 @@ async def test_cache_hit_skips_the_backend_and_errors_are_not_cached(
     cache = ResponseCache(tmp_path / "cache.sqlite")
     policy = CallPolicy(timeout_s=5, retries=1, backoff=FAST)
     async with openai(srv.base_url) as backend:
-        first = await call_backend(backend, request("good"), policy, cache=cache)
-        again = await call_backend(backend, request("good"), policy, cache=cache)
-        salted = await call_backend(backend, request("good"), policy, cache=cache, cache_salt=1)
-        bad1 = await call_backend(backend, request("bad", "other"), policy, cache=cache)
-        bad2 = await call_backend(backend, request("bad", "other"), policy, cache=cache)
+        client = BackendClient(backend, policy, cache=cache)
+        first = await client.call(request("good"))
+        again = await client.call(request("good"))
+        salted = await client.call(request("good"), salt=1)
+        bad1 = await client.call(request("bad", "other"))
+        bad2 = await client.call(request("bad", "other"))
     cache.close()
     assert first.ok and not first.cached and first.attempts == 1
     assert again.cached and again.attempts == 0 and again.response.text == first.response.text
@@ -101,20 +103,9 @@ async def test_retry_events_limits_and_usage(fault_server_factory) -> None:
     rate = RateLimiter(requests_per_minute=60_000, tokens_per_minute=None)
     policy = CallPolicy(timeout_s=5, retries=3, backoff=FAST)
     async with openai(srv.base_url) as backend:
+        client = BackendClient(backend, policy, CallLimits(limit, rate), None, bus, "judge")
         outs = await asyncio.gather(
-            *(
-                call_backend(
-                    backend,
-                    request(f"r{i}", f"q{i}"),
-                    policy,
-                    concurrency=limit,
-                    rate=rate,
-                    bus=bus,
-                    stage="judge",
-                    item_id=f"r{i}",
-                )
-                for i in range(6)
-            )
+            *(client.call(request(f"r{i}", f"q{i}"), f"r{i}") for i in range(6))
         )
     assert all(o.ok and o.attempts == 3 for o in outs)
     assert all(o.usage is not None and o.usage.total_tokens for o in outs)
@@ -128,7 +119,7 @@ async def test_redacted_fatal_error(fault_server_factory) -> None:
     srv = await fault_server_factory(api_key="server-key-9876")
     policy = CallPolicy(timeout_s=5, retries=3, backoff=FAST)
     async with openai(srv.base_url) as backend:
-        out = await call_backend(backend, request("x"), policy)
+        out = await BackendClient(backend, policy).call(request("x"))
     assert out.fatal and out.fail_fast and out.attempts == 1
     assert out.error.kind is ErrorKind.AUTH and out.error.status_code == 401
     assert API_KEY not in out.error.message

@@ -173,6 +173,10 @@ class SyntheticConfig(BackendSpec):
     """Samples requested per call."""
     max_attempts: Int = Field(default=3, ge=1, le=20)
     """Calls per batch before invalid items are reported as errors."""
+    timeout_s: Float = Field(default=180.0, gt=0)
+    """Hard wall-clock limit per generation call (writing a batch takes a while)."""
+    retries: Int = Field(default=3, ge=0, le=20)
+    """Retries per generation call after a timeout, rate limit or server error."""
     documents: list[Path] = Field(default_factory=list)
     """Optional documents to write questions from (relative to the YAML file)."""
 

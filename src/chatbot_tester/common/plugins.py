@@ -26,8 +26,25 @@ _loaded_files: dict[Path, str] = {}
 """Plugin files already imported in this process (a second import would register twice)."""
 
 
+def _already_imported(path: Path) -> str | None:
+    """The name of a module in ``sys.modules`` loaded from ``path`` (the user imported it)."""
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file and file.endswith(path.name):
+            try:
+                if Path(file).resolve() == path:
+                    return name
+            except OSError:
+                continue
+    return None
+
+
 def _import_file(path: Path) -> None:
     if path in _loaded_files:
+        return
+    existing = _already_imported(path)
+    if existing is not None:  # imported by the user already: importing again would re-register
+        _loaded_files[path] = existing
         return
     digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
     name = f"chatbot_tester_plugin_{path.stem}_{digest}"

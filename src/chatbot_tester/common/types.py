@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
+from typing import Literal
 
 from chatbot_tester.errors import ErrorKind
 
-__all__ = ["ErrorKind", "RunStatus"]
+__all__ = ["Decision", "ErrorKind", "RetryDecision", "RunStatus"]
+
+Decision = Literal["retry", "rate_limited", "fatal"]
+"""What to do after a failed attempt."""
 
 
 class RunStatus(str, Enum):
@@ -17,3 +22,19 @@ class RunStatus(str, Enum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     ABORTED = "aborted"
+
+
+@dataclass(frozen=True)
+class RetryDecision:
+    """A backend's verdict on one failed attempt: how the call client should treat it."""
+
+    decision: Decision
+    """``retry`` (back off and try again), ``rate_limited`` (wait ``retry_after``), ``fatal``."""
+    kind: ErrorKind
+    """What to record if this ends the call."""
+    message: str
+    """One line, no secrets."""
+    status_code: int | None = None
+    """The HTTP status, when there was one."""
+    retry_after: float | None = None
+    """Seconds the server asked to wait before the next attempt."""

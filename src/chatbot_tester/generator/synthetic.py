@@ -4,7 +4,7 @@ Each batch asks for ``{"samples": [...]}``; every item is validated as a ``TestS
 Invalid or missing items make the batch ask again (with the problems listed, so the request
 differs and is not served from the cache) up to ``max_attempts``; what still fails is
 reported in a ``SyntheticReport``, never silently dropped. Calls go through
-``call_backend`` so timeouts, retries and the response cache apply.
+the shared ``BackendClient`` so timeouts, retries and the response cache apply.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chatbot_tester.common.artifacts.jsonl import format_row_error
-from chatbot_tester.common.calls.calling import CallPolicy, call_backend
+from chatbot_tester.common.calls.client import BackendClient
+from chatbot_tester.common.calls.policy import CallPolicy
 from chatbot_tester.common.schemas import ChatRequest, Message, TestSample
 from chatbot_tester.errors import ConfigError, RunAborted
 from chatbot_tester.generator.input_checks import sample_problem
@@ -230,34 +231,22 @@ def _request(
 
 
 async def _run_batch(
-    backend: ChatBackend,
+    client: BackendClient,
     config: SyntheticConfig,
     batch: int,
     want: int,
     document: tuple[str, str] | None,
     report: SyntheticReport,
-    *,
-    cache: ResponseCache | None,
-    bus: EventBus | None,
 ) -> list[TestSample]:
     kept: list[TestSample] = []
     seen: set[str] = set()
     problems: list[str] = []
     errors: list[SyntheticItemError] = []
-    policy = CallPolicy(timeout_s=180.0, retries=3)
     call_failed = False
     for attempt in range(1, config.max_attempts + 1):
         missing = want - len(kept)
         request = _request(config, batch, missing, attempt, problems, sorted(seen), document)
-        outcome = await call_backend(
-            backend,
-            request,
-            policy,
-            cache=cache,
-            bus=bus,
-            stage="generate",
-            item_id=request.sample_id or "",
-        )
+        outcome = await client.call(request, request.sample_id or "")
         report.calls += 1
         report.cached += int(outcome.cached)
         errors, problems = [], []
@@ -356,15 +345,15 @@ async def generate_synthetic(
     report = SyntheticReport(requested=config.count, batches=len(sizes))
     results: list[list[TestSample]] = [[] for _ in sizes]
     limiter = anyio.CapacityLimiter(concurrency)
+    policy = CallPolicy(timeout_s=config.timeout_s, retries=config.retries)
+    client = BackendClient(backend, policy, None, cache, bus, "generate")
     aborted: list[RunAborted] = []
 
     async def one(batch: int, scope: anyio.CancelScope) -> None:
         async with limiter:
             doc = documents[batch % len(documents)] if documents else None
             try:
-                results[batch] = await _run_batch(
-                    backend, config, batch, sizes[batch], doc, report, cache=cache, bus=bus
-                )
+                results[batch] = await _run_batch(client, config, batch, sizes[batch], doc, report)
             except RunAborted as exc:  # raised outside the task group, not as a group
                 aborted.append(exc)
                 scope.cancel()

@@ -7,6 +7,7 @@ from chatbot_tester.common.backends import (
     BackendRegistry,
     ChatBackend,
     ErrorClass,
+    RetryDecision,
     backend_registry,
     register_backend,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "BackendRegistry",
     "ChatBackend",
     "ErrorClass",
+    "RetryDecision",
     "backend_registry",
     "register_backend",
 ]

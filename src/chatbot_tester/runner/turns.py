@@ -12,7 +12,8 @@ from dataclasses import replace
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from chatbot_tester.common.calls.calling import CallOutcome, CallPolicy, call_backend
+from chatbot_tester.common.calls.client import BackendClient
+from chatbot_tester.common.calls.policy import CallLimits, CallOutcome, CallPolicy
 from chatbot_tester.common.schemas import (
     ChatRequest,
     ErrorInfo,
@@ -27,6 +28,7 @@ from chatbot_tester.common.types import ErrorKind
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
+    from datetime import datetime
 
     from chatbot_tester.common.artifacts.cache import ResponseCache
     from chatbot_tester.common.backends.base import ChatBackend
@@ -72,6 +74,9 @@ class SampleExecutor:
         self.rate = rate
         self.cache = cache
         self.bus = bus
+        self.client = BackendClient(
+            backend, self.policy, CallLimits(concurrency, rate), cache, bus, "run"
+        )
         self.backend_name = backend.name or type(backend).__name__
         self.model = config.model
         self.params = config.params
@@ -112,19 +117,8 @@ class SampleExecutor:
     def _call(
         self, request: ChatRequest, item_id: str, repeat: int, policy: CallPolicy
     ) -> Coroutine[Any, Any, CallOutcome]:
-        # A plain function returning call_backend's coroutine: no extra frame per await.
-        return call_backend(
-            self.backend,
-            request,
-            policy,
-            concurrency=self.concurrency,
-            rate=self.rate,
-            cache=self.cache,
-            bus=self.bus,
-            stage="run",
-            item_id=item_id,
-            cache_salt=repeat or None,
-        )
+        # A plain function returning the client's coroutine: no extra frame per await.
+        return self.client.call(request, item_id, salt=repeat or None, policy=policy)
 
     def _cost(self, usage: Usage | None, answered_by: str | None) -> float | None:
         return self.prices.cost(self.model or answered_by, usage)
@@ -147,7 +141,6 @@ class SampleExecutor:
         """Send ``sample`` (repeat index ``repeat``) and build its one record."""
         if sample.turns is not None:
             return await self._run_turns(sample, repeat)
-        started = utcnow()
         messages = sample.input_messages()
         system = self.system
         if system is not None and messages[0].role != "system":
@@ -161,7 +154,7 @@ class SampleExecutor:
             "repeat": repeat,
             "attempts": out.attempts,
             "backend": self.backend_name,
-            "started_at": started,
+            "started_at": out.started_at or utcnow(),
         }
         if response is not None:
             fields["response"] = response
@@ -185,7 +178,7 @@ class SampleExecutor:
 
     async def _run_turns(self, sample: TestSample, repeat: int) -> SampleResult:
         assert sample.turns is not None
-        started = utcnow()
+        started: datetime | None = None
         policy = self.policy
         deadline = None if policy.deadline_s is None else perf_counter() + policy.deadline_s
         history: list[Message] = [self.system] if self.system is not None else []
@@ -217,6 +210,8 @@ class SampleExecutor:
             turn_policy = policy if deadline is None else replace(policy, deadline_s=left)
             out = await self._call(request, sample.id, repeat, turn_policy)
             attempts += out.attempts
+            if started is None:
+                started = out.started_at
             cached = cached and out.cached
             response = out.response
             if response is None:
@@ -266,7 +261,7 @@ class SampleExecutor:
             cached=cached and error is None,
             backend=self.backend_name,
             model=self.model or (last.model if last is not None else None),
-            started_at=started,
+            started_at=started or utcnow(),
             finished_at=utcnow(),
         )
         return SampleResult(record, fail_fast)

@@ -20,7 +20,7 @@ from chatbot_tester.common.backends.anthropic_wire import (
 from chatbot_tester.common.backends.base import (
     BackendOptions,
     ChatBackend,
-    ErrorClass,
+    RetryDecision,
     default_classify,
 )
 from chatbot_tester.common.backends.http_status import check_http_url
@@ -222,7 +222,7 @@ class AnthropicBackend(ChatBackend):
         ec = default_classify(exc)
         return BackendError(snippet(ec.message), kind=ec.kind, retryable=ec.decision != "fatal")
 
-    def classify(self, exc: BaseException) -> ErrorClass:
+    def classify(self, exc: BaseException) -> RetryDecision:
         """Retry decision for an exception from ``send``/``stream`` (or a raw SDK exception)."""
         return default_classify(self._convert(exc))
 

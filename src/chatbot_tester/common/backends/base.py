@@ -7,46 +7,72 @@ whether a failure is worth retrying.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from chatbot_tester.common.registry import Registry
-from chatbot_tester.common.schemas import ChatRequest, ChatResponse, TextDelta
-from chatbot_tester.common.types import ErrorKind
+from chatbot_tester.common.schemas import ChatRequest, ChatResponse, Message, TextDelta
+from chatbot_tester.common.types import Decision, ErrorKind, RetryDecision
 from chatbot_tester.common.validation import format_validation_error
-from chatbot_tester.errors import BackendError, ConfigError, PluginError
+from chatbot_tester.errors import BackendError, BadResponse, ConfigError, PluginError
 
 __all__ = [
     "BackendOptions",
     "BackendRegistry",
     "ChatBackend",
     "ErrorClass",
+    "RetryDecision",
     "backend_registry",
     "format_validation_error",
+    "prompt_request",
     "register_backend",
 ]
 
-Decision = Literal["retry", "rate_limited", "fatal"]
+ErrorClass = RetryDecision
+"""Former name of ``RetryDecision``, kept for plugins written against it."""
 
 
-@dataclass(frozen=True)
-class ErrorClass:
-    """How the runner should treat one failed attempt."""
+def prompt_request(prompt: str) -> ChatRequest:
+    """A one-user-message request for ``prompt`` (what ``send("a prompt")`` means)."""
+    return ChatRequest(messages=[Message(role="user", content=prompt)])
 
-    decision: Decision
-    """``retry`` (back off and try again), ``rate_limited`` (wait ``retry_after``), ``fatal``."""
-    kind: ErrorKind
-    """What to record if this ends the sample."""
-    message: str
-    """One line, no secrets."""
-    status_code: int | None = None
-    retry_after: float | None = None
+
+def as_response(backend: ChatBackend, result: object) -> ChatResponse:
+    """``result`` of ``backend.send`` as a ChatResponse: a plain ``str`` is the answer text."""
+    if isinstance(result, ChatResponse):
+        return result
+    if isinstance(result, str):
+        return ChatResponse(text=result)
+    name = backend.name or type(backend).__name__
+    raise BadResponse(
+        f"backend {name!r}: send() returned {type(result).__name__}; "
+        "it must return a ChatResponse or a str"
+    )
+
+
+_SendFn = Callable[[Any, ChatRequest], Coroutine[Any, Any, Any]]
+
+
+def _normalised_send(send: _SendFn) -> Callable[[Any, ChatRequest | str], Any]:
+    """Wrap a subclass's ``send``: accept a string prompt, turn a ``str`` answer into a response."""
+
+    @functools.wraps(send)
+    async def wrapper(self: ChatBackend, request: ChatRequest | str) -> ChatResponse:
+        if isinstance(request, str):
+            request = prompt_request(request)
+        result = await send(self, request)
+        if result.__class__ is ChatResponse:
+            return result
+        return as_response(self, result)
+
+    wrapper.__chatbot_tester_normalised__ = True  # type: ignore[attr-defined]
+    return wrapper
 
 
 class BackendOptions(BaseModel):
@@ -77,9 +103,23 @@ class ChatBackend(ABC):
     def __init__(self, options: BackendOptions) -> None:
         self.options = options
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        send = cls.__dict__.get("send")
+        if (
+            send is not None
+            and not getattr(send, "__isabstractmethod__", False)
+            and not getattr(send, "__chatbot_tester_normalised__", False)
+        ):
+            cls.send = _normalised_send(send)  # type: ignore[method-assign,assignment]
+
     @abstractmethod
     async def send(self, request: ChatRequest) -> ChatResponse:
-        """Answer one request; raise ``BackendError`` (or let SDK errors through) on failure."""
+        """Answer one request; raise ``BackendError`` (or let SDK errors through) on failure.
+
+        Implementations may return a plain ``str`` (wrapped into a ``ChatResponse``), and
+        callers may pass a string prompt (wrapped into a one-user-message ``ChatRequest``).
+        """
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[TextDelta | ChatResponse]:
         """Yield text deltas and finally the complete ``ChatResponse``.
@@ -96,7 +136,7 @@ class ChatBackend(ABC):
         """True when every request fails without a ``model`` (checked by ``--dry-run``)."""
         return False
 
-    def classify(self, exc: BaseException) -> ErrorClass:
+    def classify(self, exc: BaseException) -> RetryDecision:
         """Map an exception raised by ``send``/``stream`` to a retry decision.
 
         The default understands ``BackendError`` and common transport errors; backends
@@ -139,21 +179,21 @@ def _hash_secrets(data: Any) -> Any:
     return data
 
 
-def default_classify(exc: BaseException) -> ErrorClass:
+def default_classify(exc: BaseException) -> RetryDecision:
     """Classification shared by all backends for our own and transport-level errors."""
     import asyncio
 
     if isinstance(exc, BackendError):
         status = exc.status_code
         if exc.kind is ErrorKind.RATE_LIMITED:
-            return ErrorClass("rate_limited", exc.kind, exc.message, status, exc.retry_after)
+            return RetryDecision("rate_limited", exc.kind, exc.message, status, exc.retry_after)
         decision: Decision = "retry" if exc.retryable else "fatal"
-        return ErrorClass(decision, exc.kind, exc.message, status, exc.retry_after)
+        return RetryDecision(decision, exc.kind, exc.message, status, exc.retry_after)
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-        return ErrorClass("retry", ErrorKind.TIMEOUT, "request timed out")
+        return RetryDecision("retry", ErrorKind.TIMEOUT, "request timed out")
     if isinstance(exc, (ConnectionError, OSError)):
-        return ErrorClass("retry", ErrorKind.CONNECTION, f"connection failed: {exc}")
-    return ErrorClass("fatal", ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
+        return RetryDecision("retry", ErrorKind.CONNECTION, f"connection failed: {exc}")
+    return RetryDecision("fatal", ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
 
 
 BackendT = TypeVar("BackendT", bound=type[ChatBackend])

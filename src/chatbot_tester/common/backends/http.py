@@ -18,7 +18,7 @@ import orjson
 from pydantic import Field, field_validator
 
 from chatbot_tester.common.backends.aio_session import LoopSession
-from chatbot_tester.common.backends.base import BackendOptions, ChatBackend, ErrorClass
+from chatbot_tester.common.backends.base import BackendOptions, ChatBackend, RetryDecision
 from chatbot_tester.common.backends.http_codec import (
     DEFAULT_BODY_TEMPLATE,
     PROBE_REQUEST,
@@ -114,7 +114,7 @@ class HTTPOptions(BackendOptions):
 class HTTPStatusError(BackendHTTPError):
     """A non-2xx reply; carries the shared status classification (``classify_status``)."""
 
-    def __init__(self, error_class: ErrorClass) -> None:
+    def __init__(self, error_class: RetryDecision) -> None:
         super().__init__(
             error_class.message,
             status_code=error_class.status_code,
@@ -133,7 +133,7 @@ class _AuthStatus(HTTPStatusError, AuthError):
     """A 401/403 reply (still an ``HTTPStatusError``)."""
 
 
-def status_error(error_class: ErrorClass) -> HTTPStatusError:
+def status_error(error_class: RetryDecision) -> HTTPStatusError:
     """The exception for a classified non-2xx reply (``RateLimited``/``AuthError`` when they apply)."""
     if error_class.kind is ErrorKind.RATE_LIMITED:
         return _RateLimitedStatus(error_class)
@@ -339,7 +339,7 @@ class HTTPBackend(ChatBackend):
         return response
 
     # -- errors ---------------------------------------------------------------------------
-    def _status_class(self, status: int, headers: Any, raw: bytes) -> ErrorClass:
+    def _status_class(self, status: int, headers: Any, raw: bytes) -> RetryDecision:
         body = self._redact(snippet(raw))
         return classify_status(status, headers, body)
 
@@ -350,7 +350,7 @@ class HTTPBackend(ChatBackend):
 
         return redact(text)
 
-    def classify(self, exc: BaseException) -> ErrorClass:
+    def classify(self, exc: BaseException) -> RetryDecision:
         """HTTP statuses use the shared ``classify_status``; everything else the default."""
         if isinstance(exc, HTTPStatusError):
             return exc.error_class

@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 
-from chatbot_tester.common.backends.base import ErrorClass
+from chatbot_tester.common.backends.base import RetryDecision
 from chatbot_tester.common.types import ErrorKind
 
 __all__ = ["QUOTA_MARKERS", "check_http_url", "classify_status", "parse_retry_after"]
@@ -56,20 +56,20 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
 
 def classify_status(
     status: int, headers: Mapping[str, str], body: str = "", *, message: str | None = None
-) -> ErrorClass:
+) -> RetryDecision:
     """Decision for an HTTP error status (``body`` is a short, already-redacted snippet)."""
     text = message or f"HTTP {status}" + (f": {body[:200]}" if body else "")
     retry_after = parse_retry_after(headers)
     if status == 429:
         lowered = body.lower()
         if any(marker in lowered for marker in QUOTA_MARKERS):
-            return ErrorClass("fatal", ErrorKind.QUOTA_EXHAUSTED, text, status)
-        return ErrorClass("rate_limited", ErrorKind.RATE_LIMITED, text, status, retry_after)
+            return RetryDecision("fatal", ErrorKind.QUOTA_EXHAUSTED, text, status)
+        return RetryDecision("rate_limited", ErrorKind.RATE_LIMITED, text, status, retry_after)
     if status in (401, 403):
-        return ErrorClass("fatal", ErrorKind.AUTH, text, status)
+        return RetryDecision("fatal", ErrorKind.AUTH, text, status)
     if status in (408, 409) or status >= 500:
-        return ErrorClass("retry", ErrorKind.HTTP, text, status, retry_after)
-    return ErrorClass("fatal", ErrorKind.HTTP, text, status)
+        return RetryDecision("retry", ErrorKind.HTTP, text, status, retry_after)
+    return RetryDecision("fatal", ErrorKind.HTTP, text, status)
 
 
 def check_http_url(value: str | None) -> str | None:

@@ -21,7 +21,7 @@ from pydantic import Field, field_validator
 from chatbot_tester.common.backends.base import (
     BackendOptions,
     ChatBackend,
-    ErrorClass,
+    RetryDecision,
     default_classify,
 )
 from chatbot_tester.common.backends.http_status import check_http_url
@@ -353,7 +353,7 @@ class OpenAIBackend(ChatBackend):
             data["options"].pop(name, None)
         return data
 
-    def classify(self, exc: BaseException) -> ErrorClass:
+    def classify(self, exc: BaseException) -> RetryDecision:
         """Retry decision for an exception from ``send``/``stream`` (or a raw SDK exception)."""
         return default_classify(self._convert(exc))
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from chatbot_tester.common.backends.base import ErrorClass
+from chatbot_tester.common.backends.base import RetryDecision
 from chatbot_tester.common.backends.http_status import classify_status
 from chatbot_tester.common.redact import redact, register_secret
 from chatbot_tester.common.types import ErrorKind
@@ -93,7 +93,7 @@ def body_message(body: object) -> str:
     return snippet(str(body)) if body is not None else ""
 
 
-def error_from_class(ec: ErrorClass) -> BackendError:
+def error_from_class(ec: RetryDecision) -> BackendError:
     """The ``BackendError`` that ``default_classify`` maps back to ``ec``."""
     if ec.kind is ErrorKind.RATE_LIMITED:
         return RateLimited(ec.message, status_code=ec.status_code, retry_after=ec.retry_after)

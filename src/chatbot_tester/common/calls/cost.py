@@ -132,6 +132,14 @@ def _encoding() -> Any:
         return None
 
 
+async def warm_tokenizer() -> None:
+    """Load the local tokenizer in a worker thread, so its first use never blocks the loop."""
+    if _encoding.cache_info().currsize == 0:
+        import asyncio
+
+        await asyncio.to_thread(_encoding)
+
+
 def tokenizer_name() -> str:
     """Which counter ``count_tokens`` uses: ``cl100k_base`` or ``chars/4``."""
     return "cl100k_base" if _encoding() is not None else "chars/4"

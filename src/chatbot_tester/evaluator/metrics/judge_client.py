@@ -3,8 +3,8 @@
 Judge metrics with the same backend spec share one backend instance, one concurrency limit,
 the process-wide rate limiter for the account and the workspace's response cache; the pool
 lives in ``MetricContext.extras`` and is reference counted, so the last metric's ``aclose``
-closes the backend and the cache. Calls go through ``common.calls.calling.call_backend`` (timeout,
-retries, limits). Verdicts are cached here rather than in ``call_backend`` so that only
+closes the backend and the cache. Calls go through ``common.calls.client.BackendClient`` (timeout,
+retries, limits, cache). Verdicts are cached with an ``accept`` check so that only
 replies that parsed into a valid verdict are stored: an unparseable reply is retried on the
 next evaluation instead of being served from the cache forever.
 """
@@ -80,8 +80,9 @@ class JudgeClient:
     """One judge backend with its policy, limits and (optional) verdict cache."""
 
     def __init__(self, config: JudgeConfig, backend: ChatBackend, pool: JudgePool) -> None:
-        from chatbot_tester.common.calls.calling import CallPolicy
+        from chatbot_tester.common.calls.client import BackendClient
         from chatbot_tester.common.calls.limits import ConcurrencyLimit, shared_rate_limiter
+        from chatbot_tester.common.calls.policy import CallLimits, CallPolicy
 
         self.config = config
         self.backend = backend
@@ -90,6 +91,11 @@ class JudgeClient:
         self.concurrency = ConcurrencyLimit(config.concurrency)
         self.identity = backend.identity()
         self.rate = shared_rate_limiter(self.identity, config.rate_limit)
+        limits = CallLimits(self.concurrency, self.rate)
+        # The cache is attached on first use (the pool opens it lazily).
+        self.client = BackendClient(
+            backend, self.policy, limits, None, None, "evaluate", cache_salt=_CACHE_SALT
+        )
         self.refs = 0
 
     @property
@@ -106,25 +112,12 @@ class JudgeClient:
         item_id: str = "",
     ) -> JudgeReply:
         """One judge call; the reply is cached only when ``accept(text)`` says it is valid."""
-        from chatbot_tester.common.calls.calling import call_backend
-
         request = ChatRequest(messages=messages, model=self.config.model, params=params)
-        cache = self.pool.cache
-        key: str | None = None
-        if cache is not None:
-            key = cache.key(self.identity, request, extra=_CACHE_SALT)
-            hit = cache.get(key)
-            if hit is not None and accept(hit.text):
-                return JudgeReply(hit.text, None, cached=True)
-        outcome = await call_backend(
-            self.backend,
-            request,
-            self.policy,
-            concurrency=self.concurrency,
-            rate=self.rate,
-            stage="evaluate",
-            item_id=item_id,
-        )
+        client = self.client
+        client.cache = self.pool.cache
+        outcome = await client.call(request, item_id, accept=lambda r: accept(r.text))
+        if outcome.cached and outcome.response is not None:
+            return JudgeReply(outcome.response.text, None, cached=True)
         if outcome.response is None:
             err = outcome.error
             message = (
@@ -133,10 +126,7 @@ class JudgeClient:
                 else "judge call failed"
             )
             return JudgeReply(None, message)
-        text = outcome.response.text
-        if cache is not None and key is not None and accept(text):
-            cache.put(key, outcome.response)
-        return JudgeReply(text, None)
+        return JudgeReply(outcome.response.text, None)
 
 
 class JudgePool:
