@@ -77,6 +77,7 @@ class BackendClient:
         self.cache_salt = cache_salt
         self._identity: dict[str, Any] | None = None
         self._warm = False
+        self._warming: asyncio.Task[None] | None = None
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -112,9 +113,7 @@ class BackendClient:
         if isinstance(request, str):
             request = prompt_request(request)
         if not self._warm:
-            # Load the local tokenizer off the event loop before anything is timed.
-            self._warm = True
-            await warm_tokenizer()
+            await self._warm_up()
         policy = self.policy if policy is None else policy
         cache = self.cache
         key: str | None = None
@@ -201,6 +200,13 @@ class BackendClient:
                     RetryScheduled(self.stage, item_id, attempts, delay, decision.kind.value)
                 )
             await asyncio.sleep(delay)
+
+    async def _warm_up(self) -> None:
+        """Load the local tokenizer off the event loop before any call is timed (once)."""
+        if self._warming is None:
+            self._warming = asyncio.ensure_future(warm_tokenizer())
+        await asyncio.shield(self._warming)
+        self._warm = True
 
     async def aclose(self) -> None:
         """Close the backend (the cache belongs to whoever opened it)."""
