@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint typecheck unit browser bench clean
+.PHONY: test test-fast demo lint typecheck unit browser bench clean
 
 $(STAMP): pyproject.toml tests/fixtures/plugin_pkg/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ unit: $(STAMP) browser
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+# The inner loop: everything but the end-to-end, browser and slow tests.
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not e2e and not browser and not slow"
 
 demo: $(STAMP)
 	$(BIN)/chatbot-tester run examples/quickstart/pipeline.yaml

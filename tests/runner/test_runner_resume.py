@@ -105,6 +105,7 @@ asyncio.run(run_job(Path(sys.argv[2]), cfg, Path(sys.argv[3]), resume=True))
 """
 
 
+@pytest.mark.slow
 async def test_sigkill_at_random_moments_then_resume(tmp_path: Path, fault_server_factory) -> None:
     srv = await fault_server_factory(FaultPlan(rate=0.1, modes=("500",), seed=1), latency_ms=5)
     n = 300

@@ -80,6 +80,7 @@ class ManualClock:
         self.now = start
 
     def __call__(self) -> float:
+        """The current reading, in seconds."""
         return self.now
 
     def advance(self, seconds: float) -> None:
