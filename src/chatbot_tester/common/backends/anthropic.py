@@ -82,7 +82,7 @@ class AnthropicOptions(BackendOptions):
         return check_http_url(value)
 
 
-class AnthropicBackend(ChatBackend):
+class AnthropicBackend(ChatBackend[AnthropicOptions]):
     """Claude through the official ``anthropic`` SDK (Messages API, streaming supported)."""
 
     Options = AnthropicOptions
@@ -90,8 +90,7 @@ class AnthropicBackend(ChatBackend):
     supports_streaming = True
     requires_extra = "anthropic"
 
-    def __init__(self, options: BackendOptions) -> None:
-        assert isinstance(options, AnthropicOptions)
+    def __init__(self, options: AnthropicOptions) -> None:
         super().__init__(options)
         self.opts = options
         try:

@@ -12,9 +12,11 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from typing_extensions import Self
+from typing_extensions import TypeVar as DefaultedTypeVar
 
 from chatbot_tester.common.registry import Registry
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, Message, TextDelta
@@ -27,6 +29,7 @@ __all__ = [
     "BackendRegistry",
     "ChatBackend",
     "ErrorClass",
+    "OptionsT",
     "RetryDecision",
     "backend_registry",
     "format_validation_error",
@@ -81,10 +84,16 @@ class BackendOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
-class ChatBackend(ABC):
-    """Base class for chat backends.
+OptionsT = DefaultedTypeVar("OptionsT", bound=BackendOptions, default=BackendOptions)
+"""The options model of a backend (``ChatBackend[MyOptions]`` types ``self.options``)."""
 
-    Subclasses set ``Options`` to their pydantic options model and implement ``send``.
+
+class ChatBackend(ABC, Generic[OptionsT]):
+    """Base class for chat backends, generic over the options model.
+
+    Subclasses set ``Options`` to their pydantic options model, name it as the type
+    parameter (``class MyBackend(ChatBackend[MyOptions])``, so ``self.options`` is typed)
+    and implement ``send``.
     ``stream`` is optional (``supports_streaming``); ``aclose`` releases connections.
     """
 
@@ -100,8 +109,8 @@ class ChatBackend(ABC):
     name: str = ""
     """Registered name (set by the registry on creation)."""
 
-    def __init__(self, options: BackendOptions) -> None:
-        self.options = options
+    def __init__(self, options: OptionsT) -> None:
+        self.options: OptionsT = options
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -154,7 +163,7 @@ class ChatBackend(ABC):
             "options": _hash_secrets(self.options.model_dump(mode="json")),
         }
 
-    async def __aenter__(self) -> ChatBackend:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

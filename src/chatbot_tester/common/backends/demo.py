@@ -136,15 +136,14 @@ class _Choice:
     text: str
 
 
-class DemoBackend(ChatBackend):
+class DemoBackend(ChatBackend[DemoOptions]):
     """Answers from a knowledge base by fuzzy retrieval; hands off below ``min_score``."""
 
     Options = DemoOptions
     description = "offline demo support bot: fuzzy retrieval over a YAML knowledge base"
 
-    def __init__(self, options: BackendOptions) -> None:
+    def __init__(self, options: DemoOptions) -> None:
         super().__init__(options)
-        assert isinstance(options, DemoOptions)
         self._opts = options
         self._entries = load_knowledge_base(options.knowledge_base)
         self._choices = [

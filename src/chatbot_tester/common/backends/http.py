@@ -142,7 +142,7 @@ def status_error(error_class: RetryDecision) -> HTTPStatusError:
     return HTTPStatusError(error_class)
 
 
-class HTTPBackend(ChatBackend):
+class HTTPBackend(ChatBackend[HTTPOptions]):
     """Calls a JSON chat endpoint: templated body in, JMESPath-selected answer out."""
 
     Options = HTTPOptions
@@ -150,9 +150,8 @@ class HTTPBackend(ChatBackend):
         "any JSON chatbot endpoint: Jinja2 body template in, JMESPath answer out (aiohttp)"
     )
 
-    def __init__(self, options: BackendOptions) -> None:
+    def __init__(self, options: HTTPOptions) -> None:
         super().__init__(options)
-        assert isinstance(options, HTTPOptions)
         self._opts = options
         self._sends_body = options.method != "GET"
         # Without a body_template the default OpenAI body is built without Jinja (same JSON).

@@ -114,7 +114,7 @@ class OpenAIOptions(BackendOptions):
         return check_http_url(value)
 
 
-class OpenAIBackend(ChatBackend):
+class OpenAIBackend(ChatBackend[OpenAIOptions]):
     """Chat Completions through the official ``openai`` SDK (OpenAI, Azure, compatible servers)."""
 
     Options = OpenAIOptions
@@ -123,8 +123,7 @@ class OpenAIBackend(ChatBackend):
     )
     supports_streaming = True
 
-    def __init__(self, options: BackendOptions) -> None:
-        assert isinstance(options, OpenAIOptions)
+    def __init__(self, options: OpenAIOptions) -> None:
         super().__init__(options)
         self.opts = options
         env = (

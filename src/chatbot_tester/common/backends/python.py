@@ -68,15 +68,14 @@ def _is_async(func: Callable[..., Any]) -> bool:
     return call is not None and inspect.iscoroutinefunction(call)
 
 
-class PythonBackend(ChatBackend):
+class PythonBackend(ChatBackend[PythonOptions]):
     """Calls a Python function (sync or async) with the prompt, the messages or the request."""
 
     Options = PythonOptions
     description = "a Python function 'package.module:function' (sync or async) as the chatbot"
 
-    def __init__(self, options: BackendOptions) -> None:
+    def __init__(self, options: PythonOptions) -> None:
         super().__init__(options)
-        assert isinstance(options, PythonOptions)
         self._opts = options
         self._func = self._load(options)
         self._convention = _convention(self._func)

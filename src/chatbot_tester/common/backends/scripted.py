@@ -14,7 +14,7 @@ from typing import Literal
 import anyio
 from pydantic import Field, model_validator
 
-from chatbot_tester.common.backends.base import BackendOptions, ChatBackend
+from chatbot_tester.common.backends.base import BackendOptions, ChatBackend, OptionsT
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, TextDelta, ToolCall, Usage
 from chatbot_tester.errors import (
     AuthError,
@@ -59,7 +59,7 @@ def word_usage(request: ChatRequest, reply: str) -> Usage:
     )
 
 
-class _WordStreaming(ChatBackend):
+class _WordStreaming(ChatBackend[OptionsT]):
     """Shared ``stream``: the answer of ``send`` yielded word by word, then the response."""
 
     supports_streaming = True
@@ -97,15 +97,14 @@ class EchoOptions(BackendOptions):
     """``words`` (word counts), a fixed usage object, or null for none."""
 
 
-class EchoBackend(_WordStreaming):
+class EchoBackend(_WordStreaming[EchoOptions]):
     """Answers ``prefix`` + the last user message: the simplest deterministic chatbot."""
 
     Options = EchoOptions
     description = "test double: replies with prefix + the last user message"
 
-    def __init__(self, options: BackendOptions) -> None:
+    def __init__(self, options: EchoOptions) -> None:
         super().__init__(options)
-        assert isinstance(options, EchoOptions)
         self._opts = options
         self._stream_delay_s = options.stream_delay_ms / 1000.0
 
@@ -219,15 +218,14 @@ def _fault(rule: FailRule) -> BackendError:
     return AuthError("HTTP 401: simulated invalid API key", status_code=401)
 
 
-class ScriptedBackend(_WordStreaming):
+class ScriptedBackend(_WordStreaming[ScriptedOptions]):
     """Answers by rules (regex/substring -> reply), with deterministic simulated faults."""
 
     Options = ScriptedOptions
     description = "test double: regex/substring rules -> replies, with simulated faults"
 
-    def __init__(self, options: BackendOptions) -> None:
+    def __init__(self, options: ScriptedOptions) -> None:
         super().__init__(options)
-        assert isinstance(options, ScriptedOptions)
         self._opts = options
         self._flags = re.IGNORECASE if options.ignore_case else 0
         self._stream_delay_s = options.stream_delay_ms / 1000.0
