@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import aiohttp
 
 __all__ = ["LoopSession"]
@@ -28,6 +30,7 @@ class LoopSession:
     __slots__ = (
         "_loop",
         "_session",
+        "connector_factory",
         "headers",
         "limit",
         "skip_auto_headers",
@@ -43,8 +46,11 @@ class LoopSession:
         timeout_s: float | None = None,
         headers: Mapping[str, str] | None = None,
         skip_auto_headers: Iterable[str] = ("User-Agent",),
+        connector_factory: Callable[[], aiohttp.BaseConnector] | None = None,
     ) -> None:
         self.limit = limit
+        self.connector_factory = connector_factory
+        """Makes the connector of each new session (tests inject one to count connections)."""
         self.headers = dict(headers or {})
         self.verify_tls = verify_tls
         self.timeout_s = timeout_s
@@ -71,13 +77,17 @@ class LoopSession:
                 value  # case-insensitive: a later "content-type" replaces "Content-Type"
             )
 
-        connector = aiohttp.TCPConnector(
-            limit=self.limit,
-            limit_per_host=0,
-            ttl_dns_cache=300,
-            keepalive_timeout=30,
-            ssl=self.verify_tls,
-        )
+        connector: aiohttp.BaseConnector
+        if self.connector_factory is not None:
+            connector = self.connector_factory()
+        else:
+            connector = aiohttp.TCPConnector(
+                limit=self.limit,
+                limit_per_host=0,
+                ttl_dns_cache=300,
+                keepalive_timeout=30,
+                ssl=self.verify_tls,
+            )
         session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=self.timeout_s, sock_connect=30),

@@ -46,6 +46,9 @@ from chatbot_tester.errors import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import aiohttp
     from jinja2 import Template
 
 __all__ = [
@@ -150,7 +153,13 @@ class HTTPBackend(ChatBackend[HTTPOptions]):
         "any JSON chatbot endpoint: Jinja2 body template in, JMESPath answer out (aiohttp)"
     )
 
-    def __init__(self, options: HTTPOptions) -> None:
+    def __init__(
+        self,
+        options: HTTPOptions,
+        *,
+        connector_factory: Callable[[], aiohttp.BaseConnector] | None = None,
+    ) -> None:
+        """``connector_factory`` replaces the default connection pool (tests count connections)."""
         super().__init__(options)
         self._opts = options
         self._sends_body = options.method != "GET"
@@ -192,7 +201,10 @@ class HTTPBackend(ChatBackend[HTTPOptions]):
             f":{parts.port}" if parts.port else ""
         )
         self._sessions = LoopSession(
-            limit=options.max_connections, verify_tls=options.verify_tls, headers=self._headers
+            limit=options.max_connections,
+            verify_tls=options.verify_tls,
+            headers=self._headers,
+            connector_factory=connector_factory,
         )
         self._check_template()
 

@@ -112,8 +112,6 @@ class BackendClient:
         """
         if isinstance(request, str):
             request = prompt_request(request)
-        if not self._warm:
-            await self._warm_up()
         policy = self.policy if policy is None else policy
         cache = self.cache
         key: str | None = None
@@ -122,6 +120,8 @@ class BackendClient:
             assert key is not None
             hit = cache.get(key)
             if hit is not None and (accept is None or accept(hit)):
+                if not self._warm and _needs_count(hit):
+                    await self._warm_up()
                 return _success(request, hit, 0, None, True, utcnow())
         clock = self.clock
         backend = self.backend
@@ -129,7 +129,11 @@ class BackendClient:
         rate = self.limits.rate
         deadline = None if policy.deadline_s is None else clock() + policy.deadline_s
         stream = policy.stream and backend.supports_streaming
-        estimate = _estimate_tokens(request) if rate is not None else 0
+        estimate = 0
+        if rate is not None:
+            if not self._warm:
+                await self._warm_up()
+            estimate = _estimate_tokens(request)
         max_attempts = policy.retries + 1
         attempts = 0
         started = None
@@ -163,6 +167,8 @@ class BackendClient:
             else:
                 if concurrency is not None:
                     concurrency.on_success()
+                if not self._warm and _needs_count(response):
+                    await self._warm_up()  # in a thread: other calls in flight keep running
                 outcome = _success(request, response, attempts, (start, first, end), False, started)
                 if rate is not None and outcome.usage is not None:
                     rate.record_usage(estimate, outcome.usage.total_tokens or estimate)
@@ -202,7 +208,10 @@ class BackendClient:
             await asyncio.sleep(delay)
 
     async def _warm_up(self) -> None:
-        """Load the local tokenizer off the event loop before any call is timed (once)."""
+        """Load the local tokenizer in a worker thread, once, when a count first needs it.
+
+        Loading it on the loop would stall every call in flight and inflate their latency.
+        """
         if self._warming is None:
             self._warming = asyncio.ensure_future(warm_tokenizer())
         await asyncio.shield(self._warming)
@@ -211,6 +220,12 @@ class BackendClient:
     async def aclose(self) -> None:
         """Close the backend (the cache belongs to whoever opened it)."""
         await self.backend.aclose()
+
+
+def _needs_count(response: ChatResponse) -> bool:
+    """True when the API did not report the usage, so it is counted locally."""
+    usage = response.usage
+    return usage is None or usage.prompt_tokens is None or usage.completion_tokens is None
 
 
 def _estimate_tokens(request: ChatRequest) -> int:
