@@ -109,7 +109,7 @@ def metric_input(
 
     sample = TestSample(id=sample_id, input=input, expected=expected)
     failed = error or output is None
-    fields: dict[str, Any] = {"sample_id": sample_id, **record_fields}
+    fields: dict[str, Any] = {"sample_id": sample_id, "backend": "test", **record_fields}
     if failed:
         fields["error"] = ErrorInfo(kind=ErrorKind.HTTP, message="failed")
     else:
