@@ -29,12 +29,12 @@ _LAZY: dict[str, str] = {
     "FaultPlan": "chatbot_tester.testing.server",
     "FunctionBackend": "chatbot_tester.testing.doubles",
     "ManualClock": "chatbot_tester.testing.doubles",
-    "metric_input": "chatbot_tester.testing.doubles",
+    "metric_input": "chatbot_tester.evaluator.metrics.input_builder",
 }
 
 if TYPE_CHECKING:
     from chatbot_tester.common.backends.scripted import EchoBackend, ScriptedBackend
-    from chatbot_tester.testing.doubles import FunctionBackend, ManualClock, metric_input
+    from chatbot_tester.testing.doubles import FunctionBackend, ManualClock
     from chatbot_tester.testing.server import FaultPlan, FaultServer
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

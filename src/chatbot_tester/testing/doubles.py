@@ -3,28 +3,20 @@
 ``FunctionBackend(fn)`` answers with ``fn`` (sync or async, taking the ``ChatRequest`` or the
 prompt text, returning a ``str`` or a ``ChatResponse``), so a test needs no server at all.
 ``ManualClock`` is a monotonic clock a test moves by hand; pass it as ``clock=`` to
-``BackendClient`` for exact latencies. ``metric_input(...)`` builds what a metric scores.
+``BackendClient`` for exact latencies. (``metric_input`` lives with the metrics, in
+``evaluator.metrics.input_builder``, and is exported from ``chatbot_tester.testing`` too.)
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chatbot_tester.common.backends.base import BackendOptions, ChatBackend, as_response
-from chatbot_tester.common.schemas import (
-    ChatRequest,
-    ChatResponse,
-    Message,
-    RunRecord,
-    TestSample,
-)
+from chatbot_tester.common.schemas import ChatRequest, ChatResponse
 
-if TYPE_CHECKING:
-    from chatbot_tester.evaluator.metrics.base import MetricInput
-
-__all__ = ["FunctionBackend", "ManualClock", "metric_input"]
+__all__ = ["FunctionBackend", "ManualClock"]
 
 
 def _wants_request(fn: Callable[..., Any]) -> bool:
@@ -88,40 +80,3 @@ class ManualClock:
         if seconds < 0:
             raise ValueError("a monotonic clock never goes back")
         self.now += seconds
-
-
-def metric_input(
-    output: str | None = "",
-    expected: str | list[str] | None = None,
-    *,
-    input: str = "question",
-    sample_id: str = "s1",
-    error: bool = False,
-    **record_fields: Any,
-) -> MetricInput:
-    """A ``MetricInput`` for one single-turn answer; ``record_fields`` go to the ``RunRecord``.
-
-    ``output=None`` (or ``error=True``) makes the record an error, as a failed call would.
-    """
-    from chatbot_tester.common.schemas import ErrorInfo
-    from chatbot_tester.common.types import ErrorKind
-    from chatbot_tester.evaluator.metrics.base import MetricInput
-
-    sample = TestSample(id=sample_id, input=input, expected=expected)
-    failed = error or output is None
-    fields: dict[str, Any] = {"sample_id": sample_id, "backend": "test", **record_fields}
-    if failed:
-        fields["error"] = ErrorInfo(kind=ErrorKind.HTTP, message="failed")
-    else:
-        fields["response"] = ChatResponse(text=output or "")
-    record = RunRecord(**fields)
-    conversation = [Message(role="user", content=input)]
-    if not failed:
-        conversation.append(Message(role="assistant", content=output or ""))
-    return MetricInput(
-        sample=sample,
-        record=record,
-        output=None if failed else output,
-        expected=sample.expected_list(),
-        conversation=conversation,
-    )
