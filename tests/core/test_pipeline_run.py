@@ -37,7 +37,8 @@ def test_steps_return_values_and_the_dataset_is_reused(tmp_path: Path) -> None:
         assert not dataset.reused and dataset.info.count == 4 and dataset.path.is_file()
         result = await run.execute()
         assert result.exit_code == 0 and result.status == "completed"
-        assert result.run["completed"] == 4 and not result.generation_skipped
+        assert result.run is not None and result.run.completed == 4
+        assert not result.generation_skipped
         manifest = run.run_dir.read_manifest()
         assert manifest.status is RunStatus.COMPLETED
         assert manifest.stages == {

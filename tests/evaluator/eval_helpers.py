@@ -21,6 +21,8 @@ from chatbot_tester.evaluator.metrics import (
     MetricOptions,
     metric_registry,
 )
+from chatbot_tester.orchestrator.result import StageEvaluation
+from chatbot_tester.orchestrator.stages import EvaluateJob, evaluate_job
 
 CALLS: Counter[str] = Counter()
 """metric label -> score() calls (tests use unique labels)."""
@@ -128,6 +130,26 @@ async def run_eval(
         run_id="r",
         concurrency=concurrency,
     )
+
+
+async def evaluate_files(
+    tmp: Path, config: dict[str, Any], formats: tuple[str, ...]
+) -> StageEvaluation:
+    """Evaluate ``tmp``'s dataset and results into ``tmp/out`` through the pipeline's stage
+    function (resuming the scores there), writing ``formats``; the decision reads the gates."""
+    job = EvaluateJob(
+        dataset=tmp / "dataset.jsonl",
+        results=tmp / "results.jsonl",
+        out_dir=tmp / "out",
+        evaluator=EvaluatorConfig.model_validate(config),
+        max_error_rate=None,
+        base_dir=tmp,
+        pipeline_name="p",
+        run_id="r",
+        formats=formats,
+        step_summary=False,
+    )
+    return await evaluate_job(job)
 
 
 def scores_by_key(tmp: Path) -> dict[tuple[str, int, int | None, str], dict[str, Any]]:

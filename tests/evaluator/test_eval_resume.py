@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
-from eval_helpers import CALLS, read_jsonl, rec, run_eval, scores_by_key
+from eval_helpers import CALLS, evaluate_files, read_jsonl, rec, run_eval, scores_by_key
 
 SAMPLES = [{"id": f"s{i}", "input": "q", "expected": "x"} for i in range(10)]
 RECORDS = [rec(f"s{i}", "x" if i % 2 else "y") for i in range(9)] + [rec("s9", None)]
@@ -81,18 +81,11 @@ async def test_changed_dataset_scores_the_new_samples(tmp_path: Path) -> None:
 
 
 async def test_scores_of_metrics_no_longer_configured_are_left_out(tmp_path: Path) -> None:
-    from chatbot_tester.orchestrator.reports import write_reports
-
     await run_eval(tmp_path, SAMPLES, RECORDS, {"metrics": [{"type": "h8_count", "name": "stale"}]})
-    ev = await run_eval(tmp_path, None, None, {"metrics": [{"type": "exact_match"}]})
-    assert list(ev.summary["metrics"]) == ["exact_match"]
-    paths = write_reports(
-        ev,
-        tmp_path / "dataset.jsonl",
-        tmp_path / "results.jsonl",
-        tmp_path / "out",
-        ["junit", "md", "html"],
-        step_summary=False,
+    ev = await evaluate_files(
+        tmp_path, {"metrics": [{"type": "exact_match"}]}, ("junit", "md", "html")
     )
+    assert list(ev.report.metrics) == ["exact_match"]
+    paths = ev.reports
     for path in paths.values():
         assert "stale" not in path.read_text(), path

@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from eval_helpers import CALLS, CLOSED, SlowAsyncMetric, rec, run_eval, scores_by_key
+from eval_helpers import (
+    CALLS,
+    CLOSED,
+    SlowAsyncMetric,
+    evaluate_files,
+    rec,
+    run_eval,
+    scores_by_key,
+)
 
 from chatbot_tester.common.events import EventBus, ItemFinished
 from chatbot_tester.errors import DatasetError
@@ -262,14 +270,6 @@ async def test_no_metrics_and_no_results(tmp_path: Path) -> None:
     ev = await run_eval(tmp_path, samples, None, {})
     assert ev.summary["metrics"] == {} and ev.passed
     assert ev.summary["totals"]["missing"] == 1 and ev.summary["totals"]["records"] == 0
-    from chatbot_tester.orchestrator.reports import write_reports
-
-    paths = write_reports(
-        ev,
-        tmp_path / "dataset.jsonl",
-        tmp_path / "results.jsonl",
-        tmp_path / "out",
-        ["html", "junit", "md", "json"],
-    )
+    paths = (await evaluate_files(tmp_path, {}, ("html", "junit", "md", "json"))).reports
     assert "missing" in paths["html"].read_text()
     assert b"<testsuites" in paths["junit"].read_bytes()

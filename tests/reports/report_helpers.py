@@ -12,9 +12,9 @@ import orjson
 
 from chatbot_tester.common.config import EvaluatorConfig
 from chatbot_tester.common.schemas import Score
-from chatbot_tester.evaluator import Evaluation, evaluate_run
-from chatbot_tester.evaluator.metrics import Metric, MetricContext, MetricInput, metric_registry
-from chatbot_tester.orchestrator.reports import write_reports
+from chatbot_tester.evaluator.metrics import Metric, MetricInput, metric_registry
+from chatbot_tester.orchestrator.result import StageEvaluation
+from chatbot_tester.orchestrator.stages import EvaluateJob, evaluate_job
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -69,26 +69,23 @@ def evaluate(
     *,
     formats: tuple[str, ...] = ("json", "html", "junit", "md"),
     resume: bool = False,
-) -> tuple[Evaluation, dict[str, Path]]:
-    ds = write_jsonl(tmp / "dataset.jsonl", samples)
-    res = write_jsonl(tmp / "results.jsonl", records)
-    out = tmp / "out"
-    cfg = EvaluatorConfig.model_validate(config)
-
-    async def main() -> Evaluation:
-        return await evaluate_run(
-            ds,
-            res,
-            cfg,
-            out,
-            context=MetricContext(),
-            resume=resume,
-            pipeline_name="demo",
-            run_id="r1",
-        )
-
-    evaluation = anyio.run(main)
-    return evaluation, write_reports(evaluation, ds, res, out, list(formats), step_summary=False)
+) -> tuple[StageEvaluation, dict[str, Path]]:
+    """Evaluate through the pipeline's stage function; the decision reads the gates only."""
+    job = EvaluateJob(
+        dataset=write_jsonl(tmp / "dataset.jsonl", samples),
+        results=write_jsonl(tmp / "results.jsonl", records),
+        out_dir=tmp / "out",
+        evaluator=EvaluatorConfig.model_validate(config),
+        max_error_rate=None,
+        base_dir=tmp,
+        pipeline_name="demo",
+        run_id="r1",
+        resume=resume,
+        formats=formats,
+        step_summary=False,
+    )
+    outcome = anyio.run(lambda: evaluate_job(job))
+    return outcome, outcome.reports
 
 
 def record(sample_id: str, text: str | None, **extra: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ def test_100k_samples_render_a_bounded_number_of_rows(tmp_path: Path) -> None:
     evaluation, paths = evaluate(
         tmp_path, samples, records, {"metrics": [{"type": "exact_match"}]}, formats=("html",)
     )
-    assert evaluation.summary["metrics"]["exact_match"]["scored"] == N
+    assert evaluation.report.to_json_dict()["metrics"]["exact_match"]["scored"] == N
     with open_page(paths["html"]) as page:
         assert page.text_content("#count") == f"showing {N} of {N}"
         rows = page.evaluate("document.querySelectorAll('.row:not(.head)').length")

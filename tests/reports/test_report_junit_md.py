@@ -6,11 +6,13 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import anyio
 import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped
 from report_helpers import evaluate, record
 
-from chatbot_tester.orchestrator.reports import write_reports
+from chatbot_tester.common.config import EvaluatorConfig
+from chatbot_tester.orchestrator.stages import EvaluateJob, evaluate_job
 
 HOSTILE = "<b>bold</b> & `code` | pipe @octocat [link](javascript:alert(1)) \x00\x07\x1b end"
 NASTY_ID = 'nasty <&> "q" \x07'
@@ -136,15 +138,22 @@ def test_markdown_summary(run: tuple[Path, dict[str, Path], object]) -> None:
 def test_markdown_is_appended_to_the_github_step_summary(
     run: tuple[Path, dict[str, Path], object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tmp, _, ev = run
+    tmp, _, _ = run
     summary_file = tmp_path / "step_summary.md"
     summary_file.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary_file))
-    out = tmp_path / "again"
-    paths = write_reports(ev, tmp / "dataset.jsonl", tmp / "results.jsonl", out, ["md", "json"])  # type: ignore[arg-type]
+    job = EvaluateJob(
+        dataset=tmp / "dataset.jsonl",
+        results=tmp / "results.jsonl",
+        out_dir=tmp_path / "again",
+        evaluator=EvaluatorConfig.model_validate({"metrics": [{"type": "exact_match"}]}),
+        base_dir=tmp,
+        formats=("md", "json"),
+    )
+    paths = anyio.run(lambda: evaluate_job(job)).reports
     text = summary_file.read_text()
     assert text.startswith("earlier step\n")
     assert paths["md"].read_text() in text
     assert json.loads(paths["json"].read_text())["metrics"]["exact_match"]["total"] == 6
-    write_reports(ev, tmp / "dataset.jsonl", tmp / "results.jsonl", out, ["json"])  # type: ignore[arg-type]
+    anyio.run(lambda: evaluate_job(job.model_copy(update={"formats": ("json",)})))
     assert summary_file.read_text() == text  # only the md format appends

@@ -19,7 +19,7 @@ def test_metrics_table_has_a_flaky_column_with_repeats(tmp_path: Path) -> None:
         for k in range(2)
     ]
     ev, paths = evaluate(tmp_path, samples, records, {"metrics": [{"type": "exact_match"}]})
-    assert ev.summary["metrics"]["exact_match"]["flaky"] == 2
+    assert ev.report.to_json_dict()["metrics"]["exact_match"]["flaky"] == 2
     with open_page(paths["html"]) as page:
         heads = page.eval_on_selector_all("#metrics-table th", "t => t.map(x => x.textContent)")
         assert heads[-1] == "flaky (flip rate)"

@@ -12,7 +12,10 @@ Two forms:
 * ``evaluate --config PIPELINE --dataset D.jsonl --results R.jsonl -o OUTDIR`` for stages
   chained by hand.
 
-Exit code 1 when a gate fails (one line per failed gate on stderr), 0 otherwise.
+Both forms run the pipeline's evaluate stage (``orchestrator.stages.evaluate_job``): the same
+one-pass reports and the same decision as ``run``, so the exit code is 1 when a gate fails,
+errors exceed ``runner.max_error_rate``, a metric could not score, or the run regressed
+against ``evaluator.baseline`` (one line per reason on stderr), 0 otherwise.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import click
 
 if TYPE_CHECKING:
     from chatbot_tester.evaluator.report_model import EvalReport
+    from chatbot_tester.orchestrator.result import StageEvaluation
+    from chatbot_tester.orchestrator.stages import EvaluateJob
 
 __all__ = ["command"]
 
@@ -57,6 +62,20 @@ def _with_metrics(evaluator: Any, metrics: tuple[str, ...]) -> Any:
             continue
         thresholds.append(expr)
     return evaluator.model_copy(update={"metrics": specs, "thresholds": thresholds})
+
+
+def _baseline(config: Any, ws_root: Path, run_dir: Any) -> Path | None:
+    """The run named by ``evaluator.baseline``, found as ``run`` finds it (or ``None``)."""
+    if config.evaluator.baseline is None:
+        return None
+    from chatbot_tester.common.artifacts.workspace import Workspace
+    from chatbot_tester.orchestrator.stages import resolve_baseline
+
+    found = resolve_baseline(config, Workspace(ws_root), run_dir)
+    if found is None:
+        click.echo("no earlier run to compare with (evaluator.baseline: latest)", err=True)
+        return None
+    return Path(found.path)
 
 
 def _identity(evaluator: Any) -> Any:
@@ -155,7 +174,8 @@ def command(
 ) -> None:
     """Score RUN again (or --dataset/--results into -o) and write reports; the chatbot is not called.
 
-    Exit codes: 0 every gate passed, 1 a gate failed, 2 bad config or input.
+    Exit codes: 0 passed, 1 a gate failed / errors beyond tolerance / unscored samples /
+    significant regression, 2 bad config or input.
     """
     from chatbot_tester.common.artifacts.workspace import DATASET, RESULTS
     from chatbot_tester.errors import UsageError
@@ -171,7 +191,7 @@ def command(
         evaluator = _with_metrics(config.evaluator, metrics)
         ws_root = workspace or config.resolve_path(config.workspace)
         out_dir, base_dir, pipeline, run_id = output, config.base_dir, config.name, ""
-        resume = not no_resume
+        resume, baseline = not no_resume, None
     else:
         if dataset is not None or results is not None or output is not None:
             raise UsageError("--dataset, --results and -o are for evaluating without a RUN")
@@ -187,65 +207,54 @@ def command(
         else:
             stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
             out_dir, resume = run_dir.path / "evaluations" / stamp, False
+        baseline = _baseline(config, ws_root, run_dir)
     for path, what in ((dataset, "dataset"), (results, "results")):
         if not path.is_file():
             raise UsageError(f"{path}: no {what} file (was the run interrupted before this stage?)")
-    evaluation = _evaluate(
-        dataset, results, evaluator, out_dir, ws_root, base_dir, resume, pipeline, run_id
+    from chatbot_tester.orchestrator.stages import EvaluateJob
+
+    job = EvaluateJob(
+        dataset=dataset,
+        results=results,
+        out_dir=out_dir,
+        evaluator=evaluator,
+        max_error_rate=config.runner.max_error_rate,
+        workspace_dir=ws_root,
+        base_dir=base_dir,
+        pipeline_name=pipeline,
+        run_id=run_id,
+        resume=resume,
+        baseline=baseline,
+        formats=tuple(formats) or None,
     )
+    outcome = _evaluate(job)
     from chatbot_tester.common.text import clean_text
-    from chatbot_tester.orchestrator.reports import write_reports
 
-    chosen = list(formats) or list(evaluator.report.formats)
-    paths = write_reports(evaluation, dataset, results, out_dir, chosen)
-    _print_summary(evaluation.report)
-    for fmt, path in sorted(paths.items()):
+    decision = outcome.report.decision
+    _print_summary(outcome.report)
+    for fmt, path in sorted(outcome.reports.items()):
         click.echo(f"{fmt}: {path}", err=True)
-    for gate in evaluation.gates:
-        if not gate.passed:
-            click.echo(clean_text(gate.message), err=True)
+    for line in decision.reasons:  # the same reasons, in the same order, as ``run`` prints
+        click.echo(clean_text(line), err=True)
     click.echo(str(out_dir.resolve()))
-    if not evaluation.passed:
-        sys.exit(1)
+    if not decision.passed:
+        sys.exit(decision.exit_code)
 
 
-def _evaluate(
-    dataset: Path,
-    results: Path,
-    evaluator: Any,
-    out_dir: Path,
-    ws_root: Path,
-    base_dir: Path,
-    resume: bool,
-    pipeline: str,
-    run_id: str,
-) -> Any:
+def _evaluate(job: EvaluateJob) -> StageEvaluation:
+    """Run the pipeline's evaluate stage on ``job`` with a progress display."""
     import anyio
 
     from chatbot_tester.common.events import EventBus
-    from chatbot_tester.evaluator import evaluate_run
-    from chatbot_tester.evaluator.metrics import MetricContext
     from chatbot_tester.orchestrator.progress import ProgressDisplay
+    from chatbot_tester.orchestrator.stages import evaluate_job
 
     bus = EventBus()
     bus.subscribe(ProgressDisplay())
-    context = MetricContext(
-        judge=evaluator.judge, workspace_dir=ws_root, base_dir=base_dir, cache=evaluator.cache
-    )
 
-    async def main() -> Any:
+    async def main() -> StageEvaluation:
         try:
-            return await evaluate_run(
-                dataset,
-                results,
-                evaluator,
-                out_dir,
-                context=context,
-                bus=bus,
-                resume=resume,
-                pipeline_name=pipeline,
-                run_id=run_id,
-            )
+            return await evaluate_job(job, bus=bus)
         finally:
             await bus.aclose()
 

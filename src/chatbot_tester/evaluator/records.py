@@ -19,12 +19,10 @@ from chatbot_tester.common.artifacts.jsonl import format_row_error, iter_jsonl
 from chatbot_tester.common.schemas import RunRecord, Score, TestSample
 from chatbot_tester.common.validation import duplicate_id_error
 from chatbot_tester.errors import DatasetError
-from chatbot_tester.evaluator.reports.base import Row
 
 __all__ = [
     "DatasetIndex",
     "ScoreKey",
-    "iter_rows",
     "iter_summary_scores",
     "iter_unique_records",
     "iter_unique_scores",
@@ -203,32 +201,3 @@ def iter_summary_scores(path: Path, summary: dict[str, Any]) -> Iterator[Score]:
     for score in iter_unique_scores(path):
         if score.metric in labels:
             yield score
-
-
-def iter_rows(
-    dataset_path: Path, results_path: Path, scores_path: Path, labels: list[str]
-) -> Iterator[Row]:
-    """The rows of a finished evaluation, joined again from its files (to re-render reports).
-
-    The evaluation itself hands its rows to the reporters as it goes; this re-join is for
-    reports written afterwards. It holds the scores of ``labels`` grouped by record (memory
-    proportional to the scores), then streams the records and the samples without one.
-    """
-    order = {m: i for i, m in enumerate(labels)}
-    by_record: dict[tuple[str, int], list[Score]] = {}
-    for score in iter_unique_scores(scores_path):
-        if score.metric in order:
-            by_record.setdefault((score.sample_id, score.repeat), []).append(score)
-    with DatasetIndex(dataset_path, validate=False) as dataset:
-        seen: set[str] = set()
-        for record in iter_unique_records(results_path):
-            if record.sample_id not in dataset:
-                continue
-            seen.add(record.sample_id)
-            scores = by_record.pop(record.key, [])
-            scores.sort(key=lambda s: (s.turn is not None, s.turn or 0, order[s.metric]))
-            sid = record.sample_id
-            yield Row(dataset.get(sid), record, scores, dataset.line_of(sid))
-        for sid in dataset.ids():
-            if sid not in seen:
-                yield Row(dataset.get(sid), None, [], dataset.line_of(sid))

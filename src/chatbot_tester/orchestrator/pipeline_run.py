@@ -11,7 +11,7 @@ import asyncio
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -252,14 +252,10 @@ class PipelineRun:
             )
             self._save(RunStatus.INTERRUPTED, result.problems[-1])
             return result
-        result = evaluated.model_copy(update={"status": "completed", "run": self._dump(summary)})
+        result = evaluated.model_copy(update={"status": "completed", "run": summary})
         self._save(RunStatus.COMPLETED)
         self.bus.emit(RunFinished(self.run_dir.run_id, "completed"))
         return result
-
-    @staticmethod
-    def _dump(summary: RunSummary) -> dict[str, Any]:
-        return summary.model_dump(mode="json")
 
     def _result(self, status: str, summary: RunSummary | None = None) -> PipelineResult:
         assert self.dataset is not None
@@ -270,5 +266,5 @@ class PipelineRun:
             exit_code=0,
             dataset=self.dataset.info,
             generation_skipped=self.dataset.reused,
-            run=self._dump(summary) if summary is not None else {},
+            run=summary,
         )

@@ -4,8 +4,7 @@ The evaluator produces rows and the ``EvalReport``; the reporters turn them into
 module owns the files. ``ReportFiles`` opens a temporary file per requested format next to
 its final name, feeds every reporter each row as the evaluation yields it, and on
 ``finish(report)`` completes them and renames them into place; if anything fails before,
-no report file is half-written. ``write_reports`` re-renders the reports of a finished
-evaluation from its files.
+no report file is half-written.
 """
 
 from __future__ import annotations
@@ -19,12 +18,10 @@ from typing import IO
 from chatbot_tester.common.artifacts.storage import atomic_open
 from chatbot_tester.common.registry import did_you_mean
 from chatbot_tester.errors import ConfigError
-from chatbot_tester.evaluator.evaluate import Evaluation
-from chatbot_tester.evaluator.records import iter_rows
 from chatbot_tester.evaluator.report_model import EvalReport
 from chatbot_tester.evaluator.reports import Reporter, Row, append_step_summary, reporter_registry
 
-__all__ = ["ReportFiles", "reporter_classes", "write_reports"]
+__all__ = ["ReportFiles", "reporter_classes"]
 
 
 def reporter_classes(formats: Sequence[str]) -> dict[str, type[Reporter]]:
@@ -99,22 +96,3 @@ class ReportFiles:
             exc = RuntimeError("ReportFiles closed before finish()")
             exc_type = RuntimeError
         self._stack.__exit__(exc_type, exc, tb)
-
-
-def write_reports(
-    evaluation: Evaluation,
-    dataset_path: Path,
-    results_path: Path,
-    out_dir: Path,
-    formats: Sequence[str],
-    *,
-    step_summary: bool = True,
-) -> dict[str, Path]:
-    """Render ``formats`` for a finished evaluation from its files; returns format -> path."""
-    report = evaluation.report
-    with ReportFiles(out_dir, formats, step_summary=step_summary) as files:
-        for row in iter_rows(
-            dataset_path, results_path, evaluation.scores_path, report.metric_labels()
-        ):
-            files.add(row)
-        return files.finish(report)

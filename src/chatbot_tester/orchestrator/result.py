@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chatbot_tester.common.schemas import DatasetInfo
 from chatbot_tester.evaluator.report_model import EvalReport, GateOutcome
+from chatbot_tester.runner import RunSummary
 
 __all__ = ["PipelineResult", "StageEvaluation"]
 
@@ -43,8 +44,8 @@ class PipelineResult(BaseModel):
     """The dataset used."""
     generation_skipped: bool = False
     """True when an identical dataset already existed in the workspace."""
-    run: dict[str, Any] = Field(default_factory=dict)
-    """The runner's summary (counts, errors by kind, cost, seconds)."""
+    run: RunSummary | None = None
+    """The runner's summary (counts, errors by kind, cost, seconds); ``None`` before the run."""
     report: EvalReport | None = None
     """The evaluation summary (what report.json holds), with the run's decision."""
     failed_gates: list[GateOutcome] = Field(default_factory=list)

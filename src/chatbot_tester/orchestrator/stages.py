@@ -1,4 +1,4 @@
-"""The run and evaluate stages as the orchestrator drives them.
+"""The run and evaluate stages as the orchestrator (and ``chatbot-tester evaluate``) drive them.
 
 Each function builds what its stage needs from the pipeline config (backend, cache, metric
 context), calls the stage's public API, and cleans up. The stages themselves never import
@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel, ConfigDict
+
 from chatbot_tester.common.artifacts.storage import atomic_write_bytes
 from chatbot_tester.common.artifacts.workspace import (
     DATASET,
@@ -20,7 +22,7 @@ from chatbot_tester.common.artifacts.workspace import (
     Workspace,
 )
 from chatbot_tester.common.backends import backend_registry
-from chatbot_tester.common.config import PipelineConfig
+from chatbot_tester.common.config import EvaluatorConfig, PipelineConfig
 from chatbot_tester.common.events import EventBus, Notice
 from chatbot_tester.errors import ConfigError
 from chatbot_tester.orchestrator.result import StageEvaluation
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from chatbot_tester.evaluator.report_model import EvalReport
     from chatbot_tester.runner import RunSummary
 
-__all__ = ["evaluate_stage", "resolve_baseline", "run_stage"]
+__all__ = ["EvaluateJob", "evaluate_job", "evaluate_stage", "resolve_baseline", "run_stage"]
 
 
 async def run_stage(
@@ -109,6 +111,45 @@ def _baseline_report(baseline: RunDir | None) -> EvalReport | None:
         return None
 
 
+class EvaluateJob(BaseModel):
+    """What one evaluation needs: inputs, output folder, metrics, decision rule, baseline.
+
+    The pipeline (``evaluate_stage``) and ``chatbot-tester evaluate`` both describe their
+    evaluation with this and hand it to ``evaluate_job``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    dataset: Path
+    """dataset.jsonl to score against."""
+    results: Path
+    """results.jsonl to score."""
+    out_dir: Path
+    """Where scores.jsonl and the reports go (the run directory, or another folder)."""
+    evaluator: EvaluatorConfig
+    """Metrics, gates, judge and report settings (after any ``--metric`` selection)."""
+    max_error_rate: float | None = 0.0
+    """``runner.max_error_rate``; ``None`` decides on the gates alone."""
+    workspace_dir: Path | None = None
+    """Workspace root for the judge cache (``None``: no on-disk cache)."""
+    base_dir: Path
+    """Directory that relative paths in metric options refer to."""
+    pipeline_name: str = ""
+    """The pipeline's name, for the reports."""
+    run_id: str = ""
+    """The evaluated run's id (empty outside a workspace)."""
+    resume: bool = True
+    """Reuse valid scores already in ``out_dir/scores.jsonl``."""
+    cache: bool = True
+    """Whether judge verdicts may be cached (``evaluator.cache`` must allow it too)."""
+    baseline: Path | None = None
+    """An evaluated run directory to compare with (a regression fails the run)."""
+    formats: tuple[str, ...] | None = None
+    """Report formats; ``None`` takes ``evaluator.report.formats``."""
+    step_summary: bool = True
+    """Append report.md to ``$GITHUB_STEP_SUMMARY`` when that is set."""
+
+
 async def evaluate_stage(
     config: PipelineConfig,
     ws: Workspace,
@@ -118,12 +159,34 @@ async def evaluate_stage(
     bus: EventBus,
     formats: Sequence[str] | None = None,
 ) -> StageEvaluation:
-    """Score the run, check gates, compare with the baseline, decide, and write the reports.
+    """Evaluate ``run`` of the pipeline in place, against ``evaluator.baseline`` if set."""
+    baseline = resolve_baseline(config, ws, run)
+    if config.evaluator.baseline is not None and baseline is None:
+        bus.emit(Notice("warning", "no earlier run to compare with (evaluator.baseline: latest)"))
+    job = EvaluateJob(
+        dataset=run.file(DATASET),
+        results=run.file(RESULTS),
+        out_dir=run.path,
+        evaluator=config.evaluator,
+        max_error_rate=config.runner.max_error_rate,
+        workspace_dir=ws.root,
+        base_dir=config.base_dir,
+        pipeline_name=config.name,
+        run_id=run.run_id,
+        cache=cache,
+        baseline=None if baseline is None else baseline.path,
+        formats=None if formats is None else tuple(formats),
+    )
+    return await evaluate_job(job, bus=bus)
 
-    One pass: the evaluator's rows go straight to the reporters (``report.formats``, or
-    ``formats``) while the records are scored; the report files are completed once the
-    run's decision (gates, errors beyond ``runner.max_error_rate``, unscored samples, a
-    baseline regression) is known, so every report and the exit code agree.
+
+async def evaluate_job(job: EvaluateJob, *, bus: EventBus | None = None) -> StageEvaluation:
+    """Score, check gates, compare with the baseline, decide, and write the reports.
+
+    One pass: the evaluator's rows go straight to the reporters (``job.formats``) while the
+    records are scored; the report files are completed once the decision (gates, errors
+    beyond ``max_error_rate``, unscored samples, a baseline regression) is known, so every
+    report and the exit code agree.
     """
     from chatbot_tester.evaluator import evaluate_run
     from chatbot_tester.evaluator.decision import decide
@@ -131,28 +194,29 @@ async def evaluate_stage(
     from chatbot_tester.evaluator.reports.json_report import render_json
     from chatbot_tester.orchestrator.reports import ReportFiles
 
-    ev = config.evaluator
+    ev = job.evaluator
     context = MetricContext(
         judge=ev.judge,
-        workspace_dir=ws.root,
-        base_dir=config.base_dir,
-        cache=ev.cache and cache,
+        workspace_dir=job.workspace_dir,
+        base_dir=job.base_dir,
+        cache=ev.cache and job.cache,
     )
-    baseline = resolve_baseline(config, ws, run)
-    if ev.baseline is not None and baseline is None:
-        bus.emit(Notice("warning", "no earlier run to compare with (evaluator.baseline: latest)"))
-    chosen = list(ev.report.formats) if formats is None else list(formats)
-    with ReportFiles(run.path, chosen, baseline=_baseline_report(baseline)) as files:
+    baseline = None if job.baseline is None else RunDir(job.baseline)
+    chosen = list(ev.report.formats) if job.formats is None else list(job.formats)
+    out = job.out_dir
+    with ReportFiles(
+        out, chosen, baseline=_baseline_report(baseline), step_summary=job.step_summary
+    ) as files:
         evaluation = await evaluate_run(
-            run.file(DATASET),
-            run.file(RESULTS),
+            job.dataset,
+            job.results,
             ev,
-            run.path,
+            out,
             context=context,
             bus=bus,
-            resume=True,
-            pipeline_name=config.name,
-            run_id=run.run_id,
+            resume=job.resume,
+            pipeline_name=job.pipeline_name,
+            run_id=job.run_id,
             on_row=files.add,
         )
         problems: list[str] = []
@@ -162,11 +226,11 @@ async def evaluate_stage(
 
             # compare reads the candidate's report.json (latency, cost): the gates-only
             # summary is on disk until the final reports replace it below
-            atomic_write_bytes(run.file(REPORT_JSON), render_json(evaluation.report))
+            atomic_write_bytes(out / REPORT_JSON, render_json(evaluation.report))
             try:
                 comparison = compare_runs(
                     baseline.path,
-                    run.path,
+                    out,
                     alpha=ev.compare.alpha,
                     correction=ev.compare.correction,
                     min_effect=ev.compare.min_effect,
@@ -179,9 +243,7 @@ async def evaluate_stage(
                     f"significant regression against baseline run {baseline.run_id}: "
                     + ", ".join(comparison.regressed_metrics)
                 )
-        decision = decide(
-            evaluation.report, max_error_rate=config.runner.max_error_rate, problems=problems
-        )
+        decision = decide(evaluation.report, max_error_rate=job.max_error_rate, problems=problems)
         report = evaluation.report.with_decision(decision)
         paths = files.finish(report)
     outcome = StageEvaluation(report=report, reports=paths)
@@ -189,5 +251,5 @@ async def evaluate_stage(
         from chatbot_tester.evaluator.compare import write_comparison
 
         outcome.comparison = comparison.model_dump(mode="json")
-        outcome.reports.update(write_comparison(comparison, run.path))
+        outcome.reports.update(write_comparison(comparison, out, step_summary=job.step_summary))
     return outcome
