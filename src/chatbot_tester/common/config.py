@@ -138,7 +138,7 @@ Float = Annotated[float, BeforeValidator(_not_bool)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
 
 class BackendSpec(_Model):
@@ -220,9 +220,9 @@ class BackoffConfig(_Model):
 class RateLimitConfig(_Model):
     """Client-side rate limits, shared by every stage that uses the same backend and key."""
 
-    requests_per_minute: Float | None = Field(default=None, gt=0)
+    requests_per_minute: Float | None = Field(default=None, ge=0.001)
     """Most requests started per minute."""
-    tokens_per_minute: Float | None = Field(default=None, gt=0)
+    tokens_per_minute: Float | None = Field(default=None, ge=1)
     """Most tokens (estimated before, corrected after each call) per minute."""
 
 
@@ -246,7 +246,7 @@ class RunnerConfig(BackendSpec):
     """Most requests in flight."""
     adaptive_concurrency: Bool = False
     """Halve concurrency on 429s and recover gradually."""
-    timeout_s: Float = Field(default=60.0, gt=0)
+    timeout_s: Float = Field(default=60.0, ge=0.001, le=86_400)
     """Hard wall-clock limit per attempt."""
     sample_timeout_s: Float | None = Field(default=None, gt=0)
     """Total deadline per sample, retries included (default: attempts x timeout)."""
@@ -273,7 +273,7 @@ class RunnerConfig(BackendSpec):
 class MetricSpec(BaseModel):
     """One metric: ``type`` plus the metric's own options (validated by the metric)."""
 
-    model_config = ConfigDict(extra="allow", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="allow", use_attribute_docstrings=True, allow_inf_nan=False)
 
     type: str
     """Registered metric name (see `chatbot-tester metrics`)."""
@@ -298,7 +298,7 @@ class JudgeConfig(BackendSpec):
 
     concurrency: Int = Field(default=8, ge=1, le=1024)
     """Most judge calls in flight."""
-    timeout_s: Float = Field(default=60.0, gt=0)
+    timeout_s: Float = Field(default=60.0, ge=0.001, le=86_400)
     """Hard wall-clock limit per judge call."""
     retries: Int = Field(default=3, ge=0, le=20)
     """Retries per judge call."""
@@ -404,7 +404,12 @@ class PipelineConfig(_Model):
 
     def resolve_path(self, path: Path) -> Path:
         """``path`` made absolute relative to the YAML file's directory."""
-        return path if path.is_absolute() else (self._base_dir / path).resolve()
+        if path.is_absolute():
+            return path
+        try:
+            return (self._base_dir / path).resolve()
+        except (OSError, RuntimeError):  # a symlink loop: the reader names it as one line
+            return Path(os.path.normpath(self._base_dir / path))
 
     def snapshot(self) -> dict[str, Any]:
         """The config as written (``${ENV}`` references unresolved), for manifests."""

@@ -78,6 +78,12 @@ def import_plugins(plugins: Sequence[str], base_dir: Path, *, where: str = "plug
             if isinstance(exc, ConfigError) and str(exc).startswith(field):
                 raise
             raise ConfigError(f"{field}: importing '{ref}' failed: {exc}") from None
+        except SystemExit as exc:
+            # A plugin that exits on import must not end the run with its own (often 0) code.
+            raise ConfigError(
+                f"{field}: importing '{ref}' called sys.exit({exc.code!r}); "
+                "a plugin must only define and register"
+            ) from None
         except Exception as exc:
             raise ConfigError(
                 f"{field}: importing '{ref}' failed: {type(exc).__name__}: {exc}"

@@ -41,6 +41,9 @@ _INT = "tag:yaml.org,2002:int"
 
 Loc = tuple[int | str, ...]
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffe\uffff]")
+"""Characters YAML forbids in a stream (PyYAML would fail with a raw, unlocated error)."""
+
 
 class SafeYamlLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` with YAML 1.2 booleans and without implicit timestamps.
@@ -52,15 +55,82 @@ class SafeYamlLoader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.alias_marks: dict[tuple[int, int], Mark] = {}
+        self.aliases = 0
+        self.depth = 0
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        """Compose as usual, recording the mark of an alias under (parent, index)."""
+        """Compose as usual, recording the mark of an alias and enforcing the alias/depth caps."""
         if self.check_event(AliasEvent):
             where = index if isinstance(index, int) else id(index)
             event = self.peek_event()  # type: ignore[no-untyped-call]
             self.alias_marks[(id(parent), where)] = event.start_mark
-        node: Node | None = super().compose_node(parent, index)
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise _LimitError(f"more than {MAX_ALIASES} aliases (*name)", event.start_mark)
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise _LimitError(f"nesting deeper than {MAX_DEPTH} levels", mark)
+            node: Node | None = super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
         return node
+
+
+MAX_ALIASES = 1000
+"""Most ``*alias`` references one YAML document may hold."""
+MAX_DEPTH = 100
+"""Deepest nesting of mappings and lists in one YAML document."""
+MAX_NODES = 1_000_000
+"""Most values a document may expand to once its aliases are followed (stops alias bombs)."""
+
+
+class _LimitError(Exception):
+    """A YAML document over one of the safety limits (turned into a ``ConfigError``)."""
+
+    def __init__(self, text: str, mark: Mark | None) -> None:
+        super().__init__(text)
+        self.text = text
+        self.mark = mark
+
+
+def _expanded_size(root: Node) -> int:
+    """How many nodes ``root`` stands for with every alias expanded (memoised, no expansion).
+
+    Raises ``_LimitError`` past ``MAX_NODES``; a recursive alias counts as over the limit.
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise _LimitError("a recursive alias (a value that contains itself)", node.start_mark)
+        active.add(key)
+        total = 1
+        if isinstance(node, MappingNode):
+            for k, v in node.value:
+                total += size(k) + size(v)
+                if total > MAX_NODES:
+                    break
+        elif isinstance(node, SequenceNode):
+            for item in node.value:
+                total += size(item)
+                if total > MAX_NODES:
+                    break
+        active.discard(key)
+        if total > MAX_NODES:
+            raise _LimitError(
+                f"expands to more than {MAX_NODES} values through aliases (an alias bomb?)",
+                node.start_mark,
+            )
+        sizes[key] = total
+        return total
+
+    return size(root)
 
 
 SafeYamlLoader.yaml_implicit_resolvers = {
@@ -188,16 +258,36 @@ class _Walker:
 def load_yaml_text(text: str, *, file: str | Path | None = None) -> tuple[Any, PositionMap]:
     """Parse one YAML document safely; return the data and where each key/value is."""
     positions = PositionMap(file=str(file) if file is not None else None)
+    bad = _CONTROL.search(text)
+    if bad is not None:
+        line = text.count("\n", 0, bad.start()) + 1
+        col = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
+        raise ConfigError(
+            f"control character U+{ord(bad.group()):04X} is not allowed in YAML; remove it "
+            "(write escapes like \\x1b inside double quotes instead)",
+            file=positions.file,
+            line=line,
+            col=col,
+        )
     loader = SafeYamlLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None, positions
         positions.keys[()] = _pos(node.start_mark)
+        _expanded_size(node)
         _Walker(positions, loader.alias_marks).walk(node, ())
         data = loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise _syntax_error(exc, positions.file) from None
+    except _LimitError as exc:
+        where = _pos(exc.mark) if exc.mark is not None else None
+        raise ConfigError(
+            f"YAML over the safety limit: {exc.text}",
+            file=positions.file,
+            line=where[0] if where else None,
+            col=where[1] if where else None,
+        ) from None
     except RecursionError:
         raise ConfigError("YAML nesting is too deep", file=positions.file) from None
     finally:

@@ -7,7 +7,9 @@ by ``dataset_fingerprint``); ``dataset_hash`` identifies the written content in 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ from chatbot_tester.common.artifacts.workspace import validate_name
 from chatbot_tester.common.config import GeneratorConfig
 from chatbot_tester.common.schemas import DatasetInfo, TestSample
 from chatbot_tester.errors import DatasetError
+from chatbot_tester.generator.input_checks import check_regular_file
 from chatbot_tester.generator.sources import (
     check_samples,
     display_path,
@@ -61,6 +64,8 @@ def _resolve(path: Path, base_dir: Path) -> Path:
 
 
 def _file_bytes(path: Path, what: str) -> bytes:
+    if os.path.lexists(path):  # a FIFO or /dev/zero would hang or exhaust memory here
+        check_regular_file(path)
     try:
         return path.read_bytes()
     except OSError as exc:
@@ -125,6 +130,25 @@ async def build_dataset(
     dataset_id = dataset_id_for(config)
     source_path = _resolve(config.source, base_dir) if config.source is not None else None
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return await _build(config, base_dir, out_path, source_path, dataset_id, cache, bus)
+    except BaseException:
+        # Leave no empty folder behind: datasets/ and a workspace created for this run.
+        with contextlib.suppress(OSError):
+            out_path.parent.rmdir()
+            out_path.parent.parent.rmdir()
+        raise
+
+
+async def _build(
+    config: GeneratorConfig,
+    base_dir: Path,
+    out_path: Path,
+    source_path: Path | None,
+    dataset_id: str,
+    cache: ResponseCache | None,
+    bus: EventBus | None,
+) -> tuple[DatasetInfo, SyntheticReport | None]:
     samples: Iterable[TestSample]
     report: SyntheticReport | None = None
     if config.synthetic is None:

@@ -6,13 +6,38 @@ apply to every source format alike: a printable id and a non-blank user input.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 
 from chatbot_tester.common.schemas import TestSample
 from chatbot_tester.errors import DatasetError
 
-__all__ = ["decode_text", "display_path", "read_bytes", "sample_problem"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_LINE_BYTES",
+    "check_line_lengths",
+    "check_regular_file",
+    "decode_text",
+    "display_path",
+    "read_bytes",
+    "sample_problem",
+]
+
+
+def _limit(env: str, default: int) -> int:
+    try:
+        value = int(float(os.environ.get(env, "") or default))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+MAX_FILE_BYTES = _limit("CHATBOT_TESTER_MAX_DATASET_BYTES", 512 * 1024 * 1024)
+"""Largest dataset or document file read (default 512 MiB; env CHATBOT_TESTER_MAX_DATASET_BYTES)."""
+MAX_LINE_BYTES = _limit("CHATBOT_TESTER_MAX_LINE_BYTES", 16 * 1024 * 1024)
+"""Longest dataset line (default 16 MiB; env CHATBOT_TESTER_MAX_LINE_BYTES)."""
 
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 """C0/C1 control characters, line separators and bidi overrides (never valid in an id)."""
@@ -22,7 +47,7 @@ def display_path(path: Path) -> str:
     """``path`` relative to the current directory when it is below it (for error messages)."""
     try:
         return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
+    except (ValueError, OSError, RuntimeError):  # outside the cwd, or a symlink loop
         return str(path)
 
 
@@ -39,14 +64,77 @@ def decode_text(path: Path, data: bytes) -> str:
         ) from None
 
 
-def read_bytes(path: Path) -> bytes:
-    """The bytes of ``path``; a missing file or a directory is a one-line ``DatasetError``."""
+def check_regular_file(path: Path, *, max_bytes: int | None = None) -> int:
+    """The size of ``path`` after refusing what cannot be a dataset (one-line ``DatasetError``).
+
+    A FIFO, socket or device (``/dev/zero``) would block or never end, so anything but a
+    regular file is refused before it is opened; so are symlink loops and files larger than
+    ``max_bytes`` (default ``MAX_FILE_BYTES``).
+    """
+    where = display_path(path)
+    limit = MAX_FILE_BYTES if max_bytes is None else max_bytes
     try:
-        return path.read_bytes()
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise DatasetError("file not found", file=where) from None
+    except OSError as exc:
+        if exc.errno == 40:  # ELOOP
+            raise DatasetError("symlink loop; point the path at a real file", file=where) from None
+        raise DatasetError(f"cannot read file: {exc.strerror or exc}", file=where) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise DatasetError("is a directory, expected a file", file=where)
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device or socket"
+        raise DatasetError(f"is {kind}, not a regular file; save the data to a file", file=where)
+    if info.st_size > limit:
+        raise DatasetError(
+            f"file is {info.st_size} bytes, over the {limit}-byte limit "
+            "(raise CHATBOT_TESTER_MAX_DATASET_BYTES or split the file)",
+            file=where,
+        )
+    return info.st_size
+
+
+def check_line_lengths(path: Path, data: bytes) -> None:
+    """Refuse a line longer than ``MAX_LINE_BYTES`` (one pass of ``find``; free for small files)."""
+    if len(data) <= MAX_LINE_BYTES:
+        return
+    start = line = 0
+    while start < len(data):
+        line += 1
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        if end - start > MAX_LINE_BYTES:
+            raise DatasetError(
+                f"line is {end - start} bytes, over the {MAX_LINE_BYTES}-byte limit "
+                "(raise CHATBOT_TESTER_MAX_LINE_BYTES)",
+                file=display_path(path),
+                line=line,
+            )
+        start = end + 1
+
+
+def read_bytes(path: Path) -> bytes:
+    """The bytes of a regular file ``path``, within the size limits; else one ``DatasetError``."""
+    check_regular_file(path)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise DatasetError("file not found", file=display_path(path)) from None
     except IsADirectoryError:
         raise DatasetError("is a directory, expected a file", file=display_path(path)) from None
+    except OSError as exc:
+        raise DatasetError(
+            f"cannot read file: {exc.strerror or exc}", file=display_path(path)
+        ) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise DatasetError(
+            f"file is over the {MAX_FILE_BYTES}-byte limit (raise CHATBOT_TESTER_MAX_DATASET_BYTES)",
+            file=display_path(path),
+        )
+    check_line_lengths(path, data)
+    return data
 
 
 def sample_problem(sample: TestSample) -> str | None:

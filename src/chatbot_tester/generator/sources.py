@@ -19,6 +19,7 @@ from chatbot_tester.common.validation import duplicate_id_error
 from chatbot_tester.errors import ConfigError, DatasetError
 from chatbot_tester.generator.csv_source import FIELDS, read_csv
 from chatbot_tester.generator.input_checks import (
+    check_regular_file,
     decode_text,
     display_path,
     read_bytes,
@@ -61,6 +62,7 @@ def detect_format(path: Path, format: str = "auto") -> str:
 def read_jsonl(path: Path) -> Iterator[tuple[int, TestSample]]:
     """Yield ``(line, sample)`` for each non-blank JSONL line (each line one TestSample)."""
     where = display_path(path)
+    check_regular_file(path)
     objects = iter_json_objects(path, unique_keys=True)
     while True:
         try:

@@ -8,6 +8,7 @@ never turned into a score of 0.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import statistics
@@ -72,7 +73,7 @@ def parse_json_reply(text: str, model: type[M]) -> M:
     if not body:
         raise ValueError("the judge replied with nothing")
     try:
-        return model.model_validate_json(body)
+        verdict = model.model_validate_json(body)
     except ValidationError as exc:
         err = exc.errors()[0]
         if err["type"] == "json_invalid":
@@ -83,6 +84,26 @@ def parse_json_reply(text: str, model: type[M]) -> M:
         raise ValueError(
             f"the judge's verdict is invalid at '{loc}': {err['msg']} (reply: {_preview(text)!r})"
         ) from None
+    repeated = _repeated_key(body)
+    if (
+        repeated is not None
+    ):  # JSON parsers keep the last value; which one the judge meant is unknown
+        raise ValueError(f"the judge's verdict repeats the key '{repeated}'; give each key once")
+    return verdict
+
+
+def _repeated_key(body: str) -> str | None:
+    """The first key repeated within one object of the JSON ``body`` (a valid reply), or None."""
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in items]
+        if not found and len(set(keys)) != len(keys):
+            found.append(next(k for i, k in enumerate(keys) if k in keys[:i]))
+        return dict(items)
+
+    json.loads(body, object_pairs_hook=pairs)
+    return found[0] if found else None
 
 
 def parse_verdict(text: str, scale: tuple[float, float]) -> JudgeVerdict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar, Literal
 
+import regex
 from pydantic import Field, field_validator, model_validator
 
 from chatbot_tester.common.schemas import Score
@@ -181,28 +182,36 @@ class StartsWithMetric(AnswerMetric):
 
 
 _FLAG_NAMES = {
-    "i": re.IGNORECASE,
-    "ignorecase": re.IGNORECASE,
-    "m": re.MULTILINE,
-    "multiline": re.MULTILINE,
-    "s": re.DOTALL,
-    "dotall": re.DOTALL,
-    "x": re.VERBOSE,
-    "verbose": re.VERBOSE,
-    "a": re.ASCII,
-    "ascii": re.ASCII,
+    "i": regex.IGNORECASE,
+    "ignorecase": regex.IGNORECASE,
+    "m": regex.MULTILINE,
+    "multiline": regex.MULTILINE,
+    "s": regex.DOTALL,
+    "dotall": regex.DOTALL,
+    "x": regex.VERBOSE,
+    "verbose": regex.VERBOSE,
+    "a": regex.ASCII,
+    "ascii": regex.ASCII,
 }
 
 
-def parse_flags(flags: str | list[str]) -> re.RegexFlag:
-    """``"im"`` or ``["IGNORECASE", "MULTILINE"]`` -> combined ``re`` flags (ValueError if unknown)."""
+def parse_flags(flags: str | list[str]) -> int:
+    """``"im"`` or ``["IGNORECASE", "MULTILINE"]`` -> combined ``regex`` flags (ValueError if unknown)."""
     names = list(flags) if isinstance(flags, str) else [f.lower() for f in flags]
-    result = re.RegexFlag(0)
+    result = 0
     for n in names:
         if n.lower() not in _FLAG_NAMES:
             raise ValueError(f"unknown regex flag '{n}' (use i, m, s, x, a)")
-        result |= _FLAG_NAMES[n.lower()]
+        result |= int(_FLAG_NAMES[n.lower()])
     return result
+
+
+def _compile(pattern: str, flags: int = 0) -> regex.Pattern[str]:
+    """Compile with the ``regex`` module (``re`` syntax; VERSION0), ValueError when invalid."""
+    try:
+        return regex.compile(pattern, flags | regex.VERSION0)
+    except (regex.error, re.error) as exc:
+        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
 
 
 class RegexOptions(MetricOptions):
@@ -214,14 +223,13 @@ class RegexOptions(MetricOptions):
     """Regex flags: letters like ``"im"`` or names like ``[IGNORECASE, DOTALL]``."""
     must_match: bool = True
     """Pass when the pattern matches (``false``: pass when it does not)."""
+    timeout_s: float = Field(default=1.0, gt=0, le=60)
+    """Time budget of one search; a pattern that backtracks longer (ReDoS) is a metric error."""
 
     @field_validator("pattern")
     @classmethod
     def _valid_pattern(cls, v: str) -> str:
-        try:
-            re.compile(v)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression {v!r}: {exc}") from None
+        _compile(v)
         return v
 
     @field_validator("flags")
@@ -232,15 +240,17 @@ class RegexOptions(MetricOptions):
 
     @model_validator(mode="after")
     def _compiles(self) -> RegexOptions:
-        try:
-            re.compile(self.pattern, parse_flags(self.flags))
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression {self.pattern!r}: {exc}") from None
+        _compile(self.pattern, parse_flags(self.flags))
         return self
 
 
 class RegexMetric(AnswerMetric):
-    """1 when the pattern matches the answer (or does not, with ``must_match: false``)."""
+    """1 when the pattern matches the answer (or does not, with ``must_match: false``).
+
+    Searches run in the ``regex`` module with a time budget (``timeout_s``): a catastrophic
+    pattern such as ``(a+)+$`` becomes an error Score instead of a hang, and the module checks
+    for signals while matching, so Ctrl-C always interrupts it.
+    """
 
     Options = RegexOptions
     description = "Answer matches a regular expression (or must not match)."
@@ -248,13 +258,20 @@ class RegexMetric(AnswerMetric):
     def __init__(self, options: MetricOptions, *, name: str, context: MetricContext) -> None:
         super().__init__(options, name=name, context=context)
         assert isinstance(options, RegexOptions)
-        self._regex = re.compile(options.pattern, parse_flags(options.flags))
+        self._regex = _compile(options.pattern, parse_flags(options.flags))
 
     def check(self, item: MetricInput, output: str) -> Score:
-        """Search the pattern in the answer."""
+        """Search the pattern in the answer, within the time budget."""
         opts = self.options
         assert isinstance(opts, RegexOptions)
-        m = self._regex.search(output)
+        try:
+            m = self._regex.search(output, timeout=opts.timeout_s)
+        except TimeoutError:
+            return self.make(
+                item,
+                error=f"regex search exceeded its {opts.timeout_s:g} s budget "
+                "(a pattern that backtracks catastrophically? raise timeout_s or simplify it)",
+            )
         if opts.must_match:
             reason = f"matched '{_short(m.group(0))}'" if m else "no match"
             return bool_score(self, item, m is not None, reason)

@@ -111,6 +111,86 @@ def _load_schema(opts: JsonSchemaOptions, context: MetricContext, name: str) -> 
         ) from None
 
 
+_IN_PLACE_LISTS = ("allOf", "anyOf", "oneOf")
+_IN_PLACE_ONE = ("not", "if", "then", "else")
+_DATA_KEYS = frozenset({"const", "enum", "examples", "default"})
+
+
+def check_refs(schema: Any, name: str) -> None:
+    """Refuse a schema whose ``$ref`` cannot be resolved or loops without reaching a value.
+
+    jsonschema resolves references lazily, so an unknown ``$ref`` would only fail (or a
+    ``{"$ref": "#"}`` cycle recurse until ``RecursionError``) on the first answer that reaches
+    it. Recursion through ``properties``/``items`` (a tree schema) is legitimate and allowed;
+    only a cycle of in-place applicators (``$ref``, ``allOf``, ``not``, ...) is refused.
+    """
+    from referencing import Registry
+    from referencing.exceptions import Unresolvable
+    from referencing.jsonschema import DRAFT202012, specification_with
+
+    dialect = schema.get("$schema") if isinstance(schema, dict) else None
+    spec = specification_with(dialect, default=DRAFT202012) if dialect else DRAFT202012
+    root = Registry().resolver_with_root(spec.create_resource(schema))
+
+    def lookup(ref: str) -> Any:
+        try:
+            return root.lookup(ref).contents
+        except Unresolvable:
+            raise ConfigError(
+                f"metric '{name}': the JSON Schema's $ref '{ref}' cannot be resolved "
+                "(only references inside the schema are supported)"
+            ) from None
+
+    def refs(node: Any) -> None:  # every $ref anywhere resolves
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                lookup(ref)
+            for key, value in node.items():
+                if key not in _DATA_KEYS:
+                    refs(value)
+        elif isinstance(node, list):
+            for value in node:
+                refs(value)
+
+    done: set[int] = set()
+
+    def in_place(node: Any, stack: list[int], path: str) -> None:
+        if not isinstance(node, dict) or id(node) in done:
+            return
+        if id(node) in stack:
+            raise ConfigError(
+                f"metric '{name}': the JSON Schema's $ref at {path} loops back to itself "
+                "without reaching a value; break the cycle"
+            )
+        stack.append(id(node))
+        children: list[tuple[Any, str]] = []
+        if isinstance(node.get("$ref"), str):
+            children.append((lookup(node["$ref"]), f"{path}/$ref"))
+        for key in _IN_PLACE_LISTS:
+            items = node.get(key)
+            if isinstance(items, list):
+                children += [(sub, f"{path}/{key}/{i}") for i, sub in enumerate(items)]
+        children += [(node[key], f"{path}/{key}") for key in _IN_PLACE_ONE if key in node]
+        for child, where in children:
+            in_place(child, stack, where)
+        stack.pop()
+        done.add(id(node))
+
+    def every_schema(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            in_place(node, [], path)
+            for key, value in node.items():
+                if key not in _DATA_KEYS:
+                    every_schema(value, f"{path}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                every_schema(value, f"{path}/{i}")
+
+    refs(schema)
+    every_schema(schema, "#")
+
+
 class JsonSchemaMetric(AnswerMetric):
     """1 when the answer is JSON valid against the schema; the reason names the first error."""
 
@@ -131,6 +211,7 @@ class JsonSchemaMetric(AnswerMetric):
             raise ConfigError(
                 f"metric '{name}': invalid JSON Schema at {where}: {exc.message}"
             ) from None
+        check_refs(schema, name)
         fmt = cls.FORMAT_CHECKER if options.check_formats else None
         self._validator = cls(schema, format_checker=fmt)
 
