@@ -52,3 +52,18 @@ def test_a_verdict_with_a_repeated_score_key_is_rejected() -> None:
 def test_any_repeated_key_is_rejected() -> None:
     with pytest.raises(ValueError, match="repeats the key 'reason'"):
         parse_verdict('{"reason": "a", "score": 3, "reason": "b"}', (1.0, 5.0))
+
+
+def test_tool_call_name_in_a_pipeline_reaches_the_metric() -> None:
+    from chatbot_tester.common.config import MetricSpec
+    from chatbot_tester.common.schemas import ToolCall
+
+    spec = MetricSpec.model_validate({"type": "tool_call", "name": "get_weather"})
+    assert spec.label == "get_weather" and spec.options == {"function": "get_weather"}
+    call = ToolCall(name="get_weather", arguments={"city": "Paris"})
+    item = make_item("", tool_calls=[call])
+    assert run("tool_call", item, spec.options).passed is True
+    other = make_item("", tool_calls=[ToolCall(name="book", arguments={})])
+    assert run("tool_call", other, spec.options).passed is False
+    labelled = MetricSpec.model_validate({"type": "tool_call", "name": "x", "function": "f"})
+    assert labelled.options == {"function": "f"}

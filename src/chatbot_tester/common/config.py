@@ -284,8 +284,15 @@ class MetricSpec(BaseModel):
 
     @property
     def options(self) -> dict[str, Any]:
-        """The metric options (every key but type, name and only_tags)."""
-        return dict(self.model_extra or {})
+        """The metric options (every key but type, name and only_tags).
+
+        ``tool_call`` documents ``name`` as the expected function; given without ``function``
+        or ``calls`` it is passed on as ``function`` too (it stays the report label).
+        """
+        options = dict(self.model_extra or {})
+        if self.type == "tool_call" and self.name and not {"function", "calls"} & options.keys():
+            options["function"] = self.name
+        return options
 
     @property
     def label(self) -> str:

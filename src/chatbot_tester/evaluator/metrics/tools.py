@@ -1,6 +1,6 @@
 """``tool_call``: the answer requested the expected function call(s).
 
-The expected call comes from the options (``name`` + ``arguments``), else from the sample's
+The expected call comes from the options (``function`` or ``name``, + ``arguments``), else from the sample's
 metadata (``expected_tool_call`` / ``expected_tool_calls``: ``{"name": ..., "arguments":
 {...}}`` or a list of them), else from the expected answer written as that JSON. Arguments
 match as a subset (every expected key present with an equal value, recursively) or exactly.
@@ -68,10 +68,15 @@ def arguments_match(
 class ToolCallOptions(MetricOptions):
     """Options of ``tool_call``."""
 
+    function: str | None = None
+    """Expected function name (default: from the sample's metadata or expected answer).
+
+    In a pipeline ``name`` is the metric's report label; a ``tool_call`` given only ``name``
+    uses it as ``function`` as well."""
     name: str | None = None
-    """Expected function name (default: from the sample's metadata or expected answer)."""
+    """Same as ``function`` (for options given in code)."""
     arguments: dict[str, Any] | None = None
-    """Expected arguments (with ``name``)."""
+    """Expected arguments (with ``function``)."""
     match: Literal["subset", "exact"] = "subset"
     """subset: expected keys present with equal values; exact: arguments equal."""
     calls: list[ExpectedCall] | None = Field(default=None)
@@ -113,8 +118,10 @@ class ToolCallMetric(AnswerMetric):
         assert isinstance(opts, ToolCallOptions)
         if opts.calls is not None:
             expected: list[ExpectedCall] | None = opts.calls
-        elif opts.name is not None:
-            expected = [ExpectedCall(name=opts.name, arguments=opts.arguments)]
+        elif (opts.function or opts.name) is not None:
+            function = opts.function or opts.name
+            assert function is not None
+            expected = [ExpectedCall(name=function, arguments=opts.arguments)]
         else:
             expected = _expected_from_sample(item)
         if not expected:
