@@ -148,3 +148,14 @@ async def test_nothing_valid_is_an_empty_dataset_error(tmp_path: Path) -> None:
     assert not (tmp_path / "d.jsonl").exists()
     report = json.loads((tmp_path / "d.synthetic.json").read_text())
     assert report["produced"] == 0 and report["errors"][0]["error"] == "the reply is not JSON"
+
+
+async def test_a_question_two_batches_ask_is_kept_once(tmp_path: Path) -> None:
+    same = json.dumps({"samples": [{"input": "Where is my order?"}, {"input": "Hi"}]})
+    other = json.dumps({"samples": [{"input": "  where is MY order? "}, {"input": "Bye"}]})
+    options = {"rules": [{"match": r"Batch 1\.", "reply": same}, {"match": ".", "reply": other}]}
+    config = synthetic(options=options, count=4, batch_size=2, max_attempts=1)
+    samples, report = await generate_synthetic(config, base_dir=tmp_path)
+    assert [s.input for s in samples] == ["Where is my order?", "Hi", "Bye"]
+    assert (report.produced, report.missing, report.invalid) == (3, 1, 1)
+    assert [e.error for e in report.errors] == ["duplicate input (also in batch 1)"]

@@ -269,7 +269,7 @@ async def _run_batch(
             )
             problems.append(f"item {index + 1}: {error}" if index is not None else error)
         for sample in samples:
-            key = " ".join(str(sample.input).lower().split())
+            key = _input_key(sample)
             if key in seen:
                 errors.append(
                     SyntheticItemError(
@@ -299,6 +299,40 @@ async def _run_batch(
                 error=f"only {len(kept)} of {want} samples",
             )
         )
+    return kept
+
+
+def _input_key(sample: TestSample) -> str:
+    return " ".join(str(sample.input).lower().split())
+
+
+def _drop_cross_batch_duplicates(
+    results: list[list[TestSample]], report: SyntheticReport
+) -> list[TestSample]:
+    """Keep the first sample of each input across batches (batch order, so deterministic).
+
+    Batches run concurrently and each only avoids its own repeats; a question asked by two
+    batches is dropped from the later one and recorded as an invalid item (the dataset is then
+    short, which the report and the warning say).
+    """
+    first: dict[str, int] = {}
+    kept: list[TestSample] = []
+    for batch, samples in enumerate(results):
+        for sample in samples:
+            key = _input_key(sample)
+            if key in first:
+                report.invalid += 1
+                report.errors.append(
+                    SyntheticItemError(
+                        batch=batch,
+                        attempt=1,
+                        error=f"duplicate input (also in batch {first[key] + 1})",
+                        excerpt=key[:200],
+                    )
+                )
+                continue
+            first[key] = batch
+            kept.append(sample)
     return kept
 
 
@@ -367,7 +401,7 @@ async def generate_synthetic(
             await backend.aclose()
     if aborted:
         raise aborted[0]
-    samples = [s for batch in results for s in batch]
+    samples = _drop_cross_batch_duplicates(results, report)
     if config.seed is not None:
         random.Random(config.seed).shuffle(samples)
     _assign_ids(samples, taken or set())
