@@ -53,7 +53,7 @@ def test_open_run_by_id_and_path(tmp_path: Path) -> None:
 def test_workspace_dirs(tmp_path: Path) -> None:
     ws = Workspace(tmp_path / "ws")
     assert not ws.root.exists()  # constructing touches nothing
-    assert ws.datasets_dir == tmp_path / "ws" / "datasets" and ws.datasets_dir.is_dir()
+    assert ws.datasets_dir == tmp_path / "ws" / "datasets" and not ws.datasets_dir.exists()
     assert ws.cache_dir == tmp_path / "ws" / "cache" and ws.cache_dir.is_dir()
     assert ws.runs_dir == tmp_path / "ws" / "runs"
 

@@ -226,7 +226,8 @@ class Workspace:
     """The folder holding runs, shared datasets and caches.
 
     Constructing a ``Workspace`` touches nothing on disk; ``create_run`` makes ``runs/`` and
-    the ``datasets_dir``/``cache_dir`` properties create their folder on first use.
+    the ``cache_dir`` property creates its folder on first use (``datasets_dir`` is created
+    by the dataset writer).
     """
 
     def __init__(self, root: Path) -> None:
@@ -239,10 +240,8 @@ class Workspace:
 
     @property
     def datasets_dir(self) -> Path:
-        """``<workspace>/datasets`` (created on access)."""
-        path = self.root / "datasets"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        """``<workspace>/datasets``; the dataset writer creates it (no empty folder on errors)."""
+        return self.root / "datasets"
 
     @property
     def cache_dir(self) -> Path:
