@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import click
 
@@ -138,6 +138,13 @@ def _resolve(workspace: Path, ref: str) -> Path:
     metavar="METRIC=REL",
     help="Relative margin a metric must move by to count (default 0.1 for latency/cost).",
 )
+@click.option(
+    "--statistic",
+    "statistic",
+    multiple=True,
+    metavar="METRIC=STAT",
+    help="What a graded metric is compared on: mean (default), p50 or p95, e.g. latency=p95.",
+)
 @click.option("--force", is_flag=True, help="Compare runs that are not like-for-like.")
 @click.option(
     "--allow-partial", is_flag=True, help="Do not treat an incomplete candidate as a regression."
@@ -169,6 +176,7 @@ def command(
     alpha: float,
     correction: str,
     min_effect: tuple[str, ...],
+    statistic: tuple[str, ...],
     force: bool,
     allow_partial: bool,
     fmt: str,
@@ -203,12 +211,20 @@ def command(
             raise UsageError(
                 f"--min-effect {item}: expected METRIC=NUMBER, e.g. latency=0.1"
             ) from None
+    choices: dict[str, Literal["mean", "p50", "p95"]] = {"mean": "mean", "p50": "p50", "p95": "p95"}
+    stats: dict[str, Literal["mean", "p50", "p95"]] = {}
+    for item in statistic:
+        name, _, stat = item.partition("=")
+        if stat not in choices:
+            raise UsageError(f"--statistic {item}: expected METRIC=mean|p50|p95, e.g. latency=p95")
+        stats[name] = choices[stat]
     comparison = compare_runs(
         _resolve(workspace, baseline),
         candidate_dir,
         alpha=alpha,
         correction="none" if correction == "none" else "holm",
         min_effect=margins,
+        statistic=stats,
         force=force,
         allow_partial=allow_partial,
     )

@@ -340,6 +340,8 @@ class CompareConfig(_Model):
     """Correction across metrics before the verdict: Holm (default) or none."""
     min_effect: dict[str, Float] = Field(default_factory=dict)
     """Metric label -> relative margin a change must exceed (default 0.1 for latency/cost)."""
+    statistic: dict[str, Literal["mean", "p50", "p95"]] = Field(default_factory=dict)
+    """Metric label -> what a graded metric is compared on: mean (default), p50 or p95."""
 
 
 class EvaluatorConfig(_Model):

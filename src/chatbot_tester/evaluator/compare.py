@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -101,13 +102,15 @@ def compare_runs(
     seed: int = 0,
     correction: Literal["holm", "none"] = "holm",
     min_effect: dict[str, float] | None = None,
+    statistic: Mapping[str, Literal["mean", "p50", "p95"]] | None = None,
     force: bool = False,
     allow_partial: bool = False,
 ) -> Comparison:
     """Compare two evaluated run directories (each with scores.jsonl, ideally report.json).
 
     ``min_effect`` maps metric labels to their relative practical-significance margin
-    (default 10% for graded lower-is-better metrics, 0 otherwise). Runs that are not
+    (default 10% for graded lower-is-better metrics, 0 otherwise); ``statistic`` maps labels
+    of graded metrics to what they are compared on (mean by default, or p50/p95). Runs that are not
     like-for-like raise ``ConfigError`` unless ``force``.
     """
     if not 0.0 < alpha < 1.0:
@@ -151,6 +154,7 @@ def compare_runs(
                 min_effect=margins.get(name, default),
                 alpha=alpha,
                 seed=seed,
+                statistic=(statistic or {}).get(name, "mean"),
             )
         )
     decide(metrics, alpha=alpha, correction=correction)

@@ -57,6 +57,8 @@ class MetricComparison(_Model):
     """Whether a higher or a lower value is better (from the metric's declaration)."""
     test: Literal["mcnemar", "paired_bootstrap", "none"] = "none"
     """The metric's one primary test: exact McNemar on verdicts, else the paired mean test."""
+    statistic: Literal["mean", "p50", "p95"] = "mean"
+    """What ``delta`` compares for a graded metric: the mean (default) or a percentile."""
     n_paired: int
     """Pairs behind the mean delta (candidate gaps filled with the worst value)."""
     missing_in_candidate: int = 0
@@ -66,7 +68,7 @@ class MetricComparison(_Model):
     candidate_mean: float | None = None
     """Mean value in the candidate (paired samples)."""
     delta: float | None = None
-    """Candidate minus baseline mean."""
+    """Candidate minus baseline ``statistic`` (the mean unless a percentile was chosen)."""
     relative_delta: float | None = None
     """``delta`` relative to the baseline mean (``None`` when that is 0)."""
     delta_ci_low: float | None = None

@@ -12,10 +12,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 from chatbot_tester.evaluator.compare_load import SampleAcc
 from chatbot_tester.evaluator.compare_model import Direction, MetricComparison
-from chatbot_tester.evaluator.stats import bootstrap_pvalue, mcnemar_exact, paired_bootstrap_diff
+from chatbot_tester.evaluator.stats import (
+    bootstrap_pvalue,
+    mcnemar_exact,
+    paired_bootstrap_diff,
+    paired_quantile_test,
+    percentile,
+)
 
 __all__ = ["compare_metric", "decide", "holm"]
 
@@ -66,6 +73,7 @@ def compare_metric(
     min_effect: float,
     alpha: float,
     seed: int,
+    statistic: Literal["mean", "p50", "p95"] = "mean",
 ) -> MetricComparison:
     """Baseline versus candidate on one metric, with its raw primary p-value (not yet decided)."""
     result = MetricComparison(
@@ -119,6 +127,15 @@ def compare_metric(
         b = [cand.get(s, empty).share for s in ids]
         result.test = "paired_bootstrap"
         result.p_value = bootstrap_pvalue(a, b, seed=seed)
+    elif len(xs) >= 2 and statistic != "mean":
+        q = 50.0 if statistic == "p50" else 95.0
+        delta, low, high, p = paired_quantile_test(xs, ys, q, confidence=1 - alpha, seed=seed)
+        base_q = percentile(xs, q)
+        result.statistic = statistic
+        result.delta, result.delta_ci_low, result.delta_ci_high = delta, _finite(low), _finite(high)
+        result.relative_delta = delta / abs(base_q) if base_q != 0 else None
+        result.test = "paired_bootstrap"
+        result.p_value = _finite(p)
     elif len(xs) >= 2:
         result.test = "paired_bootstrap"
         result.p_value = _finite(bootstrap_pvalue(xs, ys, seed=seed))

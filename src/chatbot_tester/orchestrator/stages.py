@@ -234,6 +234,7 @@ async def evaluate_job(job: EvaluateJob, *, bus: EventBus | None = None) -> Stag
                     alpha=ev.compare.alpha,
                     correction=ev.compare.correction,
                     min_effect=ev.compare.min_effect,
+                    statistic=ev.compare.statistic,
                     allow_partial=True,  # this run is being evaluated now; it is not a crash
                 )
             except ConfigError as exc:  # e.g. no shared sample ids: the run itself is fine
