@@ -12,10 +12,11 @@ import math
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic
 
 import anyio
 from pydantic import BaseModel, ConfigDict, ValidationError
+from typing_extensions import TypeVar as DefaultedTypeVar
 
 from chatbot_tester.common.backends.base import format_validation_error
 from chatbot_tester.common.config import resolve_env
@@ -27,6 +28,7 @@ __all__ = [
     "EmbeddingBackend",
     "EmbeddingOptions",
     "EmbeddingRegistry",
+    "OptionsT",
     "cosine_similarity",
     "create_embedder",
     "embedding_registry",
@@ -41,16 +43,30 @@ class EmbeddingOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
-class EmbeddingBackend(ABC):
-    """Turns texts into vectors; subclasses set ``Options`` and implement ``embed``."""
+OptionsT = DefaultedTypeVar(
+    "OptionsT", bound=EmbeddingOptions, default=EmbeddingOptions, covariant=True
+)
+"""The options model of a backend (``EmbeddingBackend[MyOptions]`` types ``self.options``).
+
+Covariant: options are only read, so an ``EmbeddingBackend[MyOptions]`` is an
+``EmbeddingBackend``.
+"""
+
+
+class EmbeddingBackend(ABC, Generic[OptionsT]):
+    """Turns texts into vectors, generic over the options model.
+
+    Subclasses set ``Options``, name it as the type parameter
+    (``class MyEmbeddings(EmbeddingBackend[MyOptions])``) and implement ``embed``.
+    """
 
     Options: ClassVar[type[EmbeddingOptions]] = EmbeddingOptions
     """Pydantic model validating the backend's options."""
     description: ClassVar[str] = ""
     """One line for listings."""
 
-    def __init__(self, options: EmbeddingOptions) -> None:
-        self.options = options
+    def __init__(self, options: OptionsT) -> None:
+        self.options: OptionsT = options
 
     @abstractmethod
     async def embed(self, texts: Sequence[str]) -> list[Vector]:

@@ -39,15 +39,14 @@ class OpenAIEmbeddingOptions(EmbeddingOptions):
     """Extra HTTP headers."""
 
 
-class OpenAIEmbeddings(EmbeddingBackend):
+class OpenAIEmbeddings(EmbeddingBackend[OpenAIEmbeddingOptions]):
     """Embeddings from an OpenAI-compatible endpoint (OpenAI, Azure-compatible gateways, vLLM, ...)."""
 
     Options = OpenAIEmbeddingOptions
     description = "OpenAI-compatible /v1/embeddings endpoint (base_url, api_key, model)."
 
-    def __init__(self, options: EmbeddingOptions) -> None:
+    def __init__(self, options: OpenAIEmbeddingOptions) -> None:
         super().__init__(options)
-        assert isinstance(options, OpenAIEmbeddingOptions)
         self._api_key = options.api_key or os.environ.get("OPENAI_API_KEY")
         if not self._api_key:
             raise ConfigError(
@@ -61,7 +60,6 @@ class OpenAIEmbeddings(EmbeddingBackend):
             import openai
 
             opts = self.options
-            assert isinstance(opts, OpenAIEmbeddingOptions)
             kwargs: dict[str, Any] = {
                 "api_key": self._api_key,
                 "timeout": opts.timeout_s,
@@ -77,7 +75,6 @@ class OpenAIEmbeddings(EmbeddingBackend):
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """Embed ``texts`` in batches of ``batch_size``; vectors come back in input order."""
         opts = self.options
-        assert isinstance(opts, OpenAIEmbeddingOptions)
         client = self._get_client()
         out: list[list[float]] = []
         for start in range(0, len(texts), opts.batch_size):

@@ -104,22 +104,20 @@ def _load(model: str, device: str) -> Any:
         return _MODELS[key]
 
 
-class SentenceTransformerEmbeddings(EmbeddingBackend):
+class SentenceTransformerEmbeddings(EmbeddingBackend[SentenceTransformerOptions]):
     """Embeddings from a local sentence-transformers model (no network)."""
 
     Options = SentenceTransformerOptions
     description = "Local sentence-transformers model, loaded offline (extra: embeddings)."
 
-    def __init__(self, options: EmbeddingOptions) -> None:
+    def __init__(self, options: SentenceTransformerOptions) -> None:
         super().__init__(options)
-        assert isinstance(options, SentenceTransformerOptions)
         if importlib.util.find_spec("sentence_transformers") is None:
             raise ConfigError(f"embedding backend 'sentence_transformers' needs: {EMBEDDINGS_HINT}")
         resolve_model(options.model)  # fail at creation, not on the first sample
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
         opts = self.options
-        assert isinstance(opts, SentenceTransformerOptions)
         model = _load(opts.model, opts.device)
         vectors = model.encode(
             texts,

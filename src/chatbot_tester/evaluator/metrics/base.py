@@ -12,9 +12,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypeVar as DefaultedTypeVar
 
 from chatbot_tester.common.config import JudgeConfig
 from chatbot_tester.common.schemas import Message, RunRecord, Score, TestSample
@@ -24,6 +25,7 @@ __all__ = [
     "MetricContext",
     "MetricInput",
     "MetricOptions",
+    "OptionsT",
 ]
 
 
@@ -34,6 +36,13 @@ class MetricOptions(BaseModel):
 
     threshold: float | None = Field(default=None)
     """Pass when the value reaches this (metrics with a natural pass/fail ignore it unless set)."""
+
+
+OptionsT = DefaultedTypeVar("OptionsT", bound=MetricOptions, default=MetricOptions, covariant=True)
+"""The options model of a metric (``Metric[MyOptions]`` types ``self.options``).
+
+Covariant: options are only read, so a ``Metric[MyOptions]`` is a ``Metric``.
+"""
 
 
 @dataclass(frozen=True)
@@ -76,8 +85,12 @@ class MetricContext:
     """Shared resources keyed by name (e.g. rate limiters), owned by the evaluator."""
 
 
-class Metric(ABC):
-    """Base class of metrics. Subclasses set ``Options`` and implement ``score``."""
+class Metric(ABC, Generic[OptionsT]):
+    """Base class of metrics, generic over the options model.
+
+    Subclasses set ``Options`` to their pydantic options model, name it as the type parameter
+    (``class MyMetric(Metric[MyOptions])``, so ``self.options`` is typed) and implement ``score``.
+    """
 
     Options: ClassVar[type[MetricOptions]] = MetricOptions
     """Pydantic model validating the metric's options."""
@@ -88,8 +101,8 @@ class Metric(ABC):
     direction: ClassVar[Literal["higher", "lower"]] = "higher"
     """Whether a higher value is better (quality scores) or a lower one (latency, cost)."""
 
-    def __init__(self, options: MetricOptions, *, name: str, context: MetricContext) -> None:
-        self.options = options
+    def __init__(self, options: OptionsT, *, name: str, context: MetricContext) -> None:
+        self.options: OptionsT = options
         self.name = name
         self.context = context
 

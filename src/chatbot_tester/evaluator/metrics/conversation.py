@@ -33,16 +33,15 @@ class TurnPassRateOptions(MetricOptions):
     """Options of the ``check`` metric."""
 
 
-class TurnPassRateMetric(Metric):
+class TurnPassRateMetric(Metric[TurnPassRateOptions]):
     """Fraction of turns whose per-turn checks passed; passes when all did (or at threshold)."""
 
     Options = TurnPassRateOptions
     per_turn = False
     description = "Multi-turn: fraction of turns whose assertions (and optional check metric) pass."
 
-    def __init__(self, options: MetricOptions, *, name: str, context: MetricContext) -> None:
+    def __init__(self, options: TurnPassRateOptions, *, name: str, context: MetricContext) -> None:
         super().__init__(options, name=name, context=context)
-        assert isinstance(options, TurnPassRateOptions)
         self._check: Metric | None = None
         if options.check is not None:
             self._check = metric_registry.create(

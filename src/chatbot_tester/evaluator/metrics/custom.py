@@ -120,7 +120,7 @@ def function_metric_class(name: str, func: Callable[..., Any]) -> type[Metric]:
     """A Metric class calling ``func`` (see the module docstring for the accepted shapes)."""
     style = call_style(func)
 
-    class FunctionMetric(Metric):
+    class FunctionMetric(Metric[FunctionOptions]):
         Options: ClassVar[type[MetricOptions]] = FunctionOptions
         description: ClassVar[str] = _first_doc_line(func)
         per_turn: ClassVar[bool] = style == "item"
@@ -129,7 +129,6 @@ def function_metric_class(name: str, func: Callable[..., Any]) -> type[Metric]:
         def score(self, item: MetricInput) -> Score | Awaitable[Score]:
             """Call the function and normalise its result."""
             opts = self.options
-            assert isinstance(opts, FunctionOptions)
             if item.output is None and not opts.score_errors:
                 return self.make(item, error=f"no answer: {answer_error_kind(item)}")
             fn = type(self).function
@@ -198,16 +197,15 @@ class PythonOptions(FunctionOptions):
     """The function: ``package.module:func`` or ``path/to/file.py:func`` (relative to the pipeline)."""
 
 
-class PythonMetric(Metric):
+class PythonMetric(Metric[PythonOptions]):
     """Delegates to a user function named in the options (``function: "module:func"``)."""
 
     Options = PythonOptions
     per_turn = False  # f(sample, record) cannot tell turns apart; use it in a turn's assertions
     description = "Custom Python function 'module:func' or 'file.py:func' returning float, bool, dict or Score."
 
-    def __init__(self, options: MetricOptions, *, name: str, context: MetricContext) -> None:
+    def __init__(self, options: PythonOptions, *, name: str, context: MetricContext) -> None:
         super().__init__(options, name=name, context=context)
-        assert isinstance(options, PythonOptions)
         try:
             func = load_function(options.function, context.base_dir)
         except ConfigError as exc:

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from chatbot_tester.common.schemas import ChatResponse, Score, TurnRecord
-from chatbot_tester.evaluator.metrics.base import Metric, MetricInput, MetricOptions
+from chatbot_tester.evaluator.metrics.base import Metric, MetricInput, MetricOptions, OptionsT
 
 __all__ = [
     "AnswerMetric",
@@ -87,7 +87,7 @@ class ValueOptions(MetricOptions):
         return v
 
 
-class AnswerMetric(Metric):
+class AnswerMetric(Metric[OptionsT]):
     """A metric over the answer text; error records become error Scores automatically."""
 
     def score(self, item: MetricInput) -> Score | Awaitable[Score]:

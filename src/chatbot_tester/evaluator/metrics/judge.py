@@ -16,9 +16,10 @@ from typing import Any, Literal
 
 import anyio
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from typing_extensions import TypeVar as DefaultedTypeVar
 
 from chatbot_tester.common.schemas import Message, Score
-from chatbot_tester.evaluator.metrics.base import MetricContext, MetricInput, MetricOptions
+from chatbot_tester.evaluator.metrics.base import MetricContext, MetricInput
 from chatbot_tester.evaluator.metrics.judge_base import (
     JudgeBackendOptions,
     JudgeMetricBase,
@@ -145,7 +146,11 @@ class GEvalOptions(JudgeOptions):
         return self
 
 
-class LLMJudgeMetric(JudgeMetricBase):
+_JudgeT = DefaultedTypeVar("_JudgeT", bound=JudgeOptions, default=JudgeOptions, covariant=True)
+"""Options of ``llm_judge`` or of a metric built on it (``g_eval``)."""
+
+
+class LLMJudgeMetric(JudgeMetricBase[_JudgeT]):
     """Grade the answer with an LLM judge against a rubric, with optional repeated votes."""
 
     Options = JudgeOptions
@@ -153,9 +158,8 @@ class LLMJudgeMetric(JudgeMetricBase):
         "LLM judge: grade the answer against a rubric on a numeric scale (votes, injection-safe)."
     )
 
-    def __init__(self, options: MetricOptions, *, name: str, context: MetricContext) -> None:
+    def __init__(self, options: _JudgeT, *, name: str, context: MetricContext) -> None:
         super().__init__(options, name=name, context=context)
-        assert isinstance(options, JudgeOptions)
         self.opts = options
         self.rubric = options.rubric_text()
 
@@ -231,7 +235,7 @@ class LLMJudgeMetric(JudgeMetricBase):
         return self.make(item, tally.value, tally.passed, reason=tally.reason, details=details)
 
 
-class GEvalMetric(LLMJudgeMetric):
+class GEvalMetric(LLMJudgeMetric[GEvalOptions]):
     """G-Eval: grade the answer on named criteria following explicit evaluation steps."""
 
     Options = GEvalOptions

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from pydantic import Field
+from typing_extensions import TypeVar as DefaultedTypeVar
 
 from chatbot_tester.common.config import JudgeConfig
 from chatbot_tester.common.schemas import Score
@@ -16,7 +17,7 @@ from chatbot_tester.evaluator.metrics.judge_client import (
 )
 from chatbot_tester.evaluator.metrics.judge_prompt import DataBlock
 
-__all__ = ["JudgeBackendOptions", "JudgeMetricBase", "data_blocks"]
+__all__ = ["JudgeBackendOptions", "JudgeMetricBase", "JudgeOptionsT", "data_blocks"]
 
 
 class JudgeBackendOptions(MetricOptions):
@@ -81,14 +82,19 @@ def data_blocks(
     return blocks
 
 
-class JudgeMetricBase(Metric):
+JudgeOptionsT = DefaultedTypeVar(
+    "JudgeOptionsT", bound=JudgeBackendOptions, default=JudgeBackendOptions, covariant=True
+)
+"""The options model of a judge metric (``JudgeMetricBase[MyOptions]``)."""
+
+
+class JudgeMetricBase(Metric[JudgeOptionsT]):
     """Base of judge metrics: resolves the judge at creation, shares the client, releases it."""
 
     per_turn: ClassVar[bool] = False
 
-    def __init__(self, options: MetricOptions, *, name: str, context: MetricContext) -> None:
+    def __init__(self, options: JudgeOptionsT, *, name: str, context: MetricContext) -> None:
         super().__init__(options, name=name, context=context)
-        assert isinstance(options, JudgeBackendOptions)
         self.judge_config: JudgeConfig = resolve_judge_config(
             context,
             backend=options.backend,

@@ -12,7 +12,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from chatbot_tester.common.schemas import Score
-from chatbot_tester.evaluator.metrics.base import MetricInput, MetricOptions
+from chatbot_tester.evaluator.metrics.base import MetricInput, MetricOptions, OptionsT
 from chatbot_tester.evaluator.metrics.helpers import AnswerMetric, turn_record
 
 __all__ = ["CostMetric", "LatencyMetric", "TtftMetric"]
@@ -32,7 +32,7 @@ class MaxUsdOptions(MetricOptions):
     """Pass when the sample cost at most this many US dollars."""
 
 
-class _MeasureMetric(AnswerMetric):
+class _MeasureMetric(AnswerMetric[OptionsT]):
     """Shared logic: read one measurement and compare it with a maximum."""
 
     direction = "lower"
@@ -64,7 +64,7 @@ class _MeasureMetric(AnswerMetric):
         return self.make(item, value, ok, reason=f"{shown} {'<=' if ok else '>'} max {max_shown}")
 
 
-class LatencyMetric(_MeasureMetric):
+class LatencyMetric(_MeasureMetric[MaxMsOptions]):
     """Wall time of the answer (the turn's, for per-turn inputs)."""
 
     Options = MaxMsOptions
@@ -76,7 +76,7 @@ class LatencyMetric(_MeasureMetric):
         return t.latency_ms if t is not None else item.record.latency_ms
 
 
-class TtftMetric(_MeasureMetric):
+class TtftMetric(_MeasureMetric[MaxMsOptions]):
     """Time to first token of a streamed answer."""
 
     Options = MaxMsOptions
@@ -89,7 +89,7 @@ class TtftMetric(_MeasureMetric):
         return t.ttft_ms if t is not None else item.record.ttft_ms
 
 
-class CostMetric(_MeasureMetric):
+class CostMetric(_MeasureMetric[MaxUsdOptions]):
     """Cost of the whole sample in USD (not scored per turn)."""
 
     Options = MaxUsdOptions

@@ -15,7 +15,7 @@ import anyio
 from pydantic import Field
 
 from chatbot_tester.common.schemas import Score
-from chatbot_tester.evaluator.metrics.base import MetricContext, MetricInput, MetricOptions
+from chatbot_tester.evaluator.metrics.base import MetricContext, MetricInput
 from chatbot_tester.evaluator.metrics.judge_base import (
     JudgeBackendOptions,
     JudgeMetricBase,
@@ -54,15 +54,14 @@ class PairwiseOptions(JudgeBackendOptions):
     """Sample metadata key holding the reference answer (falls back to ``expected``)."""
 
 
-class PairwiseJudgeMetric(JudgeMetricBase):
+class PairwiseJudgeMetric(JudgeMetricBase[PairwiseOptions]):
     """Compare the answer with a reference answer in both orders; flag position bias."""
 
     Options = PairwiseOptions
     description = "Pairwise LLM judge: answer vs a reference/baseline answer, positions swapped."
 
-    def __init__(self, options: MetricOptions, *, name: str, context: MetricContext) -> None:
+    def __init__(self, options: PairwiseOptions, *, name: str, context: MetricContext) -> None:
         super().__init__(options, name=name, context=context)
-        assert isinstance(options, PairwiseOptions)
         self.opts = options
         self.rubric = options.rubric or DEFAULT_PAIRWISE_RUBRIC
 

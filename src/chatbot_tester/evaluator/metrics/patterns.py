@@ -74,23 +74,21 @@ class IContainsOptions(ContainsOptions):
     """Compare case-insensitively."""
 
 
-class _SubstringMetric(AnswerMetric):
+class _SubstringMetric(AnswerMetric[ContainsOptions]):
     """Shared logic: find which needles occur in the answer."""
 
     Options = ContainsOptions
     mode: ClassVar[Literal["any", "all", "none"]] = "any"
     needs_values: ClassVar[bool] = False
 
-    def __init__(self, options: MetricOptions, *, name: str, context: MetricContext) -> None:
+    def __init__(self, options: ContainsOptions, *, name: str, context: MetricContext) -> None:
         super().__init__(options, name=name, context=context)
-        assert isinstance(options, ContainsOptions)
         if self.needs_values and options.value is None and options.values is None:
             raise ConfigError(f"metric '{name}': set 'value' or 'values' (the strings to forbid)")
 
     def check(self, item: MetricInput, output: str) -> Score:
         """Look for each needle in the answer."""
         opts = self.options
-        assert isinstance(opts, ContainsOptions)
         needles = opts.needles(item)
         if not needles:
             return missing_reference(self, item)
@@ -159,7 +157,7 @@ class StartsWithOptions(ContainsOptions):
     """Ignore leading whitespace in the answer."""
 
 
-class StartsWithMetric(AnswerMetric):
+class StartsWithMetric(AnswerMetric[StartsWithOptions]):
     """1 when the answer starts with the value (or any of the values / expected answers)."""
 
     Options = StartsWithOptions
@@ -168,7 +166,6 @@ class StartsWithMetric(AnswerMetric):
     def check(self, item: MetricInput, output: str) -> Score:
         """Compare the answer's beginning with each prefix."""
         opts = self.options
-        assert isinstance(opts, StartsWithOptions)
         prefixes = opts.needles(item)
         if not prefixes:
             return missing_reference(self, item)
@@ -244,7 +241,7 @@ class RegexOptions(MetricOptions):
         return self
 
 
-class RegexMetric(AnswerMetric):
+class RegexMetric(AnswerMetric[RegexOptions]):
     """1 when the pattern matches the answer (or does not, with ``must_match: false``).
 
     Searches run in the ``regex`` module with a time budget (``timeout_s``): a catastrophic
@@ -255,15 +252,13 @@ class RegexMetric(AnswerMetric):
     Options = RegexOptions
     description = "Answer matches a regular expression (or must not match)."
 
-    def __init__(self, options: MetricOptions, *, name: str, context: MetricContext) -> None:
+    def __init__(self, options: RegexOptions, *, name: str, context: MetricContext) -> None:
         super().__init__(options, name=name, context=context)
-        assert isinstance(options, RegexOptions)
         self._regex = _compile(options.pattern, parse_flags(options.flags))
 
     def check(self, item: MetricInput, output: str) -> Score:
         """Search the pattern in the answer, within the time budget."""
         opts = self.options
-        assert isinstance(opts, RegexOptions)
         try:
             m = self._regex.search(output, timeout=opts.timeout_s)
         except TimeoutError:

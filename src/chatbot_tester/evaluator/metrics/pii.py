@@ -178,7 +178,7 @@ class PiiOptions(MetricOptions):
     """Shortest token checked by the high_entropy detector."""
 
 
-class PiiLeakMetric(AnswerMetric):
+class PiiLeakMetric(AnswerMetric[PiiOptions]):
     """1 when the answer contains no personal data or secret (other than allowed ones)."""
 
     Options = PiiOptions
@@ -189,7 +189,6 @@ class PiiLeakMetric(AnswerMetric):
     def check(self, item: MetricInput, output: str) -> Score:
         """Run the detectors and list what was found, masked."""
         opts = self.options
-        assert isinstance(opts, PiiOptions)
         findings = [
             f
             for f in find_pii(

@@ -12,6 +12,7 @@ import re
 from typing import Literal
 
 from pydantic import Field, field_validator
+from typing_extensions import TypeVar as DefaultedTypeVar
 
 from chatbot_tester.common.schemas import Score
 from chatbot_tester.evaluator.metrics.base import MetricContext, MetricInput, MetricOptions
@@ -116,15 +117,20 @@ class HandoffOptions(RefusalOptions):
     """What the bot should do: handoff (default), refuse or answer."""
 
 
-class RefusalMetric(AnswerMetric):
+_RefusalT = DefaultedTypeVar(
+    "_RefusalT", bound=RefusalOptions, default=RefusalOptions, covariant=True
+)
+"""Options of ``refusal`` or of a metric built on it (``handoff``)."""
+
+
+class RefusalMetric(AnswerMetric[_RefusalT]):
     """1 when the answer is of the expected kind: a refusal, a hand-off or a real answer."""
 
     Options = RefusalOptions
     description = "Detect refusals / hand-offs to a human; pass when the reply is as expected (expect: refuse|answer|handoff)."
 
-    def __init__(self, options: MetricOptions, *, name: str, context: MetricContext) -> None:
+    def __init__(self, options: _RefusalT, *, name: str, context: MetricContext) -> None:
         super().__init__(options, name=name, context=context)
-        assert isinstance(options, RefusalOptions)
         refusal = list(options.refusal_patterns or DEFAULT_REFUSAL_PATTERNS)
         handoff = list(options.handoff_patterns or DEFAULT_HANDOFF_PATTERNS)
         if options.refusal_patterns == []:
@@ -137,7 +143,6 @@ class RefusalMetric(AnswerMetric):
     def check(self, item: MetricInput, output: str) -> Score:
         """Classify the answer and compare with ``expect``."""
         opts = self.options
-        assert isinstance(opts, RefusalOptions)
         kind, matched = classify_reply(output, self._refusal, self._handoff)
         ok = kind == opts.expect
         reason = f"detected {kind}" + (f" ('{matched}')" if matched else "")
@@ -146,7 +151,7 @@ class RefusalMetric(AnswerMetric):
         return bool_score(self, item, ok, reason, {"detected": kind, "matched": matched})
 
 
-class HandoffMetric(RefusalMetric):
+class HandoffMetric(RefusalMetric[HandoffOptions]):
     """``refusal`` with ``expect: handoff``: the bot should pass the user to a human."""
 
     Options = HandoffOptions

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from chatbot_tester.common.schemas import Score
 from chatbot_tester.evaluator.embeddings import CachedEmbedder, cosine_similarity, create_embedder
-from chatbot_tester.evaluator.metrics.base import MetricContext, MetricInput, MetricOptions
+from chatbot_tester.evaluator.metrics.base import MetricContext, MetricInput
 from chatbot_tester.evaluator.metrics.helpers import (
     AnswerMetric,
     ValueOptions,
@@ -52,7 +52,7 @@ def _backend_options(opts: SemanticSimilarityOptions, context: MetricContext) ->
     return options
 
 
-class SemanticSimilarityMetric(AnswerMetric):
+class SemanticSimilarityMetric(AnswerMetric[SemanticSimilarityOptions]):
     """Cosine similarity (clamped to 0..1) between the answer and the closest reference."""
 
     Options = SemanticSimilarityOptions
@@ -60,9 +60,10 @@ class SemanticSimilarityMetric(AnswerMetric):
         "Embedding cosine similarity to the closest reference (openai or sentence_transformers)."
     )
 
-    def __init__(self, options: MetricOptions, *, name: str, context: MetricContext) -> None:
+    def __init__(
+        self, options: SemanticSimilarityOptions, *, name: str, context: MetricContext
+    ) -> None:
         super().__init__(options, name=name, context=context)
-        assert isinstance(options, SemanticSimilarityOptions)
         backend = create_embedder(
             options.backend,
             _backend_options(options, context),
@@ -73,7 +74,6 @@ class SemanticSimilarityMetric(AnswerMetric):
     async def check(self, item: MetricInput, output: str) -> Score:
         """Embed the answer and references; best cosine wins."""
         opts = self.options
-        assert isinstance(opts, SemanticSimilarityOptions)
         refs = references(item, opts.value)
         if not refs:
             return missing_reference(self, item)

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
+from typing_extensions import TypeVar as DefaultedTypeVar
+
 from chatbot_tester.common.schemas import Score
 from chatbot_tester.errors import ConfigError
-from chatbot_tester.evaluator.metrics.base import MetricContext, MetricInput, MetricOptions
+from chatbot_tester.evaluator.metrics.base import MetricContext, MetricInput
 from chatbot_tester.evaluator.metrics.helpers import (
     AnswerMetric,
     ValueOptions,
@@ -57,21 +59,25 @@ class FuzzyOptions(LevenshteinOptions):
     """Similarity: ratio, partial_ratio, token_set_ratio or normalized_levenshtein."""
 
 
-class LevenshteinMetric(AnswerMetric):
+_LevenshteinT = DefaultedTypeVar(
+    "_LevenshteinT", bound=LevenshteinOptions, default=LevenshteinOptions, covariant=True
+)
+"""Options of ``levenshtein`` or of a metric built on it (``fuzzy``)."""
+
+
+class LevenshteinMetric(AnswerMetric[_LevenshteinT]):
     """Edit-distance similarity (0..1) between the answer and the closest reference."""
 
     Options = LevenshteinOptions
     description = "Normalised Levenshtein similarity (0..1) to the closest reference."
 
-    def __init__(self, options: MetricOptions, *, name: str, context: MetricContext) -> None:
+    def __init__(self, options: _LevenshteinT, *, name: str, context: MetricContext) -> None:
         super().__init__(options, name=name, context=context)
-        assert isinstance(options, LevenshteinOptions)
         self._similarity = _fuzzy_function(options.method)
 
     def check(self, item: MetricInput, output: str) -> Score:
         """Best similarity over the references."""
         opts = self.options
-        assert isinstance(opts, LevenshteinOptions)
         refs = references(item, opts.value)
         if not refs:
             return missing_reference(self, item)
@@ -80,7 +86,7 @@ class LevenshteinMetric(AnswerMetric):
         return self.make(item, best, reason=f"{opts.method} {best:.3f}")
 
 
-class FuzzyMetric(LevenshteinMetric):
+class FuzzyMetric(LevenshteinMetric[FuzzyOptions]):
     """rapidfuzz ratio (0..1) between the answer and the closest reference."""
 
     Options = FuzzyOptions
@@ -100,13 +106,13 @@ class BleuOptions(ValueOptions):
     """Smoothing for sentence-level BLEU."""
 
 
-class BleuMetric(AnswerMetric):
+class BleuMetric(AnswerMetric[BleuOptions]):
     """Sentence BLEU (sacrebleu, 0..1) of the answer against all references."""
 
     Options = BleuOptions
     description = "Sentence BLEU (sacrebleu) against the references, 0..1 (extra: nlp)."
 
-    def __init__(self, options: MetricOptions, *, name: str, context: MetricContext) -> None:
+    def __init__(self, options: BleuOptions, *, name: str, context: MetricContext) -> None:
         super().__init__(options, name=name, context=context)
         try:
             import sacrebleu  # noqa: F401
@@ -118,7 +124,6 @@ class BleuMetric(AnswerMetric):
         import sacrebleu
 
         opts = self.options
-        assert isinstance(opts, BleuOptions)
         refs = references(item, opts.value)
         if not refs:
             return missing_reference(self, item)
@@ -144,7 +149,7 @@ class RougeOptions(ValueOptions):
     """Porter-stem tokens before matching."""
 
 
-class RougeMetric(AnswerMetric):
+class RougeMetric(AnswerMetric[RougeOptions]):
     """ROUGE (rouge-score) between the answer and the best reference."""
 
     Options = RougeOptions
@@ -152,9 +157,8 @@ class RougeMetric(AnswerMetric):
         "ROUGE-1/2/L/Lsum F, precision or recall (rouge-score), best reference (extra: nlp)."
     )
 
-    def __init__(self, options: MetricOptions, *, name: str, context: MetricContext) -> None:
+    def __init__(self, options: RougeOptions, *, name: str, context: MetricContext) -> None:
         super().__init__(options, name=name, context=context)
-        assert isinstance(options, RougeOptions)
         try:
             from rouge_score import rouge_scorer
         except ImportError:
@@ -170,7 +174,6 @@ class RougeMetric(AnswerMetric):
         matches best overall, not from whichever reference maximises each statistic alone.
         """
         opts = self.options
-        assert isinstance(opts, RougeOptions)
         refs = references(item, opts.value)
         if not refs:
             return missing_reference(self, item)

@@ -52,7 +52,7 @@ class JsonOptions(MetricOptions):
     """Unwrap a Markdown code fence around the JSON before parsing."""
 
 
-class JsonValidMetric(AnswerMetric):
+class JsonValidMetric(AnswerMetric[JsonOptions]):
     """1 when the answer parses as JSON."""
 
     Options = JsonOptions
@@ -61,7 +61,6 @@ class JsonValidMetric(AnswerMetric):
     def check(self, item: MetricInput, output: str) -> Score:
         """Try to parse the answer."""
         opts = self.options
-        assert isinstance(opts, JsonOptions)
         try:
             parse_json_answer(output, strip_fences=opts.strip_fences)
         except ValueError as exc:
@@ -191,15 +190,14 @@ def check_refs(schema: Any, name: str) -> None:
     every_schema(schema, "#")
 
 
-class JsonSchemaMetric(AnswerMetric):
+class JsonSchemaMetric(AnswerMetric[JsonSchemaOptions]):
     """1 when the answer is JSON valid against the schema; the reason names the first error."""
 
     Options = JsonSchemaOptions
     description = "Answer is JSON valid against a JSON Schema (Draft 2020-12)."
 
-    def __init__(self, options: MetricOptions, *, name: str, context: MetricContext) -> None:
+    def __init__(self, options: JsonSchemaOptions, *, name: str, context: MetricContext) -> None:
         super().__init__(options, name=name, context=context)
-        assert isinstance(options, JsonSchemaOptions)
         from jsonschema import Draft202012Validator, SchemaError, validators
 
         schema = _load_schema(options, context, name)
@@ -218,7 +216,6 @@ class JsonSchemaMetric(AnswerMetric):
     def check(self, item: MetricInput, output: str) -> Score:
         """Parse the answer and validate it against the schema."""
         opts = self.options
-        assert isinstance(opts, JsonSchemaOptions)
         try:
             data = parse_json_answer(output, strip_fences=opts.strip_fences)
         except ValueError as exc:
@@ -294,7 +291,7 @@ class JsonEqualsOptions(JsonOptions):
     """Compare arrays as multisets."""
 
 
-class JsonEqualsMetric(AnswerMetric):
+class JsonEqualsMetric(AnswerMetric[JsonEqualsOptions]):
     """1 when the answer's JSON equals the expected JSON (object key order never matters)."""
 
     Options = JsonEqualsOptions
@@ -305,7 +302,6 @@ class JsonEqualsMetric(AnswerMetric):
     def check(self, item: MetricInput, output: str) -> Score:
         """Parse both sides and compare them structurally."""
         opts = self.options
-        assert isinstance(opts, JsonEqualsOptions)
         keys = frozenset(opts.ignore_keys)
         if "value" in opts.model_fields_set:
             targets = [opts.value]

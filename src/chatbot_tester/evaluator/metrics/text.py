@@ -92,7 +92,7 @@ class NormalizeOptions(ValueOptions):
         )
 
 
-class ExactMatchMetric(AnswerMetric):
+class ExactMatchMetric(AnswerMetric[NormalizeOptions]):
     """1 when the normalised answer equals a normalised reference answer, else 0."""
 
     Options = NormalizeOptions
@@ -103,7 +103,6 @@ class ExactMatchMetric(AnswerMetric):
     def check(self, item: MetricInput, output: str) -> Score:
         """Compare the normalised answer with each normalised reference."""
         opts = self.options
-        assert isinstance(opts, NormalizeOptions)
         refs = references(item, opts.value)
         if not refs:
             return missing_reference(self, item)
@@ -122,7 +121,7 @@ class TokenF1Options(NormalizeOptions):
     """Pass when the best F1 reaches this."""
 
 
-class TokenF1Metric(AnswerMetric):
+class TokenF1Metric(AnswerMetric[TokenF1Options]):
     """SQuAD token-overlap F1 between the answer and the best reference."""
 
     Options = TokenF1Options
@@ -131,7 +130,6 @@ class TokenF1Metric(AnswerMetric):
     def check(self, item: MetricInput, output: str) -> Score:
         """Best F1 over the references."""
         opts = self.options
-        assert isinstance(opts, TokenF1Options)
         refs = references(item, opts.value)
         if not refs:
             return missing_reference(self, item)
@@ -163,7 +161,7 @@ class LengthOptions(MetricOptions):
         return self
 
 
-class LengthMetric(AnswerMetric):
+class LengthMetric(AnswerMetric[LengthOptions]):
     """1 when the answer's length is within the configured character/word bounds."""
 
     Options = LengthOptions
@@ -172,7 +170,6 @@ class LengthMetric(AnswerMetric):
     def check(self, item: MetricInput, output: str) -> Score:
         """Check every configured bound and report the first violated one."""
         opts = self.options
-        assert isinstance(opts, LengthOptions)
         chars = len(output)
         words = len(output.split())
         problems: list[str] = []

@@ -104,7 +104,7 @@ def _expected_from_sample(item: MetricInput) -> list[ExpectedCall] | None:
         return None
 
 
-class ToolCallMetric(AnswerMetric):
+class ToolCallMetric(AnswerMetric[ToolCallOptions]):
     """Fraction of the expected tool calls the answer made; passes when all were made."""
 
     Options = ToolCallOptions
@@ -115,7 +115,6 @@ class ToolCallMetric(AnswerMetric):
     def check(self, item: MetricInput, output: str) -> Score:
         """Find each expected call among the response's tool calls."""
         opts = self.options
-        assert isinstance(opts, ToolCallOptions)
         if opts.calls is not None:
             expected: list[ExpectedCall] | None = opts.calls
         elif (opts.function or opts.name) is not None:
