@@ -84,7 +84,9 @@ class BackendOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
-OptionsT = DefaultedTypeVar("OptionsT", bound=BackendOptions, default=BackendOptions)
+OptionsT = DefaultedTypeVar(
+    "OptionsT", bound=BackendOptions, default=BackendOptions, covariant=True
+)
 """The options model of a backend (``ChatBackend[MyOptions]`` types ``self.options``)."""
 
 
