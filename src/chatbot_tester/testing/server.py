@@ -236,7 +236,12 @@ class FaultServer:
             ) from None
 
     async def _gate(
-        self, request: web.Request, conversation: str, flavor: Flavor, good: dict[str, Any]
+        self,
+        request: web.Request,
+        conversation: str,
+        flavor: Flavor,
+        good: dict[str, Any],
+        events: list[bytes] | None = None,
     ) -> web.StreamResponse | None:
         """Apply latency and maybe a fault; None means: answer normally."""
         attempt = self._stats.attempt(conversation)
@@ -256,6 +261,7 @@ class FaultServer:
             stopping=self._stopping,
             interval=self.trickle_interval_s,
             sample_body=good,
+            sample_events=events,
         )
 
     async def _sse(self, request: web.Request, events: list[bytes]) -> web.StreamResponse:
@@ -276,7 +282,7 @@ class FaultServer:
 
     # ----------------------------------------------------------------- endpoints
     async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
-        self._stats.begin(request.path)
+        self._stats.begin(request.path, request.transport)
         try:
             body = await self._read(request, "openai")
             messages = [
@@ -295,11 +301,7 @@ class FaultServer:
                 usage=self.usage,
                 cache_ratio=self.cache_ratio,
             )
-            fault = await self._gate(
-                request, _conversation_id(request, messages), "openai", completion
-            )
-            if fault is not None:
-                return fault
+            events: list[bytes] | None = None
             if body.get("stream"):
                 include = (
                     bool((body.get("stream_options") or {}).get("include_usage")) and self.usage
@@ -312,6 +314,12 @@ class FaultServer:
                     include_usage=include,
                     cache_ratio=self.cache_ratio,
                 )
+            fault = await self._gate(
+                request, _conversation_id(request, messages), "openai", completion, events
+            )
+            if fault is not None:
+                return fault
+            if events is not None:
                 return await self._sse(request, events)
             return self._ok(completion)
         except _BadRequest as bad:
@@ -320,7 +328,7 @@ class FaultServer:
             self._stats.end()
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
-        self._stats.begin("/v1/messages")
+        self._stats.begin("/v1/messages", request.transport)
         try:
             body = await self._read(request, "anthropic")
             messages = anthropic_to_chat(body)
@@ -332,13 +340,14 @@ class FaultServer:
                 serial=next(self._serial),
                 cache_ratio=self.cache_ratio,
             )
+            events = anthropic_sse(message) if body.get("stream") else None
             fault = await self._gate(
-                request, _conversation_id(request, messages), "anthropic", message
+                request, _conversation_id(request, messages), "anthropic", message, events
             )
             if fault is not None:
                 return fault
-            if body.get("stream"):
-                return await self._sse(request, anthropic_sse(message))
+            if events is not None:
+                return await self._sse(request, events)
             return self._ok(message)
         except _BadRequest as bad:
             return bad.response
