@@ -16,7 +16,7 @@ import itertools
 import re
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -38,9 +38,7 @@ from chatbot_tester.testing.server_payloads import (
     openai_sse,
 )
 from chatbot_tester.testing.server_plan import FaultPlan, ServerStats, StatsSnapshot
-
-if TYPE_CHECKING:
-    from chatbot_tester.testing.server_thread import ThreadedServer
+from chatbot_tester.testing.server_thread import ThreadedServer
 
 __all__ = ["FaultPlan", "FaultServer", "StatsSnapshot"]
 
@@ -188,10 +186,8 @@ class FaultServer:
     ) -> None:
         await self.stop()
 
-    def run_in_thread(self) -> ThreadedServer:
+    def run_in_thread(self) -> ThreadedServer[Self]:
         """A context manager running this server on its own event loop in a thread."""
-        from chatbot_tester.testing.server_thread import ThreadedServer
-
         return ThreadedServer(self)
 
     # ----------------------------------------------------------------- helpers
@@ -219,6 +215,38 @@ class FaultServer:
         self.last_body = data
         self.last_headers = request.headers
         return data
+
+    @staticmethod
+    def _validate_chat(data: dict[str, Any]) -> None:
+        """Reject a chat request as OpenAI does: 400 naming the ``param`` that is wrong."""
+        problem: tuple[str, str] | None = None
+        model, messages = data.get("model"), data.get("messages")
+        if "model" not in data:
+            problem = ("model", "you must provide a model parameter")
+        elif not isinstance(model, str) or not model:
+            problem = ("model", f"Invalid type for 'model': expected a string, got {model!r:.40}.")
+        elif "messages" not in data:
+            problem = ("messages", "Missing required parameter: 'messages'.")
+        elif not isinstance(messages, list) or not messages:
+            problem = ("messages", "Invalid 'messages': expected a non-empty array of messages.")
+        else:
+            for i, message in enumerate(messages):
+                if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+                    problem = ("messages", f"Missing required parameter: 'messages[{i}].role'.")
+                    break
+        if problem is not None:
+            param, message_text_ = problem
+            body = orjson.dumps(
+                {
+                    "error": {
+                        "message": message_text_,
+                        "type": "invalid_request_error",
+                        "param": param,
+                        "code": None,
+                    }
+                }
+            )
+            raise _BadRequest(web.Response(status=400, body=body, content_type="application/json"))
 
     def _answer(self, messages: list[dict[str, Any]], flavor: Flavor) -> Answer:
         if self.rules:
@@ -285,6 +313,7 @@ class FaultServer:
         self._stats.begin(request.path, request.transport)
         try:
             body = await self._read(request, "openai")
+            self._validate_chat(body)
             messages = [
                 m if isinstance(m.get("content"), str) else {**m, "content": message_text(m)}
                 for m in body.get("messages") or []
