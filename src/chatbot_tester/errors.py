@@ -51,6 +51,7 @@ class ErrorKind(str, Enum):
     QUOTA_EXHAUSTED = "quota_exhausted"
     HTTP = "http"
     CONNECTION = "connection"
+    TRUNCATED_STREAM = "truncated_stream"
     BAD_RESPONSE = "bad_response"
     AUTH = "auth"
     CONFIG = "config"

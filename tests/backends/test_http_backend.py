@@ -25,6 +25,7 @@ from chatbot_tester.testing import FaultPlan, FaultServer
 
 
 def req(text: str = "hello", **kw: Any) -> ChatRequest:
+    kw.setdefault("model", "test-model")  # the fault server answers 400 without one, as OpenAI
     return ChatRequest(messages=[Message(role="user", content=text)], **kw)
 
 

@@ -161,11 +161,13 @@ async def test_api_key_is_required_when_set(fault_server_factory):
     ok = await post(
         srv,
         "/v1/chat/completions",
-        {"messages": MESSAGES},
+        {"model": "m", "messages": MESSAGES},
         {"Authorization": "Bearer right-key-123"},
     )
     assert ok[0] == 200
-    msg = await post(srv, "/v1/messages", {"messages": MESSAGES}, {"x-api-key": "right-key-123"})
+    msg = await post(
+        srv, "/v1/messages", {"model": "m", "messages": MESSAGES}, {"x-api-key": "right-key-123"}
+    )
     assert msg[0] == 200
     assert srv.stats.faults == {"unauthorized": 1}
 
@@ -218,7 +220,7 @@ async def test_reset_aborts_mid_body(fault_server_factory):
 async def test_hang_never_answers(fault_server_factory):
     srv = await fault_server_factory(FaultPlan(fail_first=1, modes=("hang",)))
     with pytest.raises(asyncio.TimeoutError):
-        await post(srv, "/v1/chat/completions", {"messages": MESSAGES}, timeout=0.3)
+        await post(srv, "/v1/chat/completions", {"model": "m", "messages": MESSAGES}, timeout=0.3)
     assert srv.stats.faults == {"hang": 1}
 
 
@@ -233,7 +235,8 @@ async def test_trickling_modes_send_bytes_but_never_finish(fault_server_factory,
     async with (
         aiohttp.ClientSession() as session,
         session.post(
-            srv.base_url + "/chat/completions", json={"messages": MESSAGES, "stream": True}
+            srv.base_url + "/chat/completions",
+            json={"model": "m", "messages": MESSAGES, "stream": True},
         ) as resp,
     ):
         assert resp.status == 200
@@ -265,7 +268,7 @@ async def test_stop_ends_hanging_and_trickling_requests(fault_server_factory):
 async def _read_all(session, srv, sample):
     async with session.post(
         srv.base_url + "/chat/completions",
-        json={"messages": MESSAGES},
+        json={"model": "m", "messages": MESSAGES},
         headers={"X-Sample-Id": sample},
     ) as resp:
         return await resp.read()
@@ -342,7 +345,7 @@ def test_fault_plan_validates_its_fields():
 def test_run_in_thread_serves_sync_clients(fault_server_thread):
     req = urllib.request.Request(
         fault_server_thread.base_url + "/chat/completions",
-        data=orjson.dumps({"messages": MESSAGES}),
+        data=orjson.dumps({"model": "m", "messages": MESSAGES}),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(req, timeout=10) as resp:
@@ -363,7 +366,7 @@ def test_serve_test_command_prints_url_and_stops_on_ctrl_c():
         url = line.split("listening on ", 1)[1].split()[0]
         assert url.startswith("http://127.0.0.1:") and url.endswith("/v1")
         req = urllib.request.Request(
-            url + "/chat/completions", data=orjson.dumps({"messages": MESSAGES})
+            url + "/chat/completions", data=orjson.dumps({"model": "m", "messages": MESSAGES})
         )
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(req, timeout=10)
@@ -379,3 +382,30 @@ def test_serve_test_command_prints_url_and_stops_on_ctrl_c():
             proc.wait()
     assert proc.returncode == 0
     assert "2 requests, 1 ok" in err
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"messages": MESSAGES}, "model"),
+        ({"model": None, "messages": MESSAGES}, "model"),
+        ({"model": "m"}, "messages"),
+        ({"model": "m", "messages": "hi"}, "messages"),
+        ({"model": "m", "messages": [{"content": "no role"}]}, "messages"),
+    ],
+)
+async def test_chat_requests_are_validated_like_openai(fault_server, body, param):
+    url = fault_server.base_url + "/chat/completions"
+    async with aiohttp.ClientSession() as session, session.post(url, json=body) as resp:
+        assert resp.status == 400
+        error = (await resp.json())["error"]
+    assert error["type"] == "invalid_request_error" and error["param"] == param
+    assert fault_server.stats.successes == 0
+
+
+async def test_completions_carry_fingerprint_and_refusal(fault_server):
+    url, body = fault_server.base_url + "/chat/completions", {"model": "m", "messages": MESSAGES}
+    async with aiohttp.ClientSession() as session, session.post(url, json=body) as resp:
+        data = await resp.json()
+    assert data["system_fingerprint"].startswith("fp_")
+    assert data["choices"][0]["message"]["refusal"] is None

@@ -16,7 +16,7 @@ import itertools
 import re
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -38,9 +38,7 @@ from chatbot_tester.testing.server_payloads import (
     openai_sse,
 )
 from chatbot_tester.testing.server_plan import FaultPlan, ServerStats, StatsSnapshot
-
-if TYPE_CHECKING:
-    from chatbot_tester.testing.server_thread import ThreadedServer
+from chatbot_tester.testing.server_thread import ThreadedServer
 
 __all__ = ["FaultPlan", "FaultServer", "StatsSnapshot"]
 
@@ -188,10 +186,8 @@ class FaultServer:
     ) -> None:
         await self.stop()
 
-    def run_in_thread(self) -> ThreadedServer:
+    def run_in_thread(self) -> ThreadedServer[Self]:
         """A context manager running this server on its own event loop in a thread."""
-        from chatbot_tester.testing.server_thread import ThreadedServer
-
         return ThreadedServer(self)
 
     # ----------------------------------------------------------------- helpers
@@ -220,6 +216,38 @@ class FaultServer:
         self.last_headers = request.headers
         return data
 
+    @staticmethod
+    def _validate_chat(data: dict[str, Any]) -> None:
+        """Reject a chat request as OpenAI does: 400 naming the ``param`` that is wrong."""
+        problem: tuple[str, str] | None = None
+        model, messages = data.get("model"), data.get("messages")
+        if "model" not in data:
+            problem = ("model", "you must provide a model parameter")
+        elif not isinstance(model, str) or not model:
+            problem = ("model", f"Invalid type for 'model': expected a string, got {model!r:.40}.")
+        elif "messages" not in data:
+            problem = ("messages", "Missing required parameter: 'messages'.")
+        elif not isinstance(messages, list) or not messages:
+            problem = ("messages", "Invalid 'messages': expected a non-empty array of messages.")
+        else:
+            for i, message in enumerate(messages):
+                if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+                    problem = ("messages", f"Missing required parameter: 'messages[{i}].role'.")
+                    break
+        if problem is not None:
+            param, message_text_ = problem
+            body = orjson.dumps(
+                {
+                    "error": {
+                        "message": message_text_,
+                        "type": "invalid_request_error",
+                        "param": param,
+                        "code": None,
+                    }
+                }
+            )
+            raise _BadRequest(web.Response(status=400, body=body, content_type="application/json"))
+
     def _answer(self, messages: list[dict[str, Any]], flavor: Flavor) -> Answer:
         if self.rules:
             text = last_user_text(messages)
@@ -236,7 +264,12 @@ class FaultServer:
             ) from None
 
     async def _gate(
-        self, request: web.Request, conversation: str, flavor: Flavor, good: dict[str, Any]
+        self,
+        request: web.Request,
+        conversation: str,
+        flavor: Flavor,
+        good: dict[str, Any],
+        events: list[bytes] | None = None,
     ) -> web.StreamResponse | None:
         """Apply latency and maybe a fault; None means: answer normally."""
         attempt = self._stats.attempt(conversation)
@@ -256,6 +289,7 @@ class FaultServer:
             stopping=self._stopping,
             interval=self.trickle_interval_s,
             sample_body=good,
+            sample_events=events,
         )
 
     async def _sse(self, request: web.Request, events: list[bytes]) -> web.StreamResponse:
@@ -276,9 +310,10 @@ class FaultServer:
 
     # ----------------------------------------------------------------- endpoints
     async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
-        self._stats.begin(request.path)
+        self._stats.begin(request.path, request.transport)
         try:
             body = await self._read(request, "openai")
+            self._validate_chat(body)
             messages = [
                 m if isinstance(m.get("content"), str) else {**m, "content": message_text(m)}
                 for m in body.get("messages") or []
@@ -295,11 +330,7 @@ class FaultServer:
                 usage=self.usage,
                 cache_ratio=self.cache_ratio,
             )
-            fault = await self._gate(
-                request, _conversation_id(request, messages), "openai", completion
-            )
-            if fault is not None:
-                return fault
+            events: list[bytes] | None = None
             if body.get("stream"):
                 include = (
                     bool((body.get("stream_options") or {}).get("include_usage")) and self.usage
@@ -312,6 +343,12 @@ class FaultServer:
                     include_usage=include,
                     cache_ratio=self.cache_ratio,
                 )
+            fault = await self._gate(
+                request, _conversation_id(request, messages), "openai", completion, events
+            )
+            if fault is not None:
+                return fault
+            if events is not None:
                 return await self._sse(request, events)
             return self._ok(completion)
         except _BadRequest as bad:
@@ -320,7 +357,7 @@ class FaultServer:
             self._stats.end()
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
-        self._stats.begin("/v1/messages")
+        self._stats.begin("/v1/messages", request.transport)
         try:
             body = await self._read(request, "anthropic")
             messages = anthropic_to_chat(body)
@@ -332,13 +369,14 @@ class FaultServer:
                 serial=next(self._serial),
                 cache_ratio=self.cache_ratio,
             )
+            events = anthropic_sse(message) if body.get("stream") else None
             fault = await self._gate(
-                request, _conversation_id(request, messages), "anthropic", message
+                request, _conversation_id(request, messages), "anthropic", message, events
             )
             if fault is not None:
                 return fault
-            if body.get("stream"):
-                return await self._sse(request, anthropic_sse(message))
+            if events is not None:
+                return await self._sse(request, events)
             return self._ok(message)
         except _BadRequest as bad:
             return bad.response

@@ -101,6 +101,21 @@ async def _reset(request: web.Request, body: bytes) -> web.StreamResponse:
     _abort(request)
 
 
+async def _broken_stream(
+    request: web.Request, events: list[bytes], *, reset: bool
+) -> web.StreamResponse:
+    """Start an event stream, send its first half, then end it early or drop the connection."""
+    resp = web.StreamResponse(
+        status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    await resp.prepare(request)
+    await resp.write(b"".join(events[: max(1, len(events) // 2)]))
+    if reset:
+        _abort(request)
+    await resp.write_eof()
+    return resp
+
+
 async def write_fault(
     request: web.Request,
     mode: str,
@@ -110,8 +125,21 @@ async def write_fault(
     stopping: asyncio.Event,
     interval: float,
     sample_body: dict[str, Any],
+    sample_events: list[bytes] | None = None,
 ) -> web.StreamResponse:
-    """Answer ``request`` with fault ``mode`` (``sample_body`` is a plausible good answer)."""
+    """Answer ``request`` with fault ``mode`` (``sample_body`` is a plausible good answer).
+
+    ``sample_events`` are the SSE events of that answer when the request asked for a stream;
+    ``stream_cut`` and ``stream_reset`` send their first half and then end the body without
+    the terminator, or drop the connection (a plain request gets half a JSON body instead).
+    """
+    if mode in ("stream_cut", "stream_reset"):
+        if sample_events is None:
+            body = orjson.dumps(sample_body)
+            if mode == "stream_reset":
+                return await _reset(request, body)
+            return _json(200, body[: max(1, len(body) // 2)])
+        return await _broken_stream(request, sample_events, reset=mode == "stream_reset")
     if mode == "429":
         return _json(
             429,
@@ -155,6 +183,12 @@ async def write_fault(
                 401, "Incorrect API key provided (injected)", flavor=flavor, code="invalid_api_key"
             ),
         )
+    if mode == "400_model":  # LiteLLM's answer to a model name it does not route
+        message = (
+            "litellm.BadRequestError: Invalid model name passed in model=unknown-model (injected)."
+            " Call `/v1/models` to view available models for your key."
+        )
+        return _json(400, error_json(400, message, flavor=flavor, code="400"))
     if mode == "truncated_json":
         body = orjson.dumps(sample_body)
         return _json(200, body[: max(1, len(body) // 2)])

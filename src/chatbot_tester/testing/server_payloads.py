@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 __all__ = [
+    "SYSTEM_FINGERPRINT",
     "Answer",
     "Responder",
     "anthropic_message",
@@ -33,6 +34,9 @@ __all__ = [
     "split_pieces",
     "word_count",
 ]
+
+SYSTEM_FINGERPRINT = "fp_faultserver"
+"""The ``system_fingerprint`` of every completion (OpenAI sends one per backend configuration)."""
 
 Responder = Callable[[list[dict[str, Any]]], "str | dict[str, Any]"]
 """Maps the chat messages (OpenAI shape, text content) to a reply text or a full message dict."""
@@ -120,7 +124,11 @@ def openai_completion(
     cache_ratio: float,
 ) -> dict[str, Any]:
     """A ``chat.completion`` object for ``answer``."""
-    message: dict[str, Any] = {"role": "assistant", "content": answer["content"]}
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": answer["content"],
+        "refusal": None,
+    }
     if answer["tool_calls"]:
         message["tool_calls"] = answer["tool_calls"]
         if not answer["content"]:
@@ -130,6 +138,7 @@ def openai_completion(
         "object": "chat.completion",
         "created": 1700000000,
         "model": model,
+        "system_fingerprint": SYSTEM_FINGERPRINT,
         "choices": [
             {
                 "index": 0,
@@ -181,13 +190,14 @@ def openai_sse(
         "object": "chat.completion.chunk",
         "created": 1700000000,
         "model": model,
+        "system_fingerprint": SYSTEM_FINGERPRINT,
     }
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
         return _sse({**base, "choices": [choice]})
 
-    events = [chunk({"role": "assistant", "content": ""})]
+    events = [chunk({"role": "assistant", "content": "", "refusal": None})]
     events.extend(chunk({"content": piece}) for piece in split_pieces(answer["content"]))
     for i, call in enumerate(answer["tool_calls"]):
         head = {"index": i, "id": call["id"], "type": "function"}

@@ -7,6 +7,7 @@ injects the same faults into the same requests however concurrent requests inter
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,9 @@ FAULT_MODES: tuple[str, ...] = (
     "error_body",
     "html",
     "401",
+    "400_model",
+    "stream_cut",
+    "stream_reset",
 )
 """Every fault the server can inject (see ``FaultPlan.modes``)."""
 
@@ -122,6 +126,9 @@ class StatsSnapshot:
     """Faults injected, by mode (``unauthorized`` counts rejected credentials)."""
     endpoints: dict[str, int]
     """Requests per endpoint path."""
+    connections: int = 0
+    """TCP connections that carried requests to the model endpoints (keep-alive reuse shows
+    as fewer connections than requests)."""
 
     @property
     def total_faults(self) -> int:
@@ -138,6 +145,7 @@ class StatsSnapshot:
             "attempts": self.attempts,
             "faults": self.faults,
             "endpoints": self.endpoints,
+            "connections": self.connections,
         }
 
 
@@ -156,9 +164,14 @@ class ServerStats:
         self.attempts: dict[str, int] = {}
         self.faults: dict[str, int] = {}
         self.endpoints: dict[str, int] = {}
+        self.connections = 0
+        self._transports: weakref.WeakSet[object] = weakref.WeakSet()
 
-    def begin(self, endpoint: str) -> None:
-        """Count a request entering a model endpoint."""
+    def begin(self, endpoint: str, transport: object | None = None) -> None:
+        """Count a request entering a model endpoint (and its connection, when new)."""
+        if transport is not None and transport not in self._transports:
+            self._transports.add(transport)
+            self.connections += 1
         self.requests += 1
         self.endpoints[endpoint] = self.endpoints.get(endpoint, 0) + 1
         self.in_flight += 1
@@ -189,4 +202,5 @@ class ServerStats:
             attempts=self.attempts.copy(),
             faults=self.faults.copy(),
             endpoints=self.endpoints.copy(),
+            connections=self.connections,
         )

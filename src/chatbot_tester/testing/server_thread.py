@@ -5,23 +5,36 @@ from __future__ import annotations
 import asyncio
 import threading
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import Any, Generic, Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from chatbot_tester.testing.server import FaultServer
-
-__all__ = ["ThreadedServer"]
+__all__ = ["Serving", "ThreadedServer"]
 
 
-class ThreadedServer:
-    """Runs a ``FaultServer`` on a private event loop in a daemon thread (for sync code)."""
+class Serving(Protocol):
+    """What a thread can run: a server with async ``start`` and ``stop`` (e.g. ``FaultServer``).
 
-    def __init__(self, server: FaultServer) -> None:
+    Typed structurally so this module needs nothing from ``server.py`` (no import circle).
+    """
+
+    async def start(self) -> Any:
+        """Bind and serve."""
+
+    async def stop(self) -> None:
+        """Stop serving."""
+
+
+S = TypeVar("S", bound=Serving)
+
+
+class ThreadedServer(Generic[S]):
+    """Runs a server (a ``FaultServer``) on a private event loop in a daemon thread."""
+
+    def __init__(self, server: S) -> None:
         self.server = server
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> FaultServer:
+    def __enter__(self) -> S:
         loop = asyncio.new_event_loop()
         ready = threading.Event()
         failure: list[BaseException] = []

@@ -178,13 +178,12 @@ class AnthropicBackend(ChatBackend[AnthropicOptions]):
                     raise BadResponse(
                         f"expected an event stream, got {content_type or 'no content type'}: {text}"
                     )
+                # Read to the end even after message_stop, so the connection is reused.
                 async for line in response.aiter_lines():
-                    if line.startswith("data:"):
+                    if line.startswith("data:") and not state.done:
                         piece = state.add(line[5:].strip())
                         if piece:
                             yield TextDelta(text=piece)
-                        if state.done:
-                            break
             finally:
                 await response.aclose()
         except BackendError:

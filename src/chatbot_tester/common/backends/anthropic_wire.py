@@ -13,7 +13,8 @@ import orjson
 
 from chatbot_tester.common.backends.sdk_common import body_message, parse_arguments, snippet
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, Message, ToolCall, Usage
-from chatbot_tester.errors import BadResponse
+from chatbot_tester.common.types import ErrorKind
+from chatbot_tester.errors import BackendConnectionError, BadResponse
 
 __all__ = ["StreamState", "anthropic_payload", "parse_message"]
 
@@ -197,8 +198,10 @@ class StreamState:
         """The complete response; ``BadResponse`` when the stream was empty or cut short."""
         if self.events == 0:
             raise BadResponse("the stream ended without any data")
-        if not self.done:
-            raise BadResponse("the stream ended before message_stop")
+        if not self.done:  # cut short: retried like a dropped connection
+            raise BackendConnectionError(
+                "the stream ended before message_stop", kind=ErrorKind.TRUNCATED_STREAM
+            )
         calls = [
             ToolCall(id=t["id"], name=t["name"], arguments=parse_arguments(t["json"]))
             for _, t in sorted(self.tools.items())

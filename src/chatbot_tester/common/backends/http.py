@@ -169,7 +169,9 @@ class HTTPBackend(ChatBackend[HTTPOptions]):
             if options.body_template is not None and self._sends_body
             else None
         )
-        self._url_template = compile_template(options.url, "url") if "{{" in options.url else None
+        self._url_template = (
+            compile_template(options.url, "url", url=True) if "{{" in options.url else None
+        )
         self._answer = compile_path(options.response_path, "response_path")
         self._session_path = (
             compile_path(options.session_id_path, "session_id_path")

@@ -110,12 +110,25 @@ def tojson(value: Any) -> str:
     return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def compile_template(source: str, option: str) -> Template:
-    """Compile a sandboxed, strict template; syntax errors and unknown variables are ConfigErrors."""
+def url_component(value: Any) -> str:
+    """``value`` percent-encoded as one URL component (``/``, ``?``, ``#``, ``..`` stay data)."""
+    from urllib.parse import quote
+
+    return quote(str(value), safe="")
+
+
+def compile_template(source: str, option: str, *, url: bool = False) -> Template:
+    """Compile a sandboxed, strict template; syntax errors and unknown variables are ConfigErrors.
+
+    With ``url`` every ``{{ ... }}`` value is percent-encoded, so a server-controlled value
+    (a ``session_id`` from the last reply) can never change the path, query or fragment.
+    """
     from jinja2 import StrictUndefined, TemplateSyntaxError, meta
     from jinja2.sandbox import SandboxedEnvironment
 
-    env = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
+    env = SandboxedEnvironment(
+        autoescape=False, undefined=StrictUndefined, finalize=url_component if url else None
+    )
     env.filters["tojson"] = tojson
     try:
         unknown = meta.find_undeclared_variables(env.parse(source)) - set(TEMPLATE_VARIABLES)

@@ -7,6 +7,7 @@ retried: 408, 409, 429 and 5xx are; other 4xx are not; a quota-exhausted 429 is 
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
@@ -14,10 +15,46 @@ from email.utils import parsedate_to_datetime
 from chatbot_tester.common.backends.base import RetryDecision
 from chatbot_tester.common.types import ErrorKind
 
-__all__ = ["QUOTA_MARKERS", "check_http_url", "classify_status", "parse_retry_after"]
+__all__ = [
+    "QUOTA_MARKERS",
+    "check_http_url",
+    "classify_status",
+    "config_kind_of_body",
+    "parse_retry_after",
+]
 
 QUOTA_MARKERS = ("insufficient_quota", "quota exceeded", "exceeded your current quota", "billing")
 """Substrings of a 429 body that mean the account is out of quota (retrying cannot help)."""
+
+
+_UNKNOWN_MODEL = re.compile(
+    r"model_not_found|(?:unknown|invalid|unsupported|no such) model"
+    r"|model\b[^.]{0,120}?\b(?:not found|does not exist|doesn't exist|is not supported|"
+    r"not supported|is invalid|unknown)"
+    r"|not_found_error[^}]{0,80}?model"
+)
+"""An error body saying the model name is wrong (OpenAI ``model_not_found``, Anthropic
+``not_found_error`` naming the model, LiteLLM's "Invalid model name passed in model=...")."""
+_AUTH = re.compile(
+    r"invalid_api_key|invalid[ _-]?api[ _-]?key|incorrect api key|authentication_error"
+    r"|authenticationerror|invalid x-api-key|permission_error|no api key|api key not valid"
+)
+"""An error body saying the credentials are wrong (also when the status is a plain 400)."""
+
+
+def config_kind_of_body(body: str) -> ErrorKind | None:
+    """The bad-config kind a 4xx error body names (auth, quota, unknown model), else ``None``.
+
+    Whatever the status, every later request would fail the same way, so the run stops early.
+    """
+    lowered = body.lower()
+    if any(marker in lowered for marker in QUOTA_MARKERS):
+        return ErrorKind.QUOTA_EXHAUSTED
+    if _AUTH.search(lowered):
+        return ErrorKind.AUTH
+    if _UNKNOWN_MODEL.search(lowered):
+        return ErrorKind.CONFIG
+    return None
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
@@ -66,10 +103,13 @@ def classify_status(
             return RetryDecision("fatal", ErrorKind.QUOTA_EXHAUSTED, text, status)
         return RetryDecision("rate_limited", ErrorKind.RATE_LIMITED, text, status, retry_after)
     if status in (401, 403):
-        return RetryDecision("fatal", ErrorKind.AUTH, text, status)
+        quota = config_kind_of_body(body) is ErrorKind.QUOTA_EXHAUSTED
+        return RetryDecision(
+            "fatal", ErrorKind.QUOTA_EXHAUSTED if quota else ErrorKind.AUTH, text, status
+        )
     if status in (408, 409) or status >= 500:
         return RetryDecision("retry", ErrorKind.HTTP, text, status, retry_after)
-    return RetryDecision("fatal", ErrorKind.HTTP, text, status)
+    return RetryDecision("fatal", config_kind_of_body(body) or ErrorKind.HTTP, text, status)
 
 
 def check_http_url(value: str | None) -> str | None:

@@ -281,12 +281,14 @@ class OpenAIBackend(ChatBackend[OpenAIOptions]):
                     text = snippet((await response.aread()).decode("utf-8", "replace"), 80)
                     kind = content_type or "no content type"
                     raise BadResponse(f"expected an event stream, got {kind}: {text}")
+                # Read to the end even after [DONE], so the connection is reused.
                 async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
+                    if acc.done or not line.startswith("data:"):
                         continue  # blank separators, ": keep-alive" comments, event names
                     payload = line[5:].strip()
                     if payload == "[DONE]":
-                        break
+                        acc.done = True
+                        continue
                     delta = acc.add(payload)
                     if delta:
                         yield TextDelta(text=delta)

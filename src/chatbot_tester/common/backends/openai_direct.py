@@ -219,21 +219,25 @@ class DirectTransport:
                     kind = content_type or "no content type"
                     raise BadResponse(f"expected an event stream, got {kind}: {text}")
                 lines = SSELines()
-                done = False
+                # Read to the end of the body even after [DONE]: only a fully read body
+                # lets aiohttp put the keep-alive connection back into the pool.
                 async for chunk in resp.content.iter_any():
                     for payload in lines.feed(chunk):
+                        if acc.done:
+                            continue
                         if payload == b"[DONE]":
-                            done = True
-                            break
+                            acc.done = True
+                            continue
                         delta = acc.add(payload)
                         if delta:
                             yield TextDelta(text=delta)
-                    if done:
+                for payload in lines.close():
+                    if acc.done:
                         break
-                else:
-                    for payload in lines.close():
-                        if payload != b"[DONE]":
-                            acc.add(payload)
+                    if payload == b"[DONE]":
+                        acc.done = True
+                    else:
+                        acc.add(payload)
             finally:
                 resp.release()  # an unfinished body closes the connection instead of reusing it
         except BackendError:

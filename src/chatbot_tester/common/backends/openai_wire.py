@@ -12,7 +12,8 @@ import orjson
 
 from chatbot_tester.common.backends.sdk_common import body_message, parse_arguments, snippet
 from chatbot_tester.common.schemas import ChatResponse, Message, ToolCall, Usage
-from chatbot_tester.errors import BadResponse
+from chatbot_tester.common.types import ErrorKind
+from chatbot_tester.errors import BackendConnectionError, BadResponse
 
 __all__ = [
     "SSELines",
@@ -110,6 +111,8 @@ class StreamAccumulator:
         self.model: str | None = None
         self.id: str | None = None
         self.chunks = 0
+        self.done = False
+        """True once ``[DONE]`` arrived (the stream's terminator)."""
 
     def add(self, payload: str | bytes) -> str:
         """Take one ``data:`` payload; return its new text ('' when none)."""
@@ -147,9 +150,18 @@ class StreamAccumulator:
         return new
 
     def result(self) -> ChatResponse:
-        """The complete response; ``BadResponse`` when the stream carried no event."""
+        """The complete response; ``BadResponse`` when the stream carried no event.
+
+        A stream that ended with neither ``[DONE]`` nor a ``finish_reason`` was cut short:
+        that is a retryable ``truncated_stream`` error, never a (partial) answer.
+        """
         if self.chunks == 0:
             raise BadResponse("the stream ended without any data")
+        if not self.done and self.finish is None:
+            raise BackendConnectionError(
+                "the stream ended without [DONE] or a finish_reason",
+                kind=ErrorKind.TRUNCATED_STREAM,
+            )
         calls = [
             ToolCall(id=c["id"], name=c["name"], arguments=parse_arguments(c["arguments"]))
             for _, c in sorted(self.calls.items())

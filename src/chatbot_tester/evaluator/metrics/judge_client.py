@@ -112,7 +112,11 @@ class JudgeClient:
         item_id: str = "",
     ) -> JudgeReply:
         """One judge call; the reply is cached only when ``accept(text)`` says it is valid."""
-        request = ChatRequest(messages=messages, model=self.config.model, params=params)
+        # The sample id rides along so a configured ``sample_id_header`` reaches the judge's
+        # server like the runner's calls (the cache key ignores it: verdicts stay shared).
+        request = ChatRequest(
+            messages=messages, model=self.config.model, params=params, sample_id=item_id or None
+        )
         client = self.client
         client.cache = self.pool.cache
         outcome = await client.call(request, item_id, accept=lambda r: accept(r.text))
