@@ -165,3 +165,37 @@ def test_group_page_in_chromium_side_by_side_with_answers(tmp_path: Path) -> Non
             assert not [m for m in messages if "Content Security Policy" in m]
         finally:
             browser.close()
+
+
+def test_better_variant_is_not_a_regression_and_shows_fail_to_pass(tmp_path: Path) -> None:
+    from chatbot_tester import run_pipeline
+    from chatbot_tester.orchestrator.variants import VariantsResult
+
+    _project(tmp_path, {"old": "bad: ", "new": "ok: "})
+    result = run_pipeline(tmp_path / "pipeline.yaml")
+    assert isinstance(result, VariantsResult)
+    assert result.baseline == "old" and list(result.variants) == ["old", "new"]
+    assert result.comparison.comparisons["new"].metrics[0].verdict == "improvement"
+    flips = result.comparison.flipped["new"]
+    assert {f.flip for f in flips} == {"fail_to_pass"} and len(flips) == N
+    assert result.variants["new"].exit_code == 0 and result.exit_code == 0
+
+
+def test_variant_snapshot_keeps_env_refs_and_single_runner_is_unchanged(tmp_path: Path) -> None:
+    from chatbot_tester.common.config import PipelineConfig
+
+    raw = {
+        "name": "p",
+        "generator": {"source": "data.jsonl"},
+        "runner": {"backend": "echo", "options": {"prefix": "${PREFIX:-ok: }"}},
+    }
+    single = PipelineConfig.model_validate(raw)
+    assert "variants" not in single.snapshot()
+    grouped = PipelineConfig.model_validate(
+        {**raw, "variants": [{"name": "a"}, {"name": "b", "options": {"prefix": "${OTHER}"}}]}
+    )
+    b = grouped.with_variant(grouped.variants[1])
+    assert b.snapshot()["runner"] == {"backend": "echo", "options": {"prefix": "${OTHER}"}}
+    assert b.variants == [] and "variants" not in b.snapshot()
+    assert grouped.with_variant(grouped.variants[0]).runner == single.runner
+    assert grouped.baseline_variant is grouped.variants[0]

@@ -20,7 +20,7 @@ from chatbot_tester.common.artifacts.workspace import Workspace, new_run_id
 from chatbot_tester.common.config import PipelineConfig, VariantConfig
 from chatbot_tester.common.events import EventBus, Subscriber
 from chatbot_tester.common.schemas import Manifest
-from chatbot_tester.evaluator.compare_group import GroupComparison, VariantSide
+from chatbot_tester.evaluator.compare_group_model import GroupComparison, VariantSide
 from chatbot_tester.orchestrator.pipeline_run import PipelineRun
 from chatbot_tester.orchestrator.result import PipelineResult
 

@@ -13,7 +13,7 @@ import functools
 import jinja2
 import markupsafe
 
-from chatbot_tester.evaluator.compare_group import GroupComparison
+from chatbot_tester.evaluator.compare_group_model import GroupComparison
 from chatbot_tester.evaluator.compare_model import MetricComparison
 from chatbot_tester.evaluator.reports.compare_html import CSP
 from chatbot_tester.evaluator.reports.compare_md import fmt_num, fmt_p, fmt_signed

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatbot_tester.evaluator.compare_group import GroupComparison
+from chatbot_tester.evaluator.compare_group_model import GroupComparison
 from chatbot_tester.evaluator.reports.compare_group_html import metric_cells
 from chatbot_tester.evaluator.reports.compare_md import _VERDICT_MD, escape_md, fmt_p
 
