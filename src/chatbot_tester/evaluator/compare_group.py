@@ -8,6 +8,7 @@ answers rather than bare ids. Everything here is data; the reports escape it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -79,6 +80,7 @@ def compare_group(
     alpha: float = 0.05,
     correction: Literal["holm", "none"] = "holm",
     min_effect: dict[str, float] | None = None,
+    statistic: Mapping[str, Literal["mean", "p50", "p95"]] | None = None,
 ) -> GroupComparison:
     """Compare each of ``variants`` with ``baseline`` and collect the flipped samples."""
     from chatbot_tester.errors import ConfigError
@@ -93,6 +95,7 @@ def compare_group(
                 alpha=alpha,
                 correction=correction,
                 min_effect=min_effect,
+                statistic=statistic,
             )
         except ConfigError as exc:
             out.problems[side.name] = str(exc)

@@ -144,6 +144,7 @@ async def run_variants(
         alpha=compare.alpha,
         correction=compare.correction,
         min_effect=compare.min_effect,
+        statistic=compare.statistic,
     )
     group_dir = ws.root / GROUPS_DIR / group
     reports = write_group(comparison, group_dir)
