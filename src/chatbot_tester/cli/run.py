@@ -10,6 +10,7 @@ import click
 
 if TYPE_CHECKING:
     from chatbot_tester.evaluator.report_model import EvalReport
+    from chatbot_tester.orchestrator.variants import VariantsResult
 
 __all__ = ["command"]
 
@@ -32,7 +33,7 @@ def _print_plan(pipeline: Path, workspace_dir: Path | None) -> None:
     table = Table("stage", "backend", "model", "calls", "prompt tok", "completion tok", "cost USD")
     for s in plan.stages:
         table.add_row(
-            s.stage,
+            escape(s.stage),
             escape(s.backend or "-"),
             escape(s.model or "-"),
             str(s.calls),
@@ -40,6 +41,8 @@ def _print_plan(pipeline: Path, workspace_dir: Path | None) -> None:
             str(s.completion_tokens or "-"),
             "unknown" if s.cost_usd is None else f"{s.cost_usd:.4f}",
         )
+    if plan.variants:
+        console.print("variants: " + escape(", ".join(plan.variants)))
     console.print(table)
     total = plan.total_cost_usd
     console.print(
@@ -78,6 +81,28 @@ def _print_summary(report: EvalReport) -> None:
             )
 
 
+def _print_variants(result: VariantsResult) -> None:
+    """One line per variant on stderr (verdict against the baseline), the comparison on stdout."""
+    group = result.comparison
+    for name, run in result.variants.items():
+        if name == result.baseline:
+            verdict = "baseline"
+        elif name in group.problems:
+            verdict = f"not compared: {group.problems[name]}"
+        else:
+            regressed = group.comparisons[name].regressed_metrics
+            verdict = "regression in " + ", ".join(regressed) if regressed else "no regression"
+            if group.comparisons[name].has_regression and not regressed:
+                verdict = "regression (incomplete run)"
+        own = "passed" if run.passed else "failed its gates"
+        click.echo(f"{name}: {run.run_id} {own}, {verdict}", err=True)
+        for line in [g.message for g in run.failed_gates] + run.problems:
+            click.echo(f"  {line}", err=True)
+    for key, path in sorted(result.reports.items()):
+        click.echo(f"{key}: {path}", err=True)
+    click.echo(str(result.reports["compare_html"]))
+
+
 @click.command("run")
 @click.argument("pipeline", type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
@@ -101,7 +126,8 @@ def command(
 ) -> None:
     """Run PIPELINE: generate the dataset, run the chatbot, evaluate, write reports.
 
-    Progress goes to stderr; the run directory is the last line on stdout. Exit codes: 0
+    Progress goes to stderr; the run directory is the last line on stdout (with variants:
+    one line per variant on stderr, the group's compare.html on stdout). Exit codes: 0
     passed, 1 a gate failed / errors beyond tolerance / significant regression, 2 bad
     config or input, 130 interrupted.
     """
@@ -109,6 +135,7 @@ def command(
         _print_plan(pipeline, workspace_dir)
         return
     from chatbot_tester.orchestrator import PipelineInterrupted, run_pipeline
+    from chatbot_tester.orchestrator.variants import VariantsResult
 
     try:
         result = run_pipeline(
@@ -123,6 +150,11 @@ def command(
         click.echo(f"interrupted: resume with --resume {exc.run_dir.name}", err=True)
         click.echo(str(exc.run_dir))
         sys.exit(130)
+    if isinstance(result, VariantsResult):
+        _print_variants(result)
+        if result.exit_code:
+            sys.exit(result.exit_code)
+        return
     if result.report is not None:
         _print_summary(result.report)
     for gate in result.failed_gates:

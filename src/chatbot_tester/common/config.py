@@ -42,6 +42,7 @@ __all__ = [
     "ReportConfig",
     "RunnerConfig",
     "SyntheticConfig",
+    "VariantConfig",
     "resolve_env",
 ]
 
@@ -270,6 +271,29 @@ class RunnerConfig(BackendSpec):
     """Per-model prices overriding the built-in table."""
 
 
+class VariantConfig(_Model):
+    """One named variant of the chatbot under test: the fields it sets replace the runner's."""
+
+    name: str = Field(min_length=1)
+    """Variant name (unique; shown in the comparison and recorded in the run's manifest)."""
+    baseline: Bool = False
+    """Compare every other variant against this one (default: the first variant)."""
+    backend: str | None = None
+    """Another registered backend for this variant."""
+    model: str | None = None
+    """Another model for this variant."""
+    options: dict[str, Any] | None = None
+    """Backend options replacing the runner's (the whole mapping)."""
+    params: dict[str, Any] | None = None
+    """Sampling parameters replacing the runner's (the whole mapping)."""
+    system_prompt: str | None = None
+    """Another system prompt for this variant."""
+
+    def overrides(self) -> dict[str, Any]:
+        """The runner fields this variant sets, as written (``${ENV}`` unresolved)."""
+        return self.model_dump(mode="json", exclude_unset=True, exclude={"name", "baseline"})
+
+
 class MetricSpec(BaseModel):
     """One metric: ``type`` plus the metric's own options (validated by the metric)."""
 
@@ -388,8 +412,33 @@ class PipelineConfig(_Model):
     """Where the test samples come from."""
     runner: RunnerConfig
     """The chatbot under test."""
+    variants: list[VariantConfig] = Field(default_factory=list)
+    """Named variants of ``runner`` (each a run, all compared with the baseline variant); see Variants."""
     evaluator: EvaluatorConfig = Field(default_factory=EvaluatorConfig)
     """Scoring, gates and reports."""
+
+    @field_validator("variants")
+    @classmethod
+    def _check_variants(cls, v: list[VariantConfig]) -> list[VariantConfig]:
+        seen: set[str] = set()
+        for variant in v:
+            if variant.name in seen:
+                raise ValueError(f"two variants are named '{variant.name}': give each its own name")
+            seen.add(variant.name)
+        if sum(variant.baseline for variant in v) > 1:
+            raise ValueError("more than one variant has 'baseline: true': mark only one")
+        if len(v) == 1:
+            raise ValueError("one variant compares with nothing: list two or more, or use runner")
+        return v
+
+    @model_validator(mode="after")
+    def _variants_own_baseline(self) -> PipelineConfig:
+        if self.variants and self.evaluator.baseline is not None:
+            raise ValueError(
+                "evaluator.baseline cannot be combined with variants: the baseline is the "
+                "variant marked 'baseline: true' (or the first); remove evaluator.baseline"
+            )
+        return self
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source_file: Path | None = PrivateAttr(default=None)
@@ -419,6 +468,25 @@ class PipelineConfig(_Model):
             return (self._base_dir / path).resolve()
         except (OSError, RuntimeError):  # a symlink loop: the reader names it as one line
             return Path(os.path.normpath(self._base_dir / path))
+
+    @property
+    def baseline_variant(self) -> VariantConfig | None:
+        """The variant the others are compared with (``None`` without variants)."""
+        if not self.variants:
+            return None
+        return next((v for v in self.variants if v.baseline), self.variants[0])
+
+    def with_variant(self, variant: VariantConfig) -> PipelineConfig:
+        """A single-runner config of ``variant``: the runner with the variant's fields set.
+
+        Its snapshot is the pipeline as written with ``runner`` merged and ``variants``
+        removed, so every variant's run directory holds a config that re-runs that variant.
+        """
+        raw = {k: v for k, v in self.snapshot().items() if k != "variants"}
+        raw["runner"] = {**dict(raw.get("runner") or {}), **variant.overrides()}
+        config = PipelineConfig.model_validate(raw)
+        config.bind(self._base_dir, self._source_file, raw)
+        return config
 
     def snapshot(self) -> dict[str, Any]:
         """The config as written (``${ENV}`` references unresolved), for manifests."""

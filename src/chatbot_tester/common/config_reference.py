@@ -29,6 +29,7 @@ from chatbot_tester.common.config import (
     ReportConfig,
     RunnerConfig,
     SyntheticConfig,
+    VariantConfig,
 )
 
 __all__ = ["MARK_END", "MARK_START", "render_reference", "replace_in"]
@@ -44,6 +45,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("runner.backoff", BackoffConfig),
     ("runner.rate_limit / evaluator.judge.rate_limit", RateLimitConfig),
     ("runner.prices.<model>", Price),
+    ("variants[]", VariantConfig),
     ("evaluator", EvaluatorConfig),
     ("evaluator.metrics[]", MetricSpec),
     ("evaluator.judge", JudgeConfig),

@@ -385,3 +385,7 @@ class Manifest(_Model):
     """How many times the run was resumed."""
     base_dir: str | None = None
     """Directory of the pipeline file: relative paths in the snapshot resolve against it."""
+    variant: str | None = None
+    """The variant's name, for a run of a pipeline with ``variants``."""
+    group: str | None = None
+    """The id shared by the runs of one pipeline with ``variants`` (their comparison's folder)."""

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatbot_tester.common.artifacts.jsonl import iter_jsonl
 from chatbot_tester.common.artifacts.workspace import Workspace
@@ -19,6 +19,7 @@ from chatbot_tester.common.config import PipelineConfig
 from chatbot_tester.common.events import EventBus, Subscriber
 from chatbot_tester.common.plugins import load_config
 from chatbot_tester.common.schemas import TestSample
+from chatbot_tester.errors import UsageError
 from chatbot_tester.orchestrator.pipeline_run import PipelineInterrupted, PipelineRun
 from chatbot_tester.orchestrator.result import PipelineResult
 from chatbot_tester.orchestrator.validate import (
@@ -26,6 +27,9 @@ from chatbot_tester.orchestrator.validate import (
     validate_pipeline,
     validate_workspace_refs,
 )
+
+if TYPE_CHECKING:
+    from chatbot_tester.orchestrator.variants import VariantsResult
 
 __all__ = ["PipelineInterrupted", "run_pipeline", "run_pipeline_async"]
 
@@ -40,9 +44,19 @@ async def run_pipeline_async(
     progress: bool = False,
     bus: EventBus | None = None,
     subscribers: Sequence[Subscriber] = (),
-) -> PipelineResult:
+) -> PipelineResult | VariantsResult:
     """Run a whole pipeline inside the caller's event loop; see ``run_pipeline``."""
     config = load_config(source)
+    if config.variants:
+        return await _run_variants(
+            config,
+            workspace_dir,
+            resume=resume,
+            cache=cache,
+            progress=progress,
+            bus=bus,
+            subscribers=subscribers,
+        )
     await validate_pipeline(config)
     ws = Workspace(workspace_dir or config.resolve_path(config.workspace))
     validate_workspace_refs(config, ws)
@@ -55,10 +69,61 @@ async def run_pipeline_async(
 
         bus.subscribe(ProgressDisplay())
     run = PipelineRun(config, ws, cache=cache, bus=bus)
-    dataset = await run.prepare_dataset()
-    src_file = config.resolve_path(config.generator.source) if config.generator.source else None
-    validate_assertions(iter_jsonl(dataset.path, TestSample), src_file or dataset.path)
+    await run.prepare_dataset()
+    _check_assertions(config, run)
     return await run.execute(resume=resumed_run, force=force)
+
+
+def _check_assertions(config: PipelineConfig, run: PipelineRun) -> None:
+    """The dataset's assertions are valid (checked before anything is sent)."""
+    assert run.dataset is not None
+    src_file = config.resolve_path(config.generator.source) if config.generator.source else None
+    validate_assertions(iter_jsonl(run.dataset.path, TestSample), src_file or run.dataset.path)
+
+
+async def _run_variants(
+    config: PipelineConfig,
+    workspace_dir: Path | None,
+    *,
+    resume: str | None,
+    cache: bool,
+    progress: bool,
+    bus: EventBus | None,
+    subscribers: Sequence[Subscriber],
+) -> VariantsResult:
+    """Validate every variant, then run them all and compare them (``orchestrator.variants``)."""
+    from chatbot_tester.orchestrator.variants import run_variants
+
+    if resume is not None:
+        raise UsageError(
+            "--resume continues one run: resume a variant's run with the pipeline.yaml in its "
+            "run directory, or re-run the whole pipeline"
+        )
+    if bus is not None:
+        raise UsageError(
+            "a pipeline with variants makes one event bus per variant: pass subscribers"
+        )
+    for variant in config.variants:
+        await validate_pipeline(config.with_variant(variant))
+    ws = Workspace(workspace_dir or config.resolve_path(config.workspace))
+    validate_workspace_refs(config, ws)
+
+    def new_bus() -> EventBus:
+        fresh = EventBus()
+        if progress:
+            from chatbot_tester.orchestrator.progress import ProgressDisplay
+
+            fresh.subscribe(ProgressDisplay())
+        return fresh
+
+    return await run_variants(
+        config,
+        ws,
+        cache=cache,
+        new_bus=new_bus,
+        subscribers=subscribers,
+        prepare=lambda run: _check_assertions(config, run),
+    )
 
 
 def run_pipeline(
@@ -71,16 +136,17 @@ def run_pipeline(
     progress: bool = False,
     bus: EventBus | None = None,
     subscribers: Sequence[Subscriber] = (),
-) -> PipelineResult:
+) -> PipelineResult | VariantsResult:
     """Run a pipeline (a YAML path, a dict or a ``PipelineConfig``) and return its result.
 
     The one synchronous entry point and the one place that creates an event loop. Called
     from inside a running loop (a notebook cell), it runs the pipeline's own loop in a worker
     thread and waits for it. ``resume`` continues an interrupted run by id; ``cache=False``
-    disables every response cache; each of ``subscribers`` is fed every event.
+    disables every response cache; each of ``subscribers`` is fed every event. A pipeline
+    with ``variants`` returns a ``VariantsResult`` (one run per variant and their comparison).
     """
 
-    def main() -> PipelineResult:
+    def main() -> PipelineResult | VariantsResult:
         return asyncio.run(
             run_pipeline_async(
                 source,

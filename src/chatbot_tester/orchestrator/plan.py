@@ -55,6 +55,8 @@ class PipelinePlan(BaseModel):
     metrics: list[str]
     thresholds: list[str]
     stages: list[StagePlan] = Field(default_factory=list)
+    variants: list[str] = Field(default_factory=list)
+    """Variant names, for a pipeline with ``variants`` (stages are labelled ``run [name]``)."""
 
     @property
     def total_cost_usd(self) -> float | None:
@@ -75,8 +77,26 @@ def plan_pipeline(
 ) -> PipelinePlan:
     """Validate the pipeline and its sources and estimate calls, tokens and cost.
 
-    Calls no backend and writes nothing (not even the workspace directory).
+    Calls no backend and writes nothing (not even the workspace directory). With
+    ``variants``, every variant is validated and gets its own run (and judge) stage.
     """
+    config = load_config(source)
+    if not config.variants:
+        return _plan_one(config, workspace_dir)
+    plans = {v.name: _plan_one(config.with_variant(v), workspace_dir) for v in config.variants}
+    first = next(iter(plans.values()))
+    stages = [s for s in first.stages if s.stage == "generate"]  # the dataset is made once
+    for name, plan in plans.items():
+        stages += [
+            s.model_copy(update={"stage": f"{s.stage} [{name}]"})
+            for s in plan.stages
+            if s.stage != "generate"
+        ]
+    return first.model_copy(update={"stages": stages, "variants": list(plans)})
+
+
+def _plan_one(config: PipelineConfig, workspace_dir: Path | None) -> PipelinePlan:
+    """The plan of a single-runner config (one variant's, or the whole pipeline's)."""
     from chatbot_tester.common.calls.cost import (
         DEFAULT_COMPLETION_TOKENS,
         PriceTable,
@@ -85,7 +105,6 @@ def plan_pipeline(
     )
     from chatbot_tester.generator import load_samples
 
-    config = load_config(source)
     asyncio.run(validate_pipeline(config))
     runner, ev = config.runner, config.evaluator
     workspace = workspace_dir or config.resolve_path(config.workspace)
