@@ -35,11 +35,23 @@ def describe_backends() -> list[dict[str, Any]]:
     return rows
 
 
+def select_backends(rows: list[dict[str, Any]], names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The rows of ``names`` only (``backends NAME``); an unknown name is a PluginError."""
+    if not names:
+        return rows
+    from chatbot_tester.common.backends import backend_registry
+
+    for name in names:
+        backend_registry.get(name)  # did-you-mean on a typo
+    return [row for row in rows if row["name"] in names]
+
+
 @click.command("backends")
+@click.argument("names", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def command(as_json: bool) -> None:
-    """List registered backends (built-in, decorated and plugins) and their options."""
-    rows = describe_backends()
+def command(names: tuple[str, ...], as_json: bool) -> None:
+    """List registered backends (built-in, decorated and plugins) and their options; NAMES narrows the list."""
+    rows = select_backends(describe_backends(), names)
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
         return

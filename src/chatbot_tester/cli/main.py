@@ -31,6 +31,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("chatbot_tester.cli.compare", "Compare two runs with paired statistics."),
     "backends": ("chatbot_tester.cli.backends", "List registered backends and their options."),
     "metrics": ("chatbot_tester.cli.metrics", "List registered metrics."),
+    "cache": ("chatbot_tester.cli.cache", "Inspect or clear the workspace's response cache."),
+    "export": ("chatbot_tester.cli.export", "Export a run's results and scores to CSV or Parquet."),
+    "prices": ("chatbot_tester.cli.prices", "Show or refresh the model price table."),
     "serve-test": (
         "chatbot_tester.cli.serve_test",
         "Start the fault-injecting OpenAI-compatible test server on 127.0.0.1.",
@@ -62,6 +65,17 @@ class LazyGroup(click.Group):
                 click.Option(["--debug"], is_flag=True, expose_value=False, help="Show tracebacks.")
             )
         return command
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and ALIASES.get(name, name) not in COMMANDS:
+            from chatbot_tester.common.registry import did_you_mean
+
+            hint = did_you_mean(name, [*COMMANDS, *ALIASES])
+            raise click.UsageError(f"no such command '{name}' ({hint})", ctx)
+        return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):

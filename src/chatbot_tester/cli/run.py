@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from chatbot_tester.cli.run_output import json_summary, verdict_line
+from chatbot_tester.cli.selection_options import selection_options
+
 if TYPE_CHECKING:
     from chatbot_tester.evaluator.report_model import EvalReport
+    from chatbot_tester.orchestrator.result import PipelineResult
+    from chatbot_tester.orchestrator.selection import SampleSelection
     from chatbot_tester.orchestrator.variants import VariantsResult
 
 __all__ = ["command"]
@@ -103,10 +109,23 @@ def _print_variants(result: VariantsResult) -> None:
     click.echo(str(result.reports["compare_html"]))
 
 
+def _print_details(result: PipelineResult) -> None:
+    if result.report is not None:
+        _print_summary(result.report)
+    for gate in result.failed_gates:
+        click.echo(gate.message, err=True)
+    for line in result.problems:
+        click.echo(line, err=True)
+    for fmt, path in sorted(result.reports.items()):
+        click.echo(f"{fmt}: {path}", err=True)
+
+
 @click.command("run")
 @click.argument("pipeline", type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
+    "--workspace",
     "--workspace-dir",
+    "workspace_dir",
     type=click.Path(path_type=Path, file_okay=False),
     help="Use this workspace instead of the pipeline's 'workspace'.",
 )
@@ -116,6 +135,10 @@ def _print_variants(result: VariantsResult) -> None:
 @click.option("--resume", "resume", metavar="RUN_ID", help="Continue an interrupted run.")
 @click.option("--force", is_flag=True, help="Resume even if the dataset or backend changed.")
 @click.option("--no-cache", is_flag=True, help="Disable every response cache for this run.")
+# The everyday loop: which samples, how much output.
+@selection_options
+@click.option("-q", "--quiet", is_flag=True, help="No progress or summary; errors and the verdict.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 def command(
     pipeline: Path,
     workspace_dir: Path | None,
@@ -123,10 +146,14 @@ def command(
     resume: str | None,
     force: bool,
     no_cache: bool,
+    selection: SampleSelection,
+    quiet: bool,
+    as_json: bool,
 ) -> None:
     """Run PIPELINE: generate the dataset, run the chatbot, evaluate, write reports.
 
-    Progress goes to stderr; the run directory is the last line on stdout (with variants:
+    Progress goes to stderr, then a PASS/FAIL line with the reason; the run directory is
+    the last line on stdout (``--json``: a JSON summary instead; with variants:
     one line per variant on stderr, the group's compare.html on stdout). Exit codes: 0
     passed, 1 a gate failed / errors beyond tolerance / significant regression, 2 bad
     config or input, 130 interrupted.
@@ -144,7 +171,8 @@ def command(
             resume=resume,
             force=force,
             cache=not no_cache,
-            progress=True,
+            progress=not (quiet or as_json),
+            selection=selection,
         )
     except PipelineInterrupted as exc:
         click.echo(f"interrupted: resume with --resume {exc.run_dir.name}", err=True)
@@ -155,14 +183,12 @@ def command(
         if result.exit_code:
             sys.exit(result.exit_code)
         return
-    if result.report is not None:
-        _print_summary(result.report)
-    for gate in result.failed_gates:
-        click.echo(gate.message, err=True)
-    for line in result.problems:
-        click.echo(line, err=True)
-    for fmt, path in sorted(result.reports.items()):
-        click.echo(f"{fmt}: {path}", err=True)
-    click.echo(str(result.run_dir))
+    if not quiet:
+        _print_details(result)
+    click.echo(verdict_line(result), err=True)
+    if as_json:
+        click.echo(json.dumps(json_summary(result), indent=2, default=str))
+    else:
+        click.echo(str(result.run_dir))
     if result.exit_code:
         sys.exit(result.exit_code)

@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from chatbot_tester.common import dotenv_source
 from chatbot_tester.common.redact import looks_secret_name, register_secret
 from chatbot_tester.errors import ConfigError
 
@@ -103,17 +104,18 @@ def resolve_env(value: Any, *, where: str = "config") -> Any:
 
         def sub(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
-            if name in os.environ:
+            found = dotenv_source.lookup(name)  # the environment, then a .env beside the pipeline
+            if found is not None:
                 if secret_option or looks_secret_name(name):
-                    register_secret(os.environ[name])
-                return os.environ[name]
+                    register_secret(found)
+                return found
             if default is not None:
                 if secret_option:
                     register_secret(default)
                 return default
             raise ConfigError(
                 f"{where}: environment variable '{name}' is not set "
-                f"(export it, or write ${{{name}:-default}})"
+                f"(export it, put it in a .env beside the pipeline, or write ${{{name}:-default}})"
             )
 
         return _substitute(value, where, sub)
@@ -455,7 +457,9 @@ class PipelineConfig(_Model):
         return self._source_file
 
     def bind(self, base_dir: Path, source_file: Path | None, raw: dict[str, Any] | None) -> None:
-        """Attach the loading context (called by the YAML loader)."""
+        """Attach the loading context (called by the YAML loader); reads a ``.env`` beside it."""
+        if source_file is not None:
+            dotenv_source.load_beside(source_file)
         self._base_dir = base_dir
         self._source_file = source_file
         self._raw = raw

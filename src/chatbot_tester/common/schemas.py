@@ -389,3 +389,6 @@ class Manifest(_Model):
     """The variant's name, for a run of a pipeline with ``variants``."""
     group: str | None = None
     """The id shared by the runs of one pipeline with ``variants`` (their comparison's folder)."""
+    selection: dict[str, Any] | None = None
+    """The sample subset this run sent (``--limit``, ``--sample``, ``--tags``, ...);
+    ``from_run`` is the run a ``--filter-failing`` / ``--retry-errors`` run was taken from."""

@@ -22,6 +22,7 @@ from chatbot_tester.common.schemas import TestSample
 from chatbot_tester.errors import UsageError
 from chatbot_tester.orchestrator.pipeline_run import PipelineInterrupted, PipelineRun
 from chatbot_tester.orchestrator.result import PipelineResult
+from chatbot_tester.orchestrator.selection import SampleSelection, select_dataset
 from chatbot_tester.orchestrator.validate import (
     validate_assertions,
     validate_pipeline,
@@ -44,9 +45,14 @@ async def run_pipeline_async(
     progress: bool = False,
     bus: EventBus | None = None,
     subscribers: Sequence[Subscriber] = (),
+    selection: SampleSelection | None = None,
 ) -> PipelineResult | VariantsResult:
     """Run a whole pipeline inside the caller's event loop; see ``run_pipeline``."""
     config = load_config(source)
+    if config.variants and selection is not None and not selection.empty:
+        raise UsageError(
+            "sample selection (--limit, --sample, --tags, ...) needs a pipeline without variants"
+        )
     if config.variants:
         return await _run_variants(
             config,
@@ -69,7 +75,9 @@ async def run_pipeline_async(
 
         bus.subscribe(ProgressDisplay())
     run = PipelineRun(config, ws, cache=cache, bus=bus)
-    await run.prepare_dataset()
+    dataset = await run.prepare_dataset()
+    if selection is not None and not selection.empty:
+        run.dataset, run.selection = select_dataset(dataset, selection, ws)
     _check_assertions(config, run)
     return await run.execute(resume=resumed_run, force=force)
 
@@ -136,13 +144,15 @@ def run_pipeline(
     progress: bool = False,
     bus: EventBus | None = None,
     subscribers: Sequence[Subscriber] = (),
+    selection: SampleSelection | None = None,
 ) -> PipelineResult | VariantsResult:
     """Run a pipeline (a YAML path, a dict or a ``PipelineConfig``) and return its result.
 
     The one synchronous entry point and the one place that creates an event loop. Called
     from inside a running loop (a notebook cell), it runs the pipeline's own loop in a worker
     thread and waits for it. ``resume`` continues an interrupted run by id; ``cache=False``
-    disables every response cache; each of ``subscribers`` is fed every event. A pipeline
+    disables every response cache; each of ``subscribers`` is fed every event; ``selection``
+    sends a subset of the dataset (``orchestrator.selection``). A pipeline
     with ``variants`` returns a ``VariantsResult`` (one run per variant and their comparison).
     """
 
@@ -157,6 +167,7 @@ def run_pipeline(
                 progress=progress,
                 bus=bus,
                 subscribers=subscribers,
+                selection=selection,
             )
         )
 

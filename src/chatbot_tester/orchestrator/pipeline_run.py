@@ -11,7 +11,7 @@ import asyncio
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -68,6 +68,7 @@ class PipelineRun:
         self.dataset: PreparedDataset | None = None
         self._dir: RunDir | None = None
         self._manifest: Manifest | None = None
+        self.selection: dict[str, Any] | None = None  # recorded in the manifest (--limit, ...)
 
     @property
     def run_dir(self) -> RunDir:
@@ -161,6 +162,7 @@ class PipelineRun:
             base_dir=str(config.base_dir),
             stages={"generate": "skipped" if self.dataset.reused else "completed"},
             timings={"generate": round(self._generate_seconds, 3)},
+            selection=self.selection,
         )
 
     def _reopen(self, force: bool) -> Manifest:

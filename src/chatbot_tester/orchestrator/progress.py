@@ -63,8 +63,8 @@ class _Stage:
 class ProgressDisplay:
     """Shows per-stage progress on stderr: a rich bar on a terminal, throttled lines otherwise.
 
-    Subscribe it to an ``EventBus``. Plain mode prints at most one progress line per
-    ``plain_interval_s`` (``run: 120/400 done, 2 errors``); the bar is pushed to rich at most
+    Subscribe it to an ``EventBus``. Plain mode (CI logs, pipes) prints at most one progress
+    line per ``plain_interval_s``, a few a minute (``run: 120/400 done, 2 errors``); the bar is pushed to rich at most
     ten times a second, so a fast run is not slowed by drawing.
     """
 
@@ -73,7 +73,7 @@ class ProgressDisplay:
         console: Console | None = None,
         *,
         force_plain: bool = False,
-        plain_interval_s: float = 0.5,
+        plain_interval_s: float = 20.0,
         stream: TextIO | None = None,
     ) -> None:
         self._console = console

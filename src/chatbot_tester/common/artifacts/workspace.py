@@ -172,26 +172,25 @@ class RunDir:
         """Hold the run's exclusive lock; ``ResumeError`` when another process holds it.
 
         Two processes appending to one run (e.g. two ``--resume`` of the same id) would send
-        samples twice; the lock (``flock`` on ``.lock``, released automatically when the
-        process dies, so a killed run never stays locked) makes the second one stop at once.
+        samples twice; the lock (``filelock`` on ``.lock``: ``flock`` on POSIX, ``msvcrt`` on
+        Windows; released automatically when the process dies, so a killed run never stays
+        locked) makes the second one stop at once. The holder's pid is in ``.lock.pid``.
         """
-        import fcntl
+        from filelock import FileLock, Timeout
 
-        path = self.path / ".lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        lock = FileLock(self.path / ".lock", timeout=0, thread_local=False)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise ResumeError(
-                    f"run {self.run_id} is in use by another chatbot-tester process; "
-                    "wait for it to finish (or stop it) before resuming"
-                ) from None
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
+            lock.acquire()
+        except Timeout:
+            raise ResumeError(
+                f"run {self.run_id} is in use by another chatbot-tester process; "
+                "wait for it to finish (or stop it) before resuming"
+            ) from None
+        try:
+            atomic_write_bytes(self.path / ".lock.pid", f"{os.getpid()}\n".encode())
             yield
         finally:
-            os.close(fd)
+            lock.release()
 
     def read_manifest(self) -> Manifest:
         """The run's manifest; ``ResumeError`` when it is missing or unreadable."""
