@@ -181,7 +181,7 @@ def test_jsonl_errors_name_the_line(tmp_path: Path, body: str, line: int, needle
 
 def test_columns_rejected_for_jsonl(tmp_path: Path) -> None:
     path = write(tmp_path / "d.jsonl", '{"id": "a", "input": "x"}\n')
-    with pytest.raises(ConfigError, match="CSV files only"):
+    with pytest.raises(ConfigError, match="applies to CSV, JSON, Parquet and HF, not jsonl"):
         samples_of(path, columns={"input": "q"})
 
 

@@ -188,13 +188,13 @@ class GeneratorConfig(_Model):
     """How the dataset is built: from a file (``source``) or by an LLM (``synthetic``)."""
 
     source: Path | None = None
-    """CSV, JSONL or YAML file (relative to the YAML file)."""
-    format: Literal["auto", "csv", "jsonl", "yaml"] = "auto"
-    """File format; ``auto`` picks by extension."""
+    """CSV, JSONL, JSON array, Parquet or YAML file, or a saved HF dataset folder (relative to the YAML file)."""
+    format: Literal["auto", "csv", "jsonl", "json", "parquet", "yaml", "hf"] = "auto"
+    """File format; ``auto`` picks by extension (a directory: a saved Hugging Face dataset)."""
     dataset_id: str | None = None
     """Dataset id; defaults to the source file's stem or ``synthetic``."""
     columns: dict[str, str] = Field(default_factory=dict)
-    """CSV column mapping, field -> column: id, input, expected, context, tags, metadata.*."""
+    """Column mapping (CSV, JSON, Parquet, HF), field -> column: id, input, expected, context, tags, metadata.*."""
     synthetic: SyntheticConfig | None = None
     """Generate samples with an LLM instead of (or in addition to) a file."""
     cache: Bool = True

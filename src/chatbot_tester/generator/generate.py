@@ -83,7 +83,13 @@ def dataset_fingerprint(config: GeneratorConfig, base_dir: Path) -> str:
     digest.update(orjson.dumps(header, option=orjson.OPT_SORT_KEYS))
     if config.source is not None:
         digest.update(b"\x00source\x00")
-        digest.update(_file_bytes(_resolve(config.source, base_dir), "the source file"))
+        source = _resolve(config.source, base_dir)
+        if source.is_dir():  # a saved Hugging Face dataset: every file, in name order
+            for part in sorted(p for p in source.rglob("*") if p.is_file()):
+                digest.update(part.relative_to(source).as_posix().encode() + b"\x00")
+                digest.update(_file_bytes(part, "a dataset file"))
+        else:
+            digest.update(_file_bytes(source, "the source file"))
     if config.synthetic is not None:
         for doc in config.synthetic.documents:
             digest.update(b"\x00document\x00")

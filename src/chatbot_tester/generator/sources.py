@@ -1,4 +1,4 @@
-"""Read test samples from CSV, JSONL or YAML files, with errors that name the file and row.
+"""Read test samples from CSV, JSONL, JSON, Parquet, YAML files or saved HF datasets, with errors that name the file and row.
 
 Every reader yields ``(line, TestSample)`` so that later checks (``check_samples``: printable
 ids, non-blank inputs, unique ids) can point at the offending rows. CSV reading lives in
@@ -25,6 +25,11 @@ from chatbot_tester.generator.input_checks import (
     read_bytes,
     sample_problem,
 )
+from chatbot_tester.generator.table_source import (
+    read_hf_dataset,
+    read_json_array,
+    read_parquet,
+)
 
 __all__ = [
     "FIELDS",
@@ -39,18 +44,21 @@ __all__ = [
 ]
 
 _FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-_FORMATS.update({".yaml": "yaml", ".yml": "yaml"})
+_FORMATS.update({".yaml": "yaml", ".yml": "yaml", ".json": "json", ".parquet": "parquet"})
+_TABLES = {"json": read_json_array, "parquet": read_parquet, "hf": read_hf_dataset}
 
 
 def detect_format(path: Path, format: str = "auto") -> str:
-    """``csv``, ``jsonl`` or ``yaml`` from ``format`` or the file extension."""
+    """``csv``, ``jsonl``, ``json``, ``parquet``, ``yaml`` or ``hf`` (a directory)."""
     if format != "auto":
         return format
+    if path.is_dir():  # a Hugging Face dataset saved with save_to_disk
+        return "hf"
     found = _FORMATS.get(path.suffix.lower())
     if found is None:
         raise DatasetError(
             f"cannot tell the format from the extension '{path.suffix}'; "
-            "use .csv, .jsonl or .yaml, or set generator.format",
+            "use .csv, .jsonl, .json, .parquet or .yaml, or set generator.format",
             file=display_path(path),
         )
     return found
@@ -126,8 +134,10 @@ def read_source(
     kind = detect_format(path, format)
     if kind == "csv":
         return read_csv(path, columns)
+    if kind in _TABLES:
+        return _TABLES[kind](path, columns)
     if columns:
-        raise ConfigError(f"generator.columns applies to CSV files only, not {kind}")
+        raise ConfigError(f"generator.columns applies to CSV, JSON, Parquet and HF, not {kind}")
     return read_jsonl(path) if kind == "jsonl" else read_yaml(path)
 
 

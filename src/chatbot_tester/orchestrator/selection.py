@@ -71,12 +71,12 @@ def failing_ids(run_dir: Path) -> set[str]:
 
 
 def errored_ids(run_dir: Path) -> set[str]:
-    """Samples of a run whose last record is an error (a later success clears it)."""
+    """Samples of a run whose record is an error (first record per sample and repeat, as read)."""
     last: dict[tuple[str, int], bool] = {}
     results = run_dir / RESULTS
     if results.is_file():
         for record in iter_jsonl(results, RunRecord, skip_torn_tail=True):
-            last[(record.sample_id, record.repeat)] = record.error is not None
+            last.setdefault((record.sample_id, record.repeat), record.error is not None)
     return {sample_id for (sample_id, _), failed in last.items() if failed}
 
 
