@@ -85,6 +85,16 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect_ex", _guarded(socket.socket.connect_ex))
 
 
+@pytest.fixture(autouse=True)
+def no_refreshed_prices(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Costs come from the built-in table, whatever `prices refresh` wrote on this machine."""
+    monkeypatch.setenv(
+        "CHATBOT_TESTER_PRICES", str(tmp_path_factory.getbasetemp() / "no-prices.json")
+    )
+
+
 _BROWSER_CALLS = ("open_page(", "sync_playwright")
 
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
+from chatbot_tester.common.calls.price_refresh import refreshed_prices
 from chatbot_tester.common.config import Price
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, Message, TestSample, Usage
 
@@ -64,7 +65,7 @@ def _lookup(table: Mapping[str, Price], name: str) -> Price | None:
 
 
 class PriceTable:
-    """Model -> price lookup: user overrides first, then the built-in table.
+    """Model -> price lookup: user overrides, the refreshed table (``prices refresh``), built-in.
 
     Each table is searched by exact name, then by the longest known prefix that ends at a
     ``-``/``@``/``:`` boundary, so dated snapshots price like their base model while
@@ -88,7 +89,7 @@ class PriceTable:
         if "/" in name:
             candidates.append(name.rsplit("/", 1)[1])
         found: Price | None = None
-        for table in (self.overrides, builtin_prices()):
+        for table in (self.overrides, refreshed_prices(), builtin_prices()):
             for candidate in candidates:
                 found = _lookup(table, candidate)
                 if found is not None:
