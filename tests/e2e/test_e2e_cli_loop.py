@@ -135,3 +135,34 @@ def test_did_you_mean_backends_name_and_cache_clear(project: Path) -> None:
     cleared = run_cli("cache", "clear", "--workspace", "ws", cwd=project)
     assert cleared.code == 0 and "cleared 1 files (10 bytes)" in cleared.stderr
     assert not cache.exists() and (project / "ws" / "runs").is_dir()
+
+
+TRACER = """
+from pathlib import Path
+
+def make(name="pipeline"):
+    out = Path(__file__).parent / f"events-{name}.txt"
+    def subscriber(event):
+        with out.open("a") as fh:
+            fh.write(type(event).__name__ + " " + str(getattr(event, "item_id", "")) + "\\n")
+    return subscriber
+
+def make_cli():
+    return make("cli")
+"""
+
+
+def test_subscribers_from_the_pipeline_and_the_cli(project: Path) -> None:
+    (project / "tracer.py").write_text(TRACER)
+    text = (project / "pipeline.yaml").read_text()
+    (project / "pipeline.yaml").write_text(text + 'subscribers: ["tracer:make"]\n')
+    res = run_cli(
+        "run", "pipeline.yaml", "--subscriber", "tracer:make_cli", "--limit", "2", cwd=project
+    )
+    assert res.code == 1, res.stderr
+    for name in ("pipeline", "cli"):
+        lines = (project / f"events-{name}.txt").read_text().splitlines()
+        assert lines[0].startswith("RunStarted") and lines[-1].startswith("RunFinished")
+        assert "ItemFinished q1" in lines and "ItemFinished q2" in lines
+    bad = run_cli("run", "pipeline.yaml", "--subscriber", "tracer:nope", cwd=project)
+    assert bad.code == 2 and "--subscriber[0]: loading 'tracer:nope' failed" in bad.stderr

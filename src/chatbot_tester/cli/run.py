@@ -139,6 +139,13 @@ def _print_details(result: PipelineResult) -> None:
 @selection_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary; errors and the verdict.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@click.option(
+    "--subscriber",
+    "subscriber_refs",
+    multiple=True,
+    metavar="MODULE:FACTORY",
+    help="Feed every event to FACTORY() too (repeatable), like the pipeline's 'subscribers'.",
+)
 def command(
     pipeline: Path,
     workspace_dir: Path | None,
@@ -149,6 +156,7 @@ def command(
     selection: SampleSelection,
     quiet: bool,
     as_json: bool,
+    subscriber_refs: tuple[str, ...],
 ) -> None:
     """Run PIPELINE: generate the dataset, run the chatbot, evaluate, write reports.
 
@@ -162,6 +170,7 @@ def command(
         _print_plan(pipeline, workspace_dir)
         return
     from chatbot_tester.orchestrator import PipelineInterrupted, run_pipeline
+    from chatbot_tester.orchestrator.subscribers import load_subscribers
     from chatbot_tester.orchestrator.variants import VariantsResult
 
     try:
@@ -173,6 +182,7 @@ def command(
             cache=not no_cache,
             progress=not (quiet or as_json),
             selection=selection,
+            subscribers=load_subscribers(subscriber_refs, Path.cwd(), where="--subscriber"),
         )
     except PipelineInterrupted as exc:
         click.echo(f"interrupted: resume with --resume {exc.run_dir.name}", err=True)

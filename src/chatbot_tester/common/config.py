@@ -408,6 +408,8 @@ class PipelineConfig(_Model):
     """Free text."""
     plugins: list[str] = Field(default_factory=list)
     """Modules (``pkg.mod``) or files (``my_backends.py``, relative to this file) imported first, so their ``@register_backend`` / ``@register_metric`` take effect."""
+    subscribers: list[str] = Field(default_factory=list)
+    """Event subscribers as ``package.module:factory`` (called with no arguments; the result is fed every run event), e.g. a tracer."""
     workspace: Path = Path("./workspace")
     """Workspace directory holding runs, datasets and caches (relative to the YAML file)."""
     generator: GeneratorConfig

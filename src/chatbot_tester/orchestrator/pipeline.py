@@ -23,6 +23,7 @@ from chatbot_tester.errors import UsageError
 from chatbot_tester.orchestrator.pipeline_run import PipelineInterrupted, PipelineRun
 from chatbot_tester.orchestrator.result import PipelineResult
 from chatbot_tester.orchestrator.selection import SampleSelection, select_dataset
+from chatbot_tester.orchestrator.subscribers import load_subscribers
 from chatbot_tester.orchestrator.validate import (
     validate_assertions,
     validate_pipeline,
@@ -49,6 +50,11 @@ async def run_pipeline_async(
 ) -> PipelineResult | VariantsResult:
     """Run a whole pipeline inside the caller's event loop; see ``run_pipeline``."""
     config = load_config(source)
+    where = f"{config.source_file}: subscribers" if config.source_file else "subscribers"
+    subscribers = [
+        *subscribers,
+        *load_subscribers(config.subscribers, config.base_dir, where=where),
+    ]
     if config.variants and selection is not None and not selection.empty:
         raise UsageError(
             "sample selection (--limit, --sample, --tags, ...) needs a pipeline without variants"
