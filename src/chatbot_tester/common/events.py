@@ -68,6 +68,11 @@ class ItemFinished:
     cached: bool = False
     error_kind: str | None = None
     latency_ms: float | None = None
+    backend: str | None = None
+    """For a chatbot call: the backend, model and token usage (tracing subscribers use them)."""
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

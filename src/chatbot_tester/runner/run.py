@@ -375,6 +375,10 @@ class _Job:
                     cached=record.cached,
                     error_kind=None if error is None else error.kind.value,
                     latency_ms=record.latency_ms,
+                    backend=record.backend,
+                    model=record.model,
+                    input_tokens=record.usage.prompt_tokens if record.usage else None,
+                    output_tokens=record.usage.completion_tokens if record.usage else None,
                 )
             )
 
