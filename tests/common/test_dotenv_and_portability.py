@@ -110,3 +110,24 @@ def test_run_lock_is_exclusive_and_released(tmp_path: Path) -> None:
     import chatbot_tester.common.artifacts.workspace as ws_module
 
     assert "fcntl" not in inspect.getsource(ws_module)  # portable: no POSIX-only import
+
+
+def test_the_latest_loaded_pipelines_dotenv_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BOT_URL", raising=False)
+    monkeypatch.setenv("BOT_TOKEN", "t")
+    first = (
+        _project(tmp_path / "a", "BOT_URL=http://127.0.0.1:9/a\n")
+        if (tmp_path / "a").mkdir() is None
+        else None
+    )
+    second = (
+        _project(tmp_path / "b", "BOT_URL=http://127.0.0.1:9/b\n")
+        if (tmp_path / "b").mkdir() is None
+        else None
+    )
+    assert first is not None and second is not None
+    load_pipeline(first)
+    assert load_pipeline(second).runner.resolved_options()["url"].endswith("/b")
+    assert load_pipeline(first).runner.resolved_options()["url"].endswith("/a")

@@ -2,7 +2,9 @@
 
 When a pipeline file is loaded, the ``.env`` in its folder (if any) is parsed with
 python-dotenv into memory. ``lookup`` answers a variable from the process environment
-first, then from those files: an exported variable always wins. Nothing is ever written:
+first, then from those files, the most recently loaded pipeline's first (in one process
+that loads several pipelines, each sees its own ``.env`` while it is the latest loaded): an
+exported variable always wins. Nothing is ever written:
 not to ``os.environ`` (so child processes and plugins do not see the values), not to a
 file. Values of secret-looking names are redacted like exported ones (``common.config``).
 """
@@ -28,16 +30,17 @@ def load_beside(pipeline_file: Path) -> Path | None:
 
     parsed = {k: v for k, v in dotenv_values(path, interpolate=False).items() if v is not None}
     with _lock:
+        _values.pop(path, None)  # re-loading makes it the most recent again
         _values[path] = parsed
     return path
 
 
 def lookup(name: str) -> str | None:
-    """``name`` from the environment, else from a loaded ``.env`` (first loaded wins), else None."""
+    """``name`` from the environment, else from the most recently loaded ``.env`` having it."""
     if name in os.environ:
         return os.environ[name]
     with _lock:
-        for values in _values.values():
+        for values in reversed(_values.values()):
             if name in values:
                 return values[name]
     return None
