@@ -147,6 +147,10 @@ def test_event_log_writer(tmp_path: Path) -> None:
         "cached": False,
         "error_kind": None,
         "latency_ms": 2.5,
+        "backend": None,
+        "model": None,
+        "input_tokens": None,
+        "output_tokens": None,
     }
     assert lines[2]["counts"] == {"ok": 1}
     writer(Notice("info", "token Bearer abcdefghijklmnop"))

@@ -117,17 +117,10 @@ def test_the_latest_loaded_pipelines_dotenv_wins(
 ) -> None:
     monkeypatch.delenv("BOT_URL", raising=False)
     monkeypatch.setenv("BOT_TOKEN", "t")
-    first = (
-        _project(tmp_path / "a", "BOT_URL=http://127.0.0.1:9/a\n")
-        if (tmp_path / "a").mkdir() is None
-        else None
-    )
-    second = (
-        _project(tmp_path / "b", "BOT_URL=http://127.0.0.1:9/b\n")
-        if (tmp_path / "b").mkdir() is None
-        else None
-    )
-    assert first is not None and second is not None
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = _project(tmp_path / "a", "BOT_URL=http://127.0.0.1:9/a\n")
+    second = _project(tmp_path / "b", "BOT_URL=http://127.0.0.1:9/b\n")
     load_pipeline(first)
     assert load_pipeline(second).runner.resolved_options()["url"].endswith("/b")
     assert load_pipeline(first).runner.resolved_options()["url"].endswith("/a")
