@@ -112,7 +112,7 @@ def test_generator_fields_are_strict(tmp_path: Path, gen: str, needle: str) -> N
 def test_ordinary_values_still_coerce_where_meaningful(tmp_path: Path) -> None:
     extra = "  timeout_s: 5\n  concurrency: 3\n  stream: true\n  max_cost_usd: 1.5\n"
     config = load_pipeline(pipeline(tmp_path, extra))
-    assert isinstance(config.workspace, Path) and config.workspace == Path("ws")
+    assert Path(config.workspace) == Path("ws")
     assert isinstance(config.runner.timeout_s, float) and config.runner.timeout_s == 5.0
     assert (config.runner.concurrency, config.runner.stream) == (3, True)
     assert config.generator.source == Path("d.csv")

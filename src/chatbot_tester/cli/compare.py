@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Literal
 import click
 
 if TYPE_CHECKING:
+    from chatbot_tester.common.artifacts.workspace import RunDir, Workspace
     from chatbot_tester.evaluator.compare import Comparison
 
 __all__ = ["command", "print_table"]
@@ -101,10 +102,8 @@ def print_table(comparison: Comparison, *, err: bool = False) -> None:
         console.print(f"[green]no significant regression[/] (alpha {c.alpha:g})")
 
 
-def _resolve(workspace: Path, ref: str) -> Path:
-    from chatbot_tester.common.artifacts.workspace import Workspace
-
-    return Workspace(workspace).open_run(ref).path
+def _resolve(ws: Workspace, ref: str) -> RunDir:
+    return ws.open_run(ref)
 
 
 @click.command("compare")
@@ -112,10 +111,9 @@ def _resolve(workspace: Path, ref: str) -> Path:
 @click.argument("candidate")
 @click.option(
     "--workspace",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("workspace"),
+    default="workspace",
     show_default=True,
-    help="Workspace holding the runs (for run ids).",
+    help="Workspace holding the runs (for run ids): a directory or a URL such as s3://b/p.",
 )
 @click.option(
     "--alpha",
@@ -172,7 +170,7 @@ def _resolve(workspace: Path, ref: str) -> Path:
 def command(
     baseline: str,
     candidate: str,
-    workspace: Path,
+    workspace: str,
     alpha: float,
     correction: str,
     min_effect: tuple[str, ...],
@@ -201,7 +199,11 @@ def command(
             raise UsageError(
                 f"-o {output}: cannot tell the format from the suffix; add --format md, html or json"
             )
-    candidate_dir = _resolve(workspace, candidate)
+    from chatbot_tester.common.artifacts.remote_workspace import open_workspace
+
+    ws = open_workspace(workspace)
+    candidate_run = _resolve(ws, candidate)
+    candidate_dir = candidate_run.path
     margins: dict[str, float] = {}
     for item in min_effect:
         name, _, rel = item.partition("=")
@@ -219,7 +221,7 @@ def command(
             raise UsageError(f"--statistic {item}: expected METRIC=mean|p50|p95, e.g. latency=p95")
         stats[name] = choices[stat]
     comparison = compare_runs(
-        _resolve(workspace, baseline),
+        _resolve(ws, baseline).path,
         candidate_dir,
         alpha=alpha,
         correction="none" if correction == "none" else "holm",
@@ -231,6 +233,7 @@ def command(
     written: dict[str, Path] = {}
     if not no_write:
         written = write_comparison(comparison, candidate_dir, step_summary=False)
+        ws.publish(candidate_run)
     text: str | None = None
     if fmt == "md":
         text = render_markdown(comparison)

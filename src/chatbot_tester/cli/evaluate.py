@@ -64,14 +64,13 @@ def _with_metrics(evaluator: Any, metrics: tuple[str, ...]) -> Any:
     return evaluator.model_copy(update={"metrics": specs, "thresholds": thresholds})
 
 
-def _baseline(config: Any, ws_root: Path, run_dir: Any) -> Path | None:
+def _baseline(config: Any, ws: Any, run_dir: Any) -> Path | None:
     """The run named by ``evaluator.baseline``, found as ``run`` finds it (or ``None``)."""
     if config.evaluator.baseline is None:
         return None
-    from chatbot_tester.common.artifacts.workspace import Workspace
     from chatbot_tester.orchestrator.stages import resolve_baseline
 
-    found = resolve_baseline(config, Workspace(ws_root), run_dir)
+    found = resolve_baseline(config, ws, run_dir)
     if found is None:
         click.echo("no earlier run to compare with (evaluator.baseline: latest)", err=True)
         return None
@@ -86,16 +85,17 @@ def _identity(evaluator: Any) -> Any:
 
 
 def _run_inputs(
-    run_ref: str, workspace: Path | None, config_path: Path | None
-) -> tuple[Any, Any, Path, str, str, Any]:
-    """(run dir, config to use, base dir, pipeline name, run id, snapshot evaluator or None)."""
-    from chatbot_tester.common.artifacts.workspace import CONFIG_SNAPSHOT, MANIFEST, Workspace
+    run_ref: str, workspace: str | None, config_path: Path | None
+) -> tuple[Any, Any, Path, str, str, Any, Any]:
+    """(run dir, config, base dir, pipeline name, run id, snapshot evaluator or None, workspace)."""
+    from chatbot_tester.common.artifacts.remote_workspace import config_workspace, open_workspace
+    from chatbot_tester.common.artifacts.workspace import CONFIG_SNAPSHOT, MANIFEST
     from chatbot_tester.common.yaml_loader import load_pipeline
     from chatbot_tester.errors import UsageError
 
     given = load_pipeline(config_path) if config_path is not None else None
-    root = workspace or (given.resolve_path(given.workspace) if given else Path("workspace"))
-    run = Workspace(root).open_run(run_ref)
+    ws = config_workspace(given, workspace) if given else open_workspace(workspace or "workspace")
+    run = ws.open_run(run_ref)
     snapshot = None
     if run.file(CONFIG_SNAPSHOT).is_file():
         snapshot = load_pipeline(run.file(CONFIG_SNAPSHOT))
@@ -114,14 +114,13 @@ def _run_inputs(
     from chatbot_tester.common.plugins import import_config_plugins
 
     import_config_plugins(config, base_dir)
-    return run, config, base_dir, pipeline, run.run_id, snapshot.evaluator if snapshot else None
+    evaluator = snapshot.evaluator if snapshot else None
+    return run, config, base_dir, pipeline, run.run_id, evaluator, ws
 
 
 @click.command("evaluate")
 @click.argument("run", required=False)
-@click.option(
-    "--workspace", type=click.Path(path_type=Path, file_okay=False), help="Workspace holding RUN."
-)
+@click.option("--workspace", help="Workspace holding RUN (a directory or a URL such as s3://b/p).")
 @click.option(
     "--config",
     "config_path",
@@ -163,7 +162,7 @@ def _run_inputs(
 )
 def command(
     run: str | None,
-    workspace: Path | None,
+    workspace: str | None,
     config_path: Path | None,
     metrics: tuple[str, ...],
     no_resume: bool,
@@ -189,25 +188,26 @@ def command(
 
         config = load_config(config_path)
         evaluator = _with_metrics(config.evaluator, metrics)
-        ws_root = workspace or config.resolve_path(config.workspace)
+        from chatbot_tester.common.artifacts.remote_workspace import config_workspace
+
+        ws, run_dir = config_workspace(config, workspace), None
         out_dir, base_dir, pipeline, run_id = output, config.base_dir, config.name, ""
         resume, baseline = not no_resume, None
     else:
         if dataset is not None or results is not None or output is not None:
             raise UsageError("--dataset, --results and -o are for evaluating without a RUN")
-        run_dir, config, base_dir, pipeline, run_id, snapshot = _run_inputs(
+        run_dir, config, base_dir, pipeline, run_id, snapshot, ws = _run_inputs(
             run, workspace, config_path
         )
         evaluator = _with_metrics(config.evaluator, metrics)
         dataset, results = run_dir.file(DATASET), run_dir.file(RESULTS)
-        ws_root = run_dir.path.parent.parent
         same = snapshot is not None and _identity(snapshot) == _identity(evaluator)
         if same and not no_resume:
             out_dir, resume = run_dir.path, True
         else:
             stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
             out_dir, resume = run_dir.path / "evaluations" / stamp, False
-        baseline = _baseline(config, ws_root, run_dir)
+        baseline = _baseline(config, ws, run_dir)
     for path, what in ((dataset, "dataset"), (results, "results")):
         if not path.is_file():
             raise UsageError(f"{path}: no {what} file (was the run interrupted before this stage?)")
@@ -219,7 +219,7 @@ def command(
         out_dir=out_dir,
         evaluator=evaluator,
         max_error_rate=config.runner.max_error_rate,
-        workspace_dir=ws_root,
+        workspace_dir=ws.root,
         base_dir=base_dir,
         pipeline_name=pipeline,
         run_id=run_id,
@@ -228,6 +228,8 @@ def command(
         formats=tuple(formats) or None,
     )
     outcome = _evaluate(job)
+    if run_dir is not None:
+        ws.publish(run_dir)  # a remote workspace gets the new scores and reports
     from chatbot_tester.common.text import clean_text
 
     decision = outcome.report.decision

@@ -32,13 +32,13 @@ async def _execute(
     use_cache: bool,
     bus: EventBus,
 ) -> RunSummary:
-    from chatbot_tester.common.artifacts.workspace import Workspace
+    from chatbot_tester.common.artifacts.remote_workspace import config_workspace
     from chatbot_tester.orchestrator.stages import run_stage
 
     try:
         return await run_stage(
             config,
-            Workspace(config.resolve_path(config.workspace)),
+            config_workspace(config),
             dataset,
             output,
             resume=resume,

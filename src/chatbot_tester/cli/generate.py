@@ -88,8 +88,9 @@ def command(
         config, base_dir = pipe.generator, pipe.base_dir
         if config.synthetic is not None and config.cache and not no_cache:
             from chatbot_tester.common.artifacts.cache import open_cache
+            from chatbot_tester.common.artifacts.remote_workspace import config_workspace
 
-            cache = open_cache(pipe.resolve_path(pipe.workspace))
+            cache = open_cache(config_workspace(pipe).root)
     out = output if output is not None else Path.cwd() / f"{dataset_id_for(config)}.jsonl"
     import anyio
 

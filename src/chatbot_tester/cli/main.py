@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Score results (or re-score a run); write reports.",
     ),
     "compare": ("chatbot_tester.cli.compare", "Compare two runs with paired statistics."),
+    "runs": ("chatbot_tester.cli.runs", "List, show, tag and prune a workspace's runs."),
     "backends": ("chatbot_tester.cli.backends", "List registered backends and their options."),
     "metrics": ("chatbot_tester.cli.metrics", "List registered metrics."),
     "cache": ("chatbot_tester.cli.cache", "Inspect or clear the workspace's response cache."),

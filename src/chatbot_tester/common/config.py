@@ -42,6 +42,7 @@ __all__ = [
     "RateLimitConfig",
     "ReportConfig",
     "RunnerConfig",
+    "StorageConfig",
     "SyntheticConfig",
     "VariantConfig",
     "resolve_env",
@@ -380,7 +381,7 @@ class EvaluatorConfig(_Model):
     thresholds: list[str] = Field(default_factory=list)
     """Gates such as 'exact_match.pass_rate >= 0.8', 'latency.p95 <= 2000'."""
     baseline: str | None = None
-    """Run id or run directory to compare against."""
+    """Run to compare against: a run id or directory, ``latest`` (the previous evaluated run), a tag (the newest run carrying it, see ``runs tag``) or ``latest:<tag>``."""
     compare: CompareConfig = Field(default_factory=CompareConfig)
     """Statistics of the baseline comparison."""
     report: ReportConfig = Field(default_factory=ReportConfig)
@@ -399,6 +400,23 @@ class EvaluatorConfig(_Model):
         return v
 
 
+class StorageConfig(_Model):
+    """Settings of a remote workspace (ignored for a local directory)."""
+
+    options: dict[str, Any] = Field(default_factory=dict)
+    """fsspec storage options (``client_kwargs: {endpoint_url: ...}``, ``profile``, ...); ``${VAR}`` references are resolved in memory only."""
+    checkpoint_records: int = Field(default=500, ge=1)
+    """Upload the new results as a part after this many records..."""
+    checkpoint_seconds: float = Field(default=10.0, gt=0)
+    """...or after this many seconds, whichever comes first."""
+
+    def resolved_options(self) -> dict[str, Any]:
+        """``options`` with ``${VAR}`` references resolved (in memory only)."""
+        resolved = resolve_env(self.options, where="storage.options")
+        assert isinstance(resolved, dict)
+        return resolved
+
+
 class PipelineConfig(_Model):
     """A whole pipeline: generate -> run -> evaluate -> report."""
 
@@ -410,8 +428,10 @@ class PipelineConfig(_Model):
     """Modules (``pkg.mod``) or files (``my_backends.py``, relative to this file) imported first, so their ``@register_backend`` / ``@register_metric`` take effect."""
     subscribers: list[str] = Field(default_factory=list)
     """Event subscribers as ``package.module:factory`` (called with no arguments; the result is fed every run event), e.g. a tracer."""
-    workspace: Path = Path("./workspace")
-    """Workspace directory holding runs, datasets and caches (relative to the YAML file)."""
+    workspace: str = "./workspace"
+    """Workspace holding runs, datasets and caches: a directory (relative to the YAML file) or a URL (``s3://bucket/prefix``, ``gs://``, ``az://``, ``memory://``, ``file://``); see Workspaces and storage."""
+    storage: StorageConfig = Field(default_factory=lambda: StorageConfig())
+    """How a remote workspace is reached and how often a run's results are uploaded."""
     generator: GeneratorConfig
     """Where the test samples come from."""
     runner: RunnerConfig
@@ -466,8 +486,15 @@ class PipelineConfig(_Model):
         self._source_file = source_file
         self._raw = raw
 
-    def resolve_path(self, path: Path) -> Path:
+    def workspace_location(self) -> str | Path:
+        """``workspace`` as a URL (kept verbatim) or as an absolute directory."""
+        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", self.workspace):
+            return self.workspace
+        return self.resolve_path(Path(self.workspace))
+
+    def resolve_path(self, path: Path | str) -> Path:
         """``path`` made absolute relative to the YAML file's directory."""
+        path = Path(path)
         if path.is_absolute():
             return path
         try:

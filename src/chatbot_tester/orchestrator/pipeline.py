@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chatbot_tester.common.artifacts.jsonl import iter_jsonl
-from chatbot_tester.common.artifacts.workspace import Workspace
+from chatbot_tester.common.artifacts.remote_workspace import config_workspace
 from chatbot_tester.common.config import PipelineConfig
 from chatbot_tester.common.events import EventBus, Subscriber
 from chatbot_tester.common.plugins import load_config
@@ -70,7 +70,7 @@ async def run_pipeline_async(
             subscribers=subscribers,
         )
     await validate_pipeline(config)
-    ws = Workspace(workspace_dir or config.resolve_path(config.workspace))
+    ws = config_workspace(config, workspace_dir)
     validate_workspace_refs(config, ws)
     resumed_run = ws.open_run(resume) if resume is not None else None
     bus = bus or EventBus()
@@ -119,7 +119,7 @@ async def _run_variants(
         )
     for variant in config.variants:
         await validate_pipeline(config.with_variant(variant))
-    ws = Workspace(workspace_dir or config.resolve_path(config.workspace))
+    ws = config_workspace(config, workspace_dir)
     validate_workspace_refs(config, ws)
 
     def new_bus() -> EventBus:

@@ -25,6 +25,7 @@ from chatbot_tester.common.artifacts.workspace import (
 )
 from chatbot_tester.common.config import PipelineConfig
 from chatbot_tester.common.events import EventBus, RunFinished, RunStarted
+from chatbot_tester.common.gitinfo import git_commit
 from chatbot_tester.common.hashing import stable_hash
 from chatbot_tester.common.schemas import Manifest, utcnow
 from chatbot_tester.common.types import RunStatus
@@ -47,6 +48,15 @@ class PipelineInterrupted(KeyboardInterrupt):
     def __init__(self, run_dir: Path) -> None:
         super().__init__(f"interrupted; resume with --resume {run_dir.name}")
         self.run_dir = run_dir
+
+
+def _versions(config: PipelineConfig) -> dict[str, str]:
+    """Package versions plus the pipeline's git commit (``git_commit``) when in a repository."""
+    versions = collect_versions()
+    commit = git_commit(config.base_dir)
+    if commit is not None:
+        versions["git_commit"] = commit
+    return versions
 
 
 def _snapshot_text(config: PipelineConfig) -> str:
@@ -120,6 +130,7 @@ class PipelineRun:
             else:
                 self._manifest = self._create()
             self._save()
+            sync = self.ws.start_sync(run)  # a remote workspace uploads the run as it goes
             from chatbot_tester.orchestrator.progress import EventLogWriter
 
             log = EventLogWriter(run.file(EVENTS))
@@ -143,6 +154,7 @@ class PipelineRun:
             finally:
                 await self.bus.aclose()
                 log.close()
+                sync.close()
 
     def _create(self) -> Manifest:
         """A new run: its own copy of the dataset, the config snapshot, a fresh manifest."""
@@ -158,7 +170,7 @@ class PipelineRun:
             config_hash=stable_hash(snapshot),
             backend_hash=backend_hash(config),
             dataset=self.dataset.info,
-            versions=collect_versions(),
+            versions=_versions(config),
             base_dir=str(config.base_dir),
             stages={"generate": "skipped" if self.dataset.reused else "completed"},
             timings={"generate": round(self._generate_seconds, 3)},

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chatbot_tester.common.artifacts.workspace import Workspace
+from chatbot_tester.common.artifacts.remote_workspace import config_workspace
 from chatbot_tester.common.config import MetricSpec, PipelineConfig
 from chatbot_tester.common.plugins import load_config
 from chatbot_tester.common.schemas import TestSample, Usage
@@ -48,7 +48,7 @@ class PipelinePlan(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     pipeline: str
-    workspace: Path
+    workspace: str
     samples: int
     turns: int
     repeat: int
@@ -107,8 +107,9 @@ def _plan_one(config: PipelineConfig, workspace_dir: Path | None) -> PipelinePla
 
     asyncio.run(validate_pipeline(config))
     runner, ev = config.runner, config.evaluator
-    workspace = workspace_dir or config.resolve_path(config.workspace)
-    validate_workspace_refs(config, Workspace(workspace))
+    ws = config_workspace(config, workspace_dir)
+    workspace = ws.location
+    validate_workspace_refs(config, ws)
 
     samples: list[TestSample] = []
     synthetic = config.generator.synthetic

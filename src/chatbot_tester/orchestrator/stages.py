@@ -24,7 +24,7 @@ from chatbot_tester.common.artifacts.workspace import (
 from chatbot_tester.common.backends import backend_registry
 from chatbot_tester.common.config import EvaluatorConfig, PipelineConfig
 from chatbot_tester.common.events import EventBus, Notice
-from chatbot_tester.errors import ConfigError
+from chatbot_tester.errors import ConfigError, ResumeError
 from chatbot_tester.orchestrator.result import StageEvaluation
 
 if TYPE_CHECKING:
@@ -83,20 +83,32 @@ async def run_stage(
 
 
 def resolve_baseline(config: PipelineConfig, ws: Workspace, current: RunDir) -> RunDir | None:
-    """The run named by ``evaluator.baseline`` (id, path, or ``latest`` = previous run)."""
+    """The run named by ``evaluator.baseline`` (``None`` when ``latest`` finds nothing).
+
+    An id or path; ``latest``, the previous evaluated run; a tag, the newest run carrying it;
+    ``latest:<tag>``, the previous evaluated run carrying the tag.
+    """
+    from chatbot_tester.common.artifacts.run_index import open_index
+
     ref = config.evaluator.baseline
     if ref is None:
         return None
-    if ref == "latest":
-        earlier = [r for r in ws.list_runs() if r.run_id < current.run_id]
-        for candidate in reversed(earlier):
-            if candidate.file("scores.jsonl").exists():
-                return candidate
-        return None
+    if ref == "latest" or ref.startswith("latest:"):
+        tag = ref.partition(":")[2] or None
+        with open_index(ws) as index:
+            found = index.latest(before=current.run_id, tag=tag)
+        return None if found is None else ws.open_run(found.run_id)
     path = Path(ref)
     if not path.is_absolute() and (config.base_dir / path).exists():
         ref = str((config.base_dir / path).resolve())
-    return ws.open_run(ref)
+    try:
+        return ws.open_run(ref)
+    except ResumeError:
+        with open_index(ws) as index:
+            tagged = index.latest(before=current.run_id, tag=ref)
+        if tagged is None:
+            raise
+        return ws.open_run(tagged.run_id)
 
 
 def _baseline_report(baseline: RunDir | None) -> EvalReport | None:

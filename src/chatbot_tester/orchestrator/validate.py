@@ -142,7 +142,7 @@ def _check_budget(config: PipelineConfig) -> None:
 def validate_workspace_refs(config: PipelineConfig, ws: Workspace) -> None:
     """Check references into the workspace (the baseline run) without creating anything."""
     ref = config.evaluator.baseline
-    if ref is None or ref == "latest":
+    if ref is None or ref == "latest" or ref.startswith("latest:"):
         return
     path = Path(ref)
     if not path.is_absolute() and (config.base_dir / path).exists():
@@ -150,6 +150,12 @@ def validate_workspace_refs(config: PipelineConfig, ws: Workspace) -> None:
     try:
         ws.open_run(ref)
     except ChatbotTesterError as exc:
+        from chatbot_tester.common.artifacts.run_index import open_index
+
+        if ws.scan_runs():  # a tag names the newest evaluated run carrying it
+            with open_index(ws) as index:
+                if index.latest(tag=ref) is not None:
+                    return
         raise _fail(config, "evaluator.baseline", exc) from None
 
 

@@ -7,6 +7,11 @@
                           scores.jsonl, events.jsonl, report.{json,html,md}, junit.xml
       datasets/           generated datasets shared between runs
       cache/              response and judge caches
+      index.sqlite        the run index (``common.artifacts.run_index``), rebuilt when missing
+
+A remote workspace (``s3://...``, ``common.artifacts.remote_workspace``) has the same layout
+in the bucket and runs in a local spool directory; the methods at the end of ``Workspace``
+(``start_sync``, ``publish``, ``scan_runs``, ``read_run_file``, ...) are where the two differ.
 
 Run ids look like ``20261124T112233123Z-a1b2c3``: UTC time to the millisecond, then a
 random suffix that is incremented within one millisecond, so ids sort by creation time and
@@ -20,12 +25,14 @@ import contextlib
 import os
 import re
 import secrets
+import shutil
 import tempfile
 import threading
 import time
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import ValidationError
 
@@ -47,6 +54,7 @@ __all__ = [
     "RUN_ID_PATTERN",
     "SCORES",
     "RunDir",
+    "RunSyncHandle",
     "Workspace",
     "new_run_id",
     "validate_name",
@@ -221,6 +229,19 @@ class RunDir:
         return hash(self.path)
 
 
+class RunSyncHandle(Protocol):
+    """What ``Workspace.start_sync`` returns: ``close`` uploads what is left (remote only)."""
+
+    def close(self) -> None:
+        """Finish syncing the run."""
+        ...
+
+
+class _NoSync:
+    def close(self) -> None:
+        return None
+
+
 class Workspace:
     """The folder holding runs, shared datasets and caches.
 
@@ -294,3 +315,53 @@ class Workspace:
             for p in sorted(self.runs_dir.iterdir(), key=lambda p: p.name)
             if p.is_dir() and not p.name.startswith(".")
         ]
+
+    # Where local and remote workspaces differ (``remote_workspace.RemoteWorkspace``).
+
+    @property
+    def location(self) -> str:
+        """The workspace as the user named it (a directory, or a URL)."""
+        return str(self.root)
+
+    @property
+    def index_path(self) -> Path:
+        """The run index's SQLite file (``<workspace>/index.sqlite``)."""
+        return self.root / "index.sqlite"
+
+    def start_sync(self, run: RunDir) -> RunSyncHandle:
+        """Start mirroring ``run`` elsewhere; a local run is already where it belongs."""
+        return _NoSync()
+
+    def publish(self, run: RunDir) -> None:
+        """Make the files written into ``run`` (scores, reports, comparisons) durable."""
+
+    def scan_runs(self) -> dict[str, str]:
+        """Run id -> a stamp that changes whenever the run's manifest, report or tags do.
+
+        Every such file is replaced by a rename, which changes the directory's mtime: one
+        ``stat`` per run keeps the index fresh.
+        """
+        if not self.runs_dir.is_dir():
+            return {}
+        out: dict[str, str] = {}
+        with os.scandir(self.runs_dir) as entries:
+            for entry in entries:
+                if entry.name.startswith(".") or not entry.is_dir():
+                    continue
+                out[entry.name] = str(entry.stat().st_mtime_ns)
+        return out
+
+    def read_run_file(self, run_id: str, name: str) -> bytes | None:
+        """The bytes of run file ``name`` of ``run_id`` (``None`` when it has none)."""
+        try:
+            return (self.runs_dir / run_id / validate_name(name, "run file name")).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def write_run_file(self, run_id: str, name: str, data: bytes) -> None:
+        """Replace run file ``name`` of ``run_id`` atomically (tags)."""
+        atomic_write_bytes(self.runs_dir / run_id / validate_name(name, "run file name"), data)
+
+    def delete_run(self, run_id: str) -> None:
+        """Remove run ``run_id`` and everything in it."""
+        shutil.rmtree(self.runs_dir / validate_name(run_id, "run id"))

@@ -1,0 +1,239 @@
+"""``chatbot-tester runs``: list, show, tag, prune and find the latest runs of a workspace.
+
+Everything reads the run index (``common.artifacts.run_index``), which refreshes itself from
+the run directories first, so the answers are never stale. The workspace is ``--workspace``
+(a directory or a URL), else the one of ``--config PIPELINE``, else ``./workspace``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from chatbot_tester.common.artifacts.run_index import RunEntry, RunIndex
+    from chatbot_tester.common.artifacts.workspace import Workspace
+
+__all__ = ["command"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def _workspace_options(func: F) -> F:
+    func = click.option(
+        "--config",
+        "config_path",
+        type=click.Path(path_type=Path, dir_okay=False, exists=True),
+        help="Use this pipeline's workspace (and its storage options).",
+    )(func)
+    return click.option(
+        "--workspace", help="Workspace: a directory or a URL such as s3://bucket/prefix."
+    )(func)
+
+
+def _open(workspace: str | None, config_path: Path | None) -> Workspace:
+    from chatbot_tester.common.artifacts.remote_workspace import config_workspace, open_workspace
+
+    if config_path is not None:
+        from chatbot_tester.common.plugins import load_config
+
+        return config_workspace(load_config(config_path), workspace)
+    return open_workspace(workspace or "workspace")
+
+
+def _index(ws: Workspace) -> RunIndex:
+    from chatbot_tester.common.artifacts.run_index import open_index
+
+    return open_index(ws)
+
+
+def _find(index: RunIndex, ref: str) -> RunEntry:
+    """The entry of run id ``ref``, ``latest``, or the newest run tagged ``ref``."""
+    from chatbot_tester.common.registry import did_you_mean
+    from chatbot_tester.errors import ResumeError
+
+    entries = index.entries()
+    if ref == "latest" and entries:
+        return entries[-1]
+    for entry in entries:
+        if entry.run_id == ref:
+            return entry
+    tagged = [e for e in entries if ref in e.tags]
+    if tagged:
+        return tagged[-1]
+    known = [e.run_id for e in entries]
+    hint = did_you_mean(ref, known) if known else "there are no runs yet"
+    raise ResumeError(f"no run '{ref}' in {index.ws.location} ({hint})")
+
+
+def _since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    from chatbot_tester.errors import UsageError
+
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"--since {value}: expected a date or time such as 2026-12-01") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _line(entry: RunEntry) -> str:
+    from chatbot_tester.common.text import clean_text
+
+    verdict = {True: "passed", False: "failed", None: "-"}[entry.passed]
+    first = next(iter(entry.metrics.items()), None)
+    headline = "-"
+    if first is not None:
+        name, stats = first
+        value = stats.get("pass_rate") if stats.get("pass_rate") is not None else stats.get("mean")
+        headline = f"{name}={value:.3f}" if isinstance(value, float) else f"{name}=-"
+    cost = "-" if entry.cost_usd is None else f"${entry.cost_usd:.4f}"
+    tags = ",".join(entry.tags) or "-"
+    return clean_text(
+        f"{entry.run_id}  {entry.pipeline:<20} {entry.status:<11} {verdict:<6} "
+        f"{entry.records:>6}  {headline:<24} {cost:>9}  {tags}"
+    )
+
+
+@click.group("runs")
+def command() -> None:
+    """List, show, tag and prune the runs of a workspace (from its run index)."""
+
+
+@command.command("list")
+@_workspace_options
+@click.option("--pipeline", help="Only runs of this pipeline.")
+@click.option("--status", help="Only runs with this status (completed, failed, interrupted, ...).")
+@click.option("--tag", help="Only runs carrying this tag.")
+@click.option("--since", help="Only runs started at or after this date/time (ISO 8601).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per run, as a list.")
+def list_runs(
+    workspace: str | None,
+    config_path: Path | None,
+    pipeline: str | None,
+    status: str | None,
+    tag: str | None,
+    since: str | None,
+    as_json: bool,
+) -> None:
+    """Runs, oldest first: id, pipeline, status, verdict, records, headline metric, cost, tags."""
+    with _index(_open(workspace, config_path)) as index:
+        entries = index.entries(pipeline=pipeline, status=status, tag=tag, since=_since(since))
+    if as_json:
+        import orjson
+
+        sys.stdout.buffer.write(orjson.dumps([e.model_dump() for e in entries]) + b"\n")
+        return
+    click.echo("\n".join(_line(e) for e in entries) if entries else "no runs", err=not entries)
+
+
+@command.command("show")
+@click.argument("run")
+@_workspace_options
+def show(run: str, workspace: str | None, config_path: Path | None) -> None:
+    """Everything the index knows about RUN (an id, ``latest`` or a tag), as JSON."""
+    with _index(_open(workspace, config_path)) as index:
+        entry = _find(index, run)
+    click.echo(entry.model_dump_json(indent=2))
+
+
+@command.command("latest")
+@_workspace_options
+@click.option("--pipeline", help="Newest run of this pipeline.")
+@click.option("--tag", help="Newest run carrying this tag.")
+@click.option("--evaluated", is_flag=True, help="Newest run that has a report.")
+def latest(
+    workspace: str | None,
+    config_path: Path | None,
+    pipeline: str | None,
+    tag: str | None,
+    evaluated: bool,
+) -> None:
+    """Print the id of the newest run (matching the filters); exit 2 when there is none."""
+    from chatbot_tester.errors import ResumeError
+
+    ws = _open(workspace, config_path)
+    with _index(ws) as index:
+        found = index.entries(pipeline=pipeline, tag=tag, evaluated=True if evaluated else None)
+    if not found:
+        raise ResumeError(f"no matching run in {ws.location}")
+    click.echo(found[-1].run_id)
+
+
+@command.command("tag")
+@click.argument("run")
+@click.argument("tags", nargs=-1, required=True)
+@_workspace_options
+@click.option("--remove", is_flag=True, help="Remove the tags instead of adding them.")
+def tag_run(
+    run: str, tags: tuple[str, ...], workspace: str | None, config_path: Path | None, remove: bool
+) -> None:
+    """Add TAGS to RUN (or --remove them); ``evaluator.baseline: <tag>`` then finds it."""
+    import orjson
+
+    from chatbot_tester.common.artifacts.run_index import TAGS_FILE
+    from chatbot_tester.errors import UsageError
+
+    for tag in tags:
+        if not _TAG.match(tag) or tag == "latest" or tag.startswith("latest:"):
+            raise UsageError(
+                f"tag {tag!r}: use letters, digits, '.', '_' or '-' (up to 64), not 'latest'"
+            )
+    ws = _open(workspace, config_path)
+    with _index(ws) as index:
+        entry = _find(index, run)
+        current = list(entry.tags)
+        if remove:
+            current = [t for t in current if t not in tags]
+        else:
+            current += [t for t in tags if t not in current]
+        ws.write_run_file(entry.run_id, TAGS_FILE, orjson.dumps(current))
+        index.refresh()
+    click.echo(f"{entry.run_id}: {', '.join(current) or 'no tags'}")
+
+
+@command.command("prune")
+@_workspace_options
+@click.option("--keep", type=click.IntRange(min=0), required=True, help="Newest runs to keep.")
+@click.option("--pipeline", help="Only prune runs of this pipeline.")
+@click.option("--dry-run", is_flag=True, help="Print what would be deleted; delete nothing.")
+def prune(
+    workspace: str | None, config_path: Path | None, keep: int, pipeline: str | None, dry_run: bool
+) -> None:
+    """Delete all but the KEEP newest runs.
+
+    Never deleted: the baseline of a kept run (and its baseline, ...), tagged runs and
+    runs still marked running.
+    """
+    ws = _open(workspace, config_path)
+    with _index(ws) as index:
+        everything = index.entries()
+        chosen = [e for e in everything if pipeline is None or e.pipeline == pipeline]
+        by_id = {e.run_id: e for e in everything}
+        kept = {e.run_id for e in chosen[len(chosen) - keep :]} if keep else set()
+        kept |= {e.run_id for e in chosen if e.tags or e.status == "running"}
+        kept |= by_id.keys() - {e.run_id for e in chosen}
+        todo = list(kept)
+        while todo:  # the baselines of kept runs are kept, transitively
+            base = by_id.get(todo.pop())
+            if base is not None and base.baseline and base.baseline not in kept:
+                kept.add(base.baseline)
+                todo.append(base.baseline)
+        doomed = [e.run_id for e in chosen if e.run_id not in kept]
+        for run_id in doomed:
+            if not dry_run:
+                ws.delete_run(run_id)
+            click.echo(f"{'would delete' if dry_run else 'deleted'} {run_id}")
+        if not dry_run:
+            index.refresh()
+    click.echo(
+        f"{len(doomed)} run(s) {'to delete' if dry_run else 'deleted'}, kept {len(kept)}", err=True
+    )
