@@ -85,7 +85,9 @@ class FsspecStore:
         try:
             self.fs, root = fsspec.core.url_to_fs(self.url, **(options or {}))
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"storage.options: {exc} (see the fsspec docs of {scheme}://)") from None
+            raise ConfigError(
+                f"storage.options: {exc} (see the fsspec docs of {scheme}://)"
+            ) from None
         self.root = root.rstrip("/")
         self.scheme = scheme
 
