@@ -89,13 +89,15 @@ def _run_inputs(
 ) -> tuple[Any, Any, Path, str, str, Any, Any]:
     """(run dir, config, base dir, pipeline name, run id, snapshot evaluator or None, workspace)."""
     from chatbot_tester.common.artifacts.remote_workspace import config_workspace, open_workspace
-    from chatbot_tester.common.artifacts.workspace import CONFIG_SNAPSHOT, MANIFEST
+    from chatbot_tester.common.artifacts.workspace import CONFIG_SNAPSHOT, MANIFEST, Workspace
     from chatbot_tester.common.yaml_loader import load_pipeline
     from chatbot_tester.errors import UsageError
 
     given = load_pipeline(config_path) if config_path is not None else None
     ws = config_workspace(given, workspace) if given else open_workspace(workspace or "workspace")
     run = ws.open_run(run_ref)
+    if run.path.parent != ws.runs_dir:  # a run given by path: its own workspace holds its baseline
+        ws = Workspace(run.path.parent.parent)
     snapshot = None
     if run.file(CONFIG_SNAPSHOT).is_file():
         snapshot = load_pipeline(run.file(CONFIG_SNAPSHOT))
