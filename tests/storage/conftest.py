@@ -27,7 +27,13 @@ def s3_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     import s3fs
 
     s3fs.S3FileSystem.clear_instance_cache()
-    s3fs.S3FileSystem().mkdir("evals")
+    fs = s3fs.S3FileSystem()
+    if fs.exists("evals"):  # moto keeps its state per process: start from an empty bucket
+        fs.rm("evals", recursive=True)
+        s3fs.S3FileSystem.clear_instance_cache()
+        fs = s3fs.S3FileSystem()
+    if not fs.exists("evals"):
+        fs.mkdir("evals")
     try:
         yield endpoint
     finally:
