@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 from e2e_helpers import run_cli
 
 from chatbot_tester import run_pipeline
@@ -28,7 +29,12 @@ def _records(run_dir: Path) -> list[dict]:
     return [orjson.loads(x) for x in (run_dir / "results.jsonl").read_bytes().splitlines() if x]
 
 
-def test_ctrl_c_marks_interrupted_and_resume_completes(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
+)
+def test_a_stop_signal_marks_interrupted_and_resume_completes(
+    tmp_path: Path, signum: int, code: int
+) -> None:
     _write_dataset(tmp_path / "data.jsonl", 60)
     (tmp_path / "pipeline.yaml").write_text(
         """name: slow_echo
@@ -62,10 +68,14 @@ evaluator:
         time.sleep(0.05)
     assert results is not None, "the run never started writing records"
     sent = time.monotonic()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _stdout, stderr = proc.communicate(timeout=30)
     assert time.monotonic() - sent < 10  # a hang detector, not a speed claim
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == code, stderr
+    lines = [x for x in stderr.splitlines() if x.startswith("interrupted")]
+    assert len(lines) == 1, stderr
+    assert signal.Signals(signum).name in lines[0] and "--resume" in lines[0], stderr
+    assert "Traceback" not in stderr
     run_dir = results.parent
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "interrupted"

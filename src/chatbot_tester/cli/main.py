@@ -2,7 +2,7 @@
 
 Errors become exit codes here only: ``ChatbotTesterError`` prints one line on stderr and
 exits with its ``exit_code`` (2 for usage/config/input); ``--debug`` shows the traceback;
-Ctrl-C exits 130.
+Ctrl-C exits 130; SIGTERM (143) and SIGHUP (129) stop a command the same way (cli/signals.py).
 """
 
 from __future__ import annotations
@@ -123,6 +123,9 @@ def main(argv: list[str] | None = None) -> Any:
 
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(args)
+    from chatbot_tester.cli import signals
+
+    signals.install()
     try:
         rv = cli.main(args=args, prog_name="chatbot-tester", standalone_mode=False)
         # Non-standalone click returns ctx.exit(n)'s code instead of exiting.
@@ -132,8 +135,8 @@ def main(argv: list[str] | None = None) -> Any:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except (click.Abort, KeyboardInterrupt):
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+        click.echo(f"interrupted ({signals.name()})", err=True)
+        sys.exit(signals.exit_code())
     except click.ClickException as exc:
         _fail(exc.format_message(), 2, debug)
     except ChatbotTesterError as exc:

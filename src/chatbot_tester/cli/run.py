@@ -164,7 +164,7 @@ def command(
     the last line on stdout (``--json``: a JSON summary instead; with variants:
     one line per variant on stderr, the group's compare.html on stdout). Exit codes: 0
     passed, 1 a gate failed / errors beyond tolerance / significant regression, 2 bad
-    config or input, 130 interrupted.
+    config or input, 130 interrupted (143 by SIGTERM, 129 by SIGHUP).
     """
     if dry_run:
         _print_plan(pipeline, workspace_dir)
@@ -185,9 +185,13 @@ def command(
             subscribers=load_subscribers(subscriber_refs, Path.cwd(), where="--subscriber"),
         )
     except PipelineInterrupted as exc:
-        click.echo(f"interrupted: resume with --resume {exc.run_dir.name}", err=True)
+        from chatbot_tester.cli import signals
+
+        click.echo(
+            f"interrupted ({signals.name()}): resume with --resume {exc.run_dir.name}", err=True
+        )
         click.echo(str(exc.run_dir))
-        sys.exit(130)
+        sys.exit(signals.exit_code())
     if isinstance(result, VariantsResult):
         _print_variants(result)
         if result.exit_code:

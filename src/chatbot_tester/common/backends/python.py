@@ -4,7 +4,9 @@ The function is imported once, at creation. What it receives depends on its firs
 the ``ChatRequest`` (annotated ``ChatRequest`` or named ``request``), the messages as a list of
 dicts (named ``messages``), or else the last user message as a string. It may return a string,
 a ``ChatResponse`` or a dict with ``text`` (and optionally ``usage``, ``tool_calls``...).
-Sync functions run in a worker thread so they do not block the event loop.
+Sync functions run in a daemon worker thread so they do not block the event loop; an attempt's
+``timeout_s`` abandons a blocked thread (it cannot keep the process alive) and an async
+function that ignores cancellation (common/backends/abandon.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Literal
 import anyio
 from pydantic import Field, ValidationError
 
+from chatbot_tester.common.backends.abandon import await_abandoning, run_in_daemon_thread
 from chatbot_tester.common.backends.base import BackendOptions, ChatBackend
 from chatbot_tester.common.registry import import_object
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse
@@ -118,15 +121,16 @@ class PythonBackend(ChatBackend[PythonOptions]):
         """Call the function and normalise what it returns."""
         call = partial(self._func, self._argument(request), **self._opts.kwargs)
         if self._async:
-            result = await call()
+            result = await await_abandoning(call())
         elif self._opts.threaded:
             if self._limiter is None:
                 self._limiter = anyio.CapacityLimiter(self._opts.max_threads)
-            result = await anyio.to_thread.run_sync(call, limiter=self._limiter)
+            async with self._limiter:
+                result = await run_in_daemon_thread(call)
         else:
             result = call()
         if inspect.isawaitable(result):
-            result = await result
+            result = await await_abandoning(result)
         return self._response(result, request)
 
     def _response(self, result: Any, request: ChatRequest) -> ChatResponse:
