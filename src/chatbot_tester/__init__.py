@@ -62,6 +62,11 @@ _LAZY: dict[str, str] = {
     "PipelineResult": "chatbot_tester.orchestrator",
     "run_pipeline": "chatbot_tester.orchestrator",
     "run_pipeline_async": "chatbot_tester.orchestrator",
+    "EvaluationResult": "chatbot_tester.orchestrator.in_memory_result",
+    "SampleResult": "chatbot_tester.orchestrator.in_memory_result",
+    "aevaluate": "chatbot_tester.orchestrator.in_memory",
+    "assert_passes": "chatbot_tester.orchestrator.in_memory",
+    "evaluate": "chatbot_tester.orchestrator.in_memory",
     **dict.fromkeys(_ERRORS, "chatbot_tester.errors"),
     **dict.fromkeys(_EVENTS, "chatbot_tester.common.events"),
 }
@@ -80,6 +85,7 @@ __all__ = [
     "ChatbotTesterError",
     "ConfigError",
     "DatasetError",
+    "EvaluationResult",
     "Event",
     "EventBus",
     "GenerationSkipped",
@@ -99,6 +105,7 @@ __all__ = [
     "RunFinished",
     "RunRecord",
     "RunStarted",
+    "SampleResult",
     "Score",
     "StageFinished",
     "StageStarted",
@@ -107,7 +114,10 @@ __all__ = [
     "Usage",
     "UsageError",
     "__version__",
+    "aevaluate",
+    "assert_passes",
     "backend_registry",
+    "evaluate",
     "load_pipeline",
     "register_backend",
     "register_metric",
@@ -173,5 +183,7 @@ if TYPE_CHECKING:
         run_pipeline,
         run_pipeline_async,
     )
+    from chatbot_tester.orchestrator.in_memory import aevaluate, assert_passes, evaluate
+    from chatbot_tester.orchestrator.in_memory_result import EvaluationResult, SampleResult
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
