@@ -16,9 +16,8 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -29,6 +28,7 @@ from chatbot_tester.common.schemas import ChatResponse, ErrorInfo, RunRecord, Te
 from chatbot_tester.common.types import ErrorKind
 from chatbot_tester.common.validation import duplicate_id_error, format_validation_error
 from chatbot_tester.errors import UsageError
+from chatbot_tester.orchestrator.blocking import run_blocking
 from chatbot_tester.orchestrator.in_memory_result import EvaluationResult, SampleResult
 
 __all__ = ["Answers", "MetricLike", "SampleLike", "aevaluate", "assert_passes", "evaluate"]
@@ -45,8 +45,6 @@ Answers = (
     | Callable[..., Any]
 )
 """Answers in sample order or by id, or what produces them (a backend, its config, a callable)."""
-
-T = TypeVar("T")
 
 
 def to_samples(samples: Iterable[SampleLike]) -> list[TestSample]:
@@ -182,16 +180,6 @@ async def aevaluate(
         samples=[SampleResult(sample=r.sample, record=r.record, scores=r.scores) for r in rows],
         report=report,
     )
-
-
-def run_blocking(main: Callable[[], T]) -> T:
-    """``main()`` here, or in a worker thread when this thread already runs an event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return main()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatbot-tester") as pool:
-        return pool.submit(main).result()
 
 
 def evaluate(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ from chatbot_tester.common.events import EventBus, Subscriber
 from chatbot_tester.common.plugins import load_config
 from chatbot_tester.common.schemas import TestSample
 from chatbot_tester.errors import UsageError
+from chatbot_tester.orchestrator.blocking import run_blocking
 from chatbot_tester.orchestrator.pipeline_run import PipelineInterrupted, PipelineRun
 from chatbot_tester.orchestrator.result import PipelineResult
 from chatbot_tester.orchestrator.selection import SampleSelection, select_dataset
@@ -177,9 +177,4 @@ def run_pipeline(
             )
         )
 
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return main()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatbot-tester") as pool:
-        return pool.submit(main).result()
+    return run_blocking(main)

@@ -8,12 +8,12 @@ from typing import Any
 
 from chatbot_tester.common.config import PipelineConfig
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, Message
+from chatbot_tester.orchestrator.blocking import run_blocking
 from chatbot_tester.orchestrator.in_memory import (
     Answers,
     MetricLike,
     SampleLike,
     evaluate,
-    run_blocking,
 )
 from chatbot_tester.orchestrator.in_memory_result import EvaluationResult
 
