@@ -62,6 +62,7 @@ _LAZY: dict[str, str] = {
     "PipelineResult": "chatbot_tester.orchestrator",
     "run_pipeline": "chatbot_tester.orchestrator",
     "run_pipeline_async": "chatbot_tester.orchestrator",
+    "VariantsResult": "chatbot_tester.orchestrator.variants",
     "EvaluationResult": "chatbot_tester.orchestrator.in_memory_result",
     "SampleResult": "chatbot_tester.orchestrator.in_memory_result",
     "aevaluate": "chatbot_tester.orchestrator.in_memory",
@@ -113,6 +114,7 @@ __all__ = [
     "TestSample",
     "Usage",
     "UsageError",
+    "VariantsResult",
     "__version__",
     "aevaluate",
     "assert_passes",
@@ -185,5 +187,6 @@ if TYPE_CHECKING:
     )
     from chatbot_tester.orchestrator.in_memory import aevaluate, assert_passes, evaluate
     from chatbot_tester.orchestrator.in_memory_result import EvaluationResult, SampleResult
+    from chatbot_tester.orchestrator.variants import VariantsResult
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

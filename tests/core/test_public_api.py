@@ -49,6 +49,7 @@ EXPECTED = {
     "TestSample",
     "Usage",
     "UsageError",
+    "VariantsResult",
     "__version__",
     "aevaluate",
     "assert_passes",
