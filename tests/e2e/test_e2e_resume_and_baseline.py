@@ -140,3 +140,48 @@ def test_planted_regression_fails_and_rerun_is_noise(tmp_path: Path) -> None:
     assert regressed.exit_code == 1
     assert any("regression" in p for p in regressed.problems)
     assert "compare_md" in regressed.reports or any("compare" in k for k in regressed.reports)
+
+
+def test_execute_stopped_by_ctrl_c_says_so_once_and_resumes(tmp_path: Path) -> None:
+    _write_dataset(tmp_path / "data.jsonl", 60)
+    (tmp_path / "pipeline.yaml").write_text(
+        """name: slow_echo
+generator: {source: data.jsonl}
+runner:
+  backend: echo
+  options: {prefix: "echo: ", latency_ms: 150}
+  concurrency: 2
+""",
+        encoding="utf-8",
+    )
+    out = tmp_path / "results.jsonl"
+    argv = [sys.executable, "-m", "chatbot_tester", "execute", "pipeline.yaml"]
+    argv += ["--dataset", "data.jsonl", "-o", str(out)]
+    proc = subprocess.Popen(
+        argv,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None or (out.exists() and len(out.read_bytes().splitlines()) >= 6):
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    lines = [x for x in stderr.splitlines() if x.startswith("interrupted")]
+    assert len(lines) == 1, stderr
+    assert "SIGINT" in lines[0] and "--resume" in lines[0] and str(out) in lines[0]
+    assert "Traceback" not in stderr
+    done = len(out.read_bytes().splitlines())
+    assert 0 < done < 60
+
+    res = run_cli("execute", "pipeline.yaml", "--dataset", "data.jsonl", "-o", str(out),
+                  "--resume", cwd=tmp_path, timeout=120)  # fmt: skip
+    assert res.code == 0, res.stderr
+    keys = [r["sample_id"] for r in (orjson.loads(x) for x in out.read_bytes().splitlines())]
+    assert len(keys) == len(set(keys)) == 60

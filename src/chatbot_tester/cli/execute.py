@@ -110,9 +110,17 @@ def command(
             _execute(config, dataset, output, resume=resume, use_cache=not no_cache, bus=bus)
         )
     except KeyboardInterrupt:
+        import sys
+
+        from chatbot_tester.cli import signals
+
         display.close()
-        click.echo(f"interrupted: records so far are in {output}; continue with --resume", err=True)
-        raise
+        click.echo(
+            f"interrupted ({signals.name()}): records so far are in {output}; "
+            "continue with --resume",
+            err=True,
+        )
+        sys.exit(signals.exit_code())
     finally:
         display.close()
     if summary.status == "aborted":
