@@ -8,41 +8,14 @@ styles only, no scripts, and Jinja2 autoescaping of every value (answers are mod
 
 from __future__ import annotations
 
-import functools
-
-import jinja2
-import markupsafe
-
 from chatbot_tester.evaluator.compare_group_model import GroupComparison
 from chatbot_tester.evaluator.compare_model import MetricComparison
-from chatbot_tester.evaluator.reports.compare_html import CSP
 from chatbot_tester.evaluator.reports.compare_md import fmt_num, fmt_p, fmt_signed
+from chatbot_tester.evaluator.reports.compare_page import render_page
 
 __all__ = ["metric_cells", "render_group_html"]
 
-_TEMPLATE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{{ csp }}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }}</title>
-<style>
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;padding:0 1rem;color:#1f2328}
-h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}h3{font-size:1rem}
-table{border-collapse:collapse;width:100%;margin:.5rem 0}
-th,td{border-bottom:1px solid #d0d7de;padding:.35rem .5rem;text-align:left;vertical-align:top}
-th{background:#f6f8fa}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.banner{padding:.75rem 1rem;border-radius:6px;font-weight:600}
-.bad{background:#ffebe9;color:#82071e}.good{background:#dafbe1;color:#116329}
-.regression{color:#cf222e;font-weight:600}.improvement{color:#1a7f37;font-weight:600}.no_change{color:#57606a}
-code{background:#f6f8fa;padding:0 .25rem;border-radius:4px;word-break:break-all}
-pre{white-space:pre-wrap;word-break:break-word;margin:0;font:inherit}
-</style>
-</head>
-<body>
-<h1>{{ title }}</h1>
-{% if g.regressed %}
+_BODY = """{% if g.regressed %}
 <p class="banner bad">Regression against baseline variant {{ g.baseline.name }}: {{ g.regressed | join(", ") }}</p>
 {% else %}
 <p class="banner good">No variant regressed against baseline variant {{ g.baseline.name }}</p>
@@ -93,8 +66,6 @@ pre{white-space:pre-wrap;word-break:break-word;margin:0;font:inherit}
 {% else %}<p>No sample flipped.</p>{% endif %}
 </section>
 {% endfor %}
-</body>
-</html>
 """
 
 
@@ -107,12 +78,6 @@ def metric_cells(m: MetricComparison) -> dict[str, str]:
             + (" pp" if m.pass_rate_delta is not None else ""),
         }
     return {"value": fmt_num(m.candidate_mean), "delta": fmt_signed(m.delta)}
-
-
-@functools.cache
-def _template() -> jinja2.Template:
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    return env.from_string(_TEMPLATE)
 
 
 def render_group_html(group: GroupComparison, *, title: str = "Variant comparison") -> str:
@@ -133,10 +98,10 @@ def render_group_html(group: GroupComparison, *, title: str = "Variant compariso
         return "-"
 
     alpha = next(iter(group.comparisons.values())).alpha if group.comparisons else 0.05
-    return _template().render(
+    return render_page(
+        _BODY,
         g=group,
         title=title,
-        csp=markupsafe.Markup(CSP),  # a constant of ours; escaping would mangle its quotes
         metrics=metrics,
         cell=cell,
         cells=metric_cells,

@@ -7,42 +7,13 @@ come from untrusted datasets).
 
 from __future__ import annotations
 
-import functools
-
-import jinja2
-import markupsafe
-
 from chatbot_tester.evaluator.compare_model import Comparison
 from chatbot_tester.evaluator.reports.compare_md import MAX_IDS, fmt_num, fmt_p, fmt_signed
+from chatbot_tester.evaluator.reports.compare_page import CSP, render_page
 
-__all__ = ["CSP", "render_html"]
+__all__ = ["CSP", "render_html"]  # CSP: re-exported for callers of this view
 
-CSP = "default-src 'none'; style-src 'unsafe-inline'"
-"""Content-Security-Policy of the page: nothing but inline styles."""
-
-_TEMPLATE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{{ csp }}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }}</title>
-<style>
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;padding:0 1rem;color:#1f2328}
-h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
-table{border-collapse:collapse;width:100%;margin:.5rem 0}
-th,td{border-bottom:1px solid #d0d7de;padding:.35rem .5rem;text-align:left;vertical-align:top}
-th{background:#f6f8fa}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.banner{padding:.75rem 1rem;border-radius:6px;font-weight:600}
-.bad{background:#ffebe9;color:#82071e}.good{background:#dafbe1;color:#116329}
-.regression{color:#cf222e;font-weight:600}.improvement{color:#1a7f37;font-weight:600}.no_change{color:#57606a}
-code{background:#f6f8fa;padding:0 .25rem;border-radius:4px;word-break:break-all}
-.note{color:#57606a}
-</style>
-</head>
-<body>
-<h1>{{ title }}</h1>
-{% set missing = ([c.missing_in_candidate] + (c.metrics | map(attribute="missing_in_candidate") | list)) | max %}
+_BODY = """{% set missing = ([c.missing_in_candidate] + (c.metrics | map(attribute="missing_in_candidate") | list)) | max %}
 {% if missing %}<p class="banner bad">{{ missing }} baseline samples are missing, errored or unscored in the candidate (counted as fails / worst values)</p>{% endif %}
 {% if c.partial_candidate %}<p class="banner bad">The candidate run did not complete ({{ "accepted with --allow-partial" if c.allow_partial else "a regression" }})</p>{% endif %}
 {% for d in c.differences %}<p class="banner bad">Not like-for-like (compared with --force): {{ d }}</p>{% endfor %}
@@ -98,8 +69,6 @@ candidate <code>{{ c.candidate.run_id }}</code> ({{ c.candidate.samples }} sampl
 </ul>
 {% endif %}
 {% for n in c.notes %}<p class="note">{{ n }}</p>{% endfor %}
-</body>
-</html>
 """
 
 
@@ -111,18 +80,12 @@ def _ids(ids: list[str], errored: list[str] | None = None) -> str:
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
 
-@functools.cache
-def _template() -> jinja2.Template:
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    return env.from_string(_TEMPLATE)
-
-
 def render_html(comparison: Comparison, *, title: str = "Run comparison") -> str:
     """The comparison as one self-contained HTML page (no scripts, everything escaped)."""
-    return _template().render(
+    return render_page(
+        _BODY,
         c=comparison,
         title=title,
-        csp=markupsafe.Markup(CSP),  # a constant of ours; escaping would mangle its quotes
         num=fmt_num,
         signed=fmt_signed,
         pval=fmt_p,
