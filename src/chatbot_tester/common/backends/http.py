@@ -11,6 +11,7 @@ JMESPath interpreter.
 from __future__ import annotations
 
 import hashlib
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
@@ -112,7 +113,7 @@ class HTTPOptions(BackendOptions):
     stream_done: str | None = None
     """Terminator, e.g. ``[DONE]``: an SSE event whose data or type equals it, an NDJSON line
     equal to it, or a marker ending a chunked body. When set, a stream that ends without it is
-    ``truncated_stream``."""
+    ``truncated_stream``. An SSE ``data: [DONE]`` always ends a stream (required only when set)."""
     stream_done_path: str | None = None
     """JMESPath that is true on the last event (e.g. ``done`` for Ollama's ``/api/chat``); when
     set, a stream without such an event is ``truncated_stream``."""
@@ -339,8 +340,9 @@ class HTTPBackend(ChatBackend[HTTPOptions]):
                 if resp.status >= 300:
                     raw = await resp.read()
                     raise status_error(self._status_class(resp.status, resp.headers, raw))
-                async for item in read_stream(fmt, resp, request.session_id):
-                    yield item
+                async with aclosing(read_stream(fmt, resp, request.session_id)) as items:
+                    async for item in items:
+                        yield item
         except _connection_errors() as exc:
             raise self._connection_error(exc) from None
 

@@ -12,7 +12,8 @@ its closing blank line, or an NDJSON line cut mid-object make the stream ``trunc
 from __future__ import annotations
 
 import codecs
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -144,7 +145,7 @@ def _truncated(message: str) -> BackendConnectionError:
 
 async def read_stream(
     fmt: StreamFormat, resp: aiohttp.ClientResponse, session_id: str | None
-) -> AsyncIterator[TextDelta | ChatResponse]:
+) -> AsyncGenerator[TextDelta | ChatResponse, None]:
     """Text deltas as the body arrives, then the complete response (read to the end)."""
     if fmt.mode == "sse":
         content_type = resp.headers.get("Content-Type", "")
@@ -157,22 +158,25 @@ async def read_stream(
     acc = _Collector(fmt, session_id)
     reader = {"sse": _sse, "ndjson": _ndjson, "chunked": _chunked}[fmt.mode]
     cut = False
-    async for item in reader(acc, resp):
-        if item is None:
-            cut = True
-        elif item:
-            yield TextDelta(text=item)
+    async with aclosing(reader(acc, resp)) as pieces:
+        async for item in pieces:
+            if item is None:
+                cut = True
+            elif item:
+                yield TextDelta(text=item)
     yield acc.result(cut=cut)
 
 
-async def _sse(acc: _Collector, resp: aiohttp.ClientResponse) -> AsyncIterator[str | None]:
+async def _sse(acc: _Collector, resp: aiohttp.ClientResponse) -> AsyncGenerator[str | None, None]:
     fmt = acc.fmt
     parser = SSEParser()
     async for chunk in resp.content.iter_any():
         for event in parser.feed(chunk):
             if acc.done:
                 continue  # read on to the end so the connection is reused
-            if fmt.done is not None and fmt.done in (event.data, event.event):
+            if event.data == "[DONE]" or (
+                fmt.done is not None and fmt.done in (event.data, event.event)
+            ):
                 acc.done = True
                 continue
             if fmt.delta is None:
@@ -184,7 +188,9 @@ async def _sse(acc: _Collector, resp: aiohttp.ClientResponse) -> AsyncIterator[s
         yield None
 
 
-async def _ndjson(acc: _Collector, resp: aiohttp.ClientResponse) -> AsyncIterator[str | None]:
+async def _ndjson(
+    acc: _Collector, resp: aiohttp.ClientResponse
+) -> AsyncGenerator[str | None, None]:
     fmt = acc.fmt
     tail = b""
     async for chunk in resp.content.iter_any():
@@ -211,7 +217,9 @@ async def _ndjson(acc: _Collector, resp: aiohttp.ClientResponse) -> AsyncIterato
         yield acc.json_event(last)
 
 
-async def _chunked(acc: _Collector, resp: aiohttp.ClientResponse) -> AsyncIterator[str | None]:
+async def _chunked(
+    acc: _Collector, resp: aiohttp.ClientResponse
+) -> AsyncGenerator[str | None, None]:
     done = acc.fmt.done
     keep = len(done) - 1 if done else 0
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from contextlib import aclosing
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -151,7 +152,8 @@ class PythonBackend(ChatBackend[PythonOptions]):
         """Call the function and normalise what it returns (generated chunks are joined)."""
         result = await self._call(request)
         if inspect.isgenerator(result) or inspect.isasyncgen(result):
-            parts = [chunk async for chunk in self._chunks(result)]
+            async with aclosing(self._chunks(result)) as chunks:
+                parts = [chunk async for chunk in chunks]
             return ChatResponse(text="".join(parts), session_id=request.session_id)
         return self._response(result, request)
 
@@ -162,14 +164,15 @@ class PythonBackend(ChatBackend[PythonOptions]):
             yield self._response(result, request)
             return
         parts: list[str] = []
-        async for chunk in self._chunks(result):
-            parts.append(chunk)
-            yield TextDelta(text=chunk)
+        async with aclosing(self._chunks(result)) as chunks:
+            async for chunk in chunks:
+                parts.append(chunk)
+                yield TextDelta(text=chunk)
         yield ChatResponse(
             text="".join(parts), session_id=request.session_id, raw={"streamed_chunks": len(parts)}
         )
 
-    async def _chunks(self, gen: Any) -> AsyncIterator[str]:
+    async def _chunks(self, gen: Any) -> AsyncGenerator[str, None]:
         """Non-empty text chunks of a sync (stepped in a worker thread) or async generator."""
         try:
             if inspect.isasyncgen(gen):
