@@ -236,3 +236,9 @@ def test_bad_stream_options_are_config_errors() -> None:
         backend_registry.create("http", url="http://127.0.0.1:9/x", stream="websocket")
     with pytest.raises(ConfigError, match="stream_path"):
         backend_registry.create("http", url="http://127.0.0.1:9/x", stream="sse", stream_path="a[")
+
+
+def test_streams_only_with_a_stream_mode() -> None:
+    url = "http://127.0.0.1:9/x"
+    assert not backend_registry.create("http", url=url).streams()
+    assert backend_registry.create("http", url=url, stream="ndjson").streams()

@@ -111,3 +111,8 @@ async def test_a_plain_function_still_answers_through_stream(bot_dir: Path) -> N
     items = [i async for i in make(bot_dir, "plain").stream(req())]
     assert len(items) == 1 and isinstance(items[0], ChatResponse)
     assert items[0].text == "not streamed"
+
+
+def test_streams_for_generator_functions_only(bot_dir: Path) -> None:
+    assert make(bot_dir, "agen").streams() and make(bot_dir, "sgen").streams()
+    assert not make(bot_dir, "plain").streams()

@@ -346,6 +346,10 @@ class HTTPBackend(ChatBackend[HTTPOptions]):
         except _connection_errors() as exc:
             raise self._connection_error(exc) from None
 
+    def streams(self) -> bool:
+        """True when ``stream`` is set (otherwise one JSON reply, no time to first token)."""
+        return self._stream is not None
+
     def _connection_error(self, exc: BaseException) -> BackendConnectionError:
         detail = self._redact(str(exc)) or type(exc).__name__
         return BackendConnectionError(f"connection to {self._origin} failed: {detail}")

@@ -214,6 +214,11 @@ class PythonBackend(ChatBackend[PythonOptions]):
         except Exception:  # the answer (or the original error) matters more
             return
 
+    def streams(self) -> bool:
+        """True for a generator function (it yields text chunks as it produces them)."""
+        func = self._func
+        return inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func)
+
     def _response(self, result: Any, request: ChatRequest) -> ChatResponse:
         ref = self._opts.function
         if isinstance(result, str):
