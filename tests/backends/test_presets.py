@@ -41,6 +41,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             if name:
                 monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-of-openai")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-of-openai")
 
 
 async def stream_all(backend, request):
@@ -86,6 +88,16 @@ async def test_ollama_with_only_a_model_uses_the_env_base_url(
         assert final.usage is not None and final.usage.completion_tokens
     # OPENAI_API_KEY belongs to OpenAI: never sent to a preset's server.
     assert OPENAI_KEY not in str(dict(fault_server.last_headers))
+
+
+@pytest.mark.parametrize("transport", ["aiohttp-direct", "aiohttp", "httpx"])
+async def test_no_openai_credentials_reach_a_preset(fault_server, transport: str) -> None:
+    backend = backend_registry.create("vllm", base_url=fault_server.base_url, transport=transport)
+    async with backend:
+        assert (await backend.send(req())).text == "echo: hello there"
+    sent = str(dict(fault_server.last_headers))
+    assert fault_server.last_headers["Authorization"] == "Bearer no-key"
+    assert OPENAI_KEY not in sent and "org-of-openai" not in sent and "proj-of-openai" not in sent
 
 
 async def test_ollama_host_form_is_completed(fault_server, monkeypatch) -> None:

@@ -12,14 +12,14 @@ the base URL, the API key and the streaming quirks, so that ``backend: ollama`` 
   unencrypted), or any preset pointed at the host of another provider (``groq`` at
   ``api.together.xyz``, ``ollama`` at ``api.openai.com``): use that backend instead.
 - **API key**: ``options.api_key``, else the preset's variable (``GROQ_API_KEY``). Hosted
-  presets without one fail with one line naming the variable. ``OPENAI_API_KEY`` is never
-  sent to a preset's server.
+  presets without one fail with one line naming the variable. ``OPENAI_API_KEY``,
+  ``OPENAI_ORG_ID`` and ``OPENAI_PROJECT_ID`` are never sent to a preset's server.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import Field
@@ -32,6 +32,9 @@ from chatbot_tester.common.backends.openai import (
 from chatbot_tester.common.backends.preset_table import PRESETS, Preset
 from chatbot_tester.common.backends.sdk_common import api_key_from
 from chatbot_tester.errors import ConfigError
+
+if TYPE_CHECKING:
+    import openai
 
 __all__ = [
     "PRESET_BACKENDS",
@@ -125,6 +128,16 @@ class PresetBackend(OpenAIBackend):
         except ValueError as exc:
             raise ConfigError(f"backend '{preset.name}': base_url (from {source}): {exc}") from None
         super().__init__(resolved)
+
+    def _make_client(self) -> openai.AsyncOpenAI:
+        """The SDK client, minus the organization and project it read from the environment.
+
+        ``OPENAI_ORG_ID`` and ``OPENAI_PROJECT_ID`` belong to OpenAI, not to this server.
+        """
+        client = super()._make_client()
+        client.organization = None
+        client.project = None
+        return client
 
     def _resolve_api_key(self, options: OpenAIOptions) -> str | None:
         """The key from the options or the preset's variable; never ``OPENAI_API_KEY``."""
