@@ -24,12 +24,9 @@ single-line ``data:`` events of the Chat Completions API.
 from __future__ import annotations
 
 import codecs
-import re
 from dataclasses import dataclass
 
 __all__ = ["SSEEvent", "SSEParser"]
-
-_EOL = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,18 +96,22 @@ class SSEParser:
             self._skip_lf = False
             if text[:1] == "\n":
                 text = text[1:]
+        if "\r" in text:
+            # A CR at the end may be the first half of a CRLF split across two chunks.
+            self._skip_lf = text[-1] == "\r"
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        lines = text.split("\n")
         if self._line:
-            text = self._line + text
-            self._line = ""
+            lines[0] = self._line + lines[0]
+        self._line = lines.pop()
         events: list[SSEEvent] = []
-        pos = 0
-        for match in _EOL.finditer(text):
-            line = text[pos : match.start()]
-            pos = match.end()
-            if match.group() == "\r" and pos == len(text):
-                self._skip_lf = True  # a CRLF may be split across two chunks
+        for line in lines:
             if line:
-                self._field(line)
+                if line.startswith("data:"):  # the common case, without the general parse
+                    value = line[5:]
+                    self._data.append(value[1:] if value[:1] == " " else value)
+                else:
+                    self._field(line)
             elif self._data:
                 events.append(
                     SSEEvent("\n".join(self._data), self._event or "message", self.last_event_id)
@@ -118,7 +119,6 @@ class SSEParser:
                 self._reset()
             else:
                 self._reset()
-        self._line = text[pos:]
         return events
 
     def _field(self, line: str) -> None:
