@@ -51,12 +51,12 @@ async def run_stage(
     backend = backend_registry.create(
         runner.backend, base_dir=config.base_dir, **runner.resolved_options()
     )
-    if runner.stream and not type(backend).supports_streaming:
+    if runner.stream and not backend.streams():
         bus.emit(
             Notice(
                 "warning",
-                f"runner.stream is on but backend '{runner.backend}' cannot stream; "
-                "time to first token will not be measured",
+                f"runner.stream is on but backend '{runner.backend}' cannot stream with these "
+                "options; time to first token will not be measured",
             )
         )
     response_cache = None

@@ -16,6 +16,7 @@ from chatbot_tester.common.backends.base import (
     default_classify,
     register_backend,
 )
+from chatbot_tester.common.backends.preset_table import PRESETS
 
 __all__ = [
     "BUILTIN_BACKENDS",
@@ -42,3 +43,9 @@ BUILTIN_BACKENDS: dict[str, str] = {
 
 for _name, _ref in BUILTIN_BACKENDS.items():
     backend_registry.register_lazy(_name, _ref)
+
+# OpenAI-compatible presets (ollama, groq, ...): classes generated in ``presets``.
+for _preset in PRESETS.values():
+    backend_registry.register_lazy(
+        _preset.name, f"chatbot_tester.common.backends.presets:{_preset.class_name}"
+    )

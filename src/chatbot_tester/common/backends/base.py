@@ -143,6 +143,10 @@ class ChatBackend(ABC, Generic[OptionsT]):
         """Release connections and other resources."""
         return None
 
+    def streams(self) -> bool:
+        """True when ``stream`` yields text as it arrives with these options (TTFT measurable)."""
+        return type(self).supports_streaming
+
     def needs_model(self) -> bool:
         """True when every request fails without a ``model`` (checked by ``--dry-run``)."""
         return False

@@ -11,6 +11,7 @@ JMESPath interpreter.
 from __future__ import annotations
 
 import hashlib
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
@@ -33,7 +34,8 @@ from chatbot_tester.common.backends.http_codec import (
     tojson,
 )
 from chatbot_tester.common.backends.http_status import check_http_url, classify_status
-from chatbot_tester.common.schemas import ChatRequest, ChatResponse
+from chatbot_tester.common.backends.http_stream import StreamFormat, StreamMode, read_stream
+from chatbot_tester.common.schemas import ChatRequest, ChatResponse, TextDelta
 from chatbot_tester.common.types import ErrorKind
 from chatbot_tester.errors import (
     AuthError,
@@ -46,7 +48,7 @@ from chatbot_tester.errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import AsyncIterator, Callable
 
     import aiohttp
     from jinja2 import Template
@@ -101,6 +103,27 @@ class HTTPOptions(BackendOptions):
     """Size of the connection pool (keep-alive connections reused across requests)."""
     verify_tls: bool = True
     """Verify the server's TLS certificate."""
+    stream: StreamMode | None = None
+    """Read the reply as it arrives (with ``runner.stream: true`` this measures time to first
+    token): ``sse`` (server-sent events; ``true`` means sse), ``ndjson`` (one JSON object per
+    line) or ``chunked`` (raw text chunks). The default body then carries ``"stream": true``."""
+    stream_path: str | None = "choices[0].delta.content"
+    """JMESPath to the text delta in each streamed JSON event (sse, ndjson); null: each SSE
+    event's data (or NDJSON string) is the text itself."""
+    stream_done: str | None = None
+    """Terminator, e.g. ``[DONE]``: an SSE event whose data or type equals it, an NDJSON line
+    equal to it, or a marker ending a chunked body. When set, a stream that ends without it is
+    ``truncated_stream``. An SSE ``data: [DONE]`` always ends a stream (required only when set)."""
+    stream_done_path: str | None = None
+    """JMESPath that is true on the last event (e.g. ``done`` for Ollama's ``/api/chat``); when
+    set, a stream without such an event is ``truncated_stream``."""
+
+    @field_validator("stream", mode="before")
+    @classmethod
+    def _stream_bool(cls, value: Any) -> Any:
+        if value is True:
+            return "sse"
+        return None if value is False else value
 
     @field_validator("url")
     @classmethod
@@ -150,8 +173,10 @@ class HTTPBackend(ChatBackend[HTTPOptions]):
 
     Options = HTTPOptions
     description = (
-        "any JSON chatbot endpoint: Jinja2 body template in, JMESPath answer out (aiohttp)"
+        "any JSON chatbot endpoint: Jinja2 body template in, JMESPath answer out (aiohttp); "
+        "streams SSE, NDJSON or chunked text with stream: sse|ndjson|chunked"
     )
+    supports_streaming = True
 
     def __init__(
         self,
@@ -194,7 +219,11 @@ class HTTPBackend(ChatBackend[HTTPOptions]):
             if options.finish_reason_path
             else None
         )
-        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        self._stream = self._stream_format(options)
+        accept = "text/event-stream" if options.stream == "sse" else "application/json"
+        if options.stream in ("ndjson", "chunked"):
+            accept = "*/*"
+        self._headers = {"Content-Type": "application/json", "Accept": accept}
         self._headers.update(options.headers)
         self._secrets = [v for v in options.headers.values() if len(v) >= 6]
         self._register_secrets()
@@ -211,6 +240,26 @@ class HTTPBackend(ChatBackend[HTTPOptions]):
         self._check_template()
 
     # -- setup ----------------------------------------------------------------------------
+    def _stream_format(self, options: HTTPOptions) -> StreamFormat | None:
+        if options.stream is None:
+            return None
+        return StreamFormat(
+            mode=options.stream,
+            delta=compile_path(options.stream_path, "stream_path") if options.stream_path else None,
+            delta_expr=options.stream_path,
+            done=options.stream_done,
+            done_path=(
+                compile_path(options.stream_done_path, "stream_done_path")
+                if options.stream_done_path
+                else None
+            ),
+            usage=self._usage_path,
+            finish=self._finish_path,
+            error=self._error_path,
+            error_expr=options.error_path,
+            session=self._session_path,
+        )
+
     def _register_secrets(self) -> None:
         from chatbot_tester.common.redact import register_secret
 
@@ -238,21 +287,34 @@ class HTTPBackend(ChatBackend[HTTPOptions]):
             ) from None
 
     # -- the hot path ---------------------------------------------------------------------
-    async def send(self, request: ChatRequest) -> ChatResponse:
-        """Render the body, call the endpoint and pick the answer out of the JSON reply."""
+    def _prepare(self, request: ChatRequest) -> tuple[bytes | None, str]:
+        """The request body and URL for ``request``."""
         body: bytes | None = None
         url = self._opts.url
+        streamed = self._stream is not None
         if self._body is None and self._url_template is None:
             if self._sends_body:
-                body = default_body(request)
+                body = default_body(request, stream=streamed)
         else:
             variables = template_variables(request)
             if self._body is not None:
                 body = self._render_body(variables, request)
             elif self._sends_body:
-                body = default_body(request)
+                body = default_body(request, stream=streamed)
             if self._url_template is not None:
                 url = self._render(self._url_template, variables, "url", request)
+        return body, url
+
+    async def send(self, request: ChatRequest) -> ChatResponse:
+        """Render the body, call the endpoint and pick the answer out of the JSON reply."""
+        if self._stream is not None:
+            final: ChatResponse | None = None
+            async for item in self.stream(request):
+                if isinstance(item, ChatResponse):
+                    final = item
+            assert final is not None
+            return final
+        body, url = self._prepare(request)
         session = self._sessions.get()
         try:
             async with session.request(self._opts.method, url, data=body) as resp:
@@ -262,10 +324,35 @@ class HTTPBackend(ChatBackend[HTTPOptions]):
                     raise status_error(self._status_class(status, resp.headers, raw))
                 content_type = resp.headers.get("Content-Type", "")
         except _connection_errors() as exc:
-            raise BackendConnectionError(
-                f"connection to {self._origin} failed: {self._redact(str(exc)) or type(exc).__name__}"
-            ) from None
+            raise self._connection_error(exc) from None
         return self._parse(raw, content_type, request)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[TextDelta | ChatResponse]:
+        """With ``stream`` set: text deltas as the reply arrives, then the full response."""
+        fmt = self._stream
+        if fmt is None:
+            yield await self.send(request)
+            return
+        body, url = self._prepare(request)
+        session = self._sessions.get()
+        try:
+            async with session.request(self._opts.method, url, data=body) as resp:
+                if resp.status >= 300:
+                    raw = await resp.read()
+                    raise status_error(self._status_class(resp.status, resp.headers, raw))
+                async with aclosing(read_stream(fmt, resp, request.session_id)) as items:
+                    async for item in items:
+                        yield item
+        except _connection_errors() as exc:
+            raise self._connection_error(exc) from None
+
+    def streams(self) -> bool:
+        """True when ``stream`` is set (otherwise one JSON reply, no time to first token)."""
+        return self._stream is not None
+
+    def _connection_error(self, exc: BaseException) -> BackendConnectionError:
+        detail = self._redact(str(exc)) or type(exc).__name__
+        return BackendConnectionError(f"connection to {self._origin} failed: {detail}")
 
     def _render(
         self, template: Template, variables: dict[str, Any], option: str, request: ChatRequest

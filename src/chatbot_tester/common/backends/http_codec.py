@@ -170,12 +170,17 @@ def message_dict(message: Message) -> dict[str, Any]:
     return data
 
 
-def default_body(request: ChatRequest) -> bytes:
-    """What ``DEFAULT_BODY_TEMPLATE`` renders for ``request`` (parameters may override keys)."""
+def default_body(request: ChatRequest, *, stream: bool = False) -> bytes:
+    """What ``DEFAULT_BODY_TEMPLATE`` renders for ``request`` (parameters may override keys).
+
+    ``stream`` adds ``"stream": true`` (the http backend's ``stream`` option is set).
+    """
     body: dict[str, Any] = {
         "model": request.model,
         "messages": [message_dict(m) for m in request.messages],
     }
+    if stream:
+        body["stream"] = True
     if request.params:
         body.update(request.params)
     return orjson.dumps(body, default=str, option=orjson.OPT_NON_STR_KEYS)

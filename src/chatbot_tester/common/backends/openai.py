@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -62,7 +62,13 @@ if TYPE_CHECKING:
     import httpx2
     import openai
 
-__all__ = ["OpenAIBackend", "OpenAIOptions", "openai_messages", "parse_completion"]
+__all__ = [
+    "OpenAIBackend",
+    "OpenAICompatibleOptions",
+    "OpenAIOptions",
+    "openai_messages",
+    "parse_completion",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -71,23 +77,15 @@ _TRANSPORT_OPTIONS = ("transport", "max_connections", "timeout_s")
 _RESERVED = frozenset({"model", "messages", "tools", "stream", "stream_options"})
 
 
-class OpenAIOptions(BackendOptions):
-    """Options of the ``openai`` backend."""
+class OpenAICompatibleOptions(BackendOptions):
+    """Options shared by the ``openai`` backend and the OpenAI-compatible presets."""
 
     base_url: str | None = None
     """API base URL, e.g. ``http://localhost:8000/v1`` for an OpenAI-compatible server (default: OpenAI)."""
     api_key: str | None = Field(default=None, repr=False)
     """API key; default: ``OPENAI_API_KEY`` (``AZURE_OPENAI_API_KEY`` for Azure) at creation."""
-    organization: str | None = None
-    """OpenAI organization id sent with each request."""
     headers: dict[str, str] = Field(default_factory=dict)
     """Extra HTTP headers sent with each request."""
-    api_version: str | None = None
-    """Azure OpenAI API version (setting this or ``azure_endpoint`` selects Azure)."""
-    azure_endpoint: str | None = None
-    """Azure OpenAI resource endpoint, e.g. ``https://my-resource.openai.azure.com``."""
-    azure_deployment: str | None = None
-    """Azure OpenAI deployment name (also the default model)."""
     transport: Literal["aiohttp-direct", "aiohttp", "httpx"] = "aiohttp-direct"
     """How calls are sent. ``aiohttp-direct`` (default, ~3x less CPU per call): the SDK derives
     the URL and headers once per model and each call is one POST on a shared aiohttp session,
@@ -103,14 +101,32 @@ class OpenAIOptions(BackendOptions):
     sample_id_header: str | None = None
     """When set (e.g. ``X-Sample-Id``), each request carries the sample id in this header."""
 
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return check_http_url(value)
+
+
+class OpenAIOptions(OpenAICompatibleOptions):
+    """Options of the ``openai`` backend."""
+
+    organization: str | None = None
+    """OpenAI organization id sent with each request."""
+    api_version: str | None = None
+    """Azure OpenAI API version (setting this or ``azure_endpoint`` selects Azure)."""
+    azure_endpoint: str | None = None
+    """Azure OpenAI resource endpoint, e.g. ``https://my-resource.openai.azure.com``."""
+    azure_deployment: str | None = None
+    """Azure OpenAI deployment name (also the default model)."""
+
     @property
     def is_azure(self) -> bool:
         """True when Azure OpenAI settings are given."""
         return bool(self.azure_endpoint or self.api_version)
 
-    @field_validator("base_url", "azure_endpoint")
+    @field_validator("azure_endpoint")
     @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
+    def _azure_url(cls, value: str | None) -> str | None:
         return check_http_url(value)
 
 
@@ -122,17 +138,15 @@ class OpenAIBackend(ChatBackend[OpenAIOptions]):
         "OpenAI, Azure OpenAI or any OpenAI-compatible Chat Completions API (official SDK)."
     )
     supports_streaming = True
+    send_stream_options: ClassVar[bool] = True
+    """Ask for the usage in the last stream chunk (``stream_options.include_usage``)."""
+    usage_container: ClassVar[str | None] = None
+    """Stream-chunk key whose object may carry the usage (see ``StreamAccumulator``)."""
 
     def __init__(self, options: OpenAIOptions) -> None:
         super().__init__(options)
         self.opts = options
-        env = (
-            ("AZURE_OPENAI_API_KEY", "OPENAI_API_KEY") if options.is_azure else ("OPENAI_API_KEY",)
-        )
-        key = api_key_from(
-            options.api_key, env, backend="openai", required=options.base_url is None
-        )
-        self._api_key = key or "no-key"
+        self._api_key = self._resolve_api_key(options) or "no-key"
         # For direct calls the SDK client only builds requests: no pool, no TLS context (~25 ms).
         self._config_only = options.transport == "aiohttp-direct"
         self._client = self._make_client()
@@ -146,6 +160,18 @@ class OpenAIBackend(ChatBackend[OpenAIOptions]):
             )
         elif self._config_only:
             self._use_sdk_transport()
+
+    def _resolve_api_key(self, options: OpenAIOptions) -> str | None:
+        """The key from the options or the OpenAI environment variables (required for OpenAI)."""
+        env = (
+            ("AZURE_OPENAI_API_KEY", "OPENAI_API_KEY") if options.is_azure else ("OPENAI_API_KEY",)
+        )
+        return api_key_from(
+            options.api_key, env, backend="openai", required=options.base_url is None
+        )
+
+    def _accumulator(self) -> StreamAccumulator:
+        return StreamAccumulator(usage_container=self.usage_container)
 
     def _use_sdk_transport(self) -> None:
         """Re-create the SDK client with a real connection pool (calls go through the SDK)."""
@@ -261,18 +287,20 @@ class OpenAIBackend(ChatBackend[OpenAIOptions]):
         """Stream a Chat Completion: text deltas, then the full response with usage."""
         body = self._body(request)
         body["stream"] = True
-        body["stream_options"] = {"include_usage": True}
+        if self.send_stream_options:
+            body["stream_options"] = {"include_usage": True}
         if self._direct is not None:
             try:
                 await self._direct.route_for(body["model"])
             except SDKInternalsChanged as exc:
                 await self._leave_direct(exc)
         if self._direct is not None:
-            async with aclosing(self._direct.stream(request, body)) as items:
+            items_gen = self._direct.stream(request, body, self._accumulator())
+            async with aclosing(items_gen) as items:
                 async for item in items:
                     yield item
             return
-        acc = StreamAccumulator()
+        acc = self._accumulator()
         try:
             response = await self._post(request, body, stream=True)
             try:

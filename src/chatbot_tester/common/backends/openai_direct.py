@@ -194,14 +194,14 @@ class DirectTransport:
         return parse_completion(data)
 
     async def stream(
-        self, request: ChatRequest, body: dict[str, Any]
+        self, request: ChatRequest, body: dict[str, Any], acc: StreamAccumulator | None = None
     ) -> AsyncGenerator[TextDelta | ChatResponse, None]:
         """POST a streamed completion: text deltas as they arrive, then the full response."""
         import aiohttp
 
         model = body["model"]
         route, sessions = self._routes.get(model) or await self._derive(model)
-        acc = StreamAccumulator()
+        acc = StreamAccumulator() if acc is None else acc
         try:
             resp = await sessions.get().post(
                 route.url,

@@ -101,9 +101,14 @@ def parse_completion(data: Any) -> ChatResponse:
 
 
 class StreamAccumulator:
-    """Collects streamed ``chat.completion.chunk`` events into one ``ChatResponse``."""
+    """Collects streamed ``chat.completion.chunk`` events into one ``ChatResponse``.
 
-    def __init__(self) -> None:
+    ``usage_container`` names a chunk key whose object may hold the usage instead of the
+    top-level ``usage`` (Groq's ``x_groq``).
+    """
+
+    def __init__(self, usage_container: str | None = None) -> None:
+        self.usage_container = usage_container
         self.text: list[str] = []
         self.calls: dict[int, dict[str, Any]] = {}
         self.finish: str | None = None
@@ -131,6 +136,10 @@ class StreamAccumulator:
         self.id = chunk.get("id") or self.id
         if chunk.get("usage"):
             self.usage = parse_usage(chunk["usage"])
+        elif self.usage_container is not None:
+            holder = chunk.get(self.usage_container)
+            if isinstance(holder, dict) and holder.get("usage"):
+                self.usage = parse_usage(holder["usage"])
         new = ""
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
