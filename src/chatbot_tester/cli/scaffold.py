@@ -1,0 +1,212 @@
+"""The files ``chatbot-tester init`` writes: a pipeline for one backend, data, CI and ignores.
+
+``scaffold(choice)`` is a pure function from the user's answers to ``{relative path: text}``;
+``cli/init.py`` asks the questions and writes the files. The pipeline starts with the
+``yaml-language-server`` comment pointing at a copy of the JSON Schema written beside it, and
+is valid against that schema for every backend. With the ``demo`` backend (the default) it
+runs offline as written; ``python`` gets a ``bot.py`` to edit; a backend with a key names it
+as ``${ENV}`` (kept out of every file).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+__all__ = [
+    "DEFAULT_ACTION",
+    "PRESETS",
+    "Preset",
+    "ScaffoldChoice",
+    "scaffold",
+]
+
+DEFAULT_ACTION = "chatbot-tester/chatbot-tester@v0"
+"""The ``uses:`` of the generated workflow (``init --action OWNER/REPO@REF`` changes it)."""
+
+SCHEMA_FILE = "pipeline.schema.json"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """What ``init`` knows about a built-in backend: defaults and its key's variable."""
+
+    model: str | None = None
+    """Default model (``None``: the backend takes none)."""
+    base_url: str | None = None
+    """Default base URL (``None``: not asked)."""
+    key_env: str | None = None
+    """The environment variable holding the API key."""
+
+
+PRESETS: dict[str, Preset] = {
+    "demo": Preset(model="demo-kb-v1"),
+    "openai": Preset(
+        model="gpt-4o-mini", base_url="https://api.openai.com/v1", key_env="OPENAI_API_KEY"
+    ),
+    "anthropic": Preset(
+        model="claude-3-5-haiku-latest",
+        base_url="https://api.anthropic.com",
+        key_env="ANTHROPIC_API_KEY",
+    ),
+    "http": Preset(base_url="http://127.0.0.1:8000/chat"),
+    "python": Preset(),
+    "echo": Preset(),
+    "scripted": Preset(),
+}
+"""Built-in backends with defaults; any other registered name gets a bare ``runner``."""
+
+
+@dataclass(frozen=True)
+class ScaffoldChoice:
+    """The answers to ``init``'s questions."""
+
+    backend: str = "demo"
+    model: str | None = None
+    base_url: str | None = None
+    action: str = DEFAULT_ACTION
+
+
+_QUESTIONS = [
+    ("q1", "How can I track my order?", "Track your order from My Account > Orders.", "orders"),
+    ("q2", "Do you ship internationally?", "Yes, we ship to 40 countries.", "shipping"),
+    ("q3", "How do I return an item?", "Start a return within 30 days from My Account.", "returns"),
+    ("q4", "What is the capital of France?", "HANDOFF", "out_of_scope"),
+]
+
+_HANDOFF = "Let me connect you with a human agent."
+
+
+def _csv() -> str:
+    lines = ["id,question,expected_answer,tags"]
+    for sid, question, answer, tag in _QUESTIONS:
+        expected = _HANDOFF if answer == "HANDOFF" else answer
+        lines.append(f'{sid},"{question}","{expected}",{tag}')
+    return "\n".join(lines) + "\n"
+
+
+def _kb() -> str:
+    out = ["# The demo bot's knowledge base: it answers with the best-matching entry's answer."]
+    for _, question, answer, _ in _QUESTIONS:
+        if answer != "HANDOFF":
+            out += [f"- question: {json.dumps(question)}", f"  answer: {json.dumps(answer)}"]
+    return "\n".join(out) + "\n"
+
+
+_BOT = '''"""Your chatbot, called by the `python` backend: edit answer() to call your application."""
+
+
+def answer(question: str) -> str:
+    """The reply to the last user message."""
+    return "Let me connect you with a human agent."
+'''
+
+
+def _q(value: str) -> str:
+    """A YAML scalar (JSON strings are valid YAML)."""
+    return json.dumps(value)
+
+
+def _runner(choice: ScaffoldChoice) -> list[str]:
+    preset = PRESETS.get(choice.backend, Preset())
+    model = choice.model if choice.model is not None else preset.model
+    base_url = choice.base_url if choice.base_url is not None else preset.base_url
+    lines = ["runner:", f"  backend: {_q(choice.backend)}"]
+    if model:
+        lines.append(f"  model: {_q(model)}")
+    options: list[str] = []
+    if choice.backend == "demo":
+        options += ["knowledge_base: kb.yaml", f"handoff_reply: {_q(_HANDOFF)}"]
+    elif choice.backend == "python":
+        options.append('function: "bot:answer"   # bot.py beside this file')
+    elif choice.backend == "http":
+        options += [
+            f"url: {_q(base_url or '')}",
+            "body_template: '{\"message\": {{ prompt | tojson }}}'",
+            "response_path: answer",
+        ]
+    elif choice.backend == "scripted":
+        options.append(f"default: {_q(_HANDOFF)}")
+    elif base_url:
+        options.append(f"base_url: {_q(base_url)}")
+    if preset.key_env:
+        options.append(f'api_key: "${{{preset.key_env}}}"   # from the environment or a .env')
+    if options:
+        lines.append("  options:")
+        lines += [f"    {o}" for o in options]
+    lines += ["  concurrency: 4", "  timeout_s: 30", "  retries: 2"]
+    return lines
+
+
+def _pipeline(choice: ScaffoldChoice) -> str:
+    lines = [
+        f"# yaml-language-server: $schema={SCHEMA_FILE}",
+        "# Written by `chatbot-tester init`. Run it with `chatbot-tester run pipeline.yaml`;",
+        "# `chatbot-tester schema -o pipeline.schema.json` refreshes the schema after an upgrade.",
+        "name: my_chatbot",
+        "workspace: ./workspace",
+        "",
+        "generator:",
+        "  source: samples.csv   # columns id, question, expected_answer, tags (auto-mapped)",
+        "",
+        *_runner(choice),
+        "",
+        "evaluator:",
+        "  metrics:",
+        "    - type: exact_match",
+        "    - type: token_f1",
+        "    - type: latency",
+        "      max_ms: 5000",
+        "  thresholds:",
+        '    - "token_f1.pass_rate >= 0.75"',
+        "  report:",
+        "    formats: [html, json, junit, md]",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _workflow(choice: ScaffoldChoice) -> str:
+    preset = PRESETS.get(choice.backend, Preset())
+    env = ""
+    if preset.key_env:
+        env = f"        env:\n          {preset.key_env}: ${{{{ secrets.{preset.key_env} }}}}\n"
+    return (
+        "# Runs the chatbot tests on every push and pull request (written by chatbot-tester init).\n"
+        "name: chatbot-tester\n"
+        "on:\n"
+        "  push:\n"
+        "  pull_request:\n"
+        "jobs:\n"
+        "  chatbot-tester:\n"
+        "    runs-on: ubuntu-latest\n"
+        "    steps:\n"
+        "      - uses: actions/checkout@v4\n"
+        f"      - uses: {choice.action}\n"
+        "        with:\n"
+        "          pipeline: pipeline.yaml\n"
+        f"{env}"
+    )
+
+
+_GITIGNORE = """# chatbot-tester: runs, datasets and caches, and local secrets
+workspace/
+.env
+"""
+
+
+def scaffold(choice: ScaffoldChoice) -> dict[str, str]:
+    """Relative path -> text of every file ``init`` writes for ``choice``."""
+    from chatbot_tester.common.config_schema import render_schema
+
+    files = {
+        "pipeline.yaml": _pipeline(choice),
+        SCHEMA_FILE: render_schema(),
+        "samples.csv": _csv(),
+        ".gitignore": _GITIGNORE,
+        ".github/workflows/chatbot-tester.yml": _workflow(choice),
+    }
+    if choice.backend == "demo":
+        files["kb.yaml"] = _kb()
+    if choice.backend == "python":
+        files["bot.py"] = _BOT
+    return files
