@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import tempfile
 import xml.etree.ElementTree as ET
-from collections import Counter
+from collections import Counter, defaultdict
 from typing import IO, NamedTuple
 
 from chatbot_tester.common.schemas import RunRecord
@@ -153,7 +153,7 @@ class JunitReporter(Reporter):
         """Start an empty report on ``out``."""
         super().__init__(out, baseline=baseline)
         self._spools: dict[str, tuple[IO[bytes], Counter[str]]] = {}
-        self._suite_seconds: Counter[str] = Counter()
+        self._suite_seconds: dict[str, float] = defaultdict(float)
         self._total_seconds = 0.0
         self._classname = "chatbot-tester"
         self._pipeline: str | None = None
