@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from e2e_helpers import QUICKSTART, ROOT
 
@@ -35,6 +36,10 @@ class Job:
     root: Path
     inputs: dict[str, str]
     outputs: dict[str, dict[str, str]] = field(default_factory=dict)
+    bin_dir: Path = Path(sys.executable).parent
+    """Where ``python`` and ``chatbot-tester`` are found (first on PATH)."""
+    pip_index: bool = False
+    """Let pip read the configured (local) indexes; off: no index at all."""
 
     @property
     def summary(self) -> Path:
@@ -65,11 +70,11 @@ class Job:
         env.update(
             GITHUB_OUTPUT=str(out_file),
             GITHUB_STEP_SUMMARY=str(self.summary),
-            PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-            PIP_NO_INDEX="1",
-            PIP_FIND_LINKS="",
+            PATH=f"{self.bin_dir}{os.pathsep}{env.get('PATH', '')}",
             PYTHONUNBUFFERED="1",
         )
+        if not self.pip_index:
+            env.update(PIP_NO_INDEX="1", PIP_FIND_LINKS="")
         cwd = self.root / self.expr(step.get("working-directory", "."))
         proc = subprocess.run(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
@@ -89,6 +94,19 @@ def _job(tmp_path: Path, **inputs: str) -> Job:
     values = {name: str(spec.get("default", "")) for name, spec in ACTION["inputs"].items()}
     values.update(inputs)
     return Job(tmp_path, values)
+
+
+def _fresh_venv(where: Path) -> Path:
+    """A new venv that sees this venv's packages through a .pth (so pip downloads nothing).
+
+    What the action installs lands in the new venv's own site-packages, first on sys.path, so
+    its ``chatbot-tester`` is the wheel built from the checkout, not this editable install.
+    """
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True)
+    site = next((where / "lib").glob("python3*/site-packages"))
+    dev_site = next(p for p in map(Path, sys.path) if p.name == "site-packages" and p.is_dir())
+    (site / "_dev_venv.pth").write_text(f"{dev_site}\n", encoding="utf-8")
+    return where / "bin"
 
 
 def _run_action(job: Job) -> list[tuple[dict[str, Any], subprocess.CompletedProcess[str]]]:
@@ -188,3 +206,22 @@ def test_bad_input_exits_2_with_a_summary_line_and_no_run_dir(tmp_path: Path) ->
     assert done[-1][1].returncode == 2
     assert job.outputs["run"] == {"exit-code": "2", "run-dir": ""}
     assert "exited with 2 before writing report.md" in job.summary.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_the_action_installs_its_own_checkout_into_a_fresh_venv_and_runs_it(
+    tmp_path: Path,
+) -> None:
+    repo = _project(tmp_path, thresholds=["latency.p95 <= 5000"])
+    bin_dir = _fresh_venv(tmp_path / "venv")
+    job = _job(repo, extras="otel", **{"working-directory": "bot"})
+    job.bin_dir, job.pip_index = bin_dir, True
+    done = _run_action(job)
+    assert [p.returncode for _, p in done] == [0, 0], [p.stdout + p.stderr for _, p in done]
+    assert f"installing {ROOT}[otel]" in done[0][1].stdout
+    assert (bin_dir / "chatbot-tester").is_file()  # the entry point of the built wheel
+    installed = next((tmp_path / "venv" / "lib").glob("python3*/site-packages/chatbot_tester"))
+    assert (installed / "cli" / "schema.py").is_file()  # this checkout's code, not a release
+    assert job.outputs["run"]["exit-code"] == "0"
+    run_dir = Path(job.outputs["run"]["run-dir"])
+    assert job.summary.read_text(encoding="utf-8") == (run_dir / "report.md").read_text("utf-8")
