@@ -12,7 +12,8 @@ import jsonschema
 import pytest
 import yaml
 
-from chatbot_tester.common.config_schema import pipeline_schema, render_schema
+from chatbot_tester.common.config_schema import pipeline_schema
+from chatbot_tester.orchestrator.pipeline_schema import builtin_names, render_pipeline_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "schema" / "pipeline.schema.json"
@@ -26,7 +27,7 @@ def _validator() -> jsonschema.Draft202012Validator:
 
 
 def test_committed_schema_is_in_sync_with_the_models() -> None:
-    assert COMMITTED.read_text(encoding="utf-8") == render_schema(), (
+    assert COMMITTED.read_text(encoding="utf-8") == render_pipeline_schema(), (
         "schema/pipeline.schema.json is stale: run "
         "`chatbot-tester schema -o schema/pipeline.schema.json`"
     )
@@ -40,7 +41,7 @@ def test_schema_command_prints_the_same_schema() -> None:
         timeout=60,
         check=True,
     )
-    assert proc.stdout == render_schema()
+    assert proc.stdout == render_pipeline_schema()
 
 
 def test_schema_command_writes_a_file(tmp_path: Path) -> None:
@@ -52,7 +53,7 @@ def test_schema_command_writes_a_file(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(target.read_text(encoding="utf-8")) == pipeline_schema()
+    assert json.loads(target.read_text(encoding="utf-8")) == pipeline_schema(builtin_names())
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.parent.name)
@@ -99,8 +100,8 @@ def test_schema_rejects_what_the_models_reject(change: Any, where: str) -> None:
 
 
 def test_schema_is_for_people() -> None:
-    text = render_schema()
-    schema = pipeline_schema()
+    text = render_pipeline_schema()
+    schema = json.loads(text)
     assert "``" not in text  # Markdown, not reStructuredText
     assert '"format": "path"' not in text
     runner = schema["$defs"]["RunnerConfig"]["properties"]
@@ -111,3 +112,20 @@ def test_schema_is_for_people() -> None:
     assert schema["$defs"]["MetricSpec"]["additionalProperties"] is True
     assert schema["title"] == "chatbot-tester pipeline"
     assert schema["description"].startswith("A whole pipeline")
+
+
+def test_builtin_names_are_offered_not_enforced() -> None:
+    defs = json.loads(render_pipeline_schema())["$defs"]
+    backend = defs["RunnerConfig"]["properties"]["backend"]
+    assert {"demo", "openai", "http"} <= set(backend["examples"]) and "enum" not in backend
+    assert "exact_match" in defs["MetricSpec"]["properties"]["type"]["examples"]
+    assert defs["ReportConfig"]["properties"]["formats"]["items"]["examples"] == [
+        "json",
+        "html",
+        "junit",
+        "md",
+    ]
+    plugin = _minimal()
+    plugin["runner"]["backend"] = "mypkg/bot"  # a plugin's backend is still valid
+    plugin["evaluator"] = {"metrics": [{"type": "mypkg/metric", "opt": 1}]}
+    _validator().validate(plugin)

@@ -196,11 +196,11 @@ workspace/
 
 def scaffold(choice: ScaffoldChoice) -> dict[str, str]:
     """Relative path -> text of every file ``init`` writes for ``choice``."""
-    from chatbot_tester.common.config_schema import render_schema
+    from chatbot_tester.orchestrator.pipeline_schema import render_pipeline_schema
 
     files = {
         "pipeline.yaml": _pipeline(choice),
-        SCHEMA_FILE: render_schema(),
+        SCHEMA_FILE: render_pipeline_schema(),
         "samples.csv": _csv(),
         ".gitignore": _GITIGNORE,
         ".github/workflows/chatbot-tester.yml": _workflow(choice),

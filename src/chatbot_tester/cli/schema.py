@@ -23,9 +23,9 @@ def command(output: Path | None) -> None:
     pipeline (VS Code's YAML extension then completes and validates keys).
     """
     from chatbot_tester.common.artifacts.storage import atomic_write_text
-    from chatbot_tester.common.config_schema import render_schema
+    from chatbot_tester.orchestrator.pipeline_schema import render_pipeline_schema
 
-    text = render_schema()
+    text = render_pipeline_schema()
     if output is None:
         click.echo(text, nl=False)
         return

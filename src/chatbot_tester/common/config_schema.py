@@ -7,20 +7,25 @@ when the two drift apart (regenerate with ``chatbot-tester schema -o schema/pipe
 
 The output is the models' schema tidied for people: no titles derived from field names
 ("Max S"), no pydantic-only ``format: path``, single backticks in the descriptions (they are
-shown as Markdown too), and the generator's "a file or an LLM" rule as ``anyOf``.
+shown as Markdown too), and the generator's "a file or an LLM" rule as ``anyOf``. Names
+that are open to plugins (backends, metric types, report formats) are not an ``enum``, but
+the built-in ones are listed as ``examples`` so an editor can offer them
+(``orchestrator.pipeline_schema`` passes them in: the metrics live in the evaluator).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic.json_schema import GenerateJsonSchema
 
 from chatbot_tester.common.config import PipelineConfig
 
-__all__ = ["SCHEMA_COMMENT", "SCHEMA_DIALECT", "pipeline_schema", "render_schema"]
+__all__ = ["SCHEMA_COMMENT", "SCHEMA_DIALECT", "KnownNames", "pipeline_schema", "render_schema"]
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_COMMENT = "# yaml-language-server: $schema={path}"
@@ -60,13 +65,34 @@ def _tidy(node: Any) -> Any:
     return out
 
 
-def pipeline_schema() -> dict[str, Any]:
+@dataclass(frozen=True)
+class KnownNames:
+    """Built-in names offered as ``examples`` where plugins may add more."""
+
+    backends: Sequence[str] = ()
+    metrics: Sequence[str] = ()
+    reporters: Sequence[str] = ()
+
+
+def _offer(prop: dict[str, Any], names: Sequence[str]) -> None:
+    if names:
+        prop["examples"] = list(names)
+
+
+def pipeline_schema(names: KnownNames | None = None) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of ``pipeline.yaml``."""
+    names = names or KnownNames()
     raw = PipelineConfig.model_json_schema(schema_generator=_Generator)
     schema = _tidy(raw)
-    generator = schema["$defs"]["GeneratorConfig"]
+    defs = schema["$defs"]
     # GeneratorConfig's validator: a file, an LLM, or both.
-    generator["anyOf"] = [{"required": ["source"]}, {"required": ["synthetic"]}]
+    defs["GeneratorConfig"]["anyOf"] = [{"required": ["source"]}, {"required": ["synthetic"]}]
+    for model in ("RunnerConfig", "JudgeConfig", "SyntheticConfig"):
+        _offer(defs[model]["properties"]["backend"], names.backends)
+    variant_backend = defs["VariantConfig"]["properties"]["backend"]["anyOf"][0]
+    _offer(variant_backend, names.backends)
+    _offer(defs["MetricSpec"]["properties"]["type"], names.metrics)
+    _offer(defs["ReportConfig"]["properties"]["formats"]["items"], names.reporters)
     return {
         "$schema": SCHEMA_DIALECT,
         "title": "chatbot-tester pipeline",
@@ -74,6 +100,6 @@ def pipeline_schema() -> dict[str, Any]:
     }
 
 
-def render_schema() -> str:
+def render_schema(names: KnownNames | None = None) -> str:
     """The schema as the committed file holds it: indented JSON in model order, final newline."""
-    return json.dumps(pipeline_schema(), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(pipeline_schema(names), indent=2, ensure_ascii=False) + "\n"
