@@ -172,3 +172,12 @@ def test_unknown_backend_is_one_line_with_a_suggestion(tmp_path: Path) -> None:
         "error: --backend: unknown backend 'opnai' (did you mean 'openai'?)"
     ]
     assert _files(tmp_path) == set()
+
+
+def test_input_that_ends_early_is_a_usage_error_not_an_interrupt(tmp_path: Path) -> None:
+    proc = _init(tmp_path, stdin="openai\n")  # no model, no base URL
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: init: the input ended") and "--yes" in last
+    assert "interrupted" not in proc.stderr
+    assert _files(tmp_path) == set()

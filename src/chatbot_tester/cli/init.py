@@ -19,7 +19,28 @@ def _backend_names() -> list[str]:
 def _ask(
     backend: str | None, model: str | None, base_url: str | None
 ) -> tuple[str, str | None, str | None]:
-    """The interactive questions; what was given as an option is not asked."""
+    """The interactive questions; what was given as an option is not asked.
+
+    Input that ends before the last answer (a CI job without ``--yes``) is a usage error,
+    not an interruption.
+    """
+    from chatbot_tester.errors import UsageError
+
+    try:
+        return _questions(backend, model, base_url)
+    except click.Abort as exc:
+        if isinstance(exc.__context__, EOFError):
+            click.echo(err=True)  # end the unanswered prompt's line
+            raise UsageError(
+                "init: the input ended before every question was answered: answer them in a "
+                "terminal, or pass --yes (with --backend/--model/--base-url)"
+            ) from None
+        raise
+
+
+def _questions(
+    backend: str | None, model: str | None, base_url: str | None
+) -> tuple[str, str | None, str | None]:
     from chatbot_tester.cli.scaffold import PRESETS, Preset
 
     names = _backend_names()
