@@ -181,3 +181,11 @@ def test_input_that_ends_early_is_a_usage_error_not_an_interrupt(tmp_path: Path)
     assert last.startswith("error: init: the input ended") and "--yes" in last
     assert "interrupted" not in proc.stderr
     assert _files(tmp_path) == set()
+
+
+def test_action_must_be_an_action_reference(tmp_path: Path) -> None:
+    proc = _init(tmp_path, "--yes", "--action", "me/ct@main\n      run: evil")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error: --action: write OWNER/REPO@REF")
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert _files(tmp_path) == set()

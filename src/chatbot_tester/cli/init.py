@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
 
 __all__ = ["command"]
+
+_ACTION_REF = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[A-Za-z0-9_./-]+)?@[A-Za-z0-9_./-]+")
+"""What ``uses:`` of a workflow step takes for an action in a repository."""
 
 
 def _backend_names() -> list[str]:
@@ -99,6 +103,8 @@ def command(
         backend = backend or "demo"
     else:
         backend, model, base_url = _ask(backend, model, base_url)
+    if action is not None and not _ACTION_REF.fullmatch(action):
+        raise UsageError(f"--action: write OWNER/REPO@REF (or OWNER/REPO/PATH@REF), got {action!r}")
     names = _backend_names()
     if backend not in names:
         raise UsageError(f"--backend: unknown backend '{backend}' ({did_you_mean(backend, names)})")

@@ -176,6 +176,8 @@ def _workflow(choice: ScaffoldChoice) -> str:
         "on:\n"
         "  push:\n"
         "  pull_request:\n"
+        "permissions:\n"
+        "  contents: read\n"
         "jobs:\n"
         "  chatbot-tester:\n"
         "    runs-on: ubuntu-latest\n"
