@@ -208,6 +208,24 @@ def test_bad_input_exits_2_with_a_summary_line_and_no_run_dir(tmp_path: Path) ->
     assert "exited with 2 before writing report.md" in job.summary.read_text(encoding="utf-8")
 
 
+def test_variants_summarise_the_comparison(tmp_path: Path) -> None:
+    repo = _project(tmp_path, thresholds=["latency.p95 <= 5000"])
+    pipeline = repo / "bot" / "pipeline.yaml"
+    config = yaml.safe_load(pipeline.read_text(encoding="utf-8"))
+    config["variants"] = [
+        {"name": "current"},
+        {"name": "strict", "options": {"knowledge_base": "kb.yaml", "min_score": 95}},
+    ]
+    pipeline.write_text(yaml.safe_dump(config), encoding="utf-8")
+    job = _job(repo, **{"working-directory": "bot", "version": __version__})
+    done = _run_action(job)
+    code = int(job.outputs["run"]["exit-code"])
+    assert done[-1][1].returncode == code, done[-1][1].stderr
+    group = Path(job.outputs["run"]["run-dir"])
+    assert group.parent.name == "groups" and (group / "compare.md").is_file()
+    assert job.summary.read_text(encoding="utf-8") == (group / "compare.md").read_text("utf-8")
+
+
 @pytest.mark.slow
 def test_the_action_installs_its_own_checkout_into_a_fresh_venv_and_runs_it(
     tmp_path: Path,
