@@ -44,7 +44,8 @@ class _Case(NamedTuple):
     passed: bool | None
     reason: str | None
     error: str | None
-    seconds: float = 0.0
+    time: str = "0"
+    """The ``time`` attribute (formatted once per record, shared by its metrics' cases)."""
 
 
 def _case_name(case: _Case) -> str:
@@ -101,7 +102,7 @@ def _testcase(classname: str, case: _Case) -> str:
     """One ``<testcase>`` element (written by hand: ElementTree per case costs ~70 us)."""
     head = (
         f'<testcase classname="{_attr(classname)}" '
-        f'name="{_attr(clean_xml_text(_case_name(case)))}" time="{_time(case.seconds)}"'
+        f'name="{_attr(clean_xml_text(_case_name(case)))}" time="{case.time}"'
     )
     value = "" if case.value is None else f"value={case.value:g}"
     outcome = _outcome(case)
@@ -160,15 +161,18 @@ class JunitReporter(Reporter):
 
     def add(self, row: Row) -> None:
         """Take one row (see ``Reporter.add``)."""
-        self._total_seconds += _seconds(row.record, None)
+        whole = _seconds(row.record, None)
+        whole_time = _time(whole)
+        self._total_seconds += whole
         for s in row.scores:
             spool = self._spools.get(s.metric)
             if spool is None:
                 spool = self._spools[s.metric] = (tempfile.TemporaryFile(), Counter())  # noqa: SIM115
-            seconds = _seconds(row.record, s.turn)
-            case = _Case(
-                s.sample_id, s.repeat, s.turn, s.value, s.passed, s.reason, s.error, seconds
-            )
+            seconds, time = whole, whole_time
+            if s.turn is not None:
+                seconds = _seconds(row.record, s.turn)
+                time = _time(seconds)
+            case = _Case(s.sample_id, s.repeat, s.turn, s.value, s.passed, s.reason, s.error, time)
             spool[1][_outcome(case)] += 1
             self._suite_seconds[s.metric] += seconds
             # the classname needs the pipeline, known at finish: a placeholder is replaced then
