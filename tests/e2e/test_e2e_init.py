@@ -73,6 +73,9 @@ def test_init_yes_then_run_passes_offline(tmp_path: Path) -> None:
     steps = workflow["jobs"]["chatbot-tester"]["steps"]
     assert steps[-1]["uses"] == "chatbot-tester/chatbot-tester@v0"
     assert steps[-1]["with"] == {"pipeline": "pipeline.yaml"}
+    action = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
+    assert set(steps[-1]["with"]) <= set(action["inputs"])  # the action takes what init writes
+    assert workflow["permissions"] == {"contents": "read"}
 
     run = run_cli("run", "pipeline.yaml", "--json", cwd=tmp_path)
     assert run.code == 0, run.stderr
