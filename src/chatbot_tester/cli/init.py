@@ -45,7 +45,7 @@ def _ask(
 def _questions(
     backend: str | None, model: str | None, base_url: str | None
 ) -> tuple[str, str | None, str | None]:
-    from chatbot_tester.cli.scaffold import PRESETS, Preset
+    from chatbot_tester.cli.scaffold import BUILTIN_DEFAULTS, backend_defaults
 
     names = _backend_names()
     if backend is None:
@@ -53,8 +53,10 @@ def _questions(
         backend = click.prompt(
             "Backend", type=click.Choice(names), default="demo", show_choices=False, err=True
         )
-    preset = PRESETS.get(backend, Preset())
-    if model is None and (preset.model is not None or backend not in PRESETS):
+    preset = backend_defaults(backend)
+    if model is None and preset.needs_model and preset.model is None:
+        model = click.prompt("Model", err=True)  # no default: an answer is required
+    elif model is None and (preset.model is not None or backend not in BUILTIN_DEFAULTS):
         model = click.prompt("Model", default=preset.model or "", show_default=True, err=True)
     if base_url is None and preset.base_url is not None:
         label = "Endpoint URL" if backend == "http" else "Base URL"
@@ -94,7 +96,12 @@ def command(
     offline: ``chatbot-tester init --yes && chatbot-tester run pipeline.yaml``. Existing
     files are left alone unless ``--force``.
     """
-    from chatbot_tester.cli.scaffold import DEFAULT_ACTION, ScaffoldChoice, scaffold
+    from chatbot_tester.cli.scaffold import (
+        DEFAULT_ACTION,
+        ScaffoldChoice,
+        backend_defaults,
+        scaffold,
+    )
     from chatbot_tester.common.artifacts.storage import atomic_write_text
     from chatbot_tester.common.registry import did_you_mean
     from chatbot_tester.errors import UsageError
@@ -108,7 +115,10 @@ def command(
     names = _backend_names()
     if backend not in names:
         raise UsageError(f"--backend: unknown backend '{backend}' ({did_you_mean(backend, names)})")
-    choice = ScaffoldChoice(backend, model, base_url, action or DEFAULT_ACTION)
+    defaults = backend_defaults(backend)
+    if defaults.needs_model and model is None and defaults.model is None:
+        raise UsageError(f"--model: backend '{backend}' needs a model: pass --model NAME")
+    choice = ScaffoldChoice(backend, model, base_url, action or DEFAULT_ACTION, defaults)
     files = scaffold(choice)
     existing = [rel for rel in files if (directory / rel).exists()]
     if existing and not force:

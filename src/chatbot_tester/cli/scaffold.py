@@ -14,10 +14,11 @@ import json
 from dataclasses import dataclass
 
 __all__ = [
+    "BUILTIN_DEFAULTS",
     "DEFAULT_ACTION",
-    "PRESETS",
-    "Preset",
+    "BackendDefaults",
     "ScaffoldChoice",
+    "backend_defaults",
     "scaffold",
 ]
 
@@ -28,33 +29,69 @@ SCHEMA_FILE = "pipeline.schema.json"
 
 
 @dataclass(frozen=True)
-class Preset:
-    """What ``init`` knows about a built-in backend: defaults and its key's variable."""
+class BackendDefaults:
+    """What ``init`` knows about a backend: defaults to offer and where its key comes from."""
 
     model: str | None = None
-    """Default model (``None``: the backend takes none)."""
+    """Default model (``None``: none known)."""
+    needs_model: bool = False
+    """The backend cannot answer without a model (asked for; ``--yes`` needs ``--model``)."""
     base_url: str | None = None
     """Default base URL (``None``: not asked)."""
     key_env: str | None = None
-    """The environment variable holding the API key."""
+    """The environment variable holding the API key (passed from CI secrets)."""
+    key_in_options: bool = True
+    """Write ``api_key: "${KEY_ENV}"`` (false: the backend reads the variable itself)."""
 
 
-PRESETS: dict[str, Preset] = {
-    "demo": Preset(model="demo-kb-v1"),
-    "openai": Preset(
-        model="gpt-4o-mini", base_url="https://api.openai.com/v1", key_env="OPENAI_API_KEY"
+BUILTIN_DEFAULTS: dict[str, BackendDefaults] = {
+    "demo": BackendDefaults(model="demo-kb-v1"),
+    "openai": BackendDefaults(
+        model="gpt-4o-mini",
+        needs_model=True,
+        base_url="https://api.openai.com/v1",
+        key_env="OPENAI_API_KEY",
     ),
-    "anthropic": Preset(
+    "anthropic": BackendDefaults(
         model="claude-3-5-haiku-latest",
+        needs_model=True,
         base_url="https://api.anthropic.com",
         key_env="ANTHROPIC_API_KEY",
     ),
-    "http": Preset(base_url="http://127.0.0.1:8000/chat"),
-    "python": Preset(),
-    "echo": Preset(),
-    "scripted": Preset(),
+    "http": BackendDefaults(base_url="http://127.0.0.1:8000/chat"),
+    "python": BackendDefaults(),
+    "echo": BackendDefaults(),
+    "scripted": BackendDefaults(),
 }
-"""Built-in backends with defaults; any other registered name gets a bare ``runner``."""
+"""Built-in backends with what their scaffold needs."""
+
+
+def backend_defaults(name: str) -> BackendDefaults:
+    """The defaults of a registered backend: built-in, an OpenAI-compatible preset, or none.
+
+    A backend class with a ``preset`` (``base_url``, ``key_env``: the OpenAI-compatible
+    presets) gets its URL offered and its key variable passed from CI; it reads that variable
+    itself. Any other backend (a plugin) gets a bare ``runner`` with the model asked for.
+    """
+    if name in BUILTIN_DEFAULTS:
+        return BUILTIN_DEFAULTS[name]
+    from chatbot_tester.common.backends import backend_registry
+
+    try:
+        cls = backend_registry.get(name)
+    except Exception:  # a plugin that fails to load: scaffold it bare, `run` will say why
+        return BackendDefaults()
+    preset = getattr(cls, "preset", None)
+    base_url = getattr(preset, "base_url", None)
+    if isinstance(base_url, str):
+        key_env = getattr(preset, "key_env", None)
+        return BackendDefaults(
+            needs_model=True,
+            base_url=base_url,
+            key_env=key_env if isinstance(key_env, str) else None,
+            key_in_options=False,
+        )
+    return BackendDefaults()
 
 
 @dataclass(frozen=True)
@@ -65,6 +102,8 @@ class ScaffoldChoice:
     model: str | None = None
     base_url: str | None = None
     action: str = DEFAULT_ACTION
+    defaults: BackendDefaults = BackendDefaults()
+    """``backend_defaults(backend)``, looked up by the caller."""
 
 
 _QUESTIONS = [
@@ -108,7 +147,7 @@ def _q(value: str) -> str:
 
 
 def _runner(choice: ScaffoldChoice) -> list[str]:
-    preset = PRESETS.get(choice.backend, Preset())
+    preset = choice.defaults
     model = choice.model if choice.model is not None else preset.model
     base_url = choice.base_url if choice.base_url is not None else preset.base_url
     lines = ["runner:", f"  backend: {_q(choice.backend)}"]
@@ -127,9 +166,9 @@ def _runner(choice: ScaffoldChoice) -> list[str]:
         ]
     elif choice.backend == "scripted":
         options.append(f"default: {_q(_HANDOFF)}")
-    elif base_url:
-        options.append(f"base_url: {_q(base_url)}")
-    if preset.key_env:
+    elif base_url and (preset.key_in_options or base_url != preset.base_url):
+        options.append(f"base_url: {_q(base_url)}")  # a preset's default is its own
+    if preset.key_env and preset.key_in_options:
         options.append(f'api_key: "${{{preset.key_env}}}"   # from the environment or a .env')
     if options:
         lines.append("  options:")
@@ -166,7 +205,7 @@ def _pipeline(choice: ScaffoldChoice) -> str:
 
 
 def _workflow(choice: ScaffoldChoice) -> str:
-    preset = PRESETS.get(choice.backend, Preset())
+    preset = choice.defaults
     env = ""
     if preset.key_env:
         env = f"        env:\n          {preset.key_env}: ${{{{ secrets.{preset.key_env} }}}}\n"
