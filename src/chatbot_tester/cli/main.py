@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cache": ("chatbot_tester.cli.cache", "Inspect or clear the workspace's response cache."),
     "export": ("chatbot_tester.cli.export", "Export a run's results and scores to CSV or Parquet."),
     "prices": ("chatbot_tester.cli.prices", "Show or refresh the model price table."),
+    "init": ("chatbot_tester.cli.init", "Scaffold a pipeline, sample data and a CI workflow."),
+    "schema": ("chatbot_tester.cli.schema", "Print the pipeline's JSON Schema (for editors)."),
     "serve-test": (
         "chatbot_tester.cli.serve_test",
         "Start the fault-injecting OpenAI-compatible test server on 127.0.0.1.",

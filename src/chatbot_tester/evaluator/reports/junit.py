@@ -2,7 +2,9 @@
 
 ``<failure>`` carries the reason of a failed verdict, ``<error>`` a sample without an answer
 or a metric that could not score, ``<skipped>`` a metric that gives no verdict by design (a
-value without a threshold). Characters XML 1.0 cannot carry are removed and every text is
+value without a threshold). A case's ``time`` is the chatbot's latency for it in seconds (the
+record's, or the turn's for a per-turn score; 0 without an answer), a suite's the sum of its
+cases, and ``<testsuites>``' the sum over the records (each counted once). Characters XML 1.0 cannot carry are removed and every text is
 escaped as ElementTree escapes it (the suite tags are built with it, the cases by hand, ~10x
 faster). Cases are spooled per metric to temporary files, so memory stays flat in N.
 """
@@ -12,9 +14,10 @@ from __future__ import annotations
 import re
 import tempfile
 import xml.etree.ElementTree as ET
-from collections import Counter
+from collections import Counter, defaultdict
 from typing import IO, NamedTuple
 
+from chatbot_tester.common.schemas import RunRecord
 from chatbot_tester.evaluator.report_model import EvalReport
 from chatbot_tester.evaluator.reports.base import Reporter, Row
 
@@ -41,6 +44,8 @@ class _Case(NamedTuple):
     passed: bool | None
     reason: str | None
     error: str | None
+    time: str = "0"
+    """The ``time`` attribute (formatted once per record, shared by its metrics' cases)."""
 
 
 def _case_name(case: _Case) -> str:
@@ -50,6 +55,20 @@ def _case_name(case: _Case) -> str:
     if case.turn is not None:
         name += f" turn {case.turn + 1}"
     return name
+
+
+def _seconds(record: RunRecord | None, turn: int | None) -> float:
+    """The chatbot's latency behind a score, in seconds (0 when unknown)."""
+    if record is None:
+        return 0.0
+    latency = record.latency_ms
+    if turn is not None and record.turns is not None and 0 <= turn < len(record.turns):
+        latency = record.turns[turn].latency_ms
+    return max(latency or 0.0, 0.0) / 1000.0
+
+
+def _time(seconds: float) -> str:
+    return f"{seconds:.3f}" if seconds else "0"
 
 
 def _outcome(case: _Case) -> str:
@@ -83,7 +102,7 @@ def _testcase(classname: str, case: _Case) -> str:
     """One ``<testcase>`` element (written by hand: ElementTree per case costs ~70 us)."""
     head = (
         f'<testcase classname="{_attr(classname)}" '
-        f'name="{_attr(clean_xml_text(_case_name(case)))}" time="0"'
+        f'name="{_attr(clean_xml_text(_case_name(case)))}" time="{case.time}"'
     )
     value = "" if case.value is None else f"value={case.value:g}"
     outcome = _outcome(case)
@@ -135,17 +154,27 @@ class JunitReporter(Reporter):
         """Start an empty report on ``out``."""
         super().__init__(out, baseline=baseline)
         self._spools: dict[str, tuple[IO[bytes], Counter[str]]] = {}
+        self._suite_seconds: dict[str, float] = defaultdict(float)
+        self._total_seconds = 0.0
         self._classname = "chatbot-tester"
         self._pipeline: str | None = None
 
     def add(self, row: Row) -> None:
         """Take one row (see ``Reporter.add``)."""
+        whole = _seconds(row.record, None)
+        whole_time = _time(whole)
+        self._total_seconds += whole
         for s in row.scores:
             spool = self._spools.get(s.metric)
             if spool is None:
                 spool = self._spools[s.metric] = (tempfile.TemporaryFile(), Counter())  # noqa: SIM115
-            case = _Case(s.sample_id, s.repeat, s.turn, s.value, s.passed, s.reason, s.error)
+            seconds, time = whole, whole_time
+            if s.turn is not None:
+                seconds = _seconds(row.record, s.turn)
+                time = _time(seconds)
+            case = _Case(s.sample_id, s.repeat, s.turn, s.value, s.passed, s.reason, s.error, time)
             spool[1][_outcome(case)] += 1
+            self._suite_seconds[s.metric] += seconds
             # the classname needs the pipeline, known at finish: a placeholder is replaced then
             spool[0].write(_testcase(_PLACEHOLDER, case).encode("utf-8") + b"\n")
 
@@ -165,7 +194,7 @@ class JunitReporter(Reporter):
             {
                 "name": clean_xml_text(pipeline),
                 **{k: str(v) for k, v in totals.items()},
-                "time": "0",
+                "time": _time(self._total_seconds),
             },
         )
         self.out.write(b'<?xml version="1.0" encoding="utf-8"?>\n' + open_tag.encode() + b"\n")
@@ -180,7 +209,11 @@ class JunitReporter(Reporter):
             classname = clean_xml_text(f"{pipeline}.{metric}")
             suite_open, suite_close = _open_tag(
                 "testsuite",
-                {"name": classname, **{k: str(v) for k, v in counts.items()}, "time": "0"},
+                {
+                    "name": classname,
+                    **{k: str(v) for k, v in counts.items()},
+                    "time": _time(self._suite_seconds[metric]),
+                },
             )
             attr = f'classname="{_attr(classname)}"'.encode()
             self.out.write(suite_open.encode() + b"\n")
