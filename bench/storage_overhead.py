@@ -1,0 +1,131 @@
+"""Local run throughput now versus a checkout from before the storage layer (``--base``).
+
+The storage change (remote workspaces, the run index, run sync hooks) must keep a local
+``chatbot-tester run`` as fast as before: within 5% at 10,000 samples. This runs the same
+pipeline (file source, ``http`` backend, ``exact_match`` and ``latency``, json report; the one
+of ``memory.py --mode run``) from both trees, each in a fresh process with
+``PYTHONPATH=<tree>/src`` and the same interpreter and packages, against one loopback test
+server, in interleaved pairs (the order alternates every round). It prints, per tree, the
+median run-stage seconds (``manifest.timings.run``: sending, recording, the appender) and
+the median whole-process seconds, and the throughput ratios base / current (1.00 = as fast;
+0.95 = 5% slower).
+
+Make the base checkout first: ``git worktree add /tmp/base 065c0cc``.
+
+Usage: python bench/storage_overhead.py [--base /tmp/base] [--n 10000] [--rounds 5]
+       [--concurrency 32] [--latency-ms 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import Server, write_dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PIPELINE = """name: bench_storage
+workspace: {workspace}
+generator:
+  source: {dataset}
+runner:
+  backend: http
+  model: bench
+  options:
+    url: {url}/v1/chat/completions
+  concurrency: {concurrency}
+evaluator:
+  metrics:
+    - type: exact_match
+    - type: latency
+      max_ms: 10000
+  report:
+    formats: [json]
+"""
+
+
+def _run(tree: Path, url: str, dataset: Path, concurrency: int, tmp: Path) -> tuple[float, float]:
+    """One ``chatbot-tester run`` from ``tree``: (run-stage seconds, whole-process seconds)."""
+    workspace = Path(tempfile.mkdtemp(prefix="ws-", dir=tmp))
+    pipeline = workspace.with_suffix(".yaml")
+    pipeline.write_text(
+        PIPELINE.format(workspace=workspace, dataset=dataset, url=url, concurrency=concurrency)
+    )
+    env = {**os.environ, "PYTHONPATH": str(tree / "src"), "PYTHONUNBUFFERED": "1"}
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-m", "chatbot_tester", "run", str(pipeline)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp,
+        timeout=1800,
+    )
+    process_s = time.perf_counter() - t0
+    if out.returncode != 0:  # 1 would mean errored samples: not a real measurement
+        raise SystemExit(f"run from {tree} failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    (manifest,) = workspace.glob("runs/*/manifest.json")
+    data = json.loads(manifest.read_text())
+    assert data["counts"]["records"] == data["counts"]["samples"], data["counts"]
+    return float(data["timings"]["run"]), process_s
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--base", type=Path, default=Path("/tmp/base"))
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    args = parser.parse_args()
+    if not (args.base / "src" / "chatbot_tester").is_dir():
+        raise SystemExit(f"{args.base}: no checkout (git worktree add {args.base} 065c0cc)")
+    trees = {"base": args.base.resolve(), "current": ROOT}
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
+    with tempfile.TemporaryDirectory() as tmp_name, Server(latency_ms=args.latency_ms) as server:
+        tmp = Path(tmp_name)
+        dataset = write_dataset(tmp / "dataset.jsonl", args.n)
+        _run(trees["current"], server.url, dataset, args.concurrency, tmp)  # warm the caches
+        for i in range(args.rounds):
+            order = ["base", "current"] if i % 2 == 0 else ["current", "base"]
+            for name in order:
+                runs[name].append(_run(trees[name], server.url, dataset, args.concurrency, tmp))
+            print(
+                f"round {i + 1}: "
+                + ", ".join(
+                    f"{n} run {runs[n][-1][0]:.2f} s / process {runs[n][-1][1]:.2f} s"
+                    for n in order
+                ),
+                flush=True,
+            )
+    med = {
+        n: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v))
+        for n, v in runs.items()
+    }
+    print(
+        f"N={args.n}, concurrency {args.concurrency}, latency {args.latency_ms:g} ms, {args.rounds} interleaved pairs, medians"
+    )
+    for name, (run_s, process_s) in med.items():
+        print(
+            f"{name:>8}: run stage {run_s:.2f} s ({args.n / run_s:,.0f} samples/s), process {process_s:.2f} s"
+        )
+    print(
+        f"throughput ratio base/current, run stage: {med['base'][0] / med['current'][0]:.3f} (>= 0.95 is within 5%)"
+    )
+    print(f"throughput ratio base/current, whole process: {med['base'][1] / med['current'][1]:.3f}")
+
+
+if __name__ == "__main__":
+    main()
