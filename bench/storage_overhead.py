@@ -6,9 +6,10 @@ pipeline (file source, ``http`` backend, ``exact_match`` and ``latency``, json r
 of ``memory.py --mode run``) from both trees, each in a fresh process with
 ``PYTHONPATH=<tree>/src`` and the same interpreter and packages, against one loopback test
 server, in interleaved pairs (the order alternates every round). It prints, per tree, the
-median run-stage seconds (``manifest.timings.run``: sending, recording, the appender) and
-the median whole-process seconds, and the throughput ratios base / current (1.00 = as fast;
-0.95 = 5% slower).
+median run-stage seconds (``manifest.timings.run``: sending, recording, the appender), the
+median whole-process wall and CPU seconds, and the throughput ratios base / current as the
+median of the per-pair ratios (1.00 = as fast; 0.95 = 5% slower). On a shared machine the
+CPU ratio is the steadier one: wall times move with the neighbours' load.
 
 Make the base checkout first: ``git worktree add /tmp/base 065c0cc``.
 
@@ -54,14 +55,24 @@ evaluator:
 """
 
 
-def _run(tree: Path, url: str, dataset: Path, concurrency: int, tmp: Path) -> tuple[float, float]:
-    """One ``chatbot-tester run`` from ``tree``: (run-stage seconds, whole-process seconds)."""
+def _cpu_children() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(
+    tree: Path, url: str, dataset: Path, concurrency: int, tmp: Path
+) -> tuple[float, float, float]:
+    """One ``chatbot-tester run`` from ``tree``: run-stage s, process wall s, process CPU s."""
     workspace = Path(tempfile.mkdtemp(prefix="ws-", dir=tmp))
     pipeline = workspace.with_suffix(".yaml")
     pipeline.write_text(
         PIPELINE.format(workspace=workspace, dataset=dataset, url=url, concurrency=concurrency)
     )
     env = {**os.environ, "PYTHONPATH": str(tree / "src"), "PYTHONUNBUFFERED": "1"}
+    cpu0 = _cpu_children()
     t0 = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-m", "chatbot_tester", "run", str(pipeline)],
@@ -72,12 +83,13 @@ def _run(tree: Path, url: str, dataset: Path, concurrency: int, tmp: Path) -> tu
         timeout=1800,
     )
     process_s = time.perf_counter() - t0
+    cpu_s = _cpu_children() - cpu0
     if out.returncode != 0:  # 1 would mean errored samples: not a real measurement
         raise SystemExit(f"run from {tree} failed ({out.returncode}):\n{out.stderr[-3000:]}")
     (manifest,) = workspace.glob("runs/*/manifest.json")
     data = json.loads(manifest.read_text())
     assert data["counts"]["records"] == data["counts"]["samples"], data["counts"]
-    return float(data["timings"]["run"]), process_s
+    return float(data["timings"]["run"]), process_s, cpu_s
 
 
 def main() -> None:
@@ -93,7 +105,7 @@ def main() -> None:
     if not (args.base / "src" / "chatbot_tester").is_dir():
         raise SystemExit(f"{args.base}: no checkout (git worktree add {args.base} 065c0cc)")
     trees = {"base": args.base.resolve(), "current": ROOT}
-    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
+    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in trees}
     with tempfile.TemporaryDirectory() as tmp_name, Server(latency_ms=args.latency_ms) as server:
         tmp = Path(tmp_name)
         dataset = write_dataset(tmp / "dataset.jsonl", args.n)
@@ -105,26 +117,26 @@ def main() -> None:
             print(
                 f"round {i + 1}: "
                 + ", ".join(
-                    f"{n} run {runs[n][-1][0]:.2f} s / process {runs[n][-1][1]:.2f} s"
+                    f"{n} run {runs[n][-1][0]:.2f} s, process {runs[n][-1][1]:.2f} s "
+                    f"({runs[n][-1][2]:.2f} s CPU)"
                     for n in order
                 ),
                 flush=True,
             )
-    med = {
-        n: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v))
-        for n, v in runs.items()
-    }
     print(
-        f"N={args.n}, concurrency {args.concurrency}, latency {args.latency_ms:g} ms, {args.rounds} interleaved pairs, medians"
+        f"N={args.n}, concurrency {args.concurrency}, latency {args.latency_ms:g} ms, "
+        f"{args.rounds} interleaved pairs, medians"
     )
-    for name, (run_s, process_s) in med.items():
+    for name, values in runs.items():
+        run_s, process_s, cpu_s = (statistics.median(v[k] for v in values) for k in range(3))
         print(
-            f"{name:>8}: run stage {run_s:.2f} s ({args.n / run_s:,.0f} samples/s), process {process_s:.2f} s"
+            f"{name:>8}: run stage {run_s:.2f} s ({args.n / run_s:,.0f} samples/s), "
+            f"process {process_s:.2f} s, CPU {cpu_s:.2f} s"
         )
-    print(
-        f"throughput ratio base/current, run stage: {med['base'][0] / med['current'][0]:.3f} (>= 0.95 is within 5%)"
-    )
-    print(f"throughput ratio base/current, whole process: {med['base'][1] / med['current'][1]:.3f}")
+    for k, what in enumerate(("run stage wall", "whole process wall", "whole process CPU")):
+        pairs = zip(runs["base"], runs["current"], strict=True)
+        ratio = statistics.median(b[k] / c[k] for b, c in pairs)
+        print(f"throughput ratio base/current, {what}: {ratio:.3f} (>= 0.95: within 5%)")
 
 
 if __name__ == "__main__":
