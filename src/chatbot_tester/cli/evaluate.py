@@ -232,6 +232,9 @@ def command(
     outcome = _evaluate(job)
     if run_dir is not None:
         ws.publish(run_dir)  # a remote workspace gets the new scores and reports
+        from chatbot_tester.orchestrator.run_record import record_run
+
+        record_run(config, ws, run_dir.run_id)  # a shared index (index_url) shows the verdict
     from chatbot_tester.common.text import clean_text
 
     decision = outcome.report.decision
