@@ -7,9 +7,11 @@ of ``memory.py --mode run``) from both trees, each in a fresh process with
 ``PYTHONPATH=<tree>/src`` and the same interpreter and packages, against one loopback test
 server, in interleaved pairs (the order alternates every round). It prints, per tree, the
 median run-stage seconds (``manifest.timings.run``: sending, recording, the appender), the
-median whole-process wall and CPU seconds, and the throughput ratios base / current as the
-median of the per-pair ratios (1.00 = as fast; 0.95 = 5% slower). On a shared machine the
-CPU ratio is the steadier one: wall times move with the neighbours' load.
+run stage's CPU seconds (``PipelineRun.run`` timed with ``time.process_time`` by a wrapper,
+so neither tree is changed), the whole process's wall and CPU seconds, and the throughput
+ratios base / current as the median of the per-pair ratios (1.00 = as fast; 0.95 = 5%
+slower). On a shared machine the CPU ratios are the steady ones: wall times move with the
+neighbours' load.
 
 Make the base checkout first: ``git worktree add /tmp/base 065c0cc``.
 
@@ -55,6 +57,27 @@ evaluator:
 """
 
 
+WRAPPER = """
+import os, sys, time
+from chatbot_tester.orchestrator import pipeline_run
+
+original = pipeline_run.PipelineRun.run
+
+async def timed(self):
+    started = time.process_time()
+    try:
+        return await original(self)
+    finally:
+        with open(os.environ["CT_BENCH_CPU_FILE"], "w") as fh:
+            fh.write(str(time.process_time() - started))
+
+pipeline_run.PipelineRun.run = timed
+from chatbot_tester.cli.main import main
+sys.argv = ["chatbot-tester", "run", sys.argv[1]]
+main()
+"""
+
+
 def _cpu_children() -> float:
     import resource
 
@@ -65,17 +88,19 @@ def _cpu_children() -> float:
 def _run(
     tree: Path, url: str, dataset: Path, concurrency: int, tmp: Path
 ) -> tuple[float, float, float]:
-    """One ``chatbot-tester run`` from ``tree``: run-stage s, process wall s, process CPU s."""
+    """One ``chatbot-tester run`` from ``tree``: run-stage wall s, run-stage CPU s, process
+    wall s, process CPU s."""
     workspace = Path(tempfile.mkdtemp(prefix="ws-", dir=tmp))
     pipeline = workspace.with_suffix(".yaml")
     pipeline.write_text(
         PIPELINE.format(workspace=workspace, dataset=dataset, url=url, concurrency=concurrency)
     )
-    env = {**os.environ, "PYTHONPATH": str(tree / "src"), "PYTHONUNBUFFERED": "1"}
+    cpu_file = workspace.with_suffix(".cpu")
+    env = {**os.environ, "PYTHONPATH": str(tree / "src"), "CT_BENCH_CPU_FILE": str(cpu_file)}
     cpu0 = _cpu_children()
     t0 = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-m", "chatbot_tester", "run", str(pipeline)],
+        [sys.executable, "-c", WRAPPER, str(pipeline)],
         capture_output=True,
         text=True,
         env=env,
@@ -89,7 +114,7 @@ def _run(
     (manifest,) = workspace.glob("runs/*/manifest.json")
     data = json.loads(manifest.read_text())
     assert data["counts"]["records"] == data["counts"]["samples"], data["counts"]
-    return float(data["timings"]["run"]), process_s, cpu_s
+    return float(data["timings"]["run"]), float(cpu_file.read_text()), process_s, cpu_s
 
 
 def main() -> None:
@@ -105,7 +130,7 @@ def main() -> None:
     if not (args.base / "src" / "chatbot_tester").is_dir():
         raise SystemExit(f"{args.base}: no checkout (git worktree add {args.base} 065c0cc)")
     trees = {"base": args.base.resolve(), "current": ROOT}
-    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in trees}
+    runs: dict[str, list[tuple[float, ...]]] = {name: [] for name in trees}
     with tempfile.TemporaryDirectory() as tmp_name, Server(latency_ms=args.latency_ms) as server:
         tmp = Path(tmp_name)
         dataset = write_dataset(tmp / "dataset.jsonl", args.n)
@@ -117,8 +142,8 @@ def main() -> None:
             print(
                 f"round {i + 1}: "
                 + ", ".join(
-                    f"{n} run {runs[n][-1][0]:.2f} s, process {runs[n][-1][1]:.2f} s "
-                    f"({runs[n][-1][2]:.2f} s CPU)"
+                    f"{n} run {runs[n][-1][0]:.2f} s ({runs[n][-1][1]:.2f} s CPU), "
+                    f"process {runs[n][-1][2]:.2f} s ({runs[n][-1][3]:.2f} s CPU)"
                     for n in order
                 ),
                 flush=True,
@@ -128,12 +153,15 @@ def main() -> None:
         f"{args.rounds} interleaved pairs, medians"
     )
     for name, values in runs.items():
-        run_s, process_s, cpu_s = (statistics.median(v[k] for v in values) for k in range(3))
+        run_s, run_cpu, process_s, cpu_s = (
+            statistics.median(v[k] for v in values) for k in range(4)
+        )
         print(
             f"{name:>8}: run stage {run_s:.2f} s ({args.n / run_s:,.0f} samples/s), "
-            f"process {process_s:.2f} s, CPU {cpu_s:.2f} s"
+            f"{run_cpu:.2f} s CPU; process {process_s:.2f} s, {cpu_s:.2f} s CPU"
         )
-    for k, what in enumerate(("run stage wall", "whole process wall", "whole process CPU")):
+    whats = ("run stage wall", "run stage CPU", "whole process wall", "whole process CPU")
+    for k, what in enumerate(whats):
         pairs = zip(runs["base"], runs["current"], strict=True)
         ratio = statistics.median(b[k] / c[k] for b, c in pairs)
         print(f"throughput ratio base/current, {what}: {ratio:.3f} (>= 0.95: within 5%)")

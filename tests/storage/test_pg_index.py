@@ -214,3 +214,28 @@ def test_index_api_upserts_only_its_workspace(pg_url: str, tmp_path: Path) -> No
         assert [e.run_id for e in index.entries()] == sorted(ids["pa"][1:] + ids["pb"])
         index.record(ids["pb"][0], spaces[1])  # recording one run does not refresh the rest
         assert index.get(ids["pb"][0]) is not None
+
+
+def test_s3_workspace_rows_are_keyed_by_url_and_recorded_stamps_match(
+    pg_url: str, s3_server: str
+) -> None:
+    """A bucket's runs share one key on every machine; ``record`` stores the scan's stamp."""
+    from chatbot_tester.common.artifacts.remote_workspace import open_workspace
+    from chatbot_tester.common.artifacts.run_index import open_index
+    from chatbot_tester.common.schemas import Manifest
+
+    ws = open_workspace(
+        "s3://evals/indexed", options={"client_kwargs": {"endpoint_url": s3_server}}
+    )
+    run = ws.create_run()
+    run.write_manifest(Manifest(run_id=run.run_id, pipeline="remote", status="running"))
+    sync = ws.start_sync(run)
+    with open_index(ws, pg_url) as index:
+        assert [(e.workspace, e.status) for e in index.entries()] == [
+            ("s3://evals/indexed", "running")
+        ]
+        run.write_manifest(Manifest(run_id=run.run_id, pipeline="remote", status="completed"))
+        sync.close()
+        index.record(run.run_id)
+        assert index.get(run.run_id).status == "completed"  # type: ignore[union-attr]
+        assert index.store.stamps(ws.index_key) == ws.scan_runs()  # no re-read on refresh
