@@ -239,3 +239,26 @@ def test_s3_workspace_rows_are_keyed_by_url_and_recorded_stamps_match(
         index.record(run.run_id)
         assert index.get(run.run_id).status == "completed"  # type: ignore[union-attr]
         assert index.store.stamps(ws.index_key) == ws.scan_runs()  # no re-read on refresh
+
+
+def test_prune_on_a_shared_index_deletes_only_its_workspace(pg_url: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from chatbot_tester.cli.runs import command
+    from chatbot_tester.common.artifacts.run_index import RunIndex, open_index, open_store
+    from chatbot_tester.common.artifacts.workspace import Workspace
+    from chatbot_tester.common.schemas import Manifest
+
+    spaces = [Workspace(tmp_path / "a"), Workspace(tmp_path / "b")]
+    for ws in spaces:
+        for _ in range(2):
+            run = ws.create_run()
+            run.write_manifest(Manifest(run_id=run.run_id, pipeline="p", status="completed"))
+        open_index(ws, pg_url).close()
+    args = ["prune", "--keep", "0", "--workspace", str(spaces[0].root), "--index-url", pg_url]
+    result = CliRunner().invoke(command, args)
+    assert result.exit_code == 0, result.output
+    assert spaces[0].scan_runs() == {} and len(spaces[1].scan_runs()) == 2
+    with RunIndex(None, open_store(pg_url, None)) as index:
+        assert {e.workspace for e in index.entries()} == {spaces[1].index_key}
+        assert len(index.entries()) == 2

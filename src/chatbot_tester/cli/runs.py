@@ -6,8 +6,9 @@ the run directories first, so the answers are never stale. The workspace is ``--
 
 A shared index (``--index-url``, ``$CHATBOT_TESTER_INDEX_URL`` or the pipeline's
 ``index_url``) holds the runs of many workspaces: ``list``, ``show``, ``latest`` and ``tag``
-cover all of them; only the workspace named (or ``./workspace``, when it exists) is
-refreshed first, and ``prune`` deletes only its runs.
+cover all of them; only a workspace named with ``--workspace`` or ``--config`` is refreshed
+into it first (a scratch ``./workspace`` never leaks into a team's index), and ``prune``
+deletes only its runs.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def _workspace_options(func: F) -> F:
     func = click.option(
         "--index-url",
         envvar="CHATBOT_TESTER_INDEX_URL",
+        show_envvar=True,
         help="A shared run index: postgresql://user:password@host:port/db "
         "(default: the pipeline's index_url, else the workspace's SQLite index).",
     )(func)
@@ -83,7 +85,7 @@ class _Target:
             config = load_config(config_path)
             self.ws = config_workspace(config, workspace, options=self.options)
             url = url or config.resolved_index_url()
-        elif workspace or need_ws or not url or Path("workspace").is_dir():
+        elif workspace or need_ws or not url:  # a shared index refreshes only what is named
             self.ws = open_workspace(workspace or "workspace", options=self.options or None)
         self.index: RunIndex = open_index(self.ws, url)
 
