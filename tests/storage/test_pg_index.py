@@ -262,3 +262,31 @@ def test_prune_on_a_shared_index_deletes_only_its_workspace(pg_url: str, tmp_pat
     with RunIndex(None, open_store(pg_url, None)) as index:
         assert {e.workspace for e in index.entries()} == {spaces[1].index_key}
         assert len(index.entries()) == 2
+
+
+def test_recording_into_an_unreachable_index_warns_and_never_fails_the_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from chatbot_tester.common.artifacts.workspace import Workspace
+    from chatbot_tester.common.config import PipelineConfig
+    from chatbot_tester.common.schemas import Manifest
+    from chatbot_tester.orchestrator.run_record import record_run
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = PipelineConfig.model_validate(
+        {
+            "name": "p",
+            "index_url": f"postgresql://ct@127.0.0.1:{port}/db",
+            "generator": {"source": "x.csv"},
+            "runner": {"backend": "demo"},
+        }
+    )
+    ws = Workspace(tmp_path / "ws")
+    run = ws.create_run()
+    run.write_manifest(Manifest(run_id=run.run_id, pipeline="p", status="completed"))
+    with caplog.at_level("WARNING"):
+        record_run(config, ws, run.run_id)
+    (record,) = caplog.records
+    assert "cannot connect" in record.getMessage() and run.run_id in record.getMessage()

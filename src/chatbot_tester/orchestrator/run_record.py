@@ -13,6 +13,7 @@ import logging
 from chatbot_tester.common.artifacts.run_index import RunIndex, open_store
 from chatbot_tester.common.artifacts.workspace import Workspace
 from chatbot_tester.common.config import PipelineConfig
+from chatbot_tester.common.redact import redact
 from chatbot_tester.errors import ChatbotTesterError, ConfigError
 
 __all__ = ["check_index", "record_run"]
@@ -41,7 +42,11 @@ def record_run(config: PipelineConfig, ws: Workspace, run_id: str) -> None:
         assert url is not None
         with RunIndex(ws, open_store(url, ws)) as index:
             index.record(run_id)
-    except ChatbotTesterError as exc:
+    except Exception as exc:  # the index is a cache: it never fails a run
+        if not isinstance(exc, ChatbotTesterError):
+            exc = ConfigError(
+                redact(f"index_url: cannot record the run: {type(exc).__name__}: {exc}")
+            )
         log.warning(
             "%s; run %s is recorded by the next `chatbot-tester runs list --workspace %s "
             "--index-url ...`",
