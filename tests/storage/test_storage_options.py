@@ -1,4 +1,4 @@
-"""``--storage-option KEY=VALUE`` on ``compare`` and ``runs``: options beyond the environment."""
+"""``--storage-option KEY=VALUE`` on ``compare``, ``evaluate`` and ``runs``: beyond the environment."""
 
 from __future__ import annotations
 
@@ -100,6 +100,8 @@ def test_compare_and_runs_reach_the_bucket_through_storage_options(
     )
     assert cmp.returncode == 0, cmp.stderr
     assert json.loads(cmp.stdout)["candidate"]["run_id"] == ids[1]
+    scored = _cli("evaluate", ids[0], *ws_args, *opt, "--no-resume", cwd=tmp_path, env=other)
+    assert scored.returncode == 0, scored.stderr
     tagged = _cli("runs", "tag", ids[0], "gold", *ws_args, *opt, cwd=tmp_path, env=other)
     assert tagged.returncode == 0, tagged.stderr
     import s3fs
@@ -113,7 +115,11 @@ def test_compare_and_runs_reach_the_bucket_through_storage_options(
         sock.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
     bad = ["--storage-option", f"client_kwargs.endpoint_url={dead}"]
-    for args in (["runs", "list", *ws_args, *bad], ["compare", ids[0], ids[1], *ws_args, *bad]):
+    for args in (
+        ["runs", "list", *ws_args, *bad],
+        ["compare", ids[0], ids[1], *ws_args, *bad],
+        ["evaluate", ids[0], *ws_args, *bad],
+    ):
         failed = _cli(*args, cwd=tmp_path, env={**other, "AWS_MAX_ATTEMPTS": "1"})
         assert failed.returncode == 2, failed.stderr
         assert len(failed.stderr.strip().splitlines()) == 1, failed.stderr
