@@ -1,4 +1,4 @@
-"""A real S3-compatible server (moto) on 127.0.0.1 for the s3:// workspace tests."""
+"""Real servers on 127.0.0.1: S3 (moto) for s3:// workspaces, PostgreSQL for a shared index."""
 
 from __future__ import annotations
 
@@ -39,3 +39,24 @@ def s3_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     finally:
         s3fs.S3FileSystem.clear_instance_cache()
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[object]:
+    """A real PostgreSQL server on 127.0.0.1 for the whole session (see pg_cluster.py)."""
+    from pg_cluster import PgCluster
+
+    cluster = PgCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: object, request: pytest.FixtureRequest) -> str:
+    """The URL of a fresh database of the session's cluster, for this test alone."""
+    import re
+
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:50]
+    return pg_cluster.create_database(name)  # type: ignore[attr-defined, no-any-return]

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Literal
 
 import click
 
+from chatbot_tester.cli.storage_options import storage_option
+
 if TYPE_CHECKING:
     from chatbot_tester.common.artifacts.workspace import RunDir, Workspace
     from chatbot_tester.evaluator.compare import Comparison
@@ -115,6 +117,7 @@ def _resolve(ws: Workspace, ref: str) -> RunDir:
     show_default=True,
     help="Workspace holding the runs (for run ids): a directory or a URL such as s3://b/p.",
 )
+@storage_option
 @click.option(
     "--alpha",
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
@@ -171,6 +174,7 @@ def command(
     baseline: str,
     candidate: str,
     workspace: str,
+    storage_options: tuple[str, ...],
     alpha: float,
     correction: str,
     min_effect: tuple[str, ...],
@@ -199,9 +203,10 @@ def command(
             raise UsageError(
                 f"-o {output}: cannot tell the format from the suffix; add --format md, html or json"
             )
+    from chatbot_tester.cli.storage_options import parse_storage_options
     from chatbot_tester.common.artifacts.remote_workspace import open_workspace
 
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, options=parse_storage_options(storage_options) or None)
     candidate_run = _resolve(ws, candidate)
     candidate_dir = candidate_run.path
     margins: dict[str, float] = {}

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from chatbot_tester.cli.storage_options import parse_storage_options, storage_option
+
 if TYPE_CHECKING:
     from chatbot_tester.evaluator.report_model import EvalReport
     from chatbot_tester.orchestrator.result import StageEvaluation
@@ -85,7 +87,7 @@ def _identity(evaluator: Any) -> Any:
 
 
 def _run_inputs(
-    run_ref: str, workspace: str | None, config_path: Path | None
+    run_ref: str, workspace: str | None, config_path: Path | None, options: dict[str, Any]
 ) -> tuple[Any, Any, Path, str, str, Any, Any]:
     """(run dir, config, base dir, pipeline name, run id, snapshot evaluator or None, workspace)."""
     from chatbot_tester.common.artifacts.remote_workspace import config_workspace, open_workspace
@@ -94,7 +96,10 @@ def _run_inputs(
     from chatbot_tester.errors import UsageError
 
     given = load_pipeline(config_path) if config_path is not None else None
-    ws = config_workspace(given, workspace) if given else open_workspace(workspace or "workspace")
+    if given is not None:
+        ws = config_workspace(given, workspace, options=options)
+    else:
+        ws = open_workspace(workspace or "workspace", options=options or None)
     run = ws.open_run(run_ref)
     if run.path.parent != ws.runs_dir:  # a run given by path: its own workspace holds its baseline
         ws = Workspace(run.path.parent.parent)
@@ -123,6 +128,7 @@ def _run_inputs(
 @click.command("evaluate")
 @click.argument("run", required=False)
 @click.option("--workspace", help="Workspace holding RUN (a directory or a URL such as s3://b/p).")
+@storage_option
 @click.option(
     "--config",
     "config_path",
@@ -165,6 +171,7 @@ def _run_inputs(
 def command(
     run: str | None,
     workspace: str | None,
+    storage_options: tuple[str, ...],
     config_path: Path | None,
     metrics: tuple[str, ...],
     no_resume: bool,
@@ -192,14 +199,15 @@ def command(
         evaluator = _with_metrics(config.evaluator, metrics)
         from chatbot_tester.common.artifacts.remote_workspace import config_workspace
 
-        ws, run_dir = config_workspace(config, workspace), None
+        options = parse_storage_options(storage_options)
+        ws, run_dir = config_workspace(config, workspace, options=options), None
         out_dir, base_dir, pipeline, run_id = output, config.base_dir, config.name, ""
         resume, baseline = not no_resume, None
     else:
         if dataset is not None or results is not None or output is not None:
             raise UsageError("--dataset, --results and -o are for evaluating without a RUN")
         run_dir, config, base_dir, pipeline, run_id, snapshot, ws = _run_inputs(
-            run, workspace, config_path
+            run, workspace, config_path, parse_storage_options(storage_options)
         )
         evaluator = _with_metrics(config.evaluator, metrics)
         dataset, results = run_dir.file(DATASET), run_dir.file(RESULTS)
@@ -232,6 +240,9 @@ def command(
     outcome = _evaluate(job)
     if run_dir is not None:
         ws.publish(run_dir)  # a remote workspace gets the new scores and reports
+        from chatbot_tester.orchestrator.run_record import record_run
+
+        record_run(config, ws, run_dir.run_id)  # a shared index (index_url) shows the verdict
     from chatbot_tester.common.text import clean_text
 
     decision = outcome.report.decision

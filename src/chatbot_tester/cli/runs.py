@@ -3,6 +3,12 @@
 Everything reads the run index (``common.artifacts.run_index``), which refreshes itself from
 the run directories first, so the answers are never stale. The workspace is ``--workspace``
 (a directory or a URL), else the one of ``--config PIPELINE``, else ``./workspace``.
+
+A shared index (``--index-url``, ``$CHATBOT_TESTER_INDEX_URL`` or the pipeline's
+``index_url``) holds the runs of many workspaces: ``list``, ``show``, ``latest`` and ``tag``
+cover all of them; only a workspace named with ``--workspace`` or ``--config`` is refreshed
+into it first (a scratch ``./workspace`` never leaks into a team's index), and ``prune``
+deletes only its runs.
 """
 
 from __future__ import annotations
@@ -27,6 +33,16 @@ _TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def _workspace_options(func: F) -> F:
+    from chatbot_tester.cli.storage_options import storage_option
+
+    func = storage_option(func)
+    func = click.option(
+        "--index-url",
+        envvar="CHATBOT_TESTER_INDEX_URL",
+        show_envvar=True,
+        help="A shared run index: postgresql://user:password@host:port/db "
+        "(default: the pipeline's index_url, else the workspace's SQLite index).",
+    )(func)
     func = click.option(
         "--config",
         "config_path",
@@ -38,20 +54,71 @@ def _workspace_options(func: F) -> F:
     )(func)
 
 
-def _open(workspace: str | None, config_path: Path | None) -> Workspace:
-    from chatbot_tester.common.artifacts.remote_workspace import config_workspace, open_workspace
+class _Target:
+    """What a ``runs`` command works on: the workspace (if any) and the open index."""
 
-    if config_path is not None:
-        from chatbot_tester.common.plugins import load_config
+    def __init__(
+        self,
+        workspace: str | None,
+        config_path: Path | None,
+        index_url: str | None,
+        storage_options: tuple[str, ...],
+        *,
+        need_ws: bool = False,
+    ) -> None:
+        from chatbot_tester.cli.storage_options import parse_storage_options
+        from chatbot_tester.common.artifacts.remote_workspace import (
+            config_workspace,
+            open_workspace,
+        )
+        from chatbot_tester.common.artifacts.run_index import open_index
+        from chatbot_tester.common.config import resolve_env
 
-        return config_workspace(load_config(config_path), workspace)
-    return open_workspace(workspace or "workspace")
+        self.options = parse_storage_options(storage_options)
+        url = None
+        if index_url:
+            url = resolve_env(index_url, where="index_url")
+        self.ws: Workspace | None = None
+        if config_path is not None:
+            from chatbot_tester.common.plugins import load_config
 
+            config = load_config(config_path)
+            self.ws = config_workspace(config, workspace, options=self.options)
+            url = url or config.resolved_index_url()
+        elif workspace or need_ws or not url:  # a shared index refreshes only what is named
+            self.ws = open_workspace(workspace or "workspace", options=self.options or None)
+        self.index: RunIndex = open_index(self.ws, url)
 
-def _index(ws: Workspace) -> RunIndex:
-    from chatbot_tester.common.artifacts.run_index import open_index
+    @property
+    def location(self) -> str:
+        return self.ws.location if self.ws is not None else self.index.where
 
-    return open_index(ws)
+    def workspace_of(self, entry: RunEntry) -> Workspace:
+        """The workspace holding ``entry`` (another one of a shared index, if reachable)."""
+        import socket
+
+        from chatbot_tester.common.artifacts.remote_store import is_url
+        from chatbot_tester.common.artifacts.remote_workspace import open_workspace
+        from chatbot_tester.common.artifacts.workspace import Workspace
+        from chatbot_tester.errors import UsageError
+
+        if self.ws is not None and entry.workspace in ("", self.ws.index_key):
+            return self.ws
+        if is_url(entry.workspace):
+            return open_workspace(entry.workspace, options=self.options or None)
+        host, _, path = entry.workspace.partition(":")
+        if host == socket.gethostname() and Path(path).is_dir():
+            return Workspace(Path(path))
+        raise UsageError(
+            f"run {entry.run_id} is in workspace {entry.workspace}, which this machine does "
+            "not reach: run the command on that machine"
+        )
+
+    def __enter__(self) -> _Target:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.index.close()
 
 
 def _find(index: RunIndex, ref: str) -> RunEntry:
@@ -70,7 +137,8 @@ def _find(index: RunIndex, ref: str) -> RunEntry:
         return tagged[-1]
     known = [e.run_id for e in entries]
     hint = did_you_mean(ref, known) if known else "there are no runs yet"
-    raise ResumeError(f"no run '{ref}' in {index.ws.location} ({hint})")
+    where = index.ws.location if index.ws is not None and not index.shared else index.where
+    raise ResumeError(f"no run '{ref}' in {where} ({hint})")
 
 
 def _since(value: str | None) -> datetime | None:
@@ -85,7 +153,7 @@ def _since(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _line(entry: RunEntry) -> str:
+def _line(entry: RunEntry, shared: bool = False) -> str:
     from chatbot_tester.common.text import clean_text
 
     verdict = {True: "passed", False: "failed", None: "-"}[entry.passed]
@@ -100,6 +168,7 @@ def _line(entry: RunEntry) -> str:
     return clean_text(
         f"{entry.run_id}  {entry.pipeline:<20} {entry.status:<11} {verdict:<6} "
         f"{entry.records:>6}  {headline:<24} {cost:>9}  {tags}"
+        + (f"  {entry.workspace}" if shared else "")
     )
 
 
@@ -118,30 +187,43 @@ def command() -> None:
 def list_runs(
     workspace: str | None,
     config_path: Path | None,
+    index_url: str | None,
+    storage_options: tuple[str, ...],
     pipeline: str | None,
     status: str | None,
     tag: str | None,
     since: str | None,
     as_json: bool,
 ) -> None:
-    """Runs, oldest first: id, pipeline, status, verdict, records, headline metric, cost, tags."""
-    with _index(_open(workspace, config_path)) as index:
+    """Runs, oldest first: id, pipeline, status, verdict, records, headline metric, cost, tags.
+
+    With a shared index, every workspace's runs, each line ending with its workspace.
+    """
+    with _Target(workspace, config_path, index_url, storage_options) as target:
+        index = target.index
         entries = index.entries(pipeline=pipeline, status=status, tag=tag, since=_since(since))
     if as_json:
         import orjson
 
         sys.stdout.buffer.write(orjson.dumps([e.model_dump() for e in entries]) + b"\n")
         return
-    click.echo("\n".join(_line(e) for e in entries) if entries else "no runs", err=not entries)
+    text = "\n".join(_line(e, index.shared) for e in entries)
+    click.echo(text if entries else "no runs", err=not entries)
 
 
 @command.command("show")
 @click.argument("run")
 @_workspace_options
-def show(run: str, workspace: str | None, config_path: Path | None) -> None:
+def show(
+    run: str,
+    workspace: str | None,
+    config_path: Path | None,
+    index_url: str | None,
+    storage_options: tuple[str, ...],
+) -> None:
     """Everything the index knows about RUN (an id, ``latest`` or a tag), as JSON."""
-    with _index(_open(workspace, config_path)) as index:
-        entry = _find(index, run)
+    with _Target(workspace, config_path, index_url, storage_options) as target:
+        entry = _find(target.index, run)
     click.echo(entry.model_dump_json(indent=2))
 
 
@@ -153,6 +235,8 @@ def show(run: str, workspace: str | None, config_path: Path | None) -> None:
 def latest(
     workspace: str | None,
     config_path: Path | None,
+    index_url: str | None,
+    storage_options: tuple[str, ...],
     pipeline: str | None,
     tag: str | None,
     evaluated: bool,
@@ -160,11 +244,12 @@ def latest(
     """Print the id of the newest run (matching the filters); exit 2 when there is none."""
     from chatbot_tester.errors import ResumeError
 
-    ws = _open(workspace, config_path)
-    with _index(ws) as index:
-        found = index.entries(pipeline=pipeline, tag=tag, evaluated=True if evaluated else None)
+    with _Target(workspace, config_path, index_url, storage_options) as target:
+        found = target.index.entries(
+            pipeline=pipeline, tag=tag, evaluated=True if evaluated else None
+        )
     if not found:
-        raise ResumeError(f"no matching run in {ws.location}")
+        raise ResumeError(f"no matching run in {target.location}")
     click.echo(found[-1].run_id)
 
 
@@ -174,7 +259,13 @@ def latest(
 @_workspace_options
 @click.option("--remove", is_flag=True, help="Remove the tags instead of adding them.")
 def tag_run(
-    run: str, tags: tuple[str, ...], workspace: str | None, config_path: Path | None, remove: bool
+    run: str,
+    tags: tuple[str, ...],
+    workspace: str | None,
+    config_path: Path | None,
+    index_url: str | None,
+    storage_options: tuple[str, ...],
+    remove: bool,
 ) -> None:
     """Add TAGS to RUN (or --remove them); ``evaluator.baseline: <tag>`` then finds it."""
     import orjson
@@ -187,16 +278,16 @@ def tag_run(
             raise UsageError(
                 f"tag {tag!r}: use letters, digits, '.', '_' or '-' (up to 64), not 'latest'"
             )
-    ws = _open(workspace, config_path)
-    with _index(ws) as index:
-        entry = _find(index, run)
+    with _Target(workspace, config_path, index_url, storage_options) as target:
+        entry = _find(target.index, run)
         current = list(entry.tags)
         if remove:
             current = [t for t in current if t not in tags]
         else:
             current += [t for t in tags if t not in current]
-        ws.write_run_file(entry.run_id, TAGS_FILE, orjson.dumps(current))
-        index.refresh()
+        home = target.workspace_of(entry)
+        home.write_run_file(entry.run_id, TAGS_FILE, orjson.dumps(current))
+        target.index.record(entry.run_id, home)
     click.echo(f"{entry.run_id}: {', '.join(current) or 'no tags'}")
 
 
@@ -206,16 +297,23 @@ def tag_run(
 @click.option("--pipeline", help="Only prune runs of this pipeline.")
 @click.option("--dry-run", is_flag=True, help="Print what would be deleted; delete nothing.")
 def prune(
-    workspace: str | None, config_path: Path | None, keep: int, pipeline: str | None, dry_run: bool
+    workspace: str | None,
+    config_path: Path | None,
+    index_url: str | None,
+    storage_options: tuple[str, ...],
+    keep: int,
+    pipeline: str | None,
+    dry_run: bool,
 ) -> None:
     """Delete all but the KEEP newest runs.
 
     Never deleted: the baseline of a kept run (and its baseline, ...), tagged runs and
-    runs still marked running.
+    runs still marked running. With a shared index, only the workspace's own runs.
     """
-    ws = _open(workspace, config_path)
-    with _index(ws) as index:
-        everything = index.entries()
+    with _Target(workspace, config_path, index_url, storage_options, need_ws=True) as target:
+        ws, index = target.ws, target.index
+        assert ws is not None
+        everything = index.entries(workspace=ws)
         chosen = [e for e in everything if pipeline is None or e.pipeline == pipeline]
         by_id = {e.run_id: e for e in everything}
         kept = {e.run_id for e in chosen[len(chosen) - keep :]} if keep else set()

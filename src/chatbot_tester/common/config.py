@@ -432,6 +432,8 @@ class PipelineConfig(_Model):
     """Workspace holding runs, datasets and caches: a directory (relative to the YAML file) or a URL (``s3://bucket/prefix``, ``gs://``, ``az://``, ``memory://``, ``file://``); see Workspaces and storage."""
     storage: StorageConfig = Field(default_factory=lambda: StorageConfig())
     """How a remote workspace is reached and how often a run's results are uploaded."""
+    index_url: str | None = None
+    """A run index shared by many workspaces and machines: ``postgresql://user:${PASSWORD}@host:port/db`` (extra ``postgres``); the password only as a ``${VAR}`` reference. Default: the workspace's own SQLite index."""
     generator: GeneratorConfig
     """Where the test samples come from."""
     runner: RunnerConfig
@@ -440,6 +442,27 @@ class PipelineConfig(_Model):
     """Named variants of ``runner`` (each a run, all compared with the baseline variant); see Variants."""
     evaluator: EvaluatorConfig = Field(default_factory=EvaluatorConfig)
     """Scoring, gates and reports."""
+
+    @field_validator("index_url")
+    @classmethod
+    def _no_literal_password(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        match = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*:([^@]*)@", v)
+        if match and match.group(1) and "${" not in match.group(1):
+            raise ValueError(
+                "write the password as a ${VAR} reference (postgresql://user:${PGPASSWORD}@"
+                "host/db), not literally: the pipeline is copied into every run"
+            )
+        return v
+
+    def resolved_index_url(self) -> str | None:
+        """``index_url`` with ``${VAR}`` references resolved (in memory only)."""
+        if self.index_url is None:
+            return None
+        resolved = resolve_env(self.index_url, where="index_url")
+        assert isinstance(resolved, str)
+        return resolved
 
     @field_validator("variants")
     @classmethod

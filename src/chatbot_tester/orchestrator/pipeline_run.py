@@ -32,6 +32,7 @@ from chatbot_tester.common.types import RunStatus
 from chatbot_tester.common.versions import collect_versions
 from chatbot_tester.errors import ResumeError, RunAborted
 from chatbot_tester.orchestrator.result import PipelineResult
+from chatbot_tester.orchestrator.run_record import record_run
 from chatbot_tester.orchestrator.stages import evaluate_stage, run_stage
 from chatbot_tester.orchestrator.validate import backend_hash
 
@@ -104,10 +105,15 @@ class PipelineRun:
         self.run_dir.write_manifest(manifest)
 
     async def prepare_dataset(self) -> PreparedDataset:
-        """Build the dataset in ``<workspace>/datasets``, or reuse the identical one there."""
-        from chatbot_tester.generator import ensure_dataset
+        """Build the dataset in ``<workspace>/datasets``, or reuse the identical one there.
+
+        A remote workspace brings this dataset's files from the bucket first and uploads a
+        newly built one, so every machine reuses it.
+        """
+        from chatbot_tester.generator import dataset_id_for, ensure_dataset
 
         started = time.perf_counter()
+        self.ws.fetch_shared("datasets", prefix=f"{dataset_id_for(self.config.generator)}-")
         self.dataset = await ensure_dataset(
             self.config.generator,
             base_dir=self.config.base_dir,
@@ -115,6 +121,8 @@ class PipelineRun:
             cache_root=self.ws.root if self.cache else None,
             bus=self.bus,
         )
+        if not self.dataset.reused:
+            self.ws.publish_shared("datasets")
         self._generate_seconds = time.perf_counter() - started
         return self.dataset
 
@@ -131,6 +139,7 @@ class PipelineRun:
                 self._manifest = self._create()
             self._save()
             sync = self.ws.start_sync(run)  # a remote workspace uploads the run as it goes
+            record_run(self.config, self.ws, run.run_id)  # a shared index shows it running
             from chatbot_tester.orchestrator.progress import EventLogWriter
 
             log = EventLogWriter(run.file(EVENTS))
@@ -155,6 +164,7 @@ class PipelineRun:
                 await self.bus.aclose()
                 log.close()
                 sync.close()
+                record_run(self.config, self.ws, run.run_id)
 
     def _create(self) -> Manifest:
         """A new run: its own copy of the dataset, the config snapshot, a fresh manifest."""

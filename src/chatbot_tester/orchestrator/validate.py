@@ -140,7 +140,13 @@ def _check_budget(config: PipelineConfig) -> None:
 
 
 def validate_workspace_refs(config: PipelineConfig, ws: Workspace) -> None:
-    """Check references into the workspace (the baseline run) without creating anything."""
+    """Check the baseline run and the shared run index without creating anything.
+
+    (A shared index gets its table on first contact.)
+    """
+    from chatbot_tester.orchestrator.run_record import check_index
+
+    check_index(config, ws)
     ref = config.evaluator.baseline
     if ref is None or ref == "latest" or ref.startswith("latest:"):
         return

@@ -5,7 +5,7 @@ workspace on a single-runner config (``PipelineConfig.with_variant``), sharing t
 and the caches (response and judge caches live in the workspace). Every other variant is
 compared with the baseline variant (``evaluator.compare_group``: the same paired tests, Holm
 across metrics per pair), and one ``compare.html`` / ``.md`` / ``.json`` is written to
-``<workspace>/groups/<group id>/``. The group exits 1 when any variant fails its own gates or
+``<workspace>/groups/<group id>/`` (uploaded too, for a remote workspace). The group exits 1 when any variant fails its own gates or
 regresses against the baseline.
 """
 
@@ -148,6 +148,7 @@ async def run_variants(
     )
     group_dir = ws.root / GROUPS_DIR / group
     reports = write_group(comparison, group_dir)
+    ws.publish_shared(f"{GROUPS_DIR}/{group}")  # a remote workspace uploads the comparison
     failed = any(r.exit_code for r in results.values())
     return VariantsResult(
         group=group,

@@ -11,7 +11,11 @@ to a local spool and ``common.artifacts.run_sync`` uploads numbered parts of its
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from chatbot_tester.common.artifacts.storage import check_key
@@ -112,6 +116,22 @@ class FsspecStore:
     def put_bytes(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key`` (one atomic object write)."""
         self.fs.pipe_file(self._path(key), data)
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Upload the local file ``path`` as ``key`` (streamed; one object write)."""
+        self.fs.put_file(str(path), self._path(key))
+
+    def get_file(self, key: str, path: Path) -> None:
+        """Download ``key`` to ``path``: a temp file beside it, renamed when complete."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        os.close(fd)
+        try:
+            self.fs.get_file(self._path(key), tmp)
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
     def get_bytes(self, key: str) -> bytes:
         """The bytes stored under ``key``; ``FileNotFoundError`` when absent."""

@@ -4,8 +4,10 @@ A ``RemoteWorkspace`` is a ``Workspace`` whose root is a local spool directory u
 user's cache dir (``$CHATBOT_TESTER_CACHE_DIR``, else ``$XDG_CACHE_HOME/chatbot-tester``,
 else ``~/.cache/chatbot-tester``), one per workspace URL. Runs execute there through the
 local code path; ``start_sync`` uploads them as they go (``run_sync``), ``open_run``
-downloads a run from the bucket, which is the source of truth. Datasets, the response and
-judge caches and the run index stay in the spool: caches are local to each machine.
+downloads a run from the bucket, which is the source of truth. The shared ``datasets/`` and
+the variant ``groups/`` go up with ``publish_shared`` and come back with ``fetch_shared``;
+the response and judge caches and the SQLite run index stay in the spool: they are local to
+each machine.
 
 ``open_workspace`` picks the kind from the location: a path or ``file://`` is local.
 """
@@ -27,7 +29,13 @@ from chatbot_tester.common.config import PipelineConfig
 from chatbot_tester.common.registry import did_you_mean
 from chatbot_tester.errors import ConfigError, ResumeError
 
-__all__ = ["RemoteWorkspace", "cache_home", "config_workspace", "open_workspace"]
+__all__ = [
+    "RemoteWorkspace",
+    "cache_home",
+    "config_workspace",
+    "merge_options",
+    "open_workspace",
+]
 
 _META = ("manifest.json", "report.json", "tags.json", "compare.json")
 
@@ -71,6 +79,10 @@ def open_workspace(
     )
 
 
+def _stamp(files: dict[str, tuple[int, str]]) -> str:
+    return "|".join(f"{n}:{files[n][0]}:{files[n][1]}" for n in _META if n in files)
+
+
 class RemoteWorkspace(Workspace):
     """A workspace in object storage, run through a local spool directory."""
 
@@ -92,12 +104,17 @@ class RemoteWorkspace(Workspace):
         """The workspace URL."""
         return self.store.url
 
-    def _listing(self) -> dict[str, dict[str, tuple[int, str]]]:
-        """Run id -> {file name: (size, stamp)} of the runs in the bucket."""
+    @property
+    def index_key(self) -> str:
+        """The workspace URL: every machine reaching it shares its rows in a shared index."""
+        return self.store.url
+
+    def _listing(self, prefix: str = "runs") -> dict[str, dict[str, tuple[int, str]]]:
+        """Run id -> {file name: (size, stamp)} of the runs in the bucket (below ``prefix``)."""
         try:
-            found = self.store.list_detail("runs")
+            found = self.store.list_detail(prefix)
         except Exception as exc:
-            raise storage_error(self.store.url, exc, "list runs/") from None
+            raise storage_error(self.store.url, exc, f"list {prefix}/") from None
         runs: dict[str, dict[str, tuple[int, str]]] = {}
         for key, info in found.items():
             parts = key.split("/")
@@ -151,12 +168,48 @@ class RemoteWorkspace(Workspace):
         """Upload what changed in ``run`` (a re-evaluation's scores and reports)."""
         RunSync(self.store, f"runs/{run.run_id}", run.path).push(final=True)
 
+    def fetch_shared(self, folder: str, prefix: str = "") -> None:
+        """Download the files of ``folder`` starting with ``prefix`` missing from the spool.
+
+        Shared files (datasets, group comparisons) are written once under names of their
+        own, so a file of the same size in the spool is the same file.
+        """
+        try:
+            listing = self.store.list_detail(folder)
+            for key, (size, _stamp) in sorted(listing.items()):
+                name = key[len(folder) + 1 :]
+                if not name.startswith(prefix) or name.startswith("."):
+                    continue
+                target = self.root / key
+                if not (target.is_file() and target.stat().st_size == size):
+                    self.store.get_file(key, target)
+        except Exception as exc:
+            raise storage_error(self.store.url, exc, f"download {folder}/") from None
+
+    def publish_shared(self, folder: str) -> None:
+        """Upload the files of the spool's ``folder`` that the bucket lacks (or has changed)."""
+        local = self.root / folder
+        if not local.is_dir():
+            return
+        try:
+            remote = self.store.list_detail(folder)
+            for path in sorted(local.rglob("*")):
+                if not path.is_file() or path.name.startswith("."):
+                    continue
+                key = path.relative_to(self.root).as_posix()
+                if remote.get(key, (-1, ""))[0] != path.stat().st_size:
+                    self.store.put_file(key, path)
+        except Exception as exc:
+            raise storage_error(self.store.url, exc, f"upload {folder}/") from None
+
     def scan_runs(self) -> dict[str, str]:
         """Run id -> stamp of its manifest, report, tags and comparison (one listing)."""
-        return {
-            rid: "|".join(f"{n}:{files[n][0]}:{files[n][1]}" for n in _META if n in files)
-            for rid, files in self._listing().items()
-        }
+        return {rid: _stamp(files) for rid, files in self._listing().items()}
+
+    def run_stamp(self, run_id: str) -> str | None:
+        """The stamp ``scan_runs`` gives ``run_id`` (``None`` when the bucket has no such run)."""
+        files = self._listing(f"runs/{validate_name(run_id, 'run id')}").get(run_id)
+        return None if files is None else _stamp(files)
 
     def read_run_file(self, run_id: str, name: str) -> bytes | None:
         """Run file ``name`` of ``run_id`` from the bucket (``None`` when absent)."""
@@ -189,14 +242,35 @@ class RemoteWorkspace(Workspace):
             shutil.rmtree(self.runs_dir / run_id)
 
 
-def config_workspace(config: PipelineConfig, override: str | Path | None = None) -> Workspace:
-    """The workspace of ``config`` (or ``override``, a CLI's ``--workspace``), with its storage."""
+def merge_options(base: dict[str, Any], extra: dict[str, Any] | None) -> dict[str, Any]:
+    """``base`` with ``extra`` laid over it, nested dicts merged key by key."""
+    out = dict(base)
+    for key, value in (extra or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_options(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def config_workspace(
+    config: PipelineConfig,
+    override: str | Path | None = None,
+    *,
+    options: dict[str, Any] | None = None,
+) -> Workspace:
+    """The workspace of ``config`` (or ``override``, a CLI's ``--workspace``), with its storage.
+
+    ``options`` (a CLI's ``--storage-option``) are laid over ``storage.options``.
+    """
     location = override if override is not None else config.workspace_location()
     storage = config.storage
     try:
         return open_workspace(
             location,
-            options=storage.resolved_options() if is_url(location) else None,
+            options=merge_options(storage.resolved_options(), options)
+            if is_url(location)
+            else None,
             checkpoint_records=storage.checkpoint_records,
             checkpoint_seconds=storage.checkpoint_seconds,
         )

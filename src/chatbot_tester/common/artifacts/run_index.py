@@ -1,53 +1,33 @@
-"""The run index: one SQLite row per run, for fast listing, filtering, baselines and pruning.
+"""The run index: one row per run, for fast listing, filtering, baselines and pruning.
 
 The index is a cache of the run directories, never the source of truth: ``refresh`` compares
 each run's stamp (``Workspace.scan_runs``: one ``stat`` per local run, one listing for a
 bucket) with the stored one and re-reads only the runs that changed, so a missing, stale or
-outdated index rebuilds itself. It lives at ``Workspace.index_path`` (``<workspace>/
-index.sqlite``; for a remote workspace, in its local spool under the cache dir, one per
-machine and workspace URL). Tags are kept in each run's ``tags.json``, so they survive a
-rebuild.
+outdated index rebuilds itself. By default it lives in SQLite at ``Workspace.index_path``
+(``<workspace>/index.sqlite``; for a remote workspace, in its local spool under the cache
+dir, one per machine and workspace URL). With ``index_url: postgresql://...`` it is one
+table shared by many workspaces and machines (``index_postgres``): each refresh and each
+recorded run updates only its own workspace's rows, and listing shows every workspace's.
+Tags are kept in each run's ``tags.json``, so they survive a rebuild.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from typing import Any
 
 import orjson
 from pydantic import BaseModel, Field, ValidationError
 
+from chatbot_tester.common.artifacts.index_store import FIELDS, IndexStore, Row, SqliteIndexStore
 from chatbot_tester.common.artifacts.workspace import MANIFEST, REPORT_JSON, Workspace
 from chatbot_tester.common.schemas import Manifest
-from chatbot_tester.errors import ConfigError
 
-__all__ = ["TAGS_FILE", "RunEntry", "RunIndex", "open_index"]
+__all__ = ["TAGS_FILE", "RunEntry", "RunIndex", "open_index", "open_store"]
 
 TAGS_FILE = "tags.json"
 """Run file holding the run's tags (a JSON list of strings)."""
 _COMPARE_JSON = "compare.json"
-_VERSION = 1
-_FIELDS = (
-    "run_id",
-    "pipeline",
-    "variant",
-    "status",
-    "dataset_hash",
-    "created_at",
-    "updated_at",
-    "samples",
-    "records",
-    "errors",
-    "scores",
-    "evaluated",
-    "passed",
-    "cost_usd",
-    "git_commit",
-    "baseline",
-    "metrics",
-    "tags",
-)
 
 
 class RunEntry(BaseModel):
@@ -55,6 +35,8 @@ class RunEntry(BaseModel):
 
     run_id: str
     """The run id."""
+    workspace: str = ""
+    """The workspace holding the run: its URL, or ``host:/path`` for a directory."""
     pipeline: str = ""
     """Pipeline name."""
     variant: str | None = None
@@ -143,42 +125,32 @@ def _entry(ws: Workspace, run_id: str) -> RunEntry:
 
 
 class RunIndex:
-    """The index of ``ws`` in SQLite at ``ws.index_path``; ``refresh`` before reading."""
+    """The runs of ``ws`` (and, in a shared ``store``, of other workspaces too).
 
-    def __init__(self, ws: Workspace) -> None:
+    ``refresh`` before reading; without a ``store`` it is the workspace's SQLite file.
+    """
+
+    def __init__(self, ws: Workspace | None, store: IndexStore | None = None) -> None:
+        if store is None:
+            if ws is None:
+                raise ValueError("a RunIndex without a store needs a workspace")
+            store = SqliteIndexStore(ws.index_path)
         self.ws = ws
-        self.path = ws.index_path
-        self._db: sqlite3.Connection | None = None
+        self.store = store
 
-    def _fail(self, exc: sqlite3.Error) -> ConfigError:
-        return ConfigError(
-            f"the run index is unreadable: {exc} (delete it: it is rebuilt from the runs)",
-            file=self.path,
-        )
+    @property
+    def where(self) -> str:
+        """The index as named in messages (a file, or a URL with its password masked)."""
+        return self.store.where
 
-    def _connect(self) -> sqlite3.Connection:
-        if self._db is not None:
-            return self._db
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version != _VERSION:  # new file or an older layout: start over
-                db.execute("DROP TABLE IF EXISTS runs")
-                columns = ", ".join(f"{f} TEXT" for f in _FIELDS[1:])
-                db.execute(f"CREATE TABLE runs (run_id TEXT PRIMARY KEY, stamp TEXT, {columns})")
-                db.execute(f"PRAGMA user_version={_VERSION}")
-        except sqlite3.Error as exc:
-            raise self._fail(exc) from None
-        self._db = db
-        return db
+    @property
+    def shared(self) -> bool:
+        """True when the index holds the runs of more than one workspace."""
+        return self.store.shared
 
     def close(self) -> None:
-        """Close the database."""
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        """Close the index."""
+        self.store.close()
 
     def __enter__(self) -> RunIndex:
         return self
@@ -186,42 +158,46 @@ class RunIndex:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def refresh(self) -> RunIndex:
-        """Bring the index up to date with the run directories (changed runs only)."""
-        db = self._connect()
-        stamps = self.ws.scan_runs()
-        try:
-            known = dict(db.execute("SELECT run_id, stamp FROM runs").fetchall())
-            changed = [rid for rid, stamp in stamps.items() if known.get(rid) != stamp]
-            gone = [rid for rid in known if rid not in stamps]
-            if not changed and not gone:
-                return self
-            rows = [self._row(_entry(self.ws, rid), stamps[rid]) for rid in changed]
-            marks = ", ".join("?" * (len(_FIELDS) + 1))
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany("DELETE FROM runs WHERE run_id = ?", [(r,) for r in gone])
-                db.executemany(f"INSERT OR REPLACE INTO runs VALUES ({marks})", rows)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise self._fail(exc) from None
+    def refresh(self, ws: Workspace | None = None) -> RunIndex:
+        """Bring the rows of ``ws`` (default: this index's) up to date with its run directories.
+
+        Only the runs whose stamp changed are re-read; with neither workspace nothing happens.
+        """
+        ws = ws or self.ws
+        if ws is None:
+            return self
+        key = ws.index_key
+        stamps = ws.scan_runs()
+        known = self.store.stamps(key)
+        changed = [rid for rid, stamp in stamps.items() if known.get(rid) != stamp]
+        gone = [rid for rid in known if rid not in stamps]
+        if changed or gone:
+            rows = [self._row(_entry(ws, rid), stamps[rid]) for rid in changed]
+            self.store.apply(key, rows, gone)
         return self
 
+    def record(self, run_id: str, ws: Workspace | None = None) -> None:
+        """Write run ``run_id`` of ``ws`` (default: this index's) into the index now."""
+        ws = ws or self.ws
+        assert ws is not None, "record needs a workspace"
+        stamp = ws.run_stamp(run_id)
+        if stamp is None:
+            self.store.apply(ws.index_key, [], [run_id])
+        else:
+            self.store.apply(ws.index_key, [self._row(_entry(ws, run_id), stamp)], [])
+
     @staticmethod
-    def _row(entry: RunEntry, stamp: str) -> tuple[Any, ...]:
+    def _row(entry: RunEntry, stamp: str) -> Row:
         data = entry.model_dump()
-        values: list[Any] = [entry.run_id, stamp]
-        for name in _FIELDS[1:]:
+        values: list[str | None] = [entry.run_id, stamp]
+        for name in FIELDS[1:]:
             value = data[name]
             values.append(orjson.dumps(value).decode() if value is not None else None)
         return tuple(values)
 
     def latest(self, *, before: str | None = None, tag: str | None = None) -> RunEntry | None:
-        """The newest evaluated run (older than ``before``, carrying ``tag``), if any."""
-        found = self.entries(before=before, tag=tag, evaluated=True)
+        """The newest evaluated run of this workspace (older than ``before``, with ``tag``)."""
+        found = self.entries(before=before, tag=tag, evaluated=True, workspace=self.ws)
         return found[-1] if found else None
 
     def entries(
@@ -233,17 +209,17 @@ class RunIndex:
         since: datetime | None = None,
         before: str | None = None,
         evaluated: bool | None = None,
+        workspace: Workspace | None = None,
     ) -> list[RunEntry]:
-        """Runs matching every given filter, oldest first."""
-        db = self._connect()
-        try:
-            rows = db.execute(f"SELECT {', '.join(_FIELDS)} FROM runs ORDER BY run_id").fetchall()
-        except sqlite3.Error as exc:
-            raise self._fail(exc) from None
+        """Runs matching every given filter (``workspace``: only its runs), oldest first."""
+        key = None if workspace is None else workspace.index_key
+        since_text = None if since is None else since.isoformat()
         out = []
-        for row in rows:
-            data = {"run_id": row[0]}
-            for name, value in zip(_FIELDS[1:], row[1:], strict=True):
+        for row in self.store.rows():
+            if key is not None and row[0] != key:
+                continue
+            data: dict[str, Any] = {"workspace": row[0], "run_id": row[1]}
+            for name, value in zip(FIELDS[1:], row[2:], strict=True):
                 if value is not None:
                     data[name] = orjson.loads(value)
             entry = RunEntry.model_validate(data)
@@ -257,7 +233,7 @@ class RunIndex:
                 continue
             if evaluated is not None and entry.evaluated != evaluated:
                 continue
-            if since is not None and (entry.created_at or "") < since.isoformat():
+            if since_text is not None and (entry.created_at or "") < since_text:
                 continue
             out.append(entry)
         return out
@@ -268,6 +244,22 @@ class RunIndex:
         return found[0] if found else None
 
 
-def open_index(ws: Workspace) -> RunIndex:
-    """``ws``'s run index, refreshed."""
-    return RunIndex(ws).refresh()
+def open_store(url: str | None, ws: Workspace | None, *, what: str = "index_url") -> IndexStore:
+    """The store at ``url`` (PostgreSQL), else ``ws``'s SQLite file; ``ConfigError`` if bad."""
+    if url:
+        from chatbot_tester.common.artifacts.index_postgres import PostgresIndexStore
+
+        return PostgresIndexStore(url, what=what)
+    if ws is None:
+        raise ValueError("open_store needs an index URL or a workspace")
+    return SqliteIndexStore(ws.index_path)
+
+
+def open_index(ws: Workspace | None, url: str | None = None) -> RunIndex:
+    """The run index of ``ws`` (at ``url`` when shared), refreshed from ``ws``'s runs."""
+    index = RunIndex(ws, open_store(url, ws))
+    try:
+        return index.refresh()
+    except BaseException:
+        index.close()
+        raise

@@ -26,6 +26,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -328,12 +329,29 @@ class Workspace:
         """The run index's SQLite file (``<workspace>/index.sqlite``)."""
         return self.root / "index.sqlite"
 
+    @property
+    def index_key(self) -> str:
+        """The workspace's key in a run index shared by many: ``host:/absolute/path``."""
+        return f"{socket.gethostname()}:{self.root.resolve()}"
+
     def start_sync(self, run: RunDir) -> RunSyncHandle:
         """Start mirroring ``run`` elsewhere; a local run is already where it belongs."""
         return _NoSync()
 
     def publish(self, run: RunDir) -> None:
         """Make the files written into ``run`` (scores, reports, comparisons) durable."""
+
+    def fetch_shared(self, folder: str, prefix: str = "") -> None:
+        """Bring the files of ``folder`` starting with ``prefix`` from where they live.
+
+        ``folder`` is ``datasets`` or ``groups/<id>``; a local workspace has them already.
+        """
+
+    def publish_shared(self, folder: str) -> None:
+        """Make the files of ``folder`` durable where the workspace lives.
+
+        ``folder`` is ``datasets`` or ``groups/<id>``; a local workspace has them there already.
+        """
 
     def scan_runs(self) -> dict[str, str]:
         """Run id -> a stamp that changes whenever the run's manifest, report or tags do.
@@ -350,6 +368,13 @@ class Workspace:
                     continue
                 out[entry.name] = str(entry.stat().st_mtime_ns)
         return out
+
+    def run_stamp(self, run_id: str) -> str | None:
+        """The stamp ``scan_runs`` gives ``run_id`` (``None`` when there is no such run)."""
+        try:
+            return str((self.runs_dir / validate_name(run_id, "run id")).stat().st_mtime_ns)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
 
     def read_run_file(self, run_id: str, name: str) -> bytes | None:
         """The bytes of run file ``name`` of ``run_id`` (``None`` when it has none)."""
