@@ -1,27 +1,49 @@
 """Keep secrets out of files, logs, error messages and reports.
 
 Every secret value that enters the process through configuration (``${OPENAI_API_KEY}``
-and the like, see ``common.config.resolve_env``) is registered here; ``redact`` replaces each
-registered value, and anything shaped like a well-known API key or bearer token, by ``***``.
+and the like, see ``common.config.resolve_env``) is registered here. Two functions mask:
+
+- ``mask_secrets`` / ``mask_secrets_bytes`` replace only *registered* values, and the forms a
+  value takes once written (JSON-escaped, HTML/XML-escaped, percent-encoded, the SQuAD
+  normalisation metrics store), case-insensitively, by ``***``. They are the hook of every
+  writer (artifact files, JSONL appends, the response cache, remote stores, the console), so
+  they are gated by a cheap substring test: with no registered secret they cost one
+  attribute read, and a text holding none of them costs one ``lower()`` and one ``in`` per
+  secret (see ``bench/redaction.py``). They never touch unregistered key shapes, so answers
+  keep what ``pii_leak`` must see.
+- ``redact`` also masks anything shaped like a well-known API key or bearer token; it is for
+  error messages and log lines, not for answers.
+
+Values shorter than ``MIN_SECRET_LENGTH`` characters are not registered: masking them would
+garble ordinary text.
 """
 
 from __future__ import annotations
 
+import html
+import json
 import re
+import string
 import threading
+from dataclasses import dataclass
+from urllib.parse import quote, quote_plus
 
 __all__ = [
     "MIN_SECRET_LENGTH",
     "clear_secrets",
     "looks_secret_name",
+    "mask_secrets",
+    "mask_secrets_bytes",
     "redact",
     "register_secret",
+    "secret_count",
 ]
 
 MIN_SECRET_LENGTH = 8
 """Shorter values are not registered: redacting them would garble ordinary text."""
 
 _MASK = "***"
+_MASK_BYTES = _MASK.encode()
 
 # Well-known key shapes, redacted even when never registered (keys pasted into a dataset,
 # echoed in a server's error body, ...). Group 1, when present, is kept.
@@ -38,24 +60,93 @@ _PATTERNS = re.compile(
 )
 
 _SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTHORIZATION")
+_SECRET_PARTS = frozenset({"AUTH", "CREDS", "PWD", "PASS", "BEARER", "COOKIE", "SESSION"})
+
+_PUNCT = str.maketrans("", "", string.punctuation)
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_ALNUM_RUN = re.compile(r"[a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class _State:
+    """Immutable snapshot of the registry (swapped whole, read without a lock)."""
+
+    anchors: tuple[str, ...]
+    """One lowercase ASCII substring per form group: a text without any holds no secret."""
+    anchors_bytes: tuple[bytes, ...]
+    pattern: re.Pattern[str]
+    pattern_bytes: re.Pattern[bytes]
+
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
-_secret_re: re.Pattern[str] | None = None
+_state: _State | None = None
 
 
 def looks_secret_name(name: str) -> bool:
-    """True for names like ``OPENAI_API_KEY``, ``api_token``, ``Authorization``, ``password``."""
+    """True for names like ``OPENAI_API_KEY``, ``api_token``, ``Authorization``, ``DB_AUTH``."""
     upper = name.upper()
-    return any(word in upper for word in _SECRET_WORDS)
+    if any(word in upper for word in _SECRET_WORDS):
+        return True
+    return not _SECRET_PARTS.isdisjoint(re.split(r"[^A-Z0-9]+", upper))
+
+
+def _forms(secret: str) -> set[str]:
+    """The texts ``secret`` may appear as in an artifact (each matched case-insensitively)."""
+    forms = {secret}
+    for ascii_only in (True, False):
+        forms.add(json.dumps(secret, ensure_ascii=ascii_only)[1:-1])
+    for quoted in (html.escape(secret, quote=False), html.escape(secret)):
+        forms.update(
+            {quoted, quoted.replace("&#x27;", "&#39;"), quoted.replace("&#x27;", "&apos;")}
+        )
+    forms.update({quote(secret, safe=""), quote_plus(secret, safe="")})
+    lowered = secret.lower()
+    stripped = lowered.translate(_PUNCT)
+    for norm in (
+        stripped,
+        " ".join(stripped.split()),
+        " ".join(_ARTICLES.sub(" ", stripped).split()),
+    ):
+        if len(norm) >= MIN_SECRET_LENGTH:
+            forms.update({norm, json.dumps(norm)[1:-1], "".join(norm.split())})
+    return {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
+
+
+def _anchors(secret: str, forms: set[str]) -> set[str]:
+    """Lowercase substrings such that every form contains at least one of them."""
+    runs = _ALNUM_RUN.findall(secret.lower())
+    longest = max(runs, key=len, default="")
+    if len(longest) >= 4 and all(longest in f.lower() for f in forms):
+        return {longest}
+    return {f.lower() for f in forms}
+
+
+def _rebuild() -> None:
+    global _state
+    if not _secrets:
+        _state = None
+        return
+    forms: set[str] = set()
+    anchors: set[str] = set()
+    for secret in _secrets:
+        own = _forms(secret)
+        forms |= own
+        anchors |= _anchors(secret, own)
+    ordered = sorted(forms, key=len, reverse=True)  # longest first: no partial masks
+    _state = _State(
+        anchors=tuple(sorted(anchors)),
+        anchors_bytes=tuple(a.encode() for a in sorted(anchors)),
+        pattern=re.compile("|".join(re.escape(f) for f in ordered), re.IGNORECASE),
+        pattern_bytes=re.compile(b"|".join(re.escape(f.encode()) for f in ordered), re.IGNORECASE),
+    )
 
 
 def register_secret(value: str) -> None:
-    """Remember ``value`` as a secret so ``redact`` masks it everywhere (process-wide).
+    """Remember ``value`` as a secret so every writer masks it (process-wide).
 
     Values shorter than ``MIN_SECRET_LENGTH`` characters are ignored.
     """
-    global _secret_re
     if not isinstance(value, str):
         return
     value = value.strip()
@@ -65,16 +156,43 @@ def register_secret(value: str) -> None:
         if value in _secrets:
             return
         _secrets.add(value)
-        ordered = sorted(_secrets, key=len, reverse=True)  # longest first: no partial masks
-        _secret_re = re.compile("|".join(re.escape(s) for s in ordered))
+        _rebuild()
 
 
 def clear_secrets() -> None:
     """Forget every registered secret (for tests)."""
-    global _secret_re
     with _lock:
         _secrets.clear()
-        _secret_re = None
+        _rebuild()
+
+
+def secret_count() -> int:
+    """How many secrets are registered."""
+    return len(_secrets)
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with every registered secret (in any of its written forms) replaced by ``***``."""
+    state = _state
+    if state is None or not text:
+        return text
+    low = text.lower()
+    for anchor in state.anchors:
+        if anchor in low:
+            return state.pattern.sub(_MASK, text)
+    return text
+
+
+def mask_secrets_bytes(data: bytes) -> bytes:
+    """``mask_secrets`` for UTF-8 bytes (what the artifact writers hold)."""
+    state = _state
+    if state is None or not data:
+        return data
+    low = data.lower()
+    for anchor in state.anchors_bytes:
+        if anchor in low:
+            return state.pattern_bytes.sub(_MASK_BYTES, data)
+    return data
 
 
 def _mask_pattern(m: re.Match[str]) -> str:
@@ -86,7 +204,4 @@ def redact(text: str) -> str:
     """``text`` with registered secrets and well-known key shapes replaced by ``***``."""
     if not text:
         return text
-    secret_re = _secret_re
-    if secret_re is not None:
-        text = secret_re.sub(_MASK, text)
-    return _PATTERNS.sub(_mask_pattern, text)
+    return _PATTERNS.sub(_mask_pattern, mask_secrets(text))

@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from chatbot_tester.common.artifacts.storage import check_key
+from chatbot_tester.common.redact import mask_secrets_bytes
 from chatbot_tester.errors import ConfigError
 
 __all__ = ["SCHEMES", "FsspecStore", "is_url", "storage_error"]
@@ -110,8 +111,8 @@ class FsspecStore:
             )
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        """Store ``data`` under ``key`` (one atomic object write)."""
-        self.fs.pipe_file(self._path(key), data)
+        """Store ``data`` under ``key`` (one atomic object write; registered secrets masked)."""
+        self.fs.pipe_file(self._path(key), mask_secrets_bytes(data))
 
     def get_bytes(self, key: str) -> bytes:
         """The bytes stored under ``key``; ``FileNotFoundError`` when absent."""

@@ -13,8 +13,9 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Protocol, runtime_checkable
+from typing import IO, Any, Protocol, cast, runtime_checkable
 
+from chatbot_tester.common.redact import mask_secrets_bytes
 from chatbot_tester.errors import ConfigError
 
 __all__ = [
@@ -49,11 +50,26 @@ def _umask() -> int:
     return mask
 
 
+class _MaskingWriter:
+    """A binary file whose ``write`` masks registered secrets (``common.redact``) first."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self._fh = fh
+
+    def write(self, data: bytes) -> int:
+        self._fh.write(mask_secrets_bytes(bytes(data)))
+        return len(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fh, name)
+
+
 @contextlib.contextmanager
 def atomic_open(path: Path, *, fsync: bool = True) -> Iterator[IO[bytes]]:
     """Yield a binary file that replaces ``path`` atomically when the block exits cleanly.
 
-    On an exception the temp file is removed and ``path`` is left untouched.
+    On an exception the temp file is removed and ``path`` is left untouched. Every write
+    has registered secrets masked (``common.redact.mask_secrets_bytes``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,7 +79,7 @@ def atomic_open(path: Path, *, fsync: bool = True) -> Iterator[IO[bytes]]:
         # mkstemp creates 0600; give the artifact the permissions a plain open() would.
         os.chmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
-            yield fh
+            yield cast(IO[bytes], _MaskingWriter(fh))
             fh.flush()
             if fsync:
                 os.fsync(fh.fileno())
@@ -192,8 +208,11 @@ class LocalStore:
 
 
 def write_all(fd: int, data: bytes) -> None:
-    """``os.write`` until every byte is written (one call for regular files in practice)."""
-    view = memoryview(data)
+    """``os.write`` until every byte is written (one call for regular files in practice).
+
+    Registered secrets are masked first: every JSONL append and event line passes here.
+    """
+    view = memoryview(mask_secrets_bytes(data))
     while view:
         n = os.write(fd, view)
         view = view[n:]
