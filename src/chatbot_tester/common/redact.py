@@ -91,25 +91,32 @@ def looks_secret_name(name: str) -> bool:
     return not _SECRET_PARTS.isdisjoint(re.split(r"[^A-Z0-9]+", upper))
 
 
+def _escaped(text: str) -> set[str]:
+    """``text`` as JSON string content (both ``ensure_ascii`` modes), HTML/XML and a URL."""
+    out = {json.dumps(text, ensure_ascii=a)[1:-1] for a in (True, False)}
+    for quoted in (html.escape(text, quote=False), html.escape(text)):
+        out.update({quoted, quoted.replace("&#x27;", "&#39;"), quoted.replace("&#x27;", "&apos;")})
+    out.update({quote(text, safe=""), quote_plus(text, safe="")})
+    return out
+
+
 def _forms(secret: str) -> set[str]:
-    """The texts ``secret`` may appear as in an artifact (each matched case-insensitively)."""
+    """The texts ``secret`` may appear as in an artifact (each matched case-insensitively).
+
+    The value, its SQuAD-normalised copies (what ``exact_match`` keeps), and each of those
+    escaped once or twice (an answer quoting the key as JSON is JSON-escaped again in
+    ``results.jsonl``; a JSON payload inside ``report.html`` is HTML-escaped too).
+    """
     forms = {secret}
-    for ascii_only in (True, False):
-        forms.add(json.dumps(secret, ensure_ascii=ascii_only)[1:-1])
-    for quoted in (html.escape(secret, quote=False), html.escape(secret)):
-        forms.update(
-            {quoted, quoted.replace("&#x27;", "&#39;"), quoted.replace("&#x27;", "&apos;")}
-        )
-    forms.update({quote(secret, safe=""), quote_plus(secret, safe="")})
-    lowered = secret.lower()
-    stripped = lowered.translate(_PUNCT)
+    stripped = secret.lower().translate(_PUNCT)
     for norm in (
         stripped,
         " ".join(stripped.split()),
         " ".join(_ARTICLES.sub(" ", stripped).split()),
     ):
-        if len(norm) >= MIN_SECRET_LENGTH:
-            forms.update({norm, json.dumps(norm)[1:-1], "".join(norm.split())})
+        forms.update({norm, "".join(norm.split())})
+    for _depth in range(2):
+        forms |= {e for f in forms for e in _escaped(f)}
     return {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
 
 
