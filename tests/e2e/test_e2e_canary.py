@@ -176,3 +176,53 @@ def test_sanity_the_forms_would_be_found() -> None:
         "core[0:]",
     }
     assert re.search("canary", _normalised(KEY))
+
+
+def test_var_outside_options_resolves_or_exits_2(tmp_path: Path, server: str) -> None:
+    (tmp_path / "data.jsonl").write_text('{"id": "a", "input": "hi"}\n')
+    (tmp_path / "pipeline.yaml").write_text(
+        f"""name: prompt_var
+workspace: ./ws
+generator: {{source: data.jsonl}}
+runner:
+  backend: openai
+  model: bot-model
+  system_prompt: "${{CT_PROMPT}}"
+  params: {{max_tokens: "${{CT_MAX}}"}}
+  options: {{base_url: "{server}/v1", api_key: "${{CANARY_KEY}}"}}
+""",
+        encoding="utf-8",
+    )
+    env = {"CANARY_KEY": KEY, "CT_MAX": "16"}
+    res = run_cli("run", "pipeline.yaml", cwd=tmp_path, env=env)
+    assert res.code == 2
+    assert res.stderr.strip().splitlines() == [
+        "error: pipeline.yaml: runner.system_prompt: environment variable 'CT_PROMPT' is not "
+        "set (export it, put it in a .env beside the pipeline, or write ${CT_PROMPT:-default})"
+    ]
+    assert not (tmp_path / "ws").exists()
+    res = run_cli("run", "pipeline.yaml", cwd=tmp_path, env={**env, "CT_PROMPT": "Be terse."})
+    assert res.code == 0, res.stderr
+    run_dir = Path(res.last_line)
+    assert "${CT_PROMPT}" in (run_dir / "pipeline.yaml").read_text()
+    assert "Be terse." not in (run_dir / "pipeline.yaml").read_text()
+
+
+def test_base_url_password_with_slash_never_printed(tmp_path: Path) -> None:
+    (tmp_path / "data.jsonl").write_text('{"id": "a", "input": "hi"}\n')
+    (tmp_path / "pipeline.yaml").write_text(
+        """name: url_password
+workspace: ./ws
+generator: {source: data.jsonl}
+runner:
+  backend: openai
+  model: m
+  options: {base_url: "${CT_URL}", api_key: "${CANARY_KEY}"}
+""",
+        encoding="utf-8",
+    )
+    url = "http://bob:pw/Zq8-canary-pass@127.0.0.1:99999999/v1"
+    res = run_cli("run", "pipeline.yaml", cwd=tmp_path, env={"CANARY_KEY": KEY, "CT_URL": url})
+    assert res.code == 2
+    assert "'pw'" not in res.stderr and "Zq8" not in res.stderr and "Traceback" not in res.stderr
+    assert "http://***@127.0.0.1:99999999/v1" in res.stderr

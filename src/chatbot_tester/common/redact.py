@@ -68,11 +68,11 @@ _ALNUM_RUN = re.compile(r"[a-z0-9]+")
 
 
 @dataclass(frozen=True)
-class _State:
-    """Immutable snapshot of the registry (swapped whole, read without a lock)."""
+class _Entry:
+    """One registered secret: the gate's anchors and the pattern of all its forms."""
 
     anchors: tuple[str, ...]
-    """One lowercase ASCII substring per form group: a text without any holds no secret."""
+    """Lowercase ASCII substrings: a text containing none of them holds no form of the secret."""
     anchors_bytes: tuple[bytes, ...]
     pattern: re.Pattern[str]
     pattern_bytes: re.Pattern[bytes]
@@ -80,7 +80,7 @@ class _State:
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
-_state: _State | None = None
+_state: tuple[_Entry, ...] = ()
 
 
 def looks_secret_name(name: str) -> bool:
@@ -129,24 +129,21 @@ def _anchors(secret: str, forms: set[str]) -> set[str]:
     return {f.lower() for f in forms}
 
 
+def _entry(secret: str) -> _Entry:
+    forms = sorted(_forms(secret), key=len, reverse=True)  # longest first: no partial masks
+    anchors = tuple(sorted(_anchors(secret, set(forms))))
+    return _Entry(
+        anchors=anchors,
+        anchors_bytes=tuple(a.encode() for a in anchors),
+        pattern=re.compile("|".join(re.escape(f) for f in forms), re.IGNORECASE),
+        pattern_bytes=re.compile(b"|".join(re.escape(f.encode()) for f in forms), re.IGNORECASE),
+    )
+
+
 def _rebuild() -> None:
     global _state
-    if not _secrets:
-        _state = None
-        return
-    forms: set[str] = set()
-    anchors: set[str] = set()
-    for secret in _secrets:
-        own = _forms(secret)
-        forms |= own
-        anchors |= _anchors(secret, own)
-    ordered = sorted(forms, key=len, reverse=True)  # longest first: no partial masks
-    _state = _State(
-        anchors=tuple(sorted(anchors)),
-        anchors_bytes=tuple(a.encode() for a in sorted(anchors)),
-        pattern=re.compile("|".join(re.escape(f) for f in ordered), re.IGNORECASE),
-        pattern_bytes=re.compile(b"|".join(re.escape(f.encode()) for f in ordered), re.IGNORECASE),
-    )
+    # Longest secret first, so one that contains another is masked whole.
+    _state = tuple(_entry(s) for s in sorted(_secrets, key=len, reverse=True))
 
 
 def register_secret(value: str) -> None:
@@ -181,24 +178,30 @@ def secret_count() -> int:
 def mask_secrets(text: str) -> str:
     """``text`` with every registered secret (in any of its written forms) replaced by ``***``."""
     state = _state
-    if state is None or not text:
+    if not state or not text:
         return text
     low = text.lower()
-    for anchor in state.anchors:
-        if anchor in low:
-            return state.pattern.sub(_MASK, text)
+    for entry in state:
+        for anchor in entry.anchors:
+            if anchor in low:
+                text = entry.pattern.sub(_MASK, text)
+                low = text.lower()
+                break
     return text
 
 
 def mask_secrets_bytes(data: bytes) -> bytes:
     """``mask_secrets`` for UTF-8 bytes (what the artifact writers hold)."""
     state = _state
-    if state is None or not data:
+    if not state or not data:
         return data
     low = data.lower()
-    for anchor in state.anchors_bytes:
-        if anchor in low:
-            return state.pattern_bytes.sub(_MASK_BYTES, data)
+    for entry in state:
+        for anchor in entry.anchors_bytes:
+            if anchor in low:
+                data = entry.pattern_bytes.sub(_MASK_BYTES, data)
+                low = data.lower()
+                break
     return data
 
 
