@@ -171,3 +171,23 @@ def test_base_url_error_hides_the_password() -> None:
     with pytest.raises(ValueError) as err:
         check_http_url("http://user:pa/ss-Secret-77@127.0.0.1:99999999/v1")
     assert "Secret" not in str(err.value) and "pa" not in str(err.value).split("***")[0][7:]
+
+
+def test_remote_store_masks(tmp_path: Path) -> None:
+    from chatbot_tester.common.artifacts.remote_store import FsspecStore
+
+    register_secret(SECRET)
+    store = FsspecStore("memory://secrets-test/ws")
+    store.put_bytes("runs/r1/results.jsonl", json.dumps({"a": SECRET}).encode() + b"\n")
+    store.append_line("runs/r1/results.jsonl", json.dumps({"b": SECRET.upper()}).encode())
+    lines = store.get_bytes("runs/r1/results.jsonl").decode().splitlines()
+    assert [json.loads(line) for line in lines] == [{"a": "***"}, {"b": "***"}]
+
+
+def test_secret_names() -> None:
+    from chatbot_tester.common.redact import looks_secret_name
+
+    for name in ("DB_AUTH", "auth-token", "MY_CREDS", "SMTP_PWD", "client_secret"):
+        assert looks_secret_name(name), name
+    for name in ("AUTHOR", "pass_threshold", "session_id_path", "model", "base_url"):
+        assert not looks_secret_name(name), name

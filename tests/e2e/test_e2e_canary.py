@@ -144,6 +144,9 @@ def test_canary_key_never_written(tmp_path: Path, server: str, backend: str) -> 
     assert by_id["bad"]["error"] is not None
     scores = (run_dir / "scores.jsonl").read_text()
     assert "judge_text" in scores and "judge_json" in scores
+    for line in scores.splitlines() + (run_dir / "events.jsonl").read_text().splitlines():
+        json.loads(line)  # masking kept every JSON line valid
+    json.loads((run_dir / "report.json").read_text())
     for path in (run_dir / n for n in ("report.html", "report.md", "junit.xml", "report.json")):
         assert path.is_file(), path
     assert (project / "ws" / "cache").is_dir()

@@ -60,7 +60,7 @@ _PATTERNS = re.compile(
 )
 
 _SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTHORIZATION")
-_SECRET_PARTS = frozenset({"AUTH", "CREDS", "PWD", "PASS", "BEARER", "COOKIE", "SESSION"})
+_SECRET_PARTS = frozenset({"AUTH", "CREDS", "PWD", "BEARER"})
 
 _PUNCT = str.maketrans("", "", string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
