@@ -54,6 +54,7 @@ def test_every_written_form_is_masked() -> None:
         "html": html.escape(SECRET),
         "url": quote(SECRET, safe=""),
         "normalised": _normalised(SECRET),
+        "tokens": "sk canary 42 q uote zztop 9f8e7d",  # split on punctuation, lowercased
     }
     for name, form in forms.items():
         masked = mask_secrets(f"before {form} after")

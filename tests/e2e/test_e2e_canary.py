@@ -27,7 +27,14 @@ KEY = f'sk-canary-{CORE}\\"z/9'
 """Quote and backslash included: the JSON-escaped form differs from the raw one."""
 
 BOT = """
+import logging
+import sys
+
+
 def answer(prompt, api_key=None):
+    print("bot debug: using key", api_key)  # console output goes through the masking wrapper
+    sys.stderr.write("bot stderr: " + api_key.lower() + "\\n")
+    logging.getLogger("canary_bot").warning("bot log: %s", api_key)
     if "FAIL" in prompt:
         raise RuntimeError("backend exploded with key " + api_key)
     return "python bot: your key is " + api_key + " / " + api_key.lower()

@@ -65,6 +65,7 @@ _SECRET_PARTS = frozenset({"AUTH", "CREDS", "PWD", "BEARER"})
 _PUNCT = str.maketrans("", "", string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _ALNUM_RUN = re.compile(r"[a-z0-9]+")
+_NON_WORD = re.compile(r"[^\w\s]|_")
 
 
 @dataclass(frozen=True)
@@ -103,18 +104,17 @@ def _escaped(text: str) -> set[str]:
 def _forms(secret: str) -> set[str]:
     """The texts ``secret`` may appear as in an artifact (each matched case-insensitively).
 
-    The value, its SQuAD-normalised copies (what ``exact_match`` keeps), and each of those
+    The value, its SQuAD-normalised copies (what ``exact_match`` keeps), the copy a tokeniser
+    splitting on punctuation makes (``sk canary 42``), and each of those
     escaped once or twice (an answer quoting the key as JSON is JSON-escaped again in
     ``results.jsonl``; a JSON payload inside ``report.html`` is HTML-escaped too).
     """
     forms = {secret}
-    stripped = secret.lower().translate(_PUNCT)
-    for norm in (
-        stripped,
-        " ".join(stripped.split()),
-        " ".join(_ARTICLES.sub(" ", stripped).split()),
-    ):
-        forms.update({norm, "".join(norm.split())})
+    lowered = secret.lower()
+    stripped = lowered.translate(_PUNCT)
+    spaced = _NON_WORD.sub(" ", lowered)  # what a tokeniser splitting on punctuation keeps
+    for norm in (stripped, _ARTICLES.sub(" ", stripped), spaced):
+        forms.update({norm, " ".join(norm.split()), "".join(norm.split())})
     for _depth in range(2):
         forms |= {e for f in forms for e in _escaped(f)}
     return {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
