@@ -192,3 +192,26 @@ def test_secret_names() -> None:
         assert looks_secret_name(name), name
     for name in ("AUTHOR", "pass_threshold", "session_id_path", "model", "base_url"):
         assert not looks_secret_name(name), name
+
+
+@pytest.mark.parametrize("step", [1, 5, 64, 1000])
+def test_atomic_open_masks_a_secret_split_across_writes(tmp_path: Path, step: int) -> None:
+    register_secret(SECRET)
+    embedded = json.dumps(SECRET)[1:-1].replace("<", "\\u003c")  # JSON inside report.html
+    data = ("a" * 700 + SECRET + "b" * 300 + embedded + "c" * 5).encode()
+    target = tmp_path / "report.html"
+    from chatbot_tester.common.artifacts.storage import atomic_open
+
+    with atomic_open(target) as fh:
+        for i in range(0, len(data), step):
+            assert fh.write(data[i : i + step]) == len(data[i : i + step])
+    assert target.read_bytes() == ("a" * 700 + "***" + "b" * 300 + "***" + "c" * 5).encode()
+
+
+def test_json_in_html_script_form_is_masked() -> None:
+    secret = "<tag>&amp-secret-value"
+    register_secret(secret)
+    escaped = json.dumps(secret)[1:-1]
+    for raw, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        escaped = escaped.replace(raw, esc)
+    assert mask_secrets(f'{{"a":"{escaped}"}}') == '{"a":"***"}'

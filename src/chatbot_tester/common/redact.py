@@ -34,6 +34,7 @@ __all__ = [
     "looks_secret_name",
     "mask_secrets",
     "mask_secrets_bytes",
+    "max_form_bytes",
     "redact",
     "register_secret",
     "secret_count",
@@ -77,6 +78,8 @@ class _Entry:
     anchors_bytes: tuple[bytes, ...]
     pattern: re.Pattern[str]
     pattern_bytes: re.Pattern[bytes]
+    longest: int
+    """Byte length of the longest form (what a streaming writer must hold back)."""
 
 
 _lock = threading.Lock()
@@ -95,6 +98,9 @@ def looks_secret_name(name: str) -> bool:
 def _escaped(text: str) -> set[str]:
     """``text`` as JSON string content (both ``ensure_ascii`` modes), HTML/XML and a URL."""
     out = {json.dumps(text, ensure_ascii=a)[1:-1] for a in (True, False)}
+    out |= {  # JSON embedded in an HTML <script> (report.html): <, > and & as \u escapes
+        j.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") for j in out
+    }
     for quoted in (html.escape(text, quote=False), html.escape(text)):
         out.update({quoted, quoted.replace("&#x27;", "&#39;"), quoted.replace("&#x27;", "&apos;")})
     out.update({quote(text, safe=""), quote_plus(text, safe="")})
@@ -137,6 +143,7 @@ def _entry(secret: str) -> _Entry:
         anchors_bytes=tuple(a.encode() for a in anchors),
         pattern=re.compile("|".join(re.escape(f) for f in forms), re.IGNORECASE),
         pattern_bytes=re.compile(b"|".join(re.escape(f.encode()) for f in forms), re.IGNORECASE),
+        longest=max(len(f.encode()) for f in forms),
     )
 
 
@@ -168,6 +175,11 @@ def clear_secrets() -> None:
     with _lock:
         _secrets.clear()
         _rebuild()
+
+
+def max_form_bytes() -> int:
+    """Byte length of the longest registered form (0 with nothing registered)."""
+    return max((entry.longest for entry in _state), default=0)
 
 
 def secret_count() -> int:

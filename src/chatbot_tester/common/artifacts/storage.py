@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol, cast, runtime_checkable
 
-from chatbot_tester.common.redact import mask_secrets_bytes
+from chatbot_tester.common.redact import mask_secrets_bytes, max_form_bytes
 from chatbot_tester.errors import ConfigError
 
 __all__ = [
@@ -51,14 +51,38 @@ def _umask() -> int:
 
 
 class _MaskingWriter:
-    """A binary file whose ``write`` masks registered secrets (``common.redact``) first."""
+    """A binary file whose writes have registered secrets (``common.redact``) masked.
+
+    A secret may straddle two writes (a report copied in 1 MB chunks): the last
+    ``max_form_bytes() - 1`` bytes are held back and masked together with the next write;
+    ``finish`` writes what is left.
+    """
 
     def __init__(self, fh: IO[bytes]) -> None:
         self._fh = fh
+        self._pending = b""
 
     def write(self, data: bytes) -> int:
-        self._fh.write(mask_secrets_bytes(bytes(data)))
+        keep = max_form_bytes() - 1
+        if keep <= 0 and not self._pending:
+            self._fh.write(data)
+            return len(data)
+        masked = mask_secrets_bytes(self._pending + bytes(data))
+        if keep > 0 and len(masked) > keep:
+            self._fh.write(masked[:-keep])
+            self._pending = masked[-keep:]
+        elif keep > 0:
+            self._pending = masked
+        else:
+            self._fh.write(masked)
+            self._pending = b""
         return len(data)
+
+    def finish(self) -> None:
+        """Write the held-back tail."""
+        if self._pending:
+            self._fh.write(mask_secrets_bytes(self._pending))
+            self._pending = b""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._fh, name)
@@ -79,7 +103,9 @@ def atomic_open(path: Path, *, fsync: bool = True) -> Iterator[IO[bytes]]:
         # mkstemp creates 0600; give the artifact the permissions a plain open() would.
         os.chmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
-            yield cast(IO[bytes], _MaskingWriter(fh))
+            writer = _MaskingWriter(fh)
+            yield cast(IO[bytes], writer)
+            writer.finish()
             fh.flush()
             if fsync:
                 os.fsync(fh.fileno())
