@@ -90,7 +90,7 @@ def test_wrong_type_says_what_was_expected(tmp_path: Path) -> None:
     assert (err.line, err.col) == (10, 16)
     assert err.message == "runner.concurrency: expected an integer, got 'lots' (str)"
     err = _error(tmp_path, BASE.replace("concurrency: 4", "concurrency: ${CONC}"))
-    assert "only resolved in backend options" in err.message
+    assert "resolved in text fields only" in err.message
 
 
 def test_missing_key_and_model_rule(tmp_path: Path) -> None:

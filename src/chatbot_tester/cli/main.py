@@ -120,7 +120,14 @@ def _fail(message: str, code: int, debug: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Console-script entry point."""
+    """Console-script entry point (console output has registered secrets masked)."""
+    from chatbot_tester.cli.masked_streams import masked_console
+
+    with masked_console():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> Any:
     from chatbot_tester.errors import ChatbotTesterError
 
     args = list(sys.argv[1:] if argv is None else argv)

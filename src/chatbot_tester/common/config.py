@@ -3,17 +3,21 @@
 Every model forbids unknown keys; the YAML loader (``common.yaml_loader``) maps validation
 errors to ``file:line:col`` with did-you-mean. ``${VAR}`` references are kept verbatim in these
 models (and so in every snapshot written to disk); they are resolved only in memory, when a
-backend is created (``resolve_env``). Relative paths are relative to the YAML file
+stage uses them: backend options when a backend is created (``resolved_options``), every other
+text field of a runner, judge or generator backend when its stage starts (``resolved``), metric
+options when a metric is built. Relative paths are relative to the YAML file
 (``PipelineConfig.base_dir``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import unquote
 
 from pydantic import (
     BaseModel,
@@ -25,6 +29,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from typing_extensions import Self
 
 from chatbot_tester.common import dotenv_source
 from chatbot_tester.common.redact import looks_secret_name, register_secret
@@ -96,12 +101,14 @@ def resolve_env(value: Any, *, where: str = "config") -> Any:
     ``$${`` stands for a literal ``${``; any other ``${`` that is not a complete reference
     (no closing ``}``, or an invalid name) is a ``ConfigError`` naming the option.
 
-    Values substituted from secret-looking variables (``*_KEY``, ``*_TOKEN``, ...) or into
-    secret-looking options (``api_key``, ``Authorization``, ...) are registered with
-    ``common.redact`` so they never reach a log, file or error message.
+    Which substituted values are registered with ``common.redact`` (so every writer masks
+    them): those of secret-looking variables (``*_KEY``, ``*_TOKEN``, ``*_SECRET``,
+    ``*_PASSWORD``, ``*_AUTH``, ...), those put into secret-looking options (``api_key``,
+    ``Authorization``, ...) or into any HTTP header, and the password of a URL. Other values
+    (a system prompt, a model name) are not: reports would be unreadable.
     """
     if isinstance(value, str):
-        secret_option = looks_secret_name(_option_name(where))
+        secret_option = looks_secret_name(_option_name(where)) or ".headers." in where
 
         def sub(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
@@ -119,12 +126,38 @@ def resolve_env(value: Any, *, where: str = "config") -> Any:
                 f"(export it, put it in a .env beside the pipeline, or write ${{{name}:-default}})"
             )
 
-        return _substitute(value, where, sub)
+        resolved = _substitute(value, where, sub)
+        if resolved is not value and "@" in resolved:
+            _register_url_password(resolved)
+        return resolved
     if isinstance(value, dict):
         return {k: resolve_env(v, where=f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, list):
         return [resolve_env(v, where=f"{where}[{i}]") for i, v in enumerate(value)]
     return value
+
+
+def _register_url_password(text: str) -> None:
+    """Register the password of ``scheme://user:password@host`` (raw and percent-decoded)."""
+    match = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://([^@]*:[^@]*)@", text)
+    if match is None:
+        return
+    password = match.group(1).split(":", 1)[1]
+    register_secret(password)
+    register_secret(unquote(password))
+    register_secret(match.group(1))
+
+
+def _typed(raw: Any, resolved: Any) -> Any:
+    """A parameter written as one whole ``${VAR}`` becomes a number or boolean when it reads as one."""
+    if isinstance(raw, str) and isinstance(resolved, str) and _ENV_REF.fullmatch(raw):
+        try:
+            parsed = json.loads(resolved)
+        except ValueError:
+            return resolved
+        if isinstance(parsed, (bool, int, float)):
+            return parsed
+    return resolved
 
 
 def _not_bool(value: Any) -> Any:
@@ -157,15 +190,43 @@ class BackendSpec(_Model):
     params: dict[str, Any] = Field(default_factory=dict)
     """Sampling parameters sent with every request (temperature, max_tokens, ...)."""
 
+    config_path: ClassVar[str] = "backend"
+    """Where this section sits in the pipeline, for error messages (``runner``, ...)."""
+
     def resolved_options(self) -> dict[str, Any]:
         """Options with ``${VAR}`` references resolved (in memory only)."""
         resolved = resolve_env(self.options, where=f"backend '{self.backend}' options")
         assert isinstance(resolved, dict)
         return resolved
 
+    def resolved(self, where: str | None = None) -> Self:
+        """A copy with ``${VAR}`` resolved in every text field but ``options`` (in memory only).
+
+        ``options`` stay as written (``resolved_options`` resolves them when the backend is
+        created, exactly once). A parameter written as one whole reference becomes a number
+        or boolean when its value reads as one (``max_tokens: ${MAX_TOKENS}``). An unset
+        variable is a ``ConfigError`` naming the field and the variable.
+        """
+        where = where or self.config_path
+        update: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            if name in ("backend", "options"):
+                continue
+            value = getattr(self, name)
+            if isinstance(value, (BaseModel, Path)) or value is None:
+                continue
+            resolved = resolve_env(value, where=f"{where}.{name}")
+            if name == "params" and isinstance(value, dict):
+                resolved = {k: _typed(value[k], v) for k, v in resolved.items()}
+            if resolved != value:
+                update[name] = resolved
+        return self.model_copy(update=update) if update else self
+
 
 class SyntheticConfig(BackendSpec):
     """Ask an LLM to write test samples."""
+
+    config_path: ClassVar[str] = "generator.synthetic"
 
     instructions: str
     """What kind of samples to write (domain, style, difficulty)."""
@@ -244,6 +305,8 @@ class Price(_Model):
 class RunnerConfig(BackendSpec):
     """The chatbot under test and how to drive it."""
 
+    config_path: ClassVar[str] = "runner"
+
     system_prompt: str | None = None
     """System message prepended to every conversation."""
     concurrency: Int = Field(default=8, ge=1, le=4096)
@@ -321,6 +384,18 @@ class MetricSpec(BaseModel):
             options["function"] = self.name
         return options
 
+    def resolved_options(self) -> dict[str, Any]:
+        """``options`` with ``${VAR}`` resolved (in memory only; unset: ``ConfigError``).
+
+        A judge metric's own backend ``options`` are left as written: they are resolved when
+        that backend is created.
+        """
+        where = f"evaluator.metrics '{self.label}'"
+        return {
+            k: v if k == "options" else resolve_env(v, where=f"{where}.{k}")
+            for k, v in self.options.items()
+        }
+
     @property
     def label(self) -> str:
         """Name used in scores and reports."""
@@ -329,6 +404,8 @@ class MetricSpec(BaseModel):
 
 class JudgeConfig(BackendSpec):
     """Default LLM judge for ``llm_judge`` and other judge metrics."""
+
+    config_path: ClassVar[str] = "evaluator.judge"
 
     concurrency: Int = Field(default=8, ge=1, le=1024)
     """Most judge calls in flight."""

@@ -4,12 +4,15 @@ Sample ids, metric names, answers and reasons come from datasets and model outpu
 they reach a Markdown report or a terminal, ANSI/OSC escape sequences are removed (they could
 clear the screen, retitle the window or forge lines), every other C0/C1 control character is
 dropped, and line breaks and tabs become spaces (a table cell or a log line stays one line).
-The one sanitiser: reports, the console and the CLI's error lines all use it.
+The one sanitiser: reports, the console and the CLI's error lines all use it (and it masks
+registered secrets, ``common.redact``, so a truncated excerpt never shows a secret's prefix).
 """
 
 from __future__ import annotations
 
 import re
+
+from chatbot_tester.common.redact import mask_secrets
 
 __all__ = ["clean_text", "one_line", "terminal_text"]
 
@@ -29,8 +32,11 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def clean_text(text: object) -> str:
-    """``text`` without escape sequences or control characters; line breaks become spaces."""
-    s = str(text)
+    """``text`` without escape sequences or control characters; line breaks become spaces.
+
+    Registered secrets are masked first, before any caller truncates the result.
+    """
+    s = mask_secrets(str(text))
     if s.isprintable():  # the common case: nothing to strip, no line breaks
         return s
     s = _ESCAPES.sub("", s)

@@ -60,10 +60,10 @@ def _clean_loc(loc: tuple[int | str, ...], *, keep_last: bool = False) -> tuple[
 def _short(value: Any) -> str:
     if isinstance(value, bool) or value is None:  # as written in YAML/JSON
         return f"{'null' if value is None else str(value).lower()} ({type(value).__name__})"
-    text = repr(value)
+    text = redact(repr(value))
     if len(text) > 40:
         text = text[:37] + "..."
-    return f"{redact(text)} ({type(value).__name__})"
+    return f"{text} ({type(value).__name__})"
 
 
 class Problem(NamedTuple):

@@ -332,7 +332,10 @@ def _validation_error(exc: ValidationError, positions: PositionMap) -> ConfigErr
         text = f"missing required key '{loc[-1]}'"
         return positions.error(f"{parent}: {text}" if parent else text, loc[:-1])
     if "${" in phrase:
-        phrase += " (${VAR} references are only resolved in backend options)"
+        phrase += (
+            " (${VAR} references are resolved in text fields only: write numbers and "
+            "switches as values)"
+        )
     # Point at a scalar that is wrong; at the key for rules about a whole mapping or list.
     at_value = not isinstance(value, (dict, list))
     return positions.error(f"{where}: {phrase}", loc, value=at_value)

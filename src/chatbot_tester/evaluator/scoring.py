@@ -66,7 +66,7 @@ class MetricSet:
         self.assertion_labels: set[str] = set()
         for spec in config.metrics:
             metric = metric_registry.create(
-                spec.type, spec.options, name=spec.label, context=context
+                spec.type, spec.resolved_options(), name=spec.label, context=context
             )
             self.metrics.append(metric)
             self._fingerprints[id(metric)] = metric_fingerprint(

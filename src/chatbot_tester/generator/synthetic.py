@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from chatbot_tester.common.artifacts.jsonl import format_row_error
 from chatbot_tester.common.calls.client import BackendClient
 from chatbot_tester.common.calls.policy import CallPolicy
+from chatbot_tester.common.redact import mask_secrets
 from chatbot_tester.common.schemas import ChatRequest, Message, TestSample
 from chatbot_tester.errors import ConfigError, RunAborted
 from chatbot_tester.generator.input_checks import sample_problem
@@ -106,7 +107,7 @@ class SyntheticReport(BaseModel):
         """The first ``limit`` distinct errors, shortened, as one phrase (for one-line messages)."""
         seen: list[str] = []
         for error in self.errors:
-            text = " ".join(error.error.split())
+            text = " ".join(mask_secrets(error.error).split())
             text = text if len(text) <= 120 else text[:117] + "..."
             if text not in seen:
                 seen.append(text)
@@ -366,6 +367,7 @@ async def generate_synthetic(
     """
     from chatbot_tester.common.backends import backend_registry
 
+    config = config.resolved()  # ${VAR} in instructions, params, ...
     own = backend is None
     if backend is None:
         backend = backend_registry.create(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chatbot_tester.common.redact import mask_secrets
 from chatbot_tester.common.schemas import RunRecord, Score, TestSample
 from chatbot_tester.errors import UsageError
 from chatbot_tester.evaluator.report_model import EvalReport
@@ -24,6 +25,7 @@ _EXPLAIN_LIMIT = 2000
 
 
 def _cut(text: str) -> str:
+    text = mask_secrets(text)
     return text if len(text) <= _EXPLAIN_LIMIT else text[:_EXPLAIN_LIMIT] + "… [truncated]"
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from chatbot_tester.common.artifacts.storage import atomic_write_text
 from chatbot_tester.common.artifacts.workspace import (
     CONFIG_SNAPSHOT,
     DATASET,
@@ -171,7 +172,8 @@ class PipelineRun:
         assert self.dataset is not None
         run, config = self.run_dir, self.config
         shutil.copyfile(self.dataset.path, run.file(DATASET))  # the run's own, immutable copy
-        run.file(CONFIG_SNAPSHOT).write_text(_snapshot_text(config), encoding="utf-8")
+        # Through the masking writer: a key pasted literally into the YAML stays out too.
+        atomic_write_text(run.file(CONFIG_SNAPSHOT), _snapshot_text(config))
         snapshot = config.snapshot()
         return Manifest(
             run_id=run.run_id,

@@ -52,6 +52,11 @@ async def _check_backend(config: PipelineConfig, spec: BackendSpec, field: str) 
     except ChatbotTesterError as exc:
         raise _fail(config, field + ".backend", exc) from None
     try:
+        spec.resolved(field)  # ${VAR} in the other text fields (system_prompt, params, ...)
+    except ConfigError as exc:  # the message names the field already
+        source = config.source_file
+        raise ConfigError(f"{source}: {exc.message}" if source else exc.message) from None
+    try:
         options = spec.resolved_options()
         cls.Options.model_validate(options)
     except ValidationError as exc:
@@ -83,7 +88,7 @@ async def _check_metrics(config: PipelineConfig) -> None:
         field = f"evaluator.metrics[{i}]"
         try:
             metric = metric_registry.create(
-                spec.type, spec.options, name=spec.label, context=context
+                spec.type, spec.resolved_options(), name=spec.label, context=context
             )
         except ChatbotTesterError as exc:
             raise _fail(config, field, exc) from None

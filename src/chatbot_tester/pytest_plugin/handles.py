@@ -33,7 +33,7 @@ class BackendHandle:
 
     def request(self, prompt: str) -> ChatRequest:
         """The request the runner would send for a one-turn ``prompt``."""
-        runner = self.pipeline.runner
+        runner = self.pipeline.runner.resolved()
         messages = (
             [Message(role="system", content=runner.system_prompt)] if runner.system_prompt else []
         )

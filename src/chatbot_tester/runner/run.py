@@ -135,6 +135,7 @@ async def run_job(
     refused. Cancellation is re-raised after the file is closed (see the module docstring).
     """
     started = perf_counter()
+    config = config.resolved()  # ${VAR} in system_prompt, params, ... (unset: ConfigError)
     results_path = Path(results_path)
     state = _prepare(results_path, resume)
     owned = backend is None

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from chatbot_tester.common.redact import mask_secrets_bytes
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse
 
 __all__ = ["CACHE_FILE", "ResponseCache", "open_cache"]
@@ -144,7 +145,7 @@ class ResponseCache:
             blob = response.model_dump_json().encode()
         except (ValueError, TypeError):  # an unserialisable raw payload: keep the answer
             blob = response.model_copy(update={"raw": None}).model_dump_json().encode()
-        self._pending[key] = blob
+        self._pending[key] = mask_secrets_bytes(blob)  # a secret the bot echoed stays out
         if (
             len(self._pending) >= self.batch_size
             or time.monotonic() - self._last_flush >= self.flush_interval_s

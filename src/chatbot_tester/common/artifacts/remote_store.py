@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from chatbot_tester.common.artifacts.storage import check_key
+from chatbot_tester.common.redact import mask_secrets_bytes
 from chatbot_tester.errors import ConfigError
 
 __all__ = ["SCHEMES", "FsspecStore", "is_url", "storage_error"]
@@ -114,8 +115,8 @@ class FsspecStore:
             )
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        """Store ``data`` under ``key`` (one atomic object write)."""
-        self.fs.pipe_file(self._path(key), data)
+        """Store ``data`` under ``key`` (one atomic object write; registered secrets masked)."""
+        self.fs.pipe_file(self._path(key), mask_secrets_bytes(data))
 
     def put_file(self, key: str, path: Path) -> None:
         """Upload the local file ``path`` as ``key`` (streamed; one object write)."""

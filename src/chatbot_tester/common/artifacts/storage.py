@@ -13,8 +13,9 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Protocol, runtime_checkable
+from typing import IO, Any, Protocol, cast, runtime_checkable
 
+from chatbot_tester.common.redact import mask_secrets_bytes, max_form_bytes
 from chatbot_tester.errors import ConfigError
 
 __all__ = [
@@ -49,11 +50,50 @@ def _umask() -> int:
     return mask
 
 
+class _MaskingWriter:
+    """A binary file whose writes have registered secrets (``common.redact``) masked.
+
+    A secret may straddle two writes (a report copied in 1 MB chunks): the last
+    ``max_form_bytes() - 1`` bytes are held back and masked together with the next write;
+    ``finish`` writes what is left.
+    """
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self._fh = fh
+        self._pending = b""
+
+    def write(self, data: bytes) -> int:
+        keep = max_form_bytes() - 1
+        if keep <= 0 and not self._pending:
+            self._fh.write(data)
+            return len(data)
+        masked = mask_secrets_bytes(self._pending + bytes(data))
+        if keep > 0 and len(masked) > keep:
+            self._fh.write(masked[:-keep])
+            self._pending = masked[-keep:]
+        elif keep > 0:
+            self._pending = masked
+        else:
+            self._fh.write(masked)
+            self._pending = b""
+        return len(data)
+
+    def finish(self) -> None:
+        """Write the held-back tail."""
+        if self._pending:
+            self._fh.write(mask_secrets_bytes(self._pending))
+            self._pending = b""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fh, name)
+
+
 @contextlib.contextmanager
 def atomic_open(path: Path, *, fsync: bool = True) -> Iterator[IO[bytes]]:
     """Yield a binary file that replaces ``path`` atomically when the block exits cleanly.
 
-    On an exception the temp file is removed and ``path`` is left untouched.
+    On an exception the temp file is removed and ``path`` is left untouched. Every write
+    has registered secrets masked (``common.redact.mask_secrets_bytes``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,7 +103,9 @@ def atomic_open(path: Path, *, fsync: bool = True) -> Iterator[IO[bytes]]:
         # mkstemp creates 0600; give the artifact the permissions a plain open() would.
         os.chmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
-            yield fh
+            writer = _MaskingWriter(fh)
+            yield cast(IO[bytes], writer)
+            writer.finish()
             fh.flush()
             if fsync:
                 os.fsync(fh.fileno())
@@ -192,8 +234,11 @@ class LocalStore:
 
 
 def write_all(fd: int, data: bytes) -> None:
-    """``os.write`` until every byte is written (one call for regular files in practice)."""
-    view = memoryview(data)
+    """``os.write`` until every byte is written (one call for regular files in practice).
+
+    Registered secrets are masked first: every JSONL append and event line passes here.
+    """
+    view = memoryview(mask_secrets_bytes(data))
     while view:
         n = os.write(fd, view)
         view = view[n:]

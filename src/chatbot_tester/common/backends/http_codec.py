@@ -288,8 +288,11 @@ def parse_tool_calls(value: Any) -> list[ToolCall]:
 
 
 def snippet(raw: bytes, limit: int = 200) -> str:
-    """The first ``limit`` bytes as one line of text."""
-    return " ".join(raw[:limit].decode("utf-8", "replace").split())
+    """The first ``limit`` bytes as one line of text (registered secrets masked before the cut)."""
+    from chatbot_tester.common.redact import mask_secrets_bytes
+
+    head = mask_secrets_bytes(raw[: limit + 4096])[:limit]
+    return " ".join(head.decode("utf-8", "replace").split())
 
 
 def kind_name(value: Any) -> str:

@@ -116,13 +116,22 @@ def check_http_url(value: str | None) -> str | None:
     """``value`` if it is an absolute http(s) URL with a host, else ``ValueError`` (for validators).
 
     Catching ``ftp//host`` or ``localhost:8000`` at config time beats recording every sample as
-    a failed request.
+    a failed request. A password in the URL may hold ``/`` and other special characters: it
+    is percent-encoded (``url_credentials``) and never shown in an error.
     """
     if value is None:
         return None
     from urllib.parse import urlsplit
 
-    parts = urlsplit(value)
+    from chatbot_tester.common.backends.url_credentials import encode_userinfo, hide_userinfo
+
+    value = encode_userinfo(value)
+    shown = hide_userinfo(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- raises on a malformed port
+    except ValueError:
+        raise ValueError(f"'{shown}' has an invalid host or port") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"'{value}' is not an http(s) URL; write it like http://localhost:8000/v1")
+        raise ValueError(f"'{shown}' is not an http(s) URL; write it like http://localhost:8000/v1")
     return value

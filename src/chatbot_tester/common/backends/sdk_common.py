@@ -55,10 +55,10 @@ def api_key_from(
 
 def snippet(text: str, limit: int = 200) -> str:
     """One redacted line of at most ``limit`` characters."""
-    line = " ".join(text.split())
+    line = " ".join(redact(text).split())  # redacted before the cut: no secret prefix
     if len(line) > limit:
         line = line[: limit - 3] + "..."
-    return redact(line)
+    return line
 
 
 def json_payload(content: bytes, content_type: str) -> Any:

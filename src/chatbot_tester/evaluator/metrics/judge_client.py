@@ -52,9 +52,11 @@ def resolve_judge_config(
             "(e.g. evaluator.judge: {backend: openai, model: gpt-4o-mini}) or give the metric "
             "its own 'backend' and 'model'"
         )
+    where = f"metric '{metric}' judge"
     if base is None:
         assert backend is not None
-        return JudgeConfig(backend=backend, model=model, options=options or {}, params=params or {})
+        spec = JudgeConfig(backend=backend, model=model, options=options or {}, params=params or {})
+        return spec.resolved(where)
     update: dict[str, Any] = {}
     if backend is not None and backend != base.backend:
         update.update(backend=backend, options=options or {})
@@ -64,7 +66,7 @@ def resolve_judge_config(
         update["model"] = model
     if params is not None:
         update["params"] = {**base.params, **params}
-    return base.model_copy(update=update) if update else base
+    return (base.model_copy(update=update) if update else base).resolved(where)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from chatbot_tester.common.redact import mask_secrets
+
 __all__ = [
     "JudgeVerdict",
     "PairwiseVerdict",
@@ -57,7 +59,7 @@ class PairwiseVerdict(BaseModel):
 
 
 def _preview(text: str, limit: int = 80) -> str:
-    flat = " ".join(text.split())
+    flat = " ".join(mask_secrets(text).split())  # masked before the cut: no secret prefix
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

@@ -14,6 +14,7 @@ from typing import ClassVar, Literal
 import regex
 from pydantic import Field, field_validator, model_validator
 
+from chatbot_tester.common.redact import mask_secrets
 from chatbot_tester.common.schemas import Score
 from chatbot_tester.errors import ConfigError
 from chatbot_tester.evaluator.metrics.base import MetricContext, MetricInput, MetricOptions
@@ -37,6 +38,7 @@ __all__ = [
 
 
 def _short(text: str, limit: int = 60) -> str:
+    text = mask_secrets(text)  # before the cut: a truncated secret is still a leak
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

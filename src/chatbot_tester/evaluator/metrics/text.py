@@ -13,6 +13,7 @@ from collections import Counter
 
 from pydantic import Field, model_validator
 
+from chatbot_tester.common.redact import mask_secrets
 from chatbot_tester.common.schemas import Score
 from chatbot_tester.evaluator.metrics.base import MetricInput, MetricOptions
 from chatbot_tester.evaluator.metrics.helpers import (
@@ -110,7 +111,8 @@ class ExactMatchMetric(AnswerMetric[NormalizeOptions]):
         for i, ref in enumerate(refs):
             if opts.normalize(ref) == answer:
                 return bool_score(self, item, True, f"matches reference {i + 1}")
-        shown = answer if len(answer) <= 80 else answer[:77] + "..."
+        shown = mask_secrets(answer)  # the normalised copy too, before the cut
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
         return bool_score(self, item, False, f"'{shown}' matches none of {len(refs)} reference(s)")
 
 

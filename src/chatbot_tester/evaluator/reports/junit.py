@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
 from typing import IO, NamedTuple
 
+from chatbot_tester.common.redact import mask_secrets
 from chatbot_tester.common.schemas import RunRecord
 from chatbot_tester.evaluator.report_model import EvalReport
 from chatbot_tester.evaluator.reports.base import Reporter, Row
@@ -30,7 +31,7 @@ _MAX_BODY = 20_000
 
 def clean_xml_text(text: str, limit: int = _MAX_BODY) -> str:
     """``text`` without characters illegal in XML 1.0, cut to ``limit`` characters."""
-    text = _ILLEGAL.sub("\ufffd", text)
+    text = _ILLEGAL.sub("\ufffd", mask_secrets(text))
     return text if len(text) <= limit else text[:limit] + "… [truncated]"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chatbot_tester.common.redact import mask_secrets
 from chatbot_tester.common.schemas import RunRecord, Score, TestSample
 from chatbot_tester.evaluator.reports.base import Row
 
@@ -24,6 +25,7 @@ def cap_text(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters with a marker saying how much was dropped."""
     if len(text) <= limit:
         return text
+    text = mask_secrets(text)  # before the cut (the whole payload is masked when written)
     return f"{text[:limit]}… [truncated {len(text) - limit} characters]"
 
 
