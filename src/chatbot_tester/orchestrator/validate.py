@@ -125,9 +125,17 @@ def _check_reports(config: PipelineConfig) -> None:
         raise _fail(config, "evaluator.report.formats", exc) from None
 
 
+def _is_local(backend: str) -> bool:
+    """True for a backend whose model runs on this machine (free: no budget to enforce)."""
+    try:
+        return backend_registry.get(backend).local
+    except ChatbotTesterError:
+        return False
+
+
 def _check_budget(config: PipelineConfig) -> None:
     runner = config.runner
-    if runner.max_cost_usd is None:
+    if runner.max_cost_usd is None or _is_local(runner.backend):
         return
     from chatbot_tester.common.calls.cost import PriceTable
 

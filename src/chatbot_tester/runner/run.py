@@ -191,7 +191,7 @@ class _Job:
             bus=bus,
         )
         self.budget: CostBudget | None = None
-        if config.max_cost_usd is not None:
+        if config.max_cost_usd is not None and not type(backend).local:
             max_tokens = config.params.get("max_tokens") or config.params.get(
                 "max_completion_tokens"
             )
@@ -257,6 +257,7 @@ class _Job:
     async def execute(self, results_path: Path, started: float) -> RunSummary:
         """Run the worker pool to the end (or a stop) and summarise."""
         bus = self.bus
+        await self.executor.client.start()  # a model load, before any call is timed
         if bus is not None:
             remaining = None if self.total is None else max(0, self.total - self.existing)
             bus.emit(StageStarted("run", remaining))
