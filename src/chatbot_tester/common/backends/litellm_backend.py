@@ -89,18 +89,25 @@ def _status_of(exc: BaseException) -> int | None:
 
 
 def _headers_of(exc: BaseException) -> Mapping[str, str]:
-    headers = getattr(exc, "litellm_response_headers", None)
-    if headers is None:
-        response = getattr(exc, "response", None)
-        headers = getattr(response, "headers", None)
-    return headers if isinstance(headers, Mapping) else {}
+    """The error's response headers (Retry-After), wherever this LiteLLM version keeps them."""
+    merged: dict[str, str] = {}
+    response = getattr(exc, "response", None)
+    for source in (
+        getattr(exc, "litellm_response_headers", None),
+        getattr(response, "headers", None),
+        getattr(exc, "headers", None),
+    ):
+        if isinstance(source, Mapping):
+            for key, value in source.items():
+                merged.setdefault(str(key).lower(), str(value))
+    return merged
 
 
 class LiteLLMBackend(ChatBackend[LiteLLMOptions]):
     """Any LiteLLM provider through ``litellm.acompletion`` (streaming supported)."""
 
     Options = LiteLLMOptions
-    description = "any LiteLLM provider (Bedrock, Vertex/Gemini, Cohere, ...) (extra: litellm)"
+    description = "any LiteLLM provider (Bedrock, Vertex/Gemini, Cohere, ...) via litellm.acompletion"
     supports_streaming = True
     requires_extra = "litellm"
 
