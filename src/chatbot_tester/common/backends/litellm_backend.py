@@ -107,7 +107,9 @@ class LiteLLMBackend(ChatBackend[LiteLLMOptions]):
     """Any LiteLLM provider through ``litellm.acompletion`` (streaming supported)."""
 
     Options = LiteLLMOptions
-    description = "any LiteLLM provider (Bedrock, Vertex/Gemini, Cohere, ...) via litellm.acompletion"
+    description = (
+        "any LiteLLM provider (Bedrock, Vertex/Gemini, Cohere, ...) via litellm.acompletion"
+    )
     supports_streaming = True
     requires_extra = "litellm"
 

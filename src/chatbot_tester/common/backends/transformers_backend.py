@@ -128,7 +128,9 @@ class TransformersBackend(ChatBackend[TransformersOptions]):
     """A local causal LM through Hugging Face Transformers (streaming and batched)."""
 
     Options = TransformersOptions
-    description = "a local Hugging Face causal LM (a folder or the local cache), batched and streamed"
+    description = (
+        "a local Hugging Face causal LM (a folder or the local cache), batched and streamed"
+    )
     supports_streaming = True
     requires_extra = "local"
     local = True
