@@ -33,7 +33,7 @@ from chatbot_tester.common.backends.openai_wire import (
     parse_completion,
 )
 from chatbot_tester.common.backends.sdk_common import error_for_status, snippet
-from chatbot_tester.common.redact import register_secret
+from chatbot_tester.common.redact import looks_secret_name, register_secret
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, TextDelta
 from chatbot_tester.common.types import ErrorKind
 from chatbot_tester.errors import (
@@ -123,6 +123,9 @@ class LiteLLMBackend(ChatBackend[LiteLLMOptions]):
             raise PluginError(MISSING_EXTRA)
         if options.api_key:
             register_secret(options.api_key)
+        for key, value in options.extra.items():  # aws_secret_access_key and the like
+            if isinstance(value, str) and value and looks_secret_name(key):
+                register_secret(value)
         self._litellm: Any = None
 
     async def start(self) -> None:
