@@ -148,3 +148,13 @@ def test_absent_gpu_is_one_line(tmp_path: Path, tiny_model: Path) -> None:
     _project(tmp_path, tiny_model, options="    device: cuda\n")
     line = _one_line_exit_2(run_cli("run", "pipeline.yaml", cwd=tmp_path))
     assert "options.device" in line and "cuda" in line and "cpu" in line
+
+
+def test_dry_run_prices_a_local_model_at_zero_without_loading_it(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    _project(tmp_path, tiny_model, runner_extra="  max_cost_usd: 0.01\n")
+    res = run_cli("run", "pipeline.yaml", "--dry-run", cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert "estimated total cost: $0.0000" in res.stdout
+    assert not (tmp_path / "ws").exists() or not any((tmp_path / "ws").rglob("results.jsonl"))
