@@ -20,7 +20,7 @@ from chatbot_tester.common.calls.client import BackendClient
 from chatbot_tester.common.calls.policy import CallPolicy
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, Message, TextDelta
 from chatbot_tester.common.types import ErrorKind
-from chatbot_tester.errors import ConfigError
+from chatbot_tester.errors import BackendError, ConfigError
 
 PROMPTS = ["hello how can i help", "the store opens at nine", "we sell tents", "refund thanks"]
 
@@ -140,3 +140,17 @@ def test_bad_configuration_is_a_config_error_at_creation(
         backend_registry.create("transformers", path=tiny, model_id="x/y")
     with pytest.raises(ConfigError, match="device"):
         _backend(tiny, device="tpu")
+
+
+async def test_answers_stop_at_the_context_and_too_long_prompts_fail_alone(tiny: Path) -> None:
+    long_prompt = " ".join(["tents"] * 300)  # the tiny model's context is 256 positions
+    async with _backend(tiny, max_new_tokens=1000, batch_wait_ms=100) as backend:
+        results = await asyncio.gather(
+            backend.send(_req(PROMPTS[0])), backend.send(_req(long_prompt)), return_exceptions=True
+        )
+        fits, too_long = results
+        assert isinstance(fits, ChatResponse) and fits.usage is not None
+        assert fits.usage.total_tokens == 256 and fits.finish_reason == "length"
+        assert isinstance(too_long, BackendError) and "context only 256" in too_long.message
+        decision = backend.classify(too_long)
+    assert decision.decision == "fatal" and decision.kind is ErrorKind.BAD_RESPONSE

@@ -71,3 +71,15 @@ async def test_start_runs_once_before_any_call_is_timed(tmp_path: Path) -> None:
     assert PricedBackend.starts == 1
     latencies = [r.latency_ms for r in records(out).values()]
     assert all(lat is not None and lat < 300 for lat in latencies)  # the 400 ms start is not in
+
+
+class BrokenLocalBackend(LocalBackend):
+    async def send(self, request: ChatRequest) -> ChatResponse:
+        raise RuntimeError("the model crashed")
+
+
+async def test_a_failed_local_call_is_still_recorded_local(tmp_path: Path) -> None:
+    out = tmp_path / "e.jsonl"
+    await run_job(samples(1), _config(retries=0), out, backend=BrokenLocalBackend(BackendOptions()))
+    (rec,) = records(out).values()
+    assert rec.error is not None and rec.local is True and rec.cost_usd is None

@@ -179,12 +179,12 @@ class SampleExecutor:
                 fields["output_tokens_per_s"] = out.output_tokens_per_s
             if out.cached:
                 fields["cached"] = True
-            if self.local:
-                fields["local"] = True
             fields["model"] = self.model or response.model
         else:
             fields["error"] = out.error
             fields["model"] = self.model
+        if self.local:
+            fields["local"] = True
         fields["finished_at"] = utcnow()
         record: RunRecord = RunRecord.__pydantic_validator__.validate_python(fields)
         return SampleResult(record, out.fail_fast)

@@ -117,12 +117,40 @@ class TransformersBackend(ChatBackend[TransformersOptions]):
             seed=None if seed is None else row_seed(int(seed), int(repeat or 0), str(prompt)),
         )
 
+    def _fit_context(self, rows: list[Row]) -> list[Row]:
+        """Count each prompt; cap its answer to the model's context, fail it if it cannot fit."""
+        assert self._loaded is not None
+        context = self._loaded.context
+        prompts = [row.prompt for row in rows]
+        counts = self._loaded.tokenizer(prompts, add_special_tokens=False)["input_ids"]
+        fitting: list[Row] = []
+        for row, ids in zip(rows, counts, strict=True):
+            row.prompt_tokens = len(ids)
+            if context is not None:
+                room = context - row.prompt_tokens
+                if room < 1:
+                    row.fail(
+                        BackendError(
+                            f"{NAME}: the prompt has {row.prompt_tokens} tokens, the model's "
+                            f"context only {context}",
+                            kind=ErrorKind.BAD_RESPONSE,
+                            retryable=False,
+                        )
+                    )
+                    continue
+                row.max_new_tokens = min(row.max_new_tokens, room)
+            fitting.append(row)
+        return fitting
+
     def _generate(self, rows: list[Row]) -> None:
         """One ``generate`` call for ``rows`` (runs in a worker thread)."""
         import torch
 
         assert self._loaded is not None
         tokenizer, model = self._loaded.tokenizer, self._loaded.model
+        rows = self._fit_context(rows)
+        if not rows:
+            return
         encoded = tokenizer(
             [row.prompt for row in rows],
             return_tensors="pt",
@@ -130,8 +158,6 @@ class TransformersBackend(ChatBackend[TransformersOptions]):
             add_special_tokens=False,
         ).to(self._loaded.device)
         prompt_len = int(encoded["input_ids"].shape[1])
-        for row, count in zip(rows, encoded["attention_mask"].sum(dim=1).tolist(), strict=True):
-            row.prompt_tokens = int(count)
         streamer, sampling, stopping = row_hooks(rows, tokenizer, self._loaded.eos, prompt_len)
         from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 

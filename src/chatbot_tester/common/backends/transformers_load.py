@@ -93,6 +93,8 @@ class Loaded:
     """Token ids that end an answer."""
     name: str
     """The model's name in responses (the model id or the folder's name)."""
+    context: int | None
+    """Most tokens (prompt plus answer) the model takes, when its config says."""
 
 
 def check_installed() -> None:
@@ -229,4 +231,8 @@ def load_model(options: TransformersOptions, source: str) -> Loaded:
                 "batches with; set options.max_batch_size: 1"
             )
     name = opts.model_id or Path(source).name
-    return Loaded(tokenizer, model, device, eos_ids, name)
+    context = getattr(model.config, "max_position_embeddings", None)
+    if not isinstance(context, int):
+        limit = getattr(tokenizer, "model_max_length", None)
+        context = limit if isinstance(limit, int) and limit < 10**8 else None
+    return Loaded(tokenizer, model, device, eos_ids, name, context)
