@@ -8,6 +8,7 @@ Bad input (a missing folder, a missing extra, an absent GPU) is one line and exi
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def _records(run_dir: Path) -> dict[str, dict]:
 
 @pytest.mark.slow
 def test_pipeline_streams_batches_and_counts_usage(tmp_path: Path, tiny_model: Path) -> None:
-    _project(tmp_path, tiny_model)
+    _project(tmp_path, Path(os.path.relpath(tiny_model, tmp_path)))  # relative to the YAML
     res = run_cli("run", "pipeline.yaml", cwd=tmp_path)
     assert res.code == 0, res.stderr
     run_dir = Path(res.last_line)
