@@ -219,6 +219,9 @@ class ChatResponse(_Model):
     """The model that actually answered, when the API says."""
     session_id: str | None = None
     """Conversation id returned by the endpoint, carried into the next turn."""
+    cost_usd: float | None = None
+    """Cost in USD reported by the backend itself (LiteLLM's price data, 0 for a local model);
+    ``runner.prices`` for the model takes precedence."""
     raw: Any = None
     """The raw JSON payload, for debugging and custom metrics."""
 
@@ -287,6 +290,8 @@ class RunRecord(_Model):
     """Cost in USD; ``None`` when the price is unknown (never a made-up 0)."""
     cached: bool = False
     """True when the answer came from the response cache."""
+    local: bool = False
+    """True when the model ran on this machine (e.g. ``transformers``): no money spent."""
     backend: str
     """Registered backend name."""
     model: str | None = None

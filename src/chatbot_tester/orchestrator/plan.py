@@ -13,6 +13,7 @@ from chatbot_tester.common.config import MetricSpec, PipelineConfig
 from chatbot_tester.common.plugins import load_config
 from chatbot_tester.common.schemas import TestSample, Usage
 from chatbot_tester.orchestrator.validate import (
+    is_local_backend,
     validate_assertions,
     validate_pipeline,
     validate_workspace_refs,
@@ -146,6 +147,8 @@ def _plan_one(config: PipelineConfig, workspace_dir: Path | None) -> PipelinePla
         runner.model,
         Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion),
     )
+    if is_local_backend(runner.backend):
+        runner_cost = 0.0  # the model runs on this machine
     stages = [
         StagePlan(
             stage="run",

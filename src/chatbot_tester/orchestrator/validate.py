@@ -27,6 +27,7 @@ from chatbot_tester.errors import ChatbotTesterError, ConfigError, DatasetError
 __all__ = [
     "REPORT_SECTIONS",
     "backend_hash",
+    "is_local_backend",
     "validate_assertions",
     "validate_pipeline",
     "validate_workspace_refs",
@@ -130,9 +131,17 @@ def _check_reports(config: PipelineConfig) -> None:
         raise _fail(config, "evaluator.report.formats", exc) from None
 
 
+def is_local_backend(backend: str) -> bool:
+    """True for a backend whose model runs on this machine (free: no budget to enforce)."""
+    try:
+        return backend_registry.get(backend).local
+    except ChatbotTesterError:
+        return False
+
+
 def _check_budget(config: PipelineConfig) -> None:
     runner = config.runner
-    if runner.max_cost_usd is None:
+    if runner.max_cost_usd is None or is_local_backend(runner.backend):
         return
     from chatbot_tester.common.calls.cost import PriceTable
 

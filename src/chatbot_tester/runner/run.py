@@ -33,10 +33,10 @@ import anyio
 from pydantic import BaseModel, ConfigDict
 
 from chatbot_tester.common.artifacts.jsonl import JsonlAppender, dump_line, iter_jsonl
-from chatbot_tester.common.backends import backend_registry
+from chatbot_tester.common.backends import ChatBackend, backend_registry
 from chatbot_tester.common.calls.cost import PriceTable
 from chatbot_tester.common.calls.limits import ConcurrencyLimit, shared_rate_limiter
-from chatbot_tester.common.events import ItemFinished, StageFinished, StageStarted
+from chatbot_tester.common.events import ItemFinished, Notice, StageFinished, StageStarted
 from chatbot_tester.common.schemas import RunRecord, TestSample
 from chatbot_tester.common.validation import duplicate_id_error
 from chatbot_tester.errors import ResumeError
@@ -46,7 +46,6 @@ from chatbot_tester.runner.turns import SampleExecutor, SampleResult
 
 if TYPE_CHECKING:
     from chatbot_tester.common.artifacts.cache import ResponseCache
-    from chatbot_tester.common.backends.base import ChatBackend
     from chatbot_tester.common.config import RunnerConfig
     from chatbot_tester.common.events import EventBus
 
@@ -192,7 +191,7 @@ class _Job:
             bus=bus,
         )
         self.budget: CostBudget | None = None
-        if config.max_cost_usd is not None:
+        if config.max_cost_usd is not None and not type(backend).local:
             max_tokens = config.params.get("max_tokens") or config.params.get(
                 "max_completion_tokens"
             )
@@ -258,6 +257,10 @@ class _Job:
     async def execute(self, results_path: Path, started: float) -> RunSummary:
         """Run the worker pool to the end (or a stop) and summarise."""
         bus = self.bus
+        backend = self.executor.backend
+        if bus is not None and type(backend).start is not ChatBackend.start:
+            bus.emit(Notice("info", f"preparing backend '{self.executor.backend_name}'"))
+        await self.executor.client.start()  # a model load, before any call is timed
         if bus is not None:
             remaining = None if self.total is None else max(0, self.total - self.existing)
             bus.emit(StageStarted("run", remaining))

@@ -16,6 +16,7 @@ from chatbot_tester.common.calls.client import BackendClient
 from chatbot_tester.common.calls.policy import CallLimits, CallOutcome, CallPolicy
 from chatbot_tester.common.schemas import (
     ChatRequest,
+    ChatResponse,
     ErrorInfo,
     Message,
     RunRecord,
@@ -78,6 +79,7 @@ class SampleExecutor:
             backend, self.policy, CallLimits(concurrency, rate), cache, bus, "run"
         )
         self.backend_name = backend.name or type(backend).__name__
+        self.local = type(backend).local
         self.model = config.model
         self.params = config.params
         prompt = config.system_prompt
@@ -120,8 +122,17 @@ class SampleExecutor:
         # A plain function returning the client's coroutine: no extra frame per await.
         return self.client.call(request, item_id, salt=repeat or None, policy=policy)
 
-    def _cost(self, usage: Usage | None, answered_by: str | None) -> float | None:
-        return self.prices.cost(self.model or answered_by, usage)
+    def _cost(self, usage: Usage | None, response: ChatResponse) -> float | None:
+        """Our price table's cost; the backend's own when the table does not price the model.
+
+        A local model costs 0; otherwise ``runner.prices`` wins over the backend's figure.
+        """
+        model = self.model or response.model
+        if self.local:
+            return 0.0
+        if response.cost_usd is not None and not self.prices.overrides_model(model):
+            return response.cost_usd
+        return self.prices.cost(model, usage)
 
     def internal_error(self, sample: TestSample, repeat: int, exc: Exception) -> RunRecord:
         """The record of a sample that failed inside chatbot-tester itself (a bug)."""
@@ -160,7 +171,7 @@ class SampleExecutor:
             fields["response"] = response
             fields["latency_ms"] = out.latency_ms
             fields["usage"] = out.usage
-            cost = self._cost(out.usage, response.model)
+            cost = self._cost(out.usage, response)
             if cost is not None:
                 fields["cost_usd"] = cost
             if out.ttft_ms is not None:
@@ -172,6 +183,8 @@ class SampleExecutor:
         else:
             fields["error"] = out.error
             fields["model"] = self.model
+        if self.local:
+            fields["local"] = True
         fields["finished_at"] = utcnow()
         record: RunRecord = RunRecord.__pydantic_validator__.validate_python(fields)
         return SampleResult(record, out.fail_fast)
@@ -236,7 +249,7 @@ class SampleExecutor:
                 ttft, tps = out.ttft_ms, out.output_tokens_per_s
             if out.usage is not None:
                 usage = out.usage if usage is None else usage + out.usage
-            turn_cost = self._cost(out.usage, response.model)
+            turn_cost = self._cost(out.usage, response)
             cost = None if cost is None or turn_cost is None else cost + turn_cost
             history.append(
                 Message(
@@ -259,6 +272,7 @@ class SampleExecutor:
             usage=usage,
             cost_usd=cost if error is None else _partial_cost(cost, usage),
             cached=cached and error is None,
+            local=self.local,
             backend=self.backend_name,
             model=self.model or (last.model if last is not None else None),
             started_at=started or utcnow(),

@@ -38,6 +38,8 @@ BUILTIN_BACKENDS: dict[str, str] = {
     "echo": "chatbot_tester.common.backends.scripted:EchoBackend",
     "scripted": "chatbot_tester.common.backends.scripted:ScriptedBackend",
     "demo": "chatbot_tester.common.backends.demo:DemoBackend",
+    "transformers": "chatbot_tester.common.backends.transformers_backend:TransformersBackend",
+    "litellm": "chatbot_tester.common.backends.litellm_backend:LiteLLMBackend",
 }
 """Name -> lazy reference of every built-in backend."""
 

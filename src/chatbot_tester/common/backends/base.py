@@ -107,6 +107,8 @@ class ChatBackend(ABC, Generic[OptionsT]):
     """True when ``stream`` is implemented."""
     requires_extra: ClassVar[str | None] = None
     """Name of the pip extra that provides this backend's SDK, if any."""
+    local: ClassVar[bool] = False
+    """True when the model runs on this machine: calls cost 0 and records say ``local``."""
 
     name: str = ""
     """Registered name (set by the registry on creation)."""
@@ -138,6 +140,14 @@ class ChatBackend(ABC, Generic[OptionsT]):
         The default falls back to ``send`` (one final response, no deltas).
         """
         yield await self.send(request)
+
+    async def start(self) -> None:
+        """Get ready for calls (load a model) before the first one is timed; idempotent.
+
+        ``BackendClient`` awaits it once before its first attempt, so slow preparation never
+        counts as latency. The default does nothing.
+        """
+        return None
 
     async def aclose(self) -> None:
         """Release connections and other resources."""

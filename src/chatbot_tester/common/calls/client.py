@@ -78,6 +78,7 @@ class BackendClient:
         self._identity: dict[str, Any] | None = None
         self._warm = False
         self._warming: asyncio.Task[None] | None = None
+        self._starting: asyncio.Future[None] | None = None
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -123,6 +124,8 @@ class BackendClient:
                 if not self._warm and _needs_count(hit):
                     await self._warm_up()
                 return _success(request, hit, 0, None, True, utcnow())
+        if self._starting is None or not self._starting.done():
+            await self.start()
         clock = self.clock
         backend = self.backend
         concurrency = self.limits.concurrency
@@ -206,6 +209,16 @@ class BackendClient:
                     RetryScheduled(self.stage, item_id, attempts, delay, decision.kind.value)
                 )
             await asyncio.sleep(delay)
+
+    async def start(self) -> None:
+        """Await ``backend.start()`` once (a model load), before any attempt is timed.
+
+        Its errors (a model that cannot be loaded) propagate: they are the user's to fix,
+        not a backend fault to record per sample.
+        """
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self.backend.start())
+        await asyncio.shield(self._starting)
 
     async def _warm_up(self) -> None:
         """Load the local tokenizer in a worker thread, once, when a count first needs it.

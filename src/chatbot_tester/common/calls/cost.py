@@ -99,6 +99,14 @@ class PriceTable:
         self._memo[model] = found
         return found
 
+    def overrides_model(self, model: str | None) -> bool:
+        """True when the user's ``runner.prices`` price ``model`` (exactly or by prefix)."""
+        if not model or not self.overrides:
+            return False
+        name = model.strip().lower()
+        names = [name, name.rsplit("/", 1)[1]] if "/" in name else [name]
+        return any(_lookup(self.overrides, n) is not None for n in names)
+
     def cost(self, model: str | None, usage: Usage | None) -> float | None:
         """USD cost of ``usage`` on ``model``; ``None`` when the price or the usage is unknown.
 
