@@ -8,7 +8,13 @@ own values.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import ClassVar, Literal
 
 import regex
@@ -203,6 +209,47 @@ def parse_flags(flags: str | list[str]) -> int:
     return result
 
 
+class _SearchInterrupted(Exception):
+    """SIGINT arrived during a regex search (raised by the temporary handler)."""
+
+
+@contextmanager
+def _interruptible() -> Iterator[None]:
+    """Let SIGINT (and the CLI's forwarded SIGTERM/SIGHUP) stop a search at once.
+
+    Searches run inline on the event loop, where asyncio's SIGINT handler only asks for the main
+    task to be cancelled, which cannot happen before the search returns (up to ``timeout_s``).
+    During a search the handler also raises, so the ``regex`` module's periodic signal check
+    ends it; the cancellation asked for is then delivered here as ``CancelledError`` (the run is
+    saved as interrupted like any Ctrl-C), or ``KeyboardInterrupt`` outside an event loop.
+    Main thread only: signal handlers can only be set there.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous) or previous is signal.default_int_handler:
+        yield  # SIG_IGN stays ignored; the default handler already raises KeyboardInterrupt
+        return
+    handler = previous
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        handler(signum, frame)  # asyncio's: cancel the main task (a second one raises)
+        raise _SearchInterrupted
+
+    signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    except _SearchInterrupted:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            raise KeyboardInterrupt from None
+        raise asyncio.CancelledError from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _compile(pattern: str, flags: int = 0) -> regex.Pattern[str]:
     """Compile with the ``regex`` module (``re`` syntax; VERSION0), ValueError when invalid."""
     try:
@@ -260,7 +307,8 @@ class RegexMetric(AnswerMetric[RegexOptions]):
         """Search the pattern in the answer, within the time budget."""
         opts = self.options
         try:
-            m = self._regex.search(output, timeout=opts.timeout_s)
+            with _interruptible():
+                m = self._regex.search(output, timeout=opts.timeout_s)
         except TimeoutError:
             return self.make(
                 item,
