@@ -16,7 +16,8 @@ traceback and exit with code 2; backend faults are classified and recorded per s
         ├── BackendHTTPError
         │   ├── AuthError
         │   └── RateLimited
-        └── BadResponse
+        ├── BadResponse
+        └── ResponseTooLarge  the body passed runner.max_response_bytes (not retried)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = [
     "ErrorKind",
     "PluginError",
     "RateLimited",
+    "ResponseTooLarge",
     "ResumeError",
     "RunAborted",
     "UsageError",
@@ -52,6 +54,7 @@ class ErrorKind(str, Enum):
     HTTP = "http"
     CONNECTION = "connection"
     TRUNCATED_STREAM = "truncated_stream"
+    RESPONSE_TOO_LARGE = "response_too_large"
     BAD_RESPONSE = "bad_response"
     AUTH = "auth"
     CONFIG = "config"
@@ -195,3 +198,13 @@ class BadResponse(BackendError):
 
     kind = ErrorKind.BAD_RESPONSE
     retryable = True
+
+
+class ResponseTooLarge(BackendError):
+    """The response body passed the per-call size limit (``runner.max_response_bytes``).
+
+    Not retried: the same request would most likely get the same oversized answer.
+    """
+
+    kind = ErrorKind.RESPONSE_TOO_LARGE
+    retryable = False

@@ -32,6 +32,7 @@ FAULT_MODES: tuple[str, ...] = (
     "400_model",
     "stream_cut",
     "stream_reset",
+    "endless_body",
 )
 """Every fault the server can inject (see ``FaultPlan.modes``)."""
 

@@ -154,13 +154,13 @@ class BackendClient:
                         if started is None:
                             started = utcnow()
                         response, start, first, end = await run_attempt(
-                            backend, request, stream, timeout, clock
+                            backend, request, stream, timeout, clock, policy.max_response_bytes
                         )
                 else:
                     if started is None:
                         started = utcnow()
                     response, start, first, end = await run_attempt(
-                        backend, request, stream, timeout, clock
+                        backend, request, stream, timeout, clock, policy.max_response_bytes
                     )
             except Exception as exc:
                 decision = classify_failure(backend, exc)
