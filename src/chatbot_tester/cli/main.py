@@ -117,6 +117,16 @@ def _fail(message: str, code: int, debug: bool) -> None:
     sys.exit(code)
 
 
+def _os_error_line(exc: OSError) -> str:
+    """``<file>: No space left on device (ENOSPC)``: the file first, then the OS's reason."""
+    import errno
+
+    code = errno.errorcode.get(exc.errno or 0)
+    reason = (exc.strerror or str(exc)) + (f" ({code})" if code else "")
+    filename = getattr(exc, "filename", None)
+    return f"{filename}: {reason}" if filename else reason
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Console-script entry point."""
     from chatbot_tester.errors import ChatbotTesterError
@@ -143,8 +153,7 @@ def main(argv: list[str] | None = None) -> Any:
         _fail(str(exc), exc.exit_code, debug)
     except OSError as exc:
         # Unwritable workspace, a path that is a file, a full disk: the environment, not a bug.
-        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        _fail(f"{exc.strerror or exc}{where}", 2, debug)
+        _fail(_os_error_line(exc), 2, debug)
     except Exception as exc:
         _fail(
             f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
