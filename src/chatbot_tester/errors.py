@@ -22,6 +22,7 @@ traceback and exit with code 2; backend faults are classified and recorded per s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
 
@@ -42,6 +43,7 @@ __all__ = [
     "ResumeError",
     "RunAborted",
     "UsageError",
+    "sole_error",
 ]
 
 
@@ -208,3 +210,17 @@ class ResponseTooLarge(BackendError):
 
     kind = ErrorKind.RESPONSE_TOO_LARGE
     retryable = False
+
+
+def sole_error(exc: BaseException) -> BaseException:
+    """The one error inside (nested) task-group exception groups, else ``exc`` itself.
+
+    A full disk inside a task group arrives as a group of one ``OSError``; it is reported as
+    that error (its file and reason), not as an internal error.
+    """
+    while "ExceptionGroup" in type(exc).__name__:  # built in from 3.11, a backport on 3.10
+        inner: Sequence[BaseException] = getattr(exc, "exceptions", ())
+        if len(inner) != 1:
+            break
+        exc = inner[0]
+    return exc

@@ -83,18 +83,19 @@ def _assert_one_line(done: subprocess.CompletedProcess, filename: str, reason: s
     assert "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and last.endswith(reason), last
-    assert re.search(rf"/{re.escape(filename)}[\w.]*: ", last), last
+    assert re.search(rf"/{re.escape(filename)}[\w./-]*: ", last), last
     return last
 
 
+# Sizes at which the disk fills while writing results, the manifest between stages, scores
+# and reports (with today's record sizes; each case holds wherever it fills).
+SIZES = [("1m", 450_000), ("1400k", 600_000), ("1420k", 800_000), ("1500k", 1_000_000)]
+
+
 @pytest.mark.e2e
-@pytest.mark.parametrize(
-    ("size", "limit", "filename"),
-    [("1m", 450_000, "results.jsonl"), ("1500k", 1_000_000, "report")],
-    ids=["during-the-run", "writing-reports"],
-)
+@pytest.mark.parametrize(("size", "limit"), SIZES, ids=[s for s, _ in SIZES])
 def test_a_full_disk_is_one_line_exit_2_and_a_failed_manifest(
-    tmp_path: Path, size: str, limit: int, filename: str
+    tmp_path: Path, size: str, limit: int
 ) -> None:
     _project(tmp_path)
     with _tmpfs(tmp_path / "ws", size) as mounted:
@@ -104,10 +105,9 @@ def test_a_full_disk_is_one_line_exit_2_and_a_failed_manifest(
         else:
             done = _run(tmp_path, _file_size_limit(limit))
             reason = "File too large (EFBIG)"
-        last = _assert_one_line(done, filename, reason)
+        last = _assert_one_line(done, "ws/runs/", reason)
         manifest = _manifest(tmp_path)
     assert manifest["status"] == "failed"
-    assert manifest["error"].endswith(reason) and f"/{filename}" in manifest["error"]
     assert last.removeprefix("error: ") == manifest["error"]
 
 

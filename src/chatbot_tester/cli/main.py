@@ -129,8 +129,6 @@ def _os_error_line(exc: OSError) -> str:
 
 def main(argv: list[str] | None = None) -> Any:
     """Console-script entry point."""
-    from chatbot_tester.errors import ChatbotTesterError
-
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(args)
     from chatbot_tester.cli import signals
@@ -147,14 +145,25 @@ def main(argv: list[str] | None = None) -> Any:
     except (click.Abort, KeyboardInterrupt):
         click.echo(f"interrupted ({signals.name()})", err=True)
         sys.exit(signals.exit_code())
-    except click.ClickException as exc:
+    except Exception as exc:
+        from chatbot_tester.errors import sole_error
+
+        inner = sole_error(exc)  # one error out of (nested) task groups is that error
+        _handle(inner if isinstance(inner, Exception) else exc, debug)
+
+
+def _handle(exc: Exception, debug: bool) -> None:
+    """Print ``exc`` as one ``error:`` line and exit with its code (3 for a bug)."""
+    from chatbot_tester.errors import ChatbotTesterError
+
+    if isinstance(exc, click.ClickException):
         _fail(exc.format_message(), 2, debug)
-    except ChatbotTesterError as exc:
+    elif isinstance(exc, ChatbotTesterError):
         _fail(str(exc), exc.exit_code, debug)
-    except OSError as exc:
+    elif isinstance(exc, OSError):
         # Unwritable workspace, a path that is a file, a full disk: the environment, not a bug.
         _fail(_os_error_line(exc), 2, debug)
-    except Exception as exc:
+    else:
         _fail(
             f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
             3,

@@ -34,7 +34,7 @@ from chatbot_tester.common.hashing import stable_hash
 from chatbot_tester.common.schemas import Manifest, utcnow
 from chatbot_tester.common.types import RunStatus
 from chatbot_tester.common.versions import collect_versions
-from chatbot_tester.errors import ResumeError, RunAborted
+from chatbot_tester.errors import ResumeError, RunAborted, sole_error
 from chatbot_tester.orchestrator.result import PipelineResult
 from chatbot_tester.orchestrator.stages import evaluate_stage, run_stage
 from chatbot_tester.orchestrator.validate import backend_hash
@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 def _reason(exc: BaseException) -> str:
     """The manifest's error text: an OS error names its file and errno (``ENOSPC``)."""
+    exc = sole_error(exc)
     if isinstance(exc, OSError) and exc.strerror:
         code = errno.errorcode.get(exc.errno or 0, "")
         where = f"{exc.filename}: " if exc.filename else ""
