@@ -241,6 +241,15 @@ class OpenAIBackend(ChatBackend[OpenAIOptions]):
         assert isinstance(response, httpx2.Response)
         return response
 
+    async def prepare(self, request: ChatRequest) -> None:
+        """Derive the direct route for the request's model through the SDK, outside timing."""
+        if self._direct is None or not (request.model or self.opts.azure_deployment):
+            return
+        try:
+            await self._direct.route_for(self._body(request)["model"])
+        except SDKInternalsChanged as exc:
+            await self._leave_direct(exc)
+
     async def send(self, request: ChatRequest) -> ChatResponse:
         """One Chat Completions call; SDK errors become redacted ``BackendError``s."""
         body = self._body(request)

@@ -78,6 +78,8 @@ class BackendClient:
         self._identity: dict[str, Any] | None = None
         self._warm = False
         self._warming: asyncio.Task[None] | None = None
+        self._ready = False
+        self._preparing: asyncio.Task[None] | None = None
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -134,6 +136,8 @@ class BackendClient:
             if not self._warm:
                 await self._warm_up()
             estimate = _estimate_tokens(request)
+        if not self._ready:
+            await self._prepare(request)
         max_attempts = policy.retries + 1
         attempts = 0
         started = None
@@ -206,6 +210,18 @@ class BackendClient:
                     RetryScheduled(self.stage, item_id, attempts, delay, decision.kind.value)
                 )
             await asyncio.sleep(delay)
+
+    async def _prepare(self, request: ChatRequest) -> None:
+        """Run the backend's one-time ``prepare`` once (concurrent first calls share it)."""
+        if self._preparing is None:
+            self._preparing = asyncio.ensure_future(self.backend.prepare(request))
+        try:
+            await asyncio.shield(self._preparing)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            pass  # the first attempt meets the same problem and records it
+        self._ready = True
 
     async def _warm_up(self) -> None:
         """Load the local tokenizer in a worker thread, once, when a count first needs it.
