@@ -25,6 +25,7 @@ BACKENDS = [
     ("openai", "aiohttp-direct"),
     ("openai", "httpx"),
     ("anthropic", None),
+    ("openai", "aiohttp"),
     ("http", None),
 ]
 
@@ -67,7 +68,7 @@ async def test_an_endless_body_stops_at_the_limit(fault_server_factory, make_bac
     assert decision.kind is ErrorKind.RESPONSE_TOO_LARGE and decision.decision == "fatal"
 
 
-@pytest.mark.parametrize("spec", BACKENDS[:3], ids=lambda p: "-".join(x for x in p if x))
+@pytest.mark.parametrize("spec", BACKENDS[:4], ids=lambda p: "-".join(x for x in p if x))
 async def test_an_endless_stream_stops_at_the_limit(fault_server_factory, spec):
     srv = await fault_server_factory(FaultPlan(rate=1.0, modes=("endless_body",)))
     backend = _create(*spec, srv)
