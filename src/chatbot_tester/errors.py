@@ -16,11 +16,13 @@ traceback and exit with code 2; backend faults are classified and recorded per s
         ├── BackendHTTPError
         │   ├── AuthError
         │   └── RateLimited
-        └── BadResponse
+        ├── BadResponse
+        └── ResponseTooLarge  the body passed runner.max_response_bytes (not retried)
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
 
@@ -37,9 +39,11 @@ __all__ = [
     "ErrorKind",
     "PluginError",
     "RateLimited",
+    "ResponseTooLarge",
     "ResumeError",
     "RunAborted",
     "UsageError",
+    "sole_error",
 ]
 
 
@@ -52,6 +56,7 @@ class ErrorKind(str, Enum):
     HTTP = "http"
     CONNECTION = "connection"
     TRUNCATED_STREAM = "truncated_stream"
+    RESPONSE_TOO_LARGE = "response_too_large"
     BAD_RESPONSE = "bad_response"
     AUTH = "auth"
     CONFIG = "config"
@@ -195,3 +200,27 @@ class BadResponse(BackendError):
 
     kind = ErrorKind.BAD_RESPONSE
     retryable = True
+
+
+class ResponseTooLarge(BackendError):
+    """The response body passed the per-call size limit (``runner.max_response_bytes``).
+
+    Not retried: the same request would most likely get the same oversized answer.
+    """
+
+    kind = ErrorKind.RESPONSE_TOO_LARGE
+    retryable = False
+
+
+def sole_error(exc: BaseException) -> BaseException:
+    """The one error inside (nested) task-group exception groups, else ``exc`` itself.
+
+    A full disk inside a task group arrives as a group of one ``OSError``; it is reported as
+    that error (its file and reason), not as an internal error.
+    """
+    while "ExceptionGroup" in type(exc).__name__:  # built in from 3.11, a backport on 3.10
+        inner: Sequence[BaseException] = getattr(exc, "exceptions", ())
+        if len(inner) != 1:
+            break
+        exc = inner[0]
+    return exc

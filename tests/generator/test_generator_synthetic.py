@@ -159,3 +159,30 @@ async def test_a_question_two_batches_ask_is_kept_once(tmp_path: Path) -> None:
     assert [s.input for s in samples] == ["Where is my order?", "Hi", "Bye"]
     assert (report.produced, report.missing, report.invalid) == (3, 1, 1)
     assert [e.error for e in report.errors] == ["duplicate input (also in batch 1)"]
+
+
+async def test_generator_spend_is_counted_and_cache_hits_are_free(tmp_path: Path) -> None:
+    from chatbot_tester.common.calls.cost import PriceTable
+
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    try:
+        _, cold = await generate_synthetic(
+            synthetic(model="gpt-4o-mini"), base_dir=tmp_path, cache=cache
+        )
+        cache.flush()
+        _, warm = await generate_synthetic(
+            synthetic(model="gpt-4o-mini"), base_dir=tmp_path, cache=cache
+        )
+    finally:
+        cache.close()
+    assert cold.prompt_tokens > 0 and cold.completion_tokens > 0
+    price = PriceTable().price("gpt-4o-mini")
+    assert price is not None
+    expected = (
+        cold.prompt_tokens * price.input_per_million
+        + cold.completion_tokens * price.output_per_million
+    ) / 1_000_000
+    assert cold.cost_usd is not None and abs(cold.cost_usd - expected) < 1e-12
+    assert cold.spend().startswith(f"{cold.calls} calls, ")
+    assert warm.prompt_tokens == warm.completion_tokens == 0 and warm.cost_usd is None
+    assert f"({warm.cached} cached)" in warm.spend()

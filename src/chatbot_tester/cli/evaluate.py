@@ -296,3 +296,5 @@ def _print_summary(report: EvalReport) -> None:
             ),
             err=True,
         )
+    if report.judge_spend is not None:
+        click.echo(f"judge: {report.judge_spend.describe()} (apart from the bot)", err=True)

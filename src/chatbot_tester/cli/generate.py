@@ -107,5 +107,7 @@ def command(
             f"samples ({report.invalid} invalid items); see {report_path_for(out).name}",
             err=True,
         )
+    if report is not None:
+        click.echo(f"synthetic generation: {report.spend()} (apart from the bot)", err=True)
     click.echo(f"wrote {info.count} samples (dataset '{info.id}', {info.hash[:19]})", err=True)
     click.echo(str(out))

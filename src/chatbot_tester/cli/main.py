@@ -119,6 +119,16 @@ def _fail(message: str, code: int, debug: bool) -> None:
     sys.exit(code)
 
 
+def _os_error_line(exc: OSError) -> str:
+    """``<file>: No space left on device (ENOSPC)``: the file first, then the OS's reason."""
+    import errno
+
+    code = errno.errorcode.get(exc.errno or 0)
+    reason = (exc.strerror or str(exc)) + (f" ({code})" if code else "")
+    filename = getattr(exc, "filename", None)
+    return f"{filename}: {reason}" if filename else reason
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Console-script entry point (console output has registered secrets masked)."""
     from chatbot_tester.cli.masked_streams import masked_console
@@ -128,7 +138,6 @@ def main(argv: list[str] | None = None) -> Any:
 
 
 def _main(argv: list[str] | None) -> Any:
-    from chatbot_tester.errors import ChatbotTesterError
 
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(args)
@@ -146,15 +155,25 @@ def _main(argv: list[str] | None) -> Any:
     except (click.Abort, KeyboardInterrupt):
         click.echo(f"interrupted ({signals.name()})", err=True)
         sys.exit(signals.exit_code())
-    except click.ClickException as exc:
-        _fail(exc.format_message(), 2, debug)
-    except ChatbotTesterError as exc:
-        _fail(str(exc), exc.exit_code, debug)
-    except OSError as exc:
-        # Unwritable workspace, a path that is a file, a full disk: the environment, not a bug.
-        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        _fail(f"{exc.strerror or exc}{where}", 2, debug)
     except Exception as exc:
+        from chatbot_tester.errors import sole_error
+
+        inner = sole_error(exc)  # one error out of (nested) task groups is that error
+        _handle(inner if isinstance(inner, Exception) else exc, debug)
+
+
+def _handle(exc: Exception, debug: bool) -> None:
+    """Print ``exc`` as one ``error:`` line and exit with its code (3 for a bug)."""
+    from chatbot_tester.errors import ChatbotTesterError
+
+    if isinstance(exc, click.ClickException):
+        _fail(exc.format_message(), 2, debug)
+    elif isinstance(exc, ChatbotTesterError):
+        _fail(str(exc), exc.exit_code, debug)
+    elif isinstance(exc, OSError):
+        # Unwritable workspace, a path that is a file, a full disk: the environment, not a bug.
+        _fail(_os_error_line(exc), 2, debug)
+    else:
         _fail(
             f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
             3,

@@ -85,6 +85,8 @@ def _print_summary(report: EvalReport) -> None:
                 f"  {label}: p50 {_fmt(stats.p50)}, p95 {_fmt(stats.p95)}, p99 {_fmt(stats.p99)}",
                 err=True,
             )
+    if report.judge_spend is not None:
+        click.echo(f"  judge: {report.judge_spend.describe()} (apart from the bot)", err=True)
 
 
 def _print_variants(result: VariantsResult) -> None:

@@ -25,7 +25,8 @@ __all__ = ["command"]
     default="429,500",
     show_default=True,
     help="Comma-separated fault modes: 429, 429_date, 429_ms, 429_quota, 500, 503, reset, hang, "
-    "drip, keepalive, truncated_json, error_body, html, 401.",
+    "drip, keepalive, truncated_json, error_body, html, 401, 400_model, stream_cut, "
+    "stream_reset, endless_body.",
 )
 @click.option(
     "--fail-first",

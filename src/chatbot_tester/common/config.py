@@ -319,6 +319,9 @@ class RunnerConfig(BackendSpec):
     """Total deadline per sample, retries included (default: attempts x timeout)."""
     retries: Int = Field(default=3, ge=0, le=20)
     """Retries after the first attempt, for retryable errors."""
+    max_response_bytes: Int = Field(default=10 * 1024 * 1024, ge=1024, le=1 << 40)
+    """Largest response body read per call (default 10 MiB); a bigger one is never read
+    whole and is recorded as the error `response_too_large` (not retried)."""
     backoff: BackoffConfig = Field(default_factory=BackoffConfig)
     """Backoff between attempts."""
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)

@@ -191,7 +191,7 @@ class EventBus:
                 name,
                 type(exc).__name__,
                 exc,
-                exc_info=exc,
+                exc_info=exc if log.isEnabledFor(logging.DEBUG) else None,  # traceback: --debug
             )
 
     async def aclose(self) -> None:

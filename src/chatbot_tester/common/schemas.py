@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
 
 from chatbot_tester.common.types import ErrorKind, RunStatus
 
@@ -204,6 +204,22 @@ class ChatRequest(_Model):
     """Sample fields exposed to templates: metadata, tags, context, turn index."""
 
 
+_ELIDE_AT = 1024
+ANSWER_REF = "<response.text>"
+"""What a written ``ChatResponse.raw`` holds where its payload repeated the (long) answer."""
+
+
+def _elide(value: Any, text: str) -> Any:
+    """``value`` with every string equal to ``text`` replaced by ``ANSWER_REF`` (copies only)."""
+    if isinstance(value, str):
+        return ANSWER_REF if value == text else value
+    if isinstance(value, dict):
+        return {k: _elide(v, text) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_elide(v, text) for v in value]
+    return value
+
+
 class ChatResponse(_Model):
     """A backend's answer."""
 
@@ -223,7 +239,15 @@ class ChatResponse(_Model):
     """Cost in USD reported by the backend itself (LiteLLM's price data, 0 for a local model);
     ``runner.prices`` for the model takes precedence."""
     raw: Any = None
-    """The raw JSON payload, for debugging and custom metrics."""
+    """The raw JSON payload, for debugging and custom metrics. When written, a string in it
+    equal to a long ``text`` (1 KiB or more) is stored as ``"<response.text>"``: the answer is
+    kept once per record."""
+
+    @field_serializer("raw")
+    def _raw_without_the_answer(self, raw: Any) -> Any:
+        if raw is None or len(self.text) < _ELIDE_AT:
+            return raw
+        return _elide(raw, self.text)
 
 
 class TextDelta(_Model):

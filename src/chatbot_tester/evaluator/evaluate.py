@@ -34,6 +34,7 @@ from chatbot_tester.common.events import EventBus, ItemFinished, Notice, StageFi
 from chatbot_tester.common.schemas import RunRecord, Score, TestSample
 from chatbot_tester.evaluator.gates import GateResult, check_gates
 from chatbot_tester.evaluator.metrics.base import Metric, MetricContext, MetricInput
+from chatbot_tester.evaluator.metrics.judge_client import judge_spend
 from chatbot_tester.evaluator.records import DatasetIndex, iter_unique_records
 from chatbot_tester.evaluator.report_model import Decision, EvalReport, GateOutcome
 from chatbot_tester.evaluator.reports.base import Row
@@ -333,6 +334,7 @@ async def evaluate_run(
         if bus is not None:
             bus.emit(StageFinished("evaluate", time.perf_counter() - started, status, {}))
     report = summary.build(run_id=run_id, pipeline=pipeline_name, title=config.report.title)
+    report.judge_spend = judge_spend(context)  # apart from the bot's cost
     gates = check_gates(config.thresholds, report.to_json_dict())
     outcomes = [
         GateOutcome(expr=g.expr, passed=g.passed, actual=g.actual, message=g.message) for g in gates

@@ -23,6 +23,7 @@ __all__ = [
     "EvalReport",
     "GateOutcome",
     "MetricStats",
+    "Spend",
     "TokenTotals",
     "Totals",
 ]
@@ -130,6 +131,41 @@ class CostTotals(_Part):
     """Records that reached the backend but could not be priced."""
 
 
+class Spend(_Part):
+    """Calls, tokens and cost of the LLM calls a stage made on its own account (the judge's)."""
+
+    calls: int = 0
+    """Calls answered by the model (cache hits excluded)."""
+    cached: int = 0
+    """Calls answered from the cache (free)."""
+    failed: int = 0
+    """Calls that ended in an error."""
+    tokens: TokenTotals = Field(default_factory=TokenTotals)
+    """Token usage of the answered calls."""
+    cost_usd: float | None = None
+    """Dollars over the priced calls (``None`` when nothing was priced)."""
+    unpriced: int = 0
+    """Answered calls whose model has no known price."""
+
+    def describe(self) -> str:
+        """``12 calls (3 cached, 1 failed), 4321 tokens, $0.0123`` for reports and the console."""
+        extra = [
+            f"{n} {what}" for n, what in ((self.cached, "cached"), (self.failed, "failed")) if n
+        ]
+        text = f"{self.calls} calls" + (f" ({', '.join(extra)})" if extra else "")
+        if self.tokens.total is not None:
+            text += f", {self.tokens.total} tokens" + (
+                " (estimated)" if self.tokens.estimated else ""
+            )
+        if self.cost_usd is not None:
+            text += f", ${self.cost_usd:.4f}"
+            if self.unpriced:
+                text += f" ({self.unpriced} calls unpriced)"
+        elif self.calls:
+            text += ", cost unknown"
+        return text
+
+
 class GateOutcome(_Part):
     """The outcome of one gate (``evaluator.thresholds``)."""
 
@@ -196,7 +232,10 @@ class EvalReport(BaseModel):
     tokens: TokenTotals = Field(default_factory=TokenTotals)
     """Token usage."""
     cost: CostTotals = Field(default_factory=CostTotals)
-    """Cost in USD."""
+    """Cost in USD (the bot's calls)."""
+    judge_spend: Spend | None = None
+    """LLM-judge calls made by this evaluation, counted apart from the bot's (``None``: no
+    judge metric)."""
     tags: dict[str, dict[str, MetricStats]] = Field(default_factory=dict)
     """Per tag, per metric (without intervals)."""
     gates: list[GateOutcome] = Field(default_factory=list)

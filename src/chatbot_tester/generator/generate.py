@@ -249,6 +249,10 @@ def _record_report(report: SyntheticReport, out_path: Path, bus: EventBus | None
             f"({what}: {report.reasons()}); fix the generator backend or instructions and run "
             f"again (successful calls are cached; every error is in {display_path(path)})"
         )
+    if bus is not None:
+        from chatbot_tester.common.events import Notice
+
+        bus.emit(Notice("info", f"synthetic generation: {report.spend()} (apart from the bot)"))
     if report.missing and bus is not None:
         from chatbot_tester.common.events import Notice
 

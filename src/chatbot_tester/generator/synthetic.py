@@ -20,9 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chatbot_tester.common.artifacts.jsonl import format_row_error
 from chatbot_tester.common.calls.client import BackendClient
+from chatbot_tester.common.calls.cost import PriceTable
 from chatbot_tester.common.calls.policy import CallPolicy
 from chatbot_tester.common.redact import mask_secrets
-from chatbot_tester.common.schemas import ChatRequest, Message, TestSample
+from chatbot_tester.common.schemas import ChatRequest, Message, TestSample, Usage
 from chatbot_tester.errors import ConfigError, RunAborted
 from chatbot_tester.generator.input_checks import sample_problem
 
@@ -73,6 +74,10 @@ class SyntheticItemError(BaseModel):
     """Start of the offending item or reply."""
 
 
+_PRICES = PriceTable()
+"""Built-in and refreshed prices for the generator's own calls."""
+
+
 class SyntheticReport(BaseModel):
     """Counts and per-item errors of one synthetic generation; written next to the dataset."""
 
@@ -97,6 +102,26 @@ class SyntheticReport(BaseModel):
     invalid items; generating again may succeed, so ``generate_dataset`` stores nothing."""
     errors: list[SyntheticItemError] = Field(default_factory=list)
     """The problems of the last attempt of each batch that fell short."""
+    prompt_tokens: int = 0
+    """Prompt tokens of the answered, uncached calls (the generator's spend, not the bot's)."""
+    completion_tokens: int = 0
+    """Completion tokens of the answered, uncached calls."""
+    cost_usd: float | None = None
+    """Dollars of the priced calls (``None`` when none could be priced)."""
+
+    def spend(self) -> str:
+        """``12 calls (3 cached), 4321 tokens, $0.0123`` for the console."""
+        text = f"{self.calls} calls" + (f" ({self.cached} cached)" if self.cached else "")
+        text += f", {self.prompt_tokens + self.completion_tokens} tokens"
+        return text + (f", ${self.cost_usd:.4f}" if self.cost_usd is not None else ", cost unknown")
+
+    def count_usage(self, usage: Usage | None, cost: float | None) -> None:
+        """Add one answered call's usage and cost."""
+        if usage is not None:
+            self.prompt_tokens += usage.prompt_tokens or 0
+            self.completion_tokens += usage.completion_tokens or 0
+        if cost is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + cost
 
     @property
     def missing(self) -> int:
@@ -250,6 +275,9 @@ async def _run_batch(
         outcome = await client.call(request, request.sample_id or "")
         report.calls += 1
         report.cached += int(outcome.cached)
+        if outcome.response is not None and not outcome.cached:
+            model = config.model or outcome.response.model
+            report.count_usage(outcome.usage, _PRICES.cost(model, outcome.usage))
         errors, problems = [], []
         call_failed = outcome.response is None
         if outcome.response is None:

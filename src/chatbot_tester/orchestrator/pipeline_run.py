@@ -8,7 +8,10 @@ steps did. ``run_pipeline_async`` drives the steps; callers may drive them thems
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +23,7 @@ from chatbot_tester.common.artifacts.workspace import (
     CONFIG_SNAPSHOT,
     DATASET,
     EVENTS,
+    MANIFEST,
     RESULTS,
     RunDir,
     Workspace,
@@ -31,11 +35,24 @@ from chatbot_tester.common.hashing import stable_hash
 from chatbot_tester.common.schemas import Manifest, utcnow
 from chatbot_tester.common.types import RunStatus
 from chatbot_tester.common.versions import collect_versions
-from chatbot_tester.errors import ResumeError, RunAborted
+from chatbot_tester.errors import ResumeError, RunAborted, sole_error
 from chatbot_tester.orchestrator.result import PipelineResult
 from chatbot_tester.orchestrator.run_record import record_run
 from chatbot_tester.orchestrator.stages import evaluate_stage, run_stage
 from chatbot_tester.orchestrator.validate import backend_hash
+
+logger = logging.getLogger(__name__)
+
+
+def _reason(exc: BaseException) -> str:
+    """The manifest's error text: an OS error names its file and errno (``ENOSPC``)."""
+    exc = sole_error(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        code = errno.errorcode.get(exc.errno or 0, "")
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror}" + (f" ({code})" if code else "")
+    return f"{type(exc).__name__}: {exc}"
+
 
 if TYPE_CHECKING:
     from chatbot_tester.generator import PreparedDataset
@@ -105,6 +122,23 @@ class PipelineRun:
         manifest.updated_at = utcnow()
         self.run_dir.write_manifest(manifest)
 
+    def _save_last(self, status: RunStatus, error: str | None = None) -> None:
+        """Record how the run ended even on a full disk; never masks the error being raised.
+
+        When the atomic write cannot get a temp file, the manifest is rewritten in place (in
+        compact form, so it fits in the blocks the old one holds).
+        """
+        try:
+            self._save(status, error)
+        except OSError:
+            from chatbot_tester.common.artifacts.storage import overwrite_in_place
+
+            data = self.manifest.model_dump_json().encode()
+            try:
+                overwrite_in_place(self.run_dir.file(MANIFEST), data)
+            except OSError as exc:
+                logger.warning("could not mark the run %s: %s", status.value, _reason(exc))
+
     async def prepare_dataset(self) -> PreparedDataset:
         """Build the dataset in ``<workspace>/datasets``, or reuse the identical one there.
 
@@ -151,20 +185,28 @@ class PipelineRun:
                 evaluated = None if summary.status == "budget_exhausted" else await self.evaluate()
                 return self.finish(summary, evaluated)
             except (KeyboardInterrupt, asyncio.CancelledError):
-                self._save(RunStatus.INTERRUPTED)
+                self._save_last(RunStatus.INTERRUPTED)
                 self.bus.emit(RunFinished(run.run_id, "interrupted"))
                 raise PipelineInterrupted(run.path) from None
             except RunAborted as exc:
-                self._save(RunStatus.ABORTED, str(exc))
+                self._save_last(RunStatus.ABORTED, str(exc))
                 self.bus.emit(RunFinished(run.run_id, "aborted"))
                 raise
             except BaseException as exc:
-                self._save(RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
+                self._save_last(RunStatus.FAILED, _reason(exc))
                 raise
             finally:
-                await self.bus.aclose()
-                log.close()
-                sync.close()
+                # With an error on its way out (a full disk), a cleanup step failing the same
+                # way must not replace it: the error line names the file that failed first.
+                failing = sys.exc_info()[1] is not None
+                for step in (self.bus.aclose, log.close, sync.close):
+                    try:
+                        done = step()
+                        if done is not None:
+                            await done
+                    except OSError:
+                        if not failing:
+                            raise
                 record_run(self.config, self.ws, run.run_id)
 
     def _create(self) -> Manifest:

@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import itertools
 import re
+import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -311,6 +312,8 @@ class FaultServer:
     # ----------------------------------------------------------------- endpoints
     async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
         self._stats.begin(request.path, request.transport)
+        started = time.perf_counter()
+        conversation: str | None = None
         try:
             body = await self._read(request, "openai")
             self._validate_chat(body)
@@ -343,9 +346,8 @@ class FaultServer:
                     include_usage=include,
                     cache_ratio=self.cache_ratio,
                 )
-            fault = await self._gate(
-                request, _conversation_id(request, messages), "openai", completion, events
-            )
+            conversation = _conversation_id(request, messages)
+            fault = await self._gate(request, conversation, "openai", completion, events)
             if fault is not None:
                 return fault
             if events is not None:
@@ -354,6 +356,8 @@ class FaultServer:
         except _BadRequest as bad:
             return bad.response
         finally:
+            if conversation is not None:
+                self._stats.handled(conversation, (time.perf_counter() - started) * 1000.0)
             self._stats.end()
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:

@@ -116,6 +116,39 @@ async def _broken_stream(
     return resp
 
 
+_ENDLESS_CHUNK = b"x" * 65536
+
+
+async def _endless(
+    request: web.Request, stopping: asyncio.Event, *, stream: bool, flavor: Flavor
+) -> web.StreamResponse:
+    """A 200 answer whose text never ends (64 KiB pieces, as fast as the client reads)."""
+    content_type = "text/event-stream" if stream else "application/json"
+    resp = web.StreamResponse(status=200, headers={"Content-Type": content_type})
+    await resp.prepare(request)
+    if stream:
+        text = _ENDLESS_CHUNK.decode()
+        piece: dict[str, Any] = (
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": text},
+            }
+            if flavor == "anthropic"
+            else {
+                "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": {"content": text}}],
+            }
+        )
+        chunk = b"data: " + orjson.dumps(piece) + b"\n\n"
+    else:
+        await resp.write(b'{"object":"chat.completion","choices":[{"message":{"content":"')
+        chunk = _ENDLESS_CHUNK
+    while not stopping.is_set():
+        await resp.write(chunk)  # raises once the client has gone
+    _abort(request)
+
+
 async def write_fault(
     request: web.Request,
     mode: str,
@@ -198,6 +231,8 @@ async def write_fault(
         return web.Response(status=200, body=_HTML, content_type="text/html")
     if mode == "reset":
         return await _reset(request, orjson.dumps(sample_body))
+    if mode == "endless_body":
+        return await _endless(request, stopping, stream=sample_events is not None, flavor=flavor)
     if mode == "hang":
         await stopping.wait()
         _abort(request)

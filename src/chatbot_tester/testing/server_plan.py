@@ -32,6 +32,7 @@ FAULT_MODES: tuple[str, ...] = (
     "400_model",
     "stream_cut",
     "stream_reset",
+    "endless_body",
 )
 """Every fault the server can inject (see ``FaultPlan.modes``)."""
 
@@ -129,6 +130,9 @@ class StatsSnapshot:
     connections: int = 0
     """TCP connections that carried requests to the model endpoints (keep-alive reuse shows
     as fewer connections than requests)."""
+    handling_ms: dict[str, float] = field(default_factory=dict)
+    """Time the server spent on the last chat completion of each conversation id, from the
+    request's arrival to its answer (latency included): what a client's latency should show."""
 
     @property
     def total_faults(self) -> int:
@@ -146,6 +150,7 @@ class StatsSnapshot:
             "faults": self.faults,
             "endpoints": self.endpoints,
             "connections": self.connections,
+            "handling_ms": self.handling_ms,
         }
 
 
@@ -165,6 +170,7 @@ class ServerStats:
         self.faults: dict[str, int] = {}
         self.endpoints: dict[str, int] = {}
         self.connections = 0
+        self.handling_ms: dict[str, float] = {}
         self._transports: weakref.WeakSet[object] = weakref.WeakSet()
 
     def begin(self, endpoint: str, transport: object | None = None) -> None:
@@ -188,6 +194,10 @@ class ServerStats:
         self.attempts[conversation] = n
         return n
 
+    def handled(self, conversation: str, ms: float) -> None:
+        """Record how long the server took to answer ``conversation`` (its last attempt)."""
+        self.handling_ms[conversation] = ms
+
     def fault(self, mode: str) -> None:
         """Count an injected fault."""
         self.faults[mode] = self.faults.get(mode, 0) + 1
@@ -203,4 +213,5 @@ class ServerStats:
             faults=self.faults.copy(),
             endpoints=self.endpoints.copy(),
             connections=self.connections,
+            handling_ms=self.handling_ms.copy(),
         )

@@ -28,6 +28,7 @@ from chatbot_tester.common.validation import (
 from chatbot_tester.errors import DatasetError
 
 __all__ = [
+    "DEFAULT_MAX_RECORD_BYTES",
     "JsonlAppender",
     "Problem",
     "describe_validation_error",
@@ -35,6 +36,7 @@ __all__ = [
     "format_row_error",
     "iter_json_objects",
     "iter_jsonl",
+    "max_record_bytes",
     "repair_torn_tail",
     "unknown_key_hint",
     "write_jsonl_atomic",
@@ -58,6 +60,19 @@ def dump_line(model: BaseModel) -> bytes:
     return type(model).__pydantic_serializer__.to_json(model) + b"\n"
 
 
+DEFAULT_MAX_RECORD_BYTES = 64 * 1024 * 1024
+"""Longest JSONL line read back (records, scores, datasets): 64 MiB."""
+
+
+def max_record_bytes() -> int:
+    """The line limit of JSONL reads (env ``CHATBOT_TESTER_MAX_RECORD_BYTES`` overrides)."""
+    try:
+        value = int(float(os.environ.get("CHATBOT_TESTER_MAX_RECORD_BYTES") or 0))
+    except ValueError:
+        value = 0
+    return value if value > 0 else DEFAULT_MAX_RECORD_BYTES
+
+
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
     """(1-based line number, stripped line) of every non-blank line, read lazily."""
     try:
@@ -66,8 +81,18 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
         raise DatasetError("file not found", file=path) from None
     except IsADirectoryError:
         raise DatasetError("is a directory, expected a JSONL file", file=path) from None
+    limit = max_record_bytes()
     try:
-        for line_no, raw in enumerate(fh, start=1):
+        line_no = 0
+        while raw := fh.readline(limit + 1):
+            line_no += 1
+            if len(raw) > limit and not raw.endswith(b"\n"):
+                raise DatasetError(
+                    f"line is longer than {limit} bytes (a corrupt or foreign file? "
+                    "raise CHATBOT_TESTER_MAX_RECORD_BYTES if such lines are expected)",
+                    file=path,
+                    line=line_no,
+                )
             line = raw.strip()
             if line_no == 1 and line.startswith(_BOM):
                 line = line[len(_BOM) :].strip()

@@ -25,6 +25,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "check_key",
+    "overwrite_in_place",
     "write_all",
 ]
 
@@ -97,7 +98,11 @@ def atomic_open(path: Path, *, fsync: bool = True) -> Iterator[IO[bytes]]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        exc.filename = str(path)
+        raise
     tmp = Path(tmp_name)
     try:
         # mkstemp creates 0600; give the artifact the permissions a plain open() would.
@@ -110,9 +115,11 @@ def atomic_open(path: Path, *, fsync: bool = True) -> Iterator[IO[bytes]]:
             if fsync:
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError) and exc.filename in (None, tmp_name):
+            exc.filename = str(path)  # a full disk names the artifact, not its temp file
         raise
     if fsync:
         _fsync_dir(path.parent)
@@ -236,9 +243,38 @@ class LocalStore:
 def write_all(fd: int, data: bytes) -> None:
     """``os.write`` until every byte is written (one call for regular files in practice).
 
-    Registered secrets are masked first: every JSONL append and event line passes here.
+    Registered secrets are masked first: every JSONL append and event line passes here. A
+    failure (disk full, quota, read-only file system) names the file it was writing.
     """
     view = memoryview(mask_secrets_bytes(data))
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
+    try:
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = _fd_path(fd)
+        raise
+
+
+def _fd_path(fd: int) -> str:
+    """The path behind an open file descriptor (Linux ``/proc``), else ``file descriptor N``."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return f"file descriptor {fd}"
+
+
+def overwrite_in_place(path: Path, data: bytes) -> None:
+    """Rewrite ``path`` through its existing blocks (no temp file), then cut it to size.
+
+    The last resort of a failing run on a full disk, where the atomic temp file cannot be
+    created: a manifest no larger than the one it replaces fits in the blocks it already has.
+    """
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        write_all(fd, data)
+        os.ftruncate(fd, len(data))
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -23,6 +23,7 @@ from chatbot_tester.common.backends.base import (
     RetryDecision,
     default_classify,
 )
+from chatbot_tester.common.backends.body_limit import StreamBudget, read_httpx, too_large
 from chatbot_tester.common.backends.http_status import check_http_url
 from chatbot_tester.common.backends.sdk_common import (
     api_key_from,
@@ -156,8 +157,12 @@ class AnthropicBackend(ChatBackend[AnthropicOptions]):
         """One Messages API call; SDK errors become redacted ``BackendError``s."""
         body = self._body(request)
         try:
-            response = await self._post(request, body, stream=False)
-            content = response.content
+            # Streamed from the socket, so that an oversized body is never read whole.
+            response = await self._post(request, body, stream=True)
+            try:
+                content = await read_httpx(response)
+            finally:
+                await response.aclose()
         except Exception as exc:
             raise self._convert(exc) from None
         content_type = response.headers.get("content-type", "")
@@ -174,12 +179,18 @@ class AnthropicBackend(ChatBackend[AnthropicOptions]):
             try:
                 content_type = response.headers.get("content-type", "")
                 if "event-stream" not in content_type:
-                    text = snippet((await response.aread()).decode("utf-8", "replace"), 80)
+                    text = snippet((await read_httpx(response)).decode("utf-8", "replace"), 80)
                     raise BadResponse(
                         f"expected an event stream, got {content_type or 'no content type'}: {text}"
                     )
                 # Read to the end even after message_stop, so the connection is reused.
+                budget = StreamBudget()
                 async for line in response.aiter_lines():
+                    budget.left -= len(line) + 1
+                    if budget.left < 0:
+                        if state.done:
+                            break  # a complete answer, then junk: drop it with the connection
+                        raise too_large(budget.limit)
                     if line.startswith("data:") and not state.done:
                         piece = state.add(line[5:].strip())
                         if piece:

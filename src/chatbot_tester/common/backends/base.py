@@ -157,6 +157,15 @@ class ChatBackend(ABC, Generic[OptionsT]):
         """True when ``stream`` yields text as it arrives with these options (TTFT measurable)."""
         return type(self).supports_streaming
 
+    async def prepare(self, request: ChatRequest) -> None:
+        """One-time set-up before the first timed call (derive routes, build clients).
+
+        The call client awaits it once, before the first attempt's clock starts, so that
+        set-up work never counts as (or, on the event loop, inflates) a request's latency.
+        Errors are ignored here: the first attempt meets them. Default: nothing.
+        """
+        return None
+
     def needs_model(self) -> bool:
         """True when every request fails without a ``model`` (checked by ``--dry-run``)."""
         return False

@@ -20,6 +20,7 @@ from pydantic import Field, field_validator
 
 from chatbot_tester.common.backends.aio_session import LoopSession
 from chatbot_tester.common.backends.base import BackendOptions, ChatBackend, RetryDecision
+from chatbot_tester.common.backends.body_limit import read_aiohttp
 from chatbot_tester.common.backends.http_codec import (
     DEFAULT_BODY_TEMPLATE,
     PROBE_REQUEST,
@@ -318,7 +319,7 @@ class HTTPBackend(ChatBackend[HTTPOptions]):
         session = self._sessions.get()
         try:
             async with session.request(self._opts.method, url, data=body) as resp:
-                raw = await resp.read()
+                raw = await read_aiohttp(resp)
                 status = resp.status
                 if status >= 300:
                     raise status_error(self._status_class(status, resp.headers, raw))

@@ -24,6 +24,7 @@ from chatbot_tester.common.backends.base import (
     RetryDecision,
     default_classify,
 )
+from chatbot_tester.common.backends.body_limit import StreamBudget, read_httpx, too_large
 from chatbot_tester.common.backends.http_status import check_http_url
 from chatbot_tester.common.backends.openai_direct import (
     DirectTransport,
@@ -266,6 +267,15 @@ class OpenAIBackend(ChatBackend[OpenAIOptions]):
         assert isinstance(response, httpx2.Response)
         return response
 
+    async def prepare(self, request: ChatRequest) -> None:
+        """Derive the direct route for the request's model through the SDK, outside timing."""
+        if self._direct is None or not (request.model or self.opts.azure_deployment):
+            return
+        try:
+            await self._direct.route_for(self._body(request)["model"])
+        except SDKInternalsChanged as exc:
+            await self._leave_direct(exc)
+
     async def send(self, request: ChatRequest) -> ChatResponse:
         """One Chat Completions call; SDK errors become redacted ``BackendError``s."""
         body = self._body(request)
@@ -275,8 +285,12 @@ class OpenAIBackend(ChatBackend[OpenAIOptions]):
             except SDKInternalsChanged as exc:
                 await self._leave_direct(exc)
         try:
-            response = await self._post(request, body, stream=False)
-            content = response.content
+            # Streamed from the socket, so that an oversized body is never read whole.
+            response = await self._post(request, body, stream=True)
+            try:
+                content = await read_httpx(response)
+            finally:
+                await response.aclose()
         except Exception as exc:
             raise self._convert(exc) from None
         content_type = response.headers.get("content-type", "")
@@ -306,11 +320,17 @@ class OpenAIBackend(ChatBackend[OpenAIOptions]):
             try:
                 content_type = response.headers.get("content-type", "")
                 if "event-stream" not in content_type:
-                    text = snippet((await response.aread()).decode("utf-8", "replace"), 80)
+                    text = snippet((await read_httpx(response)).decode("utf-8", "replace"), 80)
                     kind = content_type or "no content type"
                     raise BadResponse(f"expected an event stream, got {kind}: {text}")
                 # Read to the end even after [DONE], so the connection is reused.
+                budget = StreamBudget()
                 async for line in response.aiter_lines():
+                    budget.left -= len(line) + 1
+                    if budget.left < 0:
+                        if acc.done:
+                            break  # a complete answer, then junk: drop it with the connection
+                        raise too_large(budget.limit)
                     if acc.done or not line.startswith("data:"):
                         continue  # blank separators, ": keep-alive" comments, event names
                     payload = line[5:].strip()

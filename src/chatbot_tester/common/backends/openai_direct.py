@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import orjson
 
 from chatbot_tester.common.backends.aio_session import LoopSession
+from chatbot_tester.common.backends.body_limit import StreamBudget, read_aiohttp, too_large
 from chatbot_tester.common.backends.openai_wire import SSELines, StreamAccumulator, parse_completion
 from chatbot_tester.common.backends.sdk_common import error_for_status, json_payload, snippet
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, TextDelta
@@ -183,7 +184,7 @@ class DirectTransport:
                 headers=self._headers(route, request),
                 allow_redirects=False,
             ) as resp:
-                raw = await resp.read()
+                raw = await read_aiohttp(resp)
                 status = resp.status
                 if status >= 300:
                     raise _status_error(status, resp.headers, raw)
@@ -212,16 +213,22 @@ class DirectTransport:
             try:
                 status = resp.status
                 if status >= 300:
-                    raise _status_error(status, resp.headers, await resp.read())
+                    raise _status_error(status, resp.headers, await read_aiohttp(resp))
                 content_type = resp.headers.get("Content-Type", "")
                 if "event-stream" not in content_type:
-                    text = snippet((await resp.read()).decode("utf-8", "replace"), 80)
+                    text = snippet((await read_aiohttp(resp)).decode("utf-8", "replace"), 80)
                     kind = content_type or "no content type"
                     raise BadResponse(f"expected an event stream, got {kind}: {text}")
                 lines = SSELines()
+                budget = StreamBudget()
                 # Read to the end of the body even after [DONE]: only a fully read body
                 # lets aiohttp put the keep-alive connection back into the pool.
                 async for chunk in resp.content.iter_any():
+                    budget.left -= len(chunk)
+                    if budget.left < 0:
+                        if acc.done:
+                            break  # a complete answer, then junk: drop it with the connection
+                        raise too_large(budget.limit)
                     for payload in lines.feed(chunk):
                         if acc.done:
                             continue

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from chatbot_tester.common.backends.base import default_classify
+from chatbot_tester.common.backends.body_limit import DEFAULT_MAX_RESPONSE_BYTES, response_limit
 from chatbot_tester.common.calls.timeout import AttemptTimeout, attempt_limit
 from chatbot_tester.common.redact import redact
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, ErrorInfo, TextDelta
@@ -47,13 +48,18 @@ async def _consume_stream(
 
 
 async def run_attempt(
-    backend: ChatBackend, request: ChatRequest, stream: bool, timeout: float, clock: Clock
+    backend: ChatBackend,
+    request: ChatRequest,
+    stream: bool,
+    timeout: float,
+    clock: Clock,
+    max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
 ) -> tuple[ChatResponse, float, float | None, float]:
-    """One attempt under the hard wall-clock limit: (response, start, first token, end)."""
+    """One attempt under the hard wall-clock and size limits: (response, start, first, end)."""
     start = clock()
     first: float | None = None
     try:
-        with attempt_limit(timeout):
+        with attempt_limit(timeout), response_limit(max_bytes):
             if stream:
                 response, first = await _consume_stream(backend, request, clock)
             else:

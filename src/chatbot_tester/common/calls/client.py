@@ -79,6 +79,8 @@ class BackendClient:
         self._warm = False
         self._warming: asyncio.Task[None] | None = None
         self._starting: asyncio.Future[None] | None = None
+        self._ready = False
+        self._preparing: asyncio.Task[None] | None = None
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -137,6 +139,8 @@ class BackendClient:
             if not self._warm:
                 await self._warm_up()
             estimate = _estimate_tokens(request)
+        if not self._ready:
+            await self._prepare(request)
         max_attempts = policy.retries + 1
         attempts = 0
         started = None
@@ -157,13 +161,13 @@ class BackendClient:
                         if started is None:
                             started = utcnow()
                         response, start, first, end = await run_attempt(
-                            backend, request, stream, timeout, clock
+                            backend, request, stream, timeout, clock, policy.max_response_bytes
                         )
                 else:
                     if started is None:
                         started = utcnow()
                     response, start, first, end = await run_attempt(
-                        backend, request, stream, timeout, clock
+                        backend, request, stream, timeout, clock, policy.max_response_bytes
                     )
             except Exception as exc:
                 decision = classify_failure(backend, exc)
@@ -219,6 +223,18 @@ class BackendClient:
         if self._starting is None:
             self._starting = asyncio.ensure_future(self.backend.start())
         await asyncio.shield(self._starting)
+
+    async def _prepare(self, request: ChatRequest) -> None:
+        """Run the backend's one-time ``prepare`` once (concurrent first calls share it)."""
+        if self._preparing is None:
+            self._preparing = asyncio.ensure_future(self.backend.prepare(request))
+        try:
+            await asyncio.shield(self._preparing)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            pass  # the first attempt meets the same problem and records it
+        self._ready = True
 
     async def _warm_up(self) -> None:
         """Load the local tokenizer in a worker thread, once, when a count first needs it.

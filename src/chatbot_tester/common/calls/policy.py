@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from chatbot_tester.common.backends.body_limit import DEFAULT_MAX_RESPONSE_BYTES
 from chatbot_tester.common.config import BackoffConfig
 from chatbot_tester.common.schemas import ChatResponse, ErrorInfo, Usage
 from chatbot_tester.common.types import ErrorKind
@@ -35,6 +36,8 @@ class CallPolicy:
     """Total time for the call, attempts and waits included (``None``: no limit)."""
     stream: bool = False
     """Stream the answer (when the backend can) to measure time to first token."""
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    """Largest response body one attempt may read (``ResponseTooLarge`` beyond)."""
 
     @classmethod
     def from_runner(cls, config: RunnerConfig) -> CallPolicy:
@@ -45,6 +48,7 @@ class CallPolicy:
             backoff=config.backoff,
             deadline_s=config.sample_timeout_s,
             stream=config.stream,
+            max_response_bytes=config.max_response_bytes,
         )
 
 

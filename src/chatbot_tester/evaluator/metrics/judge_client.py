@@ -24,10 +24,20 @@ from chatbot_tester.evaluator.metrics.base import MetricContext
 
 if TYPE_CHECKING:
     from chatbot_tester.common.artifacts.cache import ResponseCache
+    from chatbot_tester.common.calls.policy import CallOutcome
+    from chatbot_tester.evaluator.report_model import Spend
 
-__all__ = ["JudgeClient", "JudgePool", "JudgeReply", "resolve_judge_config"]
+__all__ = [
+    "JudgeClient",
+    "JudgePool",
+    "JudgeReply",
+    "JudgeSpend",
+    "judge_spend",
+    "resolve_judge_config",
+]
 
 _POOL_KEY = "chatbot_tester.judge.pool"
+_SPEND_KEY = "chatbot_tester.judge.spend"
 _CACHE_SALT = "judge-verdict-v1"
 
 
@@ -67,6 +77,79 @@ def resolve_judge_config(
     if params is not None:
         update["params"] = {**base.params, **params}
     return (base.model_copy(update=update) if update else base).resolved(where)
+
+
+class JudgeSpend:
+    """What the judge calls of one evaluation cost, kept apart from the bot's spend.
+
+    Lives in ``MetricContext.extras`` (it outlives the pool, which goes with its last
+    client); the evaluator puts it into ``report.json`` as ``judge_spend``.
+    """
+
+    def __init__(self) -> None:
+        from chatbot_tester.common.calls.cost import PriceTable
+
+        self.prices = PriceTable()
+        self.calls = self.cached = self.failed = self.unpriced = 0
+        self.prompt = self.completion = self.total = 0
+        self.usage_seen = self.estimated = False
+        self.cost = 0.0
+        self.priced = 0
+
+    def add(self, outcome: CallOutcome, model: str | None) -> None:
+        """Count one judge call's outcome."""
+        if outcome.cached:
+            self.cached += 1
+            return
+        if outcome.response is None:
+            self.failed += 1
+            return
+        self.calls += 1
+        usage = outcome.usage
+        if usage is not None:
+            self.usage_seen = True
+            self.estimated |= usage.estimated
+            prompt, completion = usage.prompt_tokens or 0, usage.completion_tokens or 0
+            self.prompt += prompt
+            self.completion += completion
+            self.total += (
+                usage.total_tokens if usage.total_tokens is not None else prompt + completion
+            )
+        cost = self.prices.cost(model or outcome.response.model, usage)
+        if cost is None:
+            self.unpriced += 1
+        else:
+            self.priced += 1
+            self.cost += cost
+
+    def totals(self) -> Spend:
+        """The report's ``judge_spend``."""
+        from chatbot_tester.evaluator.report_model import Spend, TokenTotals
+
+        tokens = (
+            TokenTotals(
+                prompt=self.prompt,
+                completion=self.completion,
+                total=self.total,
+                estimated=self.estimated,
+            )
+            if self.usage_seen
+            else TokenTotals()
+        )
+        return Spend(
+            calls=self.calls,
+            cached=self.cached,
+            failed=self.failed,
+            tokens=tokens,
+            cost_usd=self.cost if self.priced else None,
+            unpriced=self.unpriced,
+        )
+
+
+def judge_spend(context: MetricContext) -> Spend | None:
+    """The judge spend of the evaluation run with ``context`` (``None``: no judge was used)."""
+    spend = context.extras.get(_SPEND_KEY)
+    return spend.totals() if isinstance(spend, JudgeSpend) else None
 
 
 @dataclass(frozen=True)
@@ -122,6 +205,7 @@ class JudgeClient:
         client = self.client
         client.cache = self.pool.cache
         outcome = await client.call(request, item_id, accept=lambda r: accept(r.text))
+        self.pool.spend.add(outcome, self.config.model)
         if outcome.cached and outcome.response is not None:
             return JudgeReply(outcome.response.text, None, cached=True)
         if outcome.response is None:
@@ -143,6 +227,11 @@ class JudgePool:
         self._clients: dict[str, JudgeClient] = {}
         self._cache: ResponseCache | None = None
         self._cache_opened = False
+        spend = context.extras.get(_SPEND_KEY)
+        if not isinstance(spend, JudgeSpend):
+            spend = context.extras[_SPEND_KEY] = JudgeSpend()
+        self.spend: JudgeSpend = spend
+        """This evaluation's judge spend (shared by every pool of the context)."""
 
     @classmethod
     def of(cls, context: MetricContext) -> JudgePool:

@@ -204,6 +204,9 @@ def render_markdown(report: EvalReport, failing: Sequence[_Failing] = ()) -> str
     out.append(
         f"**Cost:** {cost_text} · **Tokens:** {'–' if tok is None else tok}{' (estimated)' if tokens.estimated else ''}"
     )
+    judge = report.judge_spend
+    if judge is not None:
+        out.append(f"**Judge (apart from the bot):** {md_escape(judge.describe(), 200)}")
     if failing:
         out += [
             "",

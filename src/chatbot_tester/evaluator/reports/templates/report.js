@@ -63,12 +63,18 @@
     var box = document.getElementById("summary");
     add(box, el("h2", null, "Summary"));
     var tokens = S.tokens || {}, cost = S.cost || {};
-    add(box, cardsOf([
+    var cards = [
       ["samples", totals.samples], ["records", totals.records], ["ok", totals.ok], ["errors", totals.errors],
       ["missing", totals.missing || 0],
       ["tokens" + (tokens.estimated ? " (estimated)" : ""), tokens.total === null || tokens.total === undefined ? "–" : tokens.total],
       ["cost" + (cost.unknown ? " (" + cost.unknown + " unpriced)" : ""), money(cost.total)]
-    ]));
+    ];
+    var judge = S.judge_spend;  // the judge's own calls, apart from the bot's
+    if (judge) {
+      cards.push(["judge calls" + (judge.cached ? " (" + judge.cached + " cached)" : ""), judge.calls]);
+      cards.push(["judge cost", money(judge.cost_usd)]);
+    }
+    add(box, cardsOf(cards));
     var kinds = totals.errors_by_kind || {};
     var kindText = Object.keys(kinds).map(function (k) { return k + ": " + kinds[k]; }).join(", ");
     if (kindText) add(box, el("p", { "class": "err" }, "Errors by kind — " + kindText));
