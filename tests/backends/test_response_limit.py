@@ -36,7 +36,8 @@ def req(text: str = "hello") -> ChatRequest:
 
 def _create(name: str, transport: str | None, srv):
     if name == "http":
-        return backend_registry.create("http", url=srv.base_url + "/chat/completions")
+        stream = {"stream": transport} if transport else {}
+        return backend_registry.create("http", url=srv.base_url + "/chat/completions", **stream)
     options = {"api_key": KEY}
     if transport is not None:
         options["transport"] = transport
@@ -68,7 +69,9 @@ async def test_an_endless_body_stops_at_the_limit(fault_server_factory, make_bac
     assert decision.kind is ErrorKind.RESPONSE_TOO_LARGE and decision.decision == "fatal"
 
 
-@pytest.mark.parametrize("spec", BACKENDS[:4], ids=lambda p: "-".join(x for x in p if x))
+@pytest.mark.parametrize(
+    "spec", [*BACKENDS[:4], ("http", "sse")], ids=lambda p: "-".join(x for x in p if x)
+)
 async def test_an_endless_stream_stops_at_the_limit(fault_server_factory, spec):
     srv = await fault_server_factory(FaultPlan(rate=1.0, modes=("endless_body",)))
     backend = _create(*spec, srv)

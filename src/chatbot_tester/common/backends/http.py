@@ -339,7 +339,7 @@ class HTTPBackend(ChatBackend[HTTPOptions]):
         try:
             async with session.request(self._opts.method, url, data=body) as resp:
                 if resp.status >= 300:
-                    raw = await resp.read()
+                    raw = await read_aiohttp(resp)
                     raise status_error(self._status_class(resp.status, resp.headers, raw))
                 async with aclosing(read_stream(fmt, resp, request.session_id)) as items:
                     async for item in items:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
+from chatbot_tester.common.backends.body_limit import StreamBudget, read_aiohttp
 from chatbot_tester.common.backends.http_codec import kind_name, parse_usage, tojson
 from chatbot_tester.common.backends.sse import SSEParser
 from chatbot_tester.common.schemas import ChatResponse, TextDelta, Usage
@@ -143,6 +144,14 @@ def _truncated(message: str) -> BackendConnectionError:
     return BackendConnectionError(message, kind=ErrorKind.TRUNCATED_STREAM)
 
 
+async def _chunks(resp: aiohttp.ClientResponse) -> AsyncGenerator[bytes, None]:
+    """The body's chunks as they arrive, within ``runner.max_response_bytes`` (else too large)."""
+    budget = StreamBudget()
+    async for chunk in resp.content.iter_any():
+        budget.add(len(chunk))
+        yield chunk
+
+
 async def read_stream(
     fmt: StreamFormat, resp: aiohttp.ClientResponse, session_id: str | None
 ) -> AsyncGenerator[TextDelta | ChatResponse, None]:
@@ -150,7 +159,7 @@ async def read_stream(
     if fmt.mode == "sse":
         content_type = resp.headers.get("Content-Type", "")
         if "event-stream" not in content_type:
-            head = (await resp.read())[:80].decode("utf-8", "replace")
+            head = (await read_aiohttp(resp))[:80].decode("utf-8", "replace")
             raise BadResponse(
                 f"expected an event stream (http.stream: sse), got "
                 f"{content_type or 'no content type'}: {' '.join(head.split())!r}"
@@ -170,7 +179,7 @@ async def read_stream(
 async def _sse(acc: _Collector, resp: aiohttp.ClientResponse) -> AsyncGenerator[str | None, None]:
     fmt = acc.fmt
     parser = SSEParser()
-    async for chunk in resp.content.iter_any():
+    async for chunk in _chunks(resp):
         for event in parser.feed(chunk):
             if acc.done:
                 continue  # read on to the end so the connection is reused
@@ -193,7 +202,7 @@ async def _ndjson(
 ) -> AsyncGenerator[str | None, None]:
     fmt = acc.fmt
     tail = b""
-    async for chunk in resp.content.iter_any():
+    async for chunk in _chunks(resp):
         lines = (tail + chunk).split(b"\n")
         tail = lines.pop()
         for raw in lines:
@@ -224,7 +233,7 @@ async def _chunked(
     keep = len(done) - 1 if done else 0
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     held = ""
-    async for chunk in resp.content.iter_any():
+    async for chunk in _chunks(resp):
         if acc.done:
             continue
         acc.events += 1
