@@ -52,7 +52,7 @@ def _columns(pairs: tuple[str, ...]) -> dict[str, str]:
     help="CSV column mapping for --source, e.g. -c input=question -c tags=category.",
 )
 @click.option("--id", "dataset_id", help="Dataset id for --source (default: the file name).")
-@click.option("--no-cache", is_flag=True, help="Do not cache synthetic-generation calls.")
+@click.option("--no-cache", is_flag=True, help="Do not cache synthetic/document generation calls.")
 def command(
     pipeline: Path | None,
     source: Path | None,
@@ -86,7 +86,14 @@ def command(
         assert pipeline is not None
         pipe = load_config(pipeline)
         config, base_dir = pipe.generator, pipe.base_dir
-        if config.synthetic is not None and config.cache and not no_cache:
+        if config.documents is not None:  # bad documents fail before the cache is created
+            from chatbot_tester.generator.doc_readers import read_documents
+
+            read_documents(
+                config.documents.files, base_dir, jsonl_field=config.documents.jsonl_field
+            )
+        generated = config.synthetic is not None or config.documents is not None
+        if generated and config.cache and not no_cache:
             from chatbot_tester.common.artifacts.cache import open_cache
             from chatbot_tester.common.artifacts.remote_workspace import config_workspace
 
@@ -107,5 +114,14 @@ def command(
             f"samples ({report.invalid} invalid items); see {report_path_for(out).name}",
             err=True,
         )
+    if config.documents is not None:
+        from chatbot_tester.generator.doc_report import documents_report_path, load_documents_report
+
+        documents = load_documents_report(out)
+        if documents is not None:
+            click.echo(
+                f"documents: {documents.summary()}; see {documents_report_path(out).name}",
+                err=True,
+            )
     click.echo(f"wrote {info.count} samples (dataset '{info.id}', {info.hash[:19]})", err=True)
     click.echo(str(out))

@@ -11,28 +11,33 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
-    Strict,
     field_validator,
     model_validator,
 )
 
 from chatbot_tester.common import dotenv_source
-from chatbot_tester.common.redact import looks_secret_name, register_secret
-from chatbot_tester.errors import ConfigError
+from chatbot_tester.common.config_base import (
+    BackendSpec,
+    Bool,
+    Float,
+    Int,
+    resolve_env,
+)
+from chatbot_tester.common.config_base import ConfigModel as _Model
+from chatbot_tester.common.config_generator import DocumentsConfig
 
 __all__ = [
     "BackendSpec",
     "BackoffConfig",
+    "DocumentsConfig",
     "EvaluatorConfig",
     "GeneratorConfig",
     "JudgeConfig",
@@ -47,121 +52,6 @@ __all__ = [
     "VariantConfig",
     "resolve_env",
 ]
-
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
-
-
-def _option_name(where: str) -> str:
-    """The innermost option name in a ``where`` path (``opts.headers[0]`` -> ``headers``)."""
-    return re.sub(r"(\[\d+\])+$", "", where).rsplit(".", 1)[-1]
-
-
-def _substitute(value: str, where: str, sub: Callable[[re.Match[str]], str]) -> str:
-    """``value`` with each ``${...}`` replaced by ``sub``; ``$${`` is a literal ``${``.
-
-    A ``${`` that does not start a valid reference is a ``ConfigError`` naming ``where``; the
-    text of the reference is not echoed (it may be a secret pasted in by mistake).
-    """
-    if "${" not in value:
-        return value
-    out: list[str] = []
-    pos = 0
-    while True:
-        start = value.find("${", pos)
-        if start < 0:
-            out.append(value[pos:])
-            return "".join(out)
-        if start > pos and value[start - 1] == "$":
-            out.append(value[pos : start - 1] + "${")
-            pos = start + 2
-            continue
-        match = _ENV_REF.match(value, start)
-        if match is None:
-            if value.find("}", start) < 0:
-                problem = "unterminated ${...} reference: add the closing '}'"
-            else:
-                problem = (
-                    "invalid ${...} reference: write ${NAME} or ${NAME:-default}, NAME being "
-                    "letters, digits and '_'"
-                )
-            raise ConfigError(f"{where}: {problem} (or $${{ for a literal ${{)")
-        out.append(value[pos:start])
-        out.append(sub(match))
-        pos = match.end()
-
-
-def resolve_env(value: Any, *, where: str = "config") -> Any:
-    """Resolve ``${VAR}`` and ``${VAR:-default}`` inside strings, recursively, in memory only.
-
-    ``$${`` stands for a literal ``${``; any other ``${`` that is not a complete reference
-    (no closing ``}``, or an invalid name) is a ``ConfigError`` naming the option.
-
-    Values substituted from secret-looking variables (``*_KEY``, ``*_TOKEN``, ...) or into
-    secret-looking options (``api_key``, ``Authorization``, ...) are registered with
-    ``common.redact`` so they never reach a log, file or error message.
-    """
-    if isinstance(value, str):
-        secret_option = looks_secret_name(_option_name(where))
-
-        def sub(m: re.Match[str]) -> str:
-            name, default = m.group(1), m.group(2)
-            found = dotenv_source.lookup(name)  # the environment, then a .env beside the pipeline
-            if found is not None:
-                if secret_option or looks_secret_name(name):
-                    register_secret(found)
-                return found
-            if default is not None:
-                if secret_option:
-                    register_secret(default)
-                return default
-            raise ConfigError(
-                f"{where}: environment variable '{name}' is not set "
-                f"(export it, put it in a .env beside the pipeline, or write ${{{name}:-default}})"
-            )
-
-        return _substitute(value, where, sub)
-    if isinstance(value, dict):
-        return {k: resolve_env(v, where=f"{where}.{k}") for k, v in value.items()}
-    if isinstance(value, list):
-        return [resolve_env(v, where=f"{where}[{i}]") for i, v in enumerate(value)]
-    return value
-
-
-def _not_bool(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError(f"expected a number, got {str(value).lower()}")
-    return value
-
-
-Int = Annotated[int, Strict()]
-"""An integer field: ``true`` or ``"3"`` are errors, not 1 and 3 (pydantic's lax mode)."""
-Bool = Annotated[bool, Strict()]
-"""A boolean field: only ``true``/``false``, not ``1``, ``"yes"`` or ``"false"``."""
-Float = Annotated[float, BeforeValidator(_not_bool)]
-"""A number field: integers are fine, ``true``/``false`` are errors."""
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
-
-
-class BackendSpec(_Model):
-    """Which registered backend to use and how to configure it."""
-
-    backend: str
-    """Registered backend name: openai, anthropic, http, python, echo, scripted, demo, or a plugin."""
-    model: str | None = None
-    """Model name passed in each request."""
-    options: dict[str, Any] = Field(default_factory=dict)
-    """Backend options (base_url, api_key: "${OPENAI_API_KEY}", headers, ...); see `chatbot-tester backends`."""
-    params: dict[str, Any] = Field(default_factory=dict)
-    """Sampling parameters sent with every request (temperature, max_tokens, ...)."""
-
-    def resolved_options(self) -> dict[str, Any]:
-        """Options with ``${VAR}`` references resolved (in memory only)."""
-        resolved = resolve_env(self.options, where=f"backend '{self.backend}' options")
-        assert isinstance(resolved, dict)
-        return resolved
 
 
 class SyntheticConfig(BackendSpec):
@@ -186,7 +76,7 @@ class SyntheticConfig(BackendSpec):
 
 
 class GeneratorConfig(_Model):
-    """How the dataset is built: from a file (``source``) or by an LLM (``synthetic``)."""
+    """How the dataset is built: from a file (``source``), by an LLM (``synthetic``), from ``documents``."""
 
     source: Path | None = None
     """CSV, JSONL, JSON array, Parquet or YAML file, or a saved HF dataset folder (relative to the YAML file)."""
@@ -198,13 +88,17 @@ class GeneratorConfig(_Model):
     """Column mapping (CSV, JSON, Parquet, HF), field -> column: id, input, expected, context, tags, metadata.*."""
     synthetic: SyntheticConfig | None = None
     """Generate samples with an LLM instead of (or in addition to) a file."""
+    documents: DocumentsConfig | None = None
+    """Write grounded samples from documents (chunked, checked against their chunks, de-duplicated)."""
     cache: Bool = True
     """Cache the generator LLM's responses in the workspace."""
 
     @model_validator(mode="after")
     def _has_source(self) -> GeneratorConfig:
-        if self.source is None and self.synthetic is None:
-            raise ValueError("generator needs 'source' (a file) or 'synthetic' (an LLM)")
+        if self.source is None and self.synthetic is None and self.documents is None:
+            raise ValueError(
+                "generator needs 'source' (a file), 'synthetic' (an LLM) or 'documents'"
+            )
         return self
 
 

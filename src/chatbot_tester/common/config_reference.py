@@ -19,6 +19,7 @@ from pydantic_core import PydanticUndefined
 
 from chatbot_tester.common.config import (
     BackoffConfig,
+    DocumentsConfig,
     EvaluatorConfig,
     GeneratorConfig,
     JudgeConfig,
@@ -31,6 +32,7 @@ from chatbot_tester.common.config import (
     SyntheticConfig,
     VariantConfig,
 )
+from chatbot_tester.common.config_generator import Persona
 
 __all__ = ["MARK_END", "MARK_START", "render_reference", "replace_in"]
 
@@ -41,6 +43,8 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("(top level)", PipelineConfig),
     ("generator", GeneratorConfig),
     ("generator.synthetic", SyntheticConfig),
+    ("generator.documents", DocumentsConfig),
+    ("generator.documents.personas[]", Persona),
     ("runner", RunnerConfig),
     ("runner.backoff", BackoffConfig),
     ("runner.rate_limit / evaluator.judge.rate_limit", RateLimitConfig),

@@ -54,8 +54,8 @@ GENERATOR_FORMAT = 1
 
 
 def dataset_id_for(config: GeneratorConfig) -> str:
-    """``dataset_id``, else the source file's stem, else ``synthetic`` (validated as a name)."""
-    value = config.dataset_id or (config.source.stem if config.source else "synthetic")
+    """``dataset_id``, else the source file's stem, else ``synthetic``/``documents`` (validated)."""
+    value = config.dataset_id or (config.source.stem if config.source else _generated_name(config))
     return validate_name(value, "generator.dataset_id")
 
 
@@ -94,6 +94,12 @@ def dataset_fingerprint(config: GeneratorConfig, base_dir: Path) -> str:
         for doc in config.synthetic.documents:
             digest.update(b"\x00document\x00")
             digest.update(_file_bytes(_resolve(doc, base_dir), "a synthetic document"))
+    if config.documents is not None:  # the files the globs match now, by name and content
+        from chatbot_tester.generator.doc_readers import expand_files, source_name
+
+        for path in expand_files(config.documents.files, base_dir):
+            digest.update(b"\x00documents\x00" + source_name(path, base_dir).encode() + b"\x00")
+            digest.update(_file_bytes(path, "a document"))
     return "sha256:" + digest.hexdigest()
 
 
@@ -157,34 +163,67 @@ async def _build(
 ) -> tuple[DatasetInfo, SyntheticReport | None]:
     samples: Iterable[TestSample]
     report: SyntheticReport | None = None
-    if config.synthetic is None:
+    if config.synthetic is None and config.documents is None:
         samples = load_samples(config, base_dir)
     else:
-        from chatbot_tester.generator.synthetic import generate_synthetic
-
         taken: set[str] = set()
         from_file: list[TestSample] = []
         if source_path is not None:
             items = read_source(source_path, format=config.format, columns=config.columns)
             from_file = list(check_samples(items, source_path, taken=taken))
-        synthetic, report = await generate_synthetic(
-            config.synthetic,
-            base_dir=base_dir,
-            cache=cache if config.cache else None,
-            bus=bus,
-            taken=taken,
-        )
-        _record_report(report, out_path, bus)
-        samples = [*from_file, *synthetic]
-    where = display_path(source_path) if source_path is not None else "synthetic"
+        synthetic: list[TestSample] = []
+        if config.synthetic is not None:
+            from chatbot_tester.generator.synthetic import generate_synthetic
+
+            synthetic, report = await generate_synthetic(
+                config.synthetic,
+                base_dir=base_dir,
+                cache=cache if config.cache else None,
+                bus=bus,
+                taken=taken,
+            )
+            _record_report(report, out_path, bus)
+        grounded = await _from_documents(config, base_dir, out_path, cache, bus, taken, synthetic)
+        samples = [*from_file, *synthetic, *grounded]
+    where = display_path(source_path) if source_path is not None else _generated_name(config)
     count = write_jsonl_atomic(out_path, _non_empty(samples, where))
     info = DatasetInfo(
         id=dataset_id,
         hash=dataset_hash(out_path),
         count=count,
-        source=str(config.source) if config.source is not None else "synthetic",
+        source=str(config.source) if config.source is not None else _generated_name(config),
     )
     return info, report
+
+
+def _generated_name(config: GeneratorConfig) -> str:
+    return "synthetic" if config.synthetic is not None or config.documents is None else "documents"
+
+
+async def _from_documents(
+    config: GeneratorConfig,
+    base_dir: Path,
+    out_path: Path,
+    cache: ResponseCache | None,
+    bus: EventBus | None,
+    taken: set[str],
+    synthetic: list[TestSample],
+) -> list[TestSample]:
+    """The samples of ``generator.documents`` (none without it); writes their report."""
+    if config.documents is None:
+        return []
+    from chatbot_tester.generator.doc_report import record_documents_report
+    from chatbot_tester.generator.documents import generate_from_documents
+
+    samples, report = await generate_from_documents(
+        config.documents,
+        base_dir=base_dir,
+        cache=cache if config.cache else None,
+        bus=bus,
+        taken=taken | {s.id for s in synthetic},
+    )
+    record_documents_report(report, out_path, bus)
+    return samples
 
 
 async def generate_dataset(
@@ -296,7 +335,7 @@ async def ensure_dataset(
             id=dataset_id,
             hash=dataset_hash(path),
             count=sum(1 for _ in iter_json_objects(path)),
-            source=str(config.source) if config.source else "synthetic",
+            source=str(config.source) if config.source else _generated_name(config),
         )
         bus.emit(GenerationSkipped(dataset_id, f"identical dataset already built: {path.name}"))
         report = load_synthetic_report(path)
@@ -310,7 +349,8 @@ async def ensure_dataset(
             )
         return PreparedDataset(path, info, reused=True)
     cache = None
-    if config.synthetic is not None and config.cache and cache_root is not None:
+    generated = config.synthetic is not None or config.documents is not None
+    if generated and config.cache and cache_root is not None:
         from chatbot_tester.common.artifacts.cache import open_cache
 
         cache = open_cache(cache_root)

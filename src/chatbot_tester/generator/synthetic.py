@@ -35,6 +35,7 @@ __all__ = [
     "SYSTEM_PROMPT",
     "SyntheticItemError",
     "SyntheticReport",
+    "extract_json",
     "generate_synthetic",
     "parse_items",
 ]
@@ -115,7 +116,8 @@ class SyntheticReport(BaseModel):
         return "; ".join(seen) if seen else "no valid items in the replies"
 
 
-def _extract_json(text: str) -> Any:
+def extract_json(text: str) -> Any:
+    """The JSON value of a model's reply: bare, in a code fence, or the outermost {...}/[...]."""
     text = text.strip()
     fenced = _FENCE.match(text)
     if fenced:
@@ -142,7 +144,7 @@ def _excerpt(value: Any) -> str:
 def parse_items(text: str) -> tuple[list[TestSample], list[tuple[int | None, str, str]]]:
     """Valid samples of a reply, and ``(item index, error, excerpt)`` for what is not valid."""
     try:
-        data = _extract_json(text)
+        data = extract_json(text)
     except ValueError as exc:
         return [], [(None, str(exc), _excerpt(text))]
     if isinstance(data, dict):

@@ -1,0 +1,172 @@
+"""generator.documents: planned type mix, tracing, grounding drops, near-duplicates, seeds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from doc_kit import NEAR_DUP_Q, RETURNS_Q, UNGROUNDED_A, documents_config, write_docs
+
+from chatbot_tester.common.artifacts.cache import ResponseCache
+from chatbot_tester.common.config import GeneratorConfig
+from chatbot_tester.common.config_generator import DocumentsConfig
+from chatbot_tester.generator.chunking import chunk_documents
+from chatbot_tester.generator.doc_questions import allocate
+from chatbot_tester.generator.doc_readers import read_documents
+from chatbot_tester.generator.documents import generate_from_documents
+from chatbot_tester.generator.generate import dataset_fingerprint, generate_dataset
+
+
+def config(**overrides: Any) -> DocumentsConfig:
+    return DocumentsConfig.model_validate(documents_config(**overrides))
+
+
+async def test_ungrounded_and_near_duplicate_are_dropped_and_reported(tmp_path: Path) -> None:
+    write_docs(tmp_path)
+    samples, report = await generate_from_documents(config(), base_dir=tmp_path)
+    questions = [s.input for s in samples]
+    assert (report.requested, report.produced, report.documents, report.chunks) == (5, 3, 5, 5)
+    assert UNGROUNDED_A not in [s.expected for s in samples]
+    assert [d.answer for d in report.ungrounded] == [UNGROUNDED_A]
+    assert report.ungrounded[0].score == 0.0 and "not in the chunks" in report.ungrounded[0].reason
+    # exactly one of the two near-identical questions survives: the earlier slot's
+    assert len(report.duplicates) == 1 and len({RETURNS_Q, NEAR_DUP_Q} & set(questions)) == 1
+    dup = report.duplicates[0]
+    kept = next(s for s in samples if s.input in {RETURNS_Q, NEAR_DUP_Q})
+    assert dup.duplicate_of == kept.metadata["origin"]["slot"] and dup.score is not None
+    assert dup.score >= 90 and dup.question in {RETURNS_Q, NEAR_DUP_Q} - {kept.input}
+    assert [s.id for s in samples] == ["doc-0001", "doc-0002", "doc-0003"]
+    assert report.by_type == {"factual": 3} and report.summary().startswith("3 of 5 samples kept")
+
+
+async def test_every_sample_is_traced_to_its_chunks(tmp_path: Path) -> None:
+    write_docs(tmp_path)
+    cfg = config(
+        count=12, mix=DocumentsConfig.model_fields["mix"].get_default(call_default_factory=True)
+    )
+    chunks = {c.id: c for c in chunk_documents(read_documents(cfg.files, tmp_path), 200, 40)}
+    samples, report = await generate_from_documents(cfg, base_dir=tmp_path)
+    assert report.planned_by_type == allocate(cfg.mix, 12)
+    assert set(report.planned_by_type) == {
+        "factual", "multi_hop", "comparison", "conditional", "unanswerable", "conversational"
+    }  # fmt: skip
+    assert report.produced + report.dropped == 12 and not report.failed
+    for sample in samples:
+        origin = sample.metadata["origin"]
+        qtype = origin["question_type"]
+        assert origin["generator"] == "documents" and origin["seed"] == 7
+        assert f"qtype:{qtype}" in sample.tags
+        used = [chunks[c["id"]] for c in origin["chunks"]]
+        assert sample.context == [c.text for c in used]
+        for ref, chunk in zip(origin["chunks"], used, strict=True):
+            assert (ref["source"], ref["start"], ref["end"]) == (
+                chunk.source,
+                chunk.start,
+                chunk.end,
+            )
+            doc = (tmp_path / ref["source"]).read_text()
+            assert doc[ref["start"] : ref["end"]] == chunk.text
+        assert len(used) == {
+            "multi_hop": len(used) if len(used) in (2, 3) else -1,
+            "comparison": 2,
+        }.get(qtype, 1)
+        if qtype == "conversational":
+            assert sample.turns is not None and len(sample.turns) == 2
+            assert all(t.expected for t in sample.turns)
+        if qtype == "unanswerable":
+            assert sample.expected == cfg.unanswerable_answer
+            assert [(a.type, a.options) for a in sample.assertions] == [
+                ("refusal", {"expect": "refuse"})
+            ]
+
+
+async def test_same_seed_same_dataset_and_docs_in_the_fingerprint(tmp_path: Path) -> None:
+    docs = write_docs(tmp_path)
+    gen = GeneratorConfig.model_validate(
+        {
+            "documents": documents_config(
+                count=12, mix={"factual": 1, "conversational": 1, "multi_hop": 1}
+            )
+        }
+    )
+    first, again, other = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "c.jsonl"
+    await generate_dataset(gen, base_dir=tmp_path, out_path=first)
+    await generate_dataset(gen, base_dir=tmp_path, out_path=again)
+    assert first.read_bytes() == again.read_bytes()
+    reseeded = gen.model_copy(update={"documents": gen.documents.model_copy(update={"seed": 8})})  # type: ignore[union-attr]
+    await generate_dataset(reseeded, base_dir=tmp_path, out_path=other)
+    assert other.read_bytes() != first.read_bytes()
+    report = json.loads((tmp_path / "a.documents.json").read_text())
+    assert report["produced"] == len(first.read_text().splitlines())
+    before = dataset_fingerprint(gen, tmp_path)
+    (docs / "stores.md").write_text("The Denver store closes at 9 pm.")
+    assert dataset_fingerprint(gen, tmp_path) != before
+    (docs / "new.md").write_text("A new document.")
+    assert len({before, dataset_fingerprint(gen, tmp_path)}) == 2
+
+
+async def test_cache_replays_the_generation(tmp_path: Path) -> None:
+    write_docs(tmp_path)
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    try:
+        cold_samples, cold = await generate_from_documents(config(), base_dir=tmp_path, cache=cache)
+        cache.flush()
+        warm_samples, warm = await generate_from_documents(config(), base_dir=tmp_path, cache=cache)
+    finally:
+        cache.close()
+    assert cold.cached == 0 and warm.cached == warm.calls == cold.calls == 5
+    assert [s.model_dump() for s in warm_samples] == [s.model_dump() for s in cold_samples]
+
+
+async def test_judge_grounding_drops_what_the_judge_rejects(tmp_path: Path) -> None:
+    write_docs(tmp_path)
+    judge = {
+        "backend": "scripted",
+        "options": {
+            "rules": [
+                {
+                    "contains": f"Answer: {UNGROUNDED_A}",
+                    "reply": '{"grounded": false, "reason": "not in the passage"}',
+                }
+            ],
+            "default": '{"grounded": true, "reason": "supported"}',
+        },
+    }
+    cfg = config(grounding="judge", grounding_judge=judge, dedupe_threshold=100)
+    samples, report = await generate_from_documents(cfg, base_dir=tmp_path)
+    assert report.produced == 4 and not report.duplicates  # 100: only exact repeats go
+    assert [d.answer for d in report.ungrounded] == [UNGROUNDED_A]
+    assert report.ungrounded[0].reason.startswith("judge: not supported")
+    assert report.calls == 10  # 5 questions + 5 verdicts
+    assert all(s.metadata["grounding"]["method"] == "judge" for s in samples)
+
+
+async def test_invalid_replies_are_retried_then_reported(tmp_path: Path) -> None:
+    write_docs(tmp_path)
+    cfg = config(options={"default": "not JSON"}, max_attempts=2)
+    gen = GeneratorConfig(documents=cfg)
+    from chatbot_tester.errors import DatasetError
+
+    with pytest.raises(
+        DatasetError, match=r"0 of 5 samples kept .* 5 failed dropped\): no sample left"
+    ):
+        await generate_dataset(gen, base_dir=tmp_path, out_path=tmp_path / "d.jsonl")
+    assert not (tmp_path / "d.jsonl").exists()
+    report = json.loads((tmp_path / "d.documents.json").read_text())
+    assert [f["reason"] for f in report["failed"]] == ["the reply is not JSON"] * 5
+    assert report["calls"] == 10
+
+
+def test_config_rejects_bad_shapes() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="chunk_overlap"):
+        config(chunk_tokens=20, chunk_overlap=20)
+    with pytest.raises(ValidationError, match="weight above 0"):
+        config(mix={"factual": 0})
+    with pytest.raises(ValidationError, match="mix"):
+        config(mix={"trivia": 1})
+    with pytest.raises(ValidationError, match="personas"):
+        config(personas=[{"name": "x"}])
