@@ -170,3 +170,83 @@ def test_config_rejects_bad_shapes() -> None:
         config(mix={"trivia": 1})
     with pytest.raises(ValidationError, match="personas"):
         config(personas=[{"name": "x"}])
+
+
+WRITER = """
+import json
+from pathlib import Path
+
+from chatbot_tester.errors import BackendHTTPError
+
+FLAG = Path(__file__).with_name("fail-warranty")
+
+
+def write(prompt: str) -> str:
+    if "warranty" in prompt and FLAG.exists():
+        raise BackendHTTPError("HTTP 503: simulated outage", status_code=503, retryable=True)
+    topic = prompt.split("Passage 1 (docs/", 1)[1].split(".md", 1)[0]
+    body = prompt.split("):\\n", 1)[1].split("\\n\\nWrite one", 1)[0]
+    sentence = body.split("\\n\\n")[-1].split(". ")[0]
+    return json.dumps({"question": f"What about {topic}?", "answer": sentence})
+"""
+
+
+async def test_a_failed_call_stores_nothing_and_the_rerun_replays_the_cache(tmp_path: Path) -> None:
+    from chatbot_tester.errors import DatasetError
+
+    write_docs(tmp_path)
+    (tmp_path / "ct_doc_writer.py").write_text(WRITER)
+    (tmp_path / "fail-warranty").write_text("")
+    docs = documents_config(
+        backend="python",
+        options={"function": "ct_doc_writer:write", "search_path": str(tmp_path)},
+        retries=0,
+        max_attempts=1,
+    )
+    gen = GeneratorConfig.model_validate({"documents": docs})
+    out = tmp_path / "d.jsonl"
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    try:
+        with pytest.raises(DatasetError, match="1 of 5 slot"):
+            await generate_dataset(gen, base_dir=tmp_path, out_path=out, cache=cache)
+        assert not out.exists()
+        failed = json.loads((tmp_path / "d.documents.json").read_text())
+        assert failed["error_slots"] == 1 and "simulated outage" in failed["failed"][0]["reason"]
+        cache.flush()
+        (tmp_path / "fail-warranty").unlink()
+        info = await generate_dataset(gen, base_dir=tmp_path, out_path=out, cache=cache)
+    finally:
+        cache.close()
+    report = json.loads((tmp_path / "d.documents.json").read_text())
+    assert (report["calls"], report["cached"], info.count) == (5, 4, 5)
+
+
+async def test_personas_are_drawn_per_slot_and_recorded(tmp_path: Path) -> None:
+    from chatbot_tester.generator.chunking import chunk_documents as chunk_all
+    from chatbot_tester.generator.doc_questions import plan_slots, slot_request
+
+    write_docs(tmp_path)
+    personas = [
+        {"role": "nurse", "expertise": "expert", "tone": "terse"},
+        {"role": "student", "language": "French"},
+    ]
+    cfg = config(personas=personas, dedupe_threshold=100)
+    slots = plan_slots(cfg, chunk_all(read_documents(cfg.files, tmp_path), 200, 40))
+    assert {s.persona.role for s in slots if s.persona} == {"nurse", "student"}
+    prompt = (
+        slot_request(
+            cfg, next(s for s in slots if s.persona and s.persona.role == "student"), 1, []
+        )
+        .messages[1]
+        .content
+    )
+    assert (
+        "Write as this user would ask: a student (intermediate expertise, neutral tone), in French."
+        in prompt
+    )
+    samples, _ = await generate_from_documents(cfg, base_dir=tmp_path)
+    for sample in samples:
+        persona = sample.metadata["origin"]["persona"]
+        assert (
+            persona["role"] in {"nurse", "student"} and f"persona:{persona['role']}" in sample.tags
+        )

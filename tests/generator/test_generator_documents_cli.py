@@ -141,3 +141,21 @@ def test_bad_documents_are_one_line_exit_2_nothing_written(
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), stderr
     assert needle in lines[0] and "Traceback" not in stderr
     assert not (tmp_path / "out.jsonl").exists() and not (tmp_path / "ws").exists()
+
+
+@pytest.mark.parametrize(
+    ("documents", "needle"),
+    [
+        ({"personas": ["nurse"]}, "generator.documents.personas.0"),
+        ({"personas": [{"name": "nurse"}]}, "generator.documents.personas.0"),
+        ({"mix": {"trivia": 1}}, "generator.documents.mix"),
+    ],
+)
+def test_bad_documents_config_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], documents: dict[str, Any], needle: str
+) -> None:
+    path = pipeline(tmp_path, **documents)
+    code, _, stderr = run_cli(["generate", str(path), "-o", str(tmp_path / "o.jsonl")], capsys)
+    lines = stderr.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and needle in lines[0], stderr
+    assert str(path) in lines[0] and not (tmp_path / "o.jsonl").exists()

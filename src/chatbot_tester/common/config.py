@@ -32,7 +32,7 @@ from chatbot_tester.common.config_base import (
     resolve_env,
 )
 from chatbot_tester.common.config_base import ConfigModel as _Model
-from chatbot_tester.common.config_generator import DocumentsConfig
+from chatbot_tester.common.config_generator import DocumentsConfig, PerturbationsConfig
 
 __all__ = [
     "BackendSpec",
@@ -90,6 +90,8 @@ class GeneratorConfig(_Model):
     """Generate samples with an LLM instead of (or in addition to) a file."""
     documents: DocumentsConfig | None = None
     """Write grounded samples from documents (chunked, checked against their chunks, de-duplicated)."""
+    perturbations: PerturbationsConfig | None = None
+    """Add offline variants of every sample (typos, casing, ...), tagged ``perturbation:<kind>``."""
     cache: Bool = True
     """Cache the generator LLM's responses in the workspace."""
 

@@ -12,9 +12,17 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from chatbot_tester.common.config_base import BackendSpec, ConfigModel, Float, Int
+from chatbot_tester.common.config_base import BackendSpec, Bool, ConfigModel, Float, Int
 
-__all__ = ["QUESTION_TYPES", "DocumentsConfig", "Persona", "QuestionType"]
+__all__ = [
+    "PERTURBATIONS",
+    "QUESTION_TYPES",
+    "DocumentsConfig",
+    "Persona",
+    "Perturbation",
+    "PerturbationsConfig",
+    "QuestionType",
+]
 
 QuestionType = Literal[
     "factual", "multi_hop", "comparison", "conditional", "unanswerable", "conversational"
@@ -113,3 +121,42 @@ class DocumentsConfig(BackendSpec):
                 f"({self.chunk_tokens})"
             )
         return self
+
+
+Perturbation = Literal[
+    "typos", "casing", "punctuation", "whitespace", "filler", "word_order", "confusables",
+    "truncation",
+]  # fmt: skip
+PERTURBATIONS: tuple[Perturbation, ...] = (
+    "typos",
+    "casing",
+    "punctuation",
+    "whitespace",
+    "filler",
+    "word_order",
+    "confusables",
+    "truncation",
+)
+"""Every offline perturbation, in the order variants are written."""
+
+
+class PerturbationsConfig(ConfigModel):
+    """Offline, deterministic variants of every sample's user text (robustness tests)."""
+
+    kinds: list[Perturbation] = Field(default_factory=lambda: list(PERTURBATIONS), min_length=1)
+    """Which perturbations: typos, casing, punctuation, whitespace, filler, word_order, confusables, truncation."""
+    rate: Float = Field(default=0.15, gt=0, le=1)
+    """Share of the words touched by typos, filler, confusables and word order (at least one)."""
+    seed: Int = 0
+    """Seed of every draw; the same seed gives the same variants."""
+    only_tags: list[str] = Field(default_factory=list)
+    """Perturb only samples with one of these tags (default: every sample)."""
+    keep_original: Bool = True
+    """Keep the parent samples (tagged ``perturbation:none``) next to their variants."""
+
+    @field_validator("kinds")
+    @classmethod
+    def _unique(cls, kinds: list[Perturbation]) -> list[Perturbation]:
+        if len(set(kinds)) != len(kinds):
+            raise ValueError("each perturbation may be listed once")
+        return kinds

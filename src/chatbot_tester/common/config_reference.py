@@ -32,7 +32,7 @@ from chatbot_tester.common.config import (
     SyntheticConfig,
     VariantConfig,
 )
-from chatbot_tester.common.config_generator import Persona
+from chatbot_tester.common.config_generator import Persona, PerturbationsConfig
 
 __all__ = ["MARK_END", "MARK_START", "render_reference", "replace_in"]
 
@@ -45,6 +45,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("generator.synthetic", SyntheticConfig),
     ("generator.documents", DocumentsConfig),
     ("generator.documents.personas[]", Persona),
+    ("generator.perturbations", PerturbationsConfig),
     ("runner", RunnerConfig),
     ("runner.backoff", BackoffConfig),
     ("runner.rate_limit / evaluator.judge.rate_limit", RateLimitConfig),

@@ -186,6 +186,10 @@ async def _build(
         grounded = await _from_documents(config, base_dir, out_path, cache, bus, taken, synthetic)
         samples = [*from_file, *synthetic, *grounded]
     where = display_path(source_path) if source_path is not None else _generated_name(config)
+    if config.perturbations is not None:
+        from chatbot_tester.generator.perturb import perturb_samples
+
+        samples = perturb_samples(samples, config.perturbations)
     count = write_jsonl_atomic(out_path, _non_empty(samples, where))
     info = DatasetInfo(
         id=dataset_id,

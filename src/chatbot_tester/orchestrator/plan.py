@@ -172,9 +172,18 @@ def _plan_one(config: PipelineConfig, workspace_dir: Path | None) -> PipelinePla
         validate_assertions(samples, config.resolve_path(config.generator.source))
     documents = _documents_plan(config)
     n_documents = documents.samples if documents else 0
-    n_samples = len(samples) + (synthetic.count if synthetic else 0) + n_documents
+    perturbations = config.generator.perturbations
+    factor = 1  # variants of the generated samples (those from a file are counted exactly)
+    if perturbations is not None:
+        from chatbot_tester.generator.perturb import perturb_samples
+
+        samples = list(perturb_samples(samples, perturbations))
+        factor = len(perturbations.kinds) + int(perturbations.keep_original)
+    n_samples = len(samples) + factor * ((synthetic.count if synthetic else 0) + n_documents)
     turns = sum(len(s.turns) if s.turns else 1 for s in samples)
-    turns += (synthetic.count if synthetic else 0) + (documents.turns if documents else 0)
+    turns += factor * (
+        (synthetic.count if synthetic else 0) + (documents.turns if documents else 0)
+    )
 
     expected_tokens = [
         count_tokens(ref, runner.model) for s in samples for ref in s.expected_list()[:1]
@@ -194,7 +203,9 @@ def _plan_one(config: PipelineConfig, workspace_dir: Path | None) -> PipelinePla
         prompt += usage.prompt_tokens or 0
         completion += usage.completion_tokens or 0
         runner_calls += calls
-    n_synthetic = (synthetic.count if synthetic else 0) + (documents.turns if documents else 0)
+    n_synthetic = factor * (
+        (synthetic.count if synthetic else 0) + (documents.turns if documents else 0)
+    )
     runner_calls = (runner_calls + n_synthetic) * runner.repeat
     completion = (completion + per_answer * n_synthetic) * runner.repeat
     prompt *= runner.repeat
