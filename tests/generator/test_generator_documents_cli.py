@@ -159,3 +159,47 @@ def test_bad_documents_config_is_one_line(
     lines = stderr.strip().splitlines()
     assert code == 2 and len(lines) == 1 and needle in lines[0], stderr
     assert str(path) in lines[0] and not (tmp_path / "o.jsonl").exists()
+
+
+def test_the_documents_example_runs_offline_to_a_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    shutil.copytree(
+        examples / "documents",
+        tmp_path / "documents",
+        ignore=shutil.ignore_patterns("workspace", "__pycache__"),
+    )
+    (tmp_path / "quickstart").mkdir()
+    shutil.copy(examples / "quickstart" / "kb.yaml", tmp_path / "quickstart" / "kb.yaml")
+    args = [
+        "run",
+        str(tmp_path / "documents" / "pipeline.yaml"),
+        "--workspace",
+        str(tmp_path / "ws"),
+    ]
+    code, stdout, stderr = run_cli(args, capsys)
+    assert code == 0, stderr
+    run_dir = Path(stdout.strip().splitlines()[-1])
+    report = json.loads((run_dir / "report.json").read_text())
+    qtypes = {t for t in report["tags"] if t.startswith("qtype:")}
+    assert qtypes == {
+        f"qtype:{t}"
+        for t in (
+            "factual",
+            "multi_hop",
+            "comparison",
+            "conditional",
+            "unanswerable",
+            "conversational",
+        )
+    }
+    assert {t for t in report["tags"] if t.startswith("persona:")} == {
+        "persona:first-time customer",
+        "persona:returning member",
+    }
+    assert (run_dir / "report.html").is_file() and list(
+        (tmp_path / "ws" / "datasets").glob("*.documents.json")
+    )

@@ -87,6 +87,9 @@ class Slot:
     qtype: QuestionType
     chunks: tuple[Chunk, ...]
     persona: Persona | None = None
+    variant: int = 1
+    """How many slots so far (this one included) have this type and these chunks: the prompt
+    says so, so two of them are different requests (not one cached reply twice)."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,7 @@ def plan_slots(config: DocumentsConfig, chunks: list[Chunk]) -> list[Slot]:
     order = list(chunks)
     rng.shuffle(order)
     slots: list[Slot] = []
+    seen: dict[tuple[str, tuple[str, ...]], int] = {}
     single = 0
     for index, qtype in enumerate(types):
         draw = random.Random(f"documents:{config.seed}:{index}")
@@ -134,7 +138,9 @@ def plan_slots(config: DocumentsConfig, chunks: list[Chunk]) -> list[Slot]:
         else:
             picked = tuple(sorted(draw.sample(chunks, min(want, len(chunks))), key=chunks.index))
         persona = draw.choice(config.personas) if config.personas else None
-        slots.append(Slot(index, qtype, picked, persona))
+        key = (qtype, tuple(c.id for c in picked))
+        seen[key] = seen.get(key, 0) + 1
+        slots.append(Slot(index, qtype, picked, persona, seen[key]))
     return slots
 
 
@@ -155,6 +161,11 @@ def slot_request(
     for number, chunk in enumerate(slot.chunks, start=1):
         parts += ["", f"Passage {number} ({chunk.source}):", chunk.text]
     parts += ["", _TASKS[slot.qtype].format(turns=config.follow_up_turns)]
+    if slot.variant > 1:
+        parts.append(
+            f"This is question {slot.variant} on these passages: ask about a different detail "
+            "than the obvious first question."
+        )
     if slot.persona is not None:
         parts.append(_persona_line(slot.persona))
     parts.append(f"Reply shaped {_SHAPES.get(slot.qtype, _DEFAULT_SHAPE)}")
