@@ -33,6 +33,7 @@ from chatbot_tester.common.config_base import (
 )
 from chatbot_tester.common.config_base import ConfigModel as _Model
 from chatbot_tester.common.config_generator import DocumentsConfig, PerturbationsConfig
+from chatbot_tester.common.config_simulation import SimulatedUserConfig
 
 __all__ = [
     "BackendSpec",
@@ -168,6 +169,8 @@ class RunnerConfig(BackendSpec):
     """Fraction of samples allowed to end in errors before the run exits 1."""
     prices: dict[str, Price] = Field(default_factory=dict)
     """Per-model prices overriding the built-in table."""
+    simulated_user: SimulatedUserConfig | None = None
+    """The backend that plays the user of ``scenario`` samples (simulated multi-turn conversations)."""
 
 
 class VariantConfig(_Model):

@@ -33,6 +33,7 @@ from chatbot_tester.common.config import (
     VariantConfig,
 )
 from chatbot_tester.common.config_generator import Persona, PerturbationsConfig
+from chatbot_tester.common.config_simulation import SimulatedUserConfig
 
 __all__ = ["MARK_END", "MARK_START", "render_reference", "replace_in"]
 
@@ -48,6 +49,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("generator.perturbations", PerturbationsConfig),
     ("runner", RunnerConfig),
     ("runner.backoff", BackoffConfig),
+    ("runner.simulated_user", SimulatedUserConfig),
     ("runner.rate_limit / evaluator.judge.rate_limit", RateLimitConfig),
     ("runner.prices.<model>", Price),
     ("variants[]", VariantConfig),
