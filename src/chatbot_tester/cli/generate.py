@@ -53,6 +53,21 @@ def _columns(pairs: tuple[str, ...]) -> dict[str, str]:
 )
 @click.option("--id", "dataset_id", help="Dataset id for --source (default: the file name).")
 @click.option("--no-cache", is_flag=True, help="Do not cache synthetic/document generation calls.")
+@click.option(
+    "--pack",
+    "packs",
+    multiple=True,
+    metavar="NAME",
+    help="Write the red-team pack NAME (repeatable; see --list-packs).",
+)
+@click.option(
+    "--strategy",
+    "strategies",
+    multiple=True,
+    type=click.Choice(["base64", "leetspeak", "roleplay", "crescendo"]),
+    help="Add a transformed copy of every pack attack (repeatable).",
+)
+@click.option("--list-packs", is_flag=True, help="List the shipped red-team packs and exit.")
 def command(
     pipeline: Path | None,
     source: Path | None,
@@ -61,16 +76,41 @@ def command(
     columns: tuple[str, ...],
     dataset_id: str | None,
     no_cache: bool,
+    packs: tuple[str, ...],
+    strategies: tuple[str, ...],
+    list_packs: bool,
 ) -> None:
-    """Build a dataset.jsonl from PIPELINE's generator section, or convert --source FILE."""
+    """Build a dataset.jsonl from PIPELINE's generator section, --source FILE or --pack NAME."""
     from chatbot_tester.common.config import GeneratorConfig
     from chatbot_tester.errors import UsageError
     from chatbot_tester.generator.generate import build_dataset, dataset_id_for, report_path_for
 
-    if (pipeline is None) == (source is None):
-        raise UsageError("give a PIPELINE file or --source FILE (one of them)")
+    if list_packs:
+        from chatbot_tester.generator.redteam import available_packs, load_pack
+
+        for name in available_packs():
+            pack = load_pack(name)
+            click.echo(f"{name} (v{pack.version}, {len(pack.samples)} attacks): {pack.description}")
+        return
+    if strategies and not packs:
+        raise UsageError("--strategy transforms --pack attacks: add --pack NAME")
+    if sum(x is not None and x != () for x in (pipeline, source, packs or None)) != 1:
+        raise UsageError("give a PIPELINE file or --source FILE (or --pack NAME; one of them)")
     cache = None
-    if source is not None:
+    if packs:
+        from chatbot_tester.generator.redteam import load_pack
+
+        for name in packs:
+            load_pack(name)  # an unknown name fails before anything is written
+        config = GeneratorConfig.model_validate(
+            {
+                "packs": list(packs),
+                "strategies": list(strategies),
+                "dataset_id": dataset_id or "redteam",
+            }
+        )
+        base_dir = Path.cwd()
+    elif source is not None:
         config = GeneratorConfig(
             source=source.resolve(),
             format=fmt,

@@ -32,7 +32,7 @@ from chatbot_tester.common.config_base import (
     resolve_env,
 )
 from chatbot_tester.common.config_base import ConfigModel as _Model
-from chatbot_tester.common.config_generator import DocumentsConfig, PerturbationsConfig
+from chatbot_tester.common.config_generator import DocumentsConfig, PerturbationsConfig, Strategy
 from chatbot_tester.common.config_simulation import SimulatedUserConfig
 
 __all__ = [
@@ -91,6 +91,10 @@ class GeneratorConfig(_Model):
     """Generate samples with an LLM instead of (or in addition to) a file."""
     documents: DocumentsConfig | None = None
     """Write grounded samples from documents (chunked, checked against their chunks, de-duplicated)."""
+    packs: list[str] = Field(default_factory=list)
+    """Red-team packs shipped with chatbot-tester (``chatbot-tester generate --list-packs``): prompt-injection, jailbreak, ..."""
+    strategies: list[Strategy] = Field(default_factory=list)
+    """Transformations added for every pack sample: base64, leetspeak, roleplay, crescendo (multi-turn)."""
     perturbations: PerturbationsConfig | None = None
     """Add offline variants of every sample (typos, casing, ...), tagged ``perturbation:<kind>``."""
     cache: Bool = True
@@ -98,10 +102,13 @@ class GeneratorConfig(_Model):
 
     @model_validator(mode="after")
     def _has_source(self) -> GeneratorConfig:
-        if self.source is None and self.synthetic is None and self.documents is None:
+        given = (self.source, self.synthetic, self.documents)
+        if all(x is None for x in given) and not self.packs:
             raise ValueError(
-                "generator needs 'source' (a file), 'synthetic' (an LLM) or 'documents'"
+                "generator needs 'source' (a file), 'synthetic' (an LLM), 'documents' or 'packs'"
             )
+        if self.strategies and not self.packs:
+            raise ValueError("'strategies' transform red-team 'packs': add packs or remove them")
         return self
 
 

@@ -15,13 +15,16 @@ from pydantic import Field, field_validator, model_validator
 from chatbot_tester.common.config_base import BackendSpec, Bool, ConfigModel, Float, Int
 
 __all__ = [
+    "CANARY",
     "PERTURBATIONS",
     "QUESTION_TYPES",
+    "STRATEGIES",
     "DocumentsConfig",
     "Persona",
     "Perturbation",
     "PerturbationsConfig",
     "QuestionType",
+    "Strategy",
 ]
 
 QuestionType = Literal[
@@ -160,3 +163,11 @@ class PerturbationsConfig(ConfigModel):
         if len(set(kinds)) != len(kinds):
             raise ValueError("each perturbation may be listed once")
         return kinds
+
+
+Strategy = Literal["base64", "leetspeak", "roleplay", "crescendo"]
+STRATEGIES: tuple[Strategy, ...] = ("base64", "leetspeak", "roleplay", "crescendo")
+"""Every red-team strategy: transformations of an attack that try to slip past defences."""
+
+CANARY = "CT-CANARY-9F4E2A"
+"""The secret planted in the system messages of the ``system-prompt-extraction`` pack."""

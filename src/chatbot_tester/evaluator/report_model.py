@@ -198,7 +198,7 @@ class EvalReport(BaseModel):
     cost: CostTotals = Field(default_factory=CostTotals)
     """Cost in USD."""
     tags: dict[str, dict[str, MetricStats]] = Field(default_factory=dict)
-    """Per tag, per metric (without intervals)."""
+    """Per tag, per metric (without intervals, except for ``pack:`` and ``strategy:`` tags)."""
     gates: list[GateOutcome] = Field(default_factory=list)
     """Every gate, in order."""
     passed: bool = True

@@ -163,7 +163,7 @@ async def _build(
 ) -> tuple[DatasetInfo, SyntheticReport | None]:
     samples: Iterable[TestSample]
     report: SyntheticReport | None = None
-    if config.synthetic is None and config.documents is None:
+    if config.synthetic is None and config.documents is None and not config.packs:
         samples = load_samples(config, base_dir)
     else:
         taken: set[str] = set()
@@ -184,7 +184,18 @@ async def _build(
             )
             _record_report(report, out_path, bus)
         grounded = await _from_documents(config, base_dir, out_path, cache, bus, taken, synthetic)
-        samples = [*from_file, *synthetic, *grounded]
+        attacks: list[TestSample] = []
+        if config.packs:
+            from chatbot_tester.generator.redteam import pack_samples
+
+            attacks = pack_samples(config.packs, config.strategies)
+            clash = {s.id for s in attacks} & {s.id for s in (*from_file, *synthetic, *grounded)}
+            if clash:
+                raise DatasetError(
+                    f"sample id '{sorted(clash)[0]}' is both in the dataset and in a red-team "
+                    "pack; rename the dataset's sample"
+                )
+        samples = [*from_file, *synthetic, *grounded, *attacks]
     where = display_path(source_path) if source_path is not None else _generated_name(config)
     if config.perturbations is not None:
         from chatbot_tester.generator.perturb import perturb_samples
@@ -201,7 +212,11 @@ async def _build(
 
 
 def _generated_name(config: GeneratorConfig) -> str:
-    return "synthetic" if config.synthetic is not None or config.documents is None else "documents"
+    if config.synthetic is not None:
+        return "synthetic"
+    if config.documents is not None:
+        return "documents"
+    return "redteam" if config.packs else "synthetic"
 
 
 async def _from_documents(

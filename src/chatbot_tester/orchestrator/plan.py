@@ -170,6 +170,10 @@ def _plan_one(config: PipelineConfig, workspace_dir: Path | None) -> PipelinePla
     if config.generator.source is not None:
         samples = list(load_samples(config.generator, config.base_dir))
         validate_assertions(samples, config.resolve_path(config.generator.source))
+    if config.generator.packs:  # red-team attacks are known exactly
+        from chatbot_tester.generator.redteam import pack_samples
+
+        samples += pack_samples(config.generator.packs, config.generator.strategies)
     documents = _documents_plan(config)
     n_documents = documents.samples if documents else 0
     perturbations = config.generator.perturbations

@@ -196,6 +196,14 @@ async def validate_pipeline(config: PipelineConfig) -> None:
         raise _fail(config, "name", exc) from None
     if config.generator.synthetic is not None:
         await _check_backend(config, config.generator.synthetic, "generator.synthetic")
+    if config.generator.packs:
+        from chatbot_tester.generator.redteam import load_pack
+
+        for name in config.generator.packs:
+            try:
+                load_pack(name)
+            except ConfigError as exc:
+                raise _fail(config, "generator.packs", exc) from None
     documents = config.generator.documents
     if documents is not None:
         from chatbot_tester.generator.doc_readers import read_documents
