@@ -250,3 +250,38 @@ async def test_personas_are_drawn_per_slot_and_recorded(tmp_path: Path) -> None:
         assert (
             persona["role"] in {"nurse", "student"} and f"persona:{persona['role']}" in sample.tags
         )
+
+
+async def test_max_cost_stops_cleanly_and_the_rerun_resumes_from_the_cache(tmp_path: Path) -> None:
+    from chatbot_tester.errors import ConfigError, DatasetError
+
+    write_docs(tmp_path)
+    docs = documents_config(model="gpt-4o-mini", concurrency=1)
+    out = tmp_path / "d.jsonl"
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    try:
+        tight = GeneratorConfig.model_validate({"documents": docs, "max_cost_usd": 0.00002})
+        with pytest.raises(
+            DatasetError, match=r"max_cost_usd reached after \$0\.0000.*nothing stored"
+        ):
+            await generate_dataset(tight, base_dir=tmp_path, out_path=out, cache=cache)
+        assert not out.exists()
+        stopped = json.loads((tmp_path / "d.documents.json").read_text())
+        answered = stopped["calls"]
+        assert stopped["budget_reached"] and 0 < answered < 5 and stopped["spent_usd"] >= 0.00002
+        assert len(stopped["failed"]) == 5 - answered
+        assert all(
+            f["reason"].startswith("not written: generator.max_cost_usd") for f in stopped["failed"]
+        )
+        cache.flush()
+        roomy = tight.model_copy(update={"max_cost_usd": 1.0})
+        info = await generate_dataset(roomy, base_dir=tmp_path, out_path=out, cache=cache)
+    finally:
+        cache.close()
+    resumed = json.loads((tmp_path / "d.documents.json").read_text())
+    assert (resumed["calls"], resumed["cached"], info.count) == (5, answered, 3)
+    unpriced = GeneratorConfig.model_validate(
+        {"documents": documents_config(), "max_cost_usd": 1.0}
+    )
+    with pytest.raises(ConfigError, match="no price is known for model 'None'"):
+        await generate_dataset(unpriced, base_dir=tmp_path, out_path=tmp_path / "u.jsonl")

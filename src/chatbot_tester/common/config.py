@@ -99,6 +99,8 @@ class GeneratorConfig(_Model):
     """Add offline variants of every sample (typos, casing, ...), tagged ``perturbation:<kind>``."""
     cache: Bool = True
     """Cache the generator LLM's responses in the workspace."""
+    max_cost_usd: Float | None = Field(default=None, gt=0)
+    """Stop ``documents`` generation once its answered calls cost this much (built-in prices); nothing is stored, a rerun resumes from the cache."""
 
     @model_validator(mode="after")
     def _has_source(self) -> GeneratorConfig:

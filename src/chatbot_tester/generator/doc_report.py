@@ -77,6 +77,10 @@ class DocumentsReport(BaseModel):
     """Slots per question type."""
     by_type: dict[str, int] = Field(default_factory=dict)
     """Kept samples per question type."""
+    spent_usd: float = 0.0
+    """Cost of the answered (not cached) calls, at the built-in prices (0 when unpriced)."""
+    budget_reached: bool = False
+    """``generator.max_cost_usd`` stopped the step before every slot was written."""
     error_slots: int = 0
     """Slots whose last call failed (server error, timeout); the dataset is then not stored."""
     ungrounded: list[DroppedItem] = Field(default_factory=list)
@@ -111,6 +115,16 @@ def record_documents_report(report: DocumentsReport, out_path: Path, bus: EventB
     run generates again (answered calls come from the cache); drops are a warning event.
     """
     path = documents_report_path(out_path)
+    if report.budget_reached:
+        atomic_write_bytes(
+            path, orjson.dumps(report.model_dump(mode="json"), option=orjson.OPT_INDENT_2) + b"\n"
+        )
+        raise DatasetError(
+            f"generator.max_cost_usd reached after ${report.spent_usd:.4f}: "
+            f"{report.requested - len(report.failed)} of {report.requested} slots written, nothing "
+            "stored; raise the limit and run again (answered calls are cached and cost nothing "
+            f"again; details in {display_path(path)})"
+        )
     atomic_write_bytes(
         path, orjson.dumps(report.model_dump(mode="json"), option=orjson.OPT_INDENT_2) + b"\n"
     )

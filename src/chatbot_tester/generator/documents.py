@@ -20,7 +20,7 @@ import anyio
 from chatbot_tester.common.calls.client import BackendClient
 from chatbot_tester.common.calls.policy import CallPolicy
 from chatbot_tester.common.schemas import Assertion, TestSample, Turn
-from chatbot_tester.errors import RunAborted
+from chatbot_tester.errors import ConfigError, RunAborted
 from chatbot_tester.generator.chunking import chunk_documents
 from chatbot_tester.generator.dedupe import near_duplicates
 from chatbot_tester.generator.doc_questions import (
@@ -32,6 +32,7 @@ from chatbot_tester.generator.doc_questions import (
 )
 from chatbot_tester.generator.doc_readers import read_documents
 from chatbot_tester.generator.doc_report import DocumentsReport, DroppedItem
+from chatbot_tester.generator.gen_budget import BudgetReached, Meter, MeteredClient
 from chatbot_tester.generator.grounding import Verdict, judge_verdict, overlap_verdict
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class _Outcome:
     verdict: Verdict | None = None
     error: str | None = None
     call_failed: bool = False
+    over_budget: bool = False
 
 
 def _excerpt(text: str | None) -> str | None:
@@ -72,22 +74,29 @@ class _Writer:
     """The clients and counters one generation shares across its slots."""
 
     def __init__(
-        self, config: DocumentsConfig, client: BackendClient, judge: BackendClient | None
+        self,
+        config: DocumentsConfig,
+        client: BackendClient,
+        judge: BackendClient | None,
+        limit_usd: float | None,
     ) -> None:
+        from chatbot_tester.common.calls.cost import PriceTable
+
         self.config = config
-        self.client = client
-        self.judge = judge
-        self.calls = 0
-        self.cached = 0
+        self.meter = Meter(limit_usd, PriceTable())
+        self.client = MeteredClient(client, self.meter, config.model)
+        judge_model = (config.grounding_judge or config).model
+        self.judge = None if judge is None else MeteredClient(judge, self.meter, judge_model)
 
     async def write(self, slot: Slot) -> _Outcome:
         problems: list[str] = []
         outcome = _Outcome()
         for attempt in range(1, self.config.max_attempts + 1):
             request = slot_request(self.config, slot, attempt, problems)
-            result = await self.client.call(request, request.sample_id or "")
-            self.calls += 1
-            self.cached += int(result.cached)
+            try:
+                result = await self.client.call(request, request.sample_id or "")
+            except BudgetReached as exc:
+                return _Outcome(error=f"not written: {exc}", over_budget=True)
             if result.response is None:
                 assert result.error is not None
                 if result.fail_fast:
@@ -105,12 +114,10 @@ class _Writer:
     async def _check(self, slot: Slot, draft: Draft) -> Verdict:
         if self.judge is not None:
             model = (self.config.grounding_judge or self.config).model
-            verdict, calls, cached = await judge_verdict(
-                self.judge, draft.turns, slot.chunks, model
-            )
-            self.calls += calls
-            self.cached += cached
-            return verdict
+            try:
+                return await judge_verdict(self.judge, draft.turns, slot.chunks, model)
+            except BudgetReached as exc:
+                return Verdict(False, None, f"not checked: {exc}", True)
         answers = [a for _, a in draft.turns if a is not None]
         if not answers:  # unanswerable: nothing to overlap; the refusal assertion decides
             return Verdict(True, None, "unanswerable: no answer to check")
@@ -165,6 +172,19 @@ def _sample(config: DocumentsConfig, slot: Slot, draft: Draft, verdict: Verdict)
     )
 
 
+def _check_prices(config: DocumentsConfig) -> None:
+    from chatbot_tester.common.calls.cost import PriceTable
+
+    prices = PriceTable()
+    for spec in (config, config.grounding_judge if config.grounding == "judge" else None):
+        if spec is not None and prices.price(spec.model) is None:
+            raise ConfigError(
+                f"generator.max_cost_usd: no price is known for model '{spec.model}' of backend "
+                f"'{spec.backend}', so the budget cannot be enforced; set a priced model or "
+                "remove max_cost_usd"
+            )
+
+
 def _assign_ids(samples: list[TestSample], taken: set[str]) -> None:
     number = 0
     for sample in samples:
@@ -198,8 +218,15 @@ async def generate_from_documents(
     cache: ResponseCache | None = None,
     bus: EventBus | None = None,
     taken: set[str] | None = None,
+    max_cost_usd: float | None = None,
 ) -> tuple[list[TestSample], DocumentsReport]:
-    """Write up to ``config.count`` grounded samples; ids ``doc-0001``... avoid ``taken``."""
+    """Write up to ``config.count`` grounded samples; ids ``doc-0001``... avoid ``taken``.
+
+    With ``max_cost_usd`` no call starts once the answered calls cost that much (built-in
+    prices); the report then says ``budget_reached`` and the unwritten slots are ``failed``.
+    """
+    if max_cost_usd is not None:
+        _check_prices(config)
     documents = read_documents(config.files, base_dir, jsonl_field=config.jsonl_field)
     chunks = chunk_documents(documents, config.chunk_tokens, config.chunk_overlap)
     slots = plan_slots(config, chunks)
@@ -222,12 +249,14 @@ async def generate_from_documents(
             else:
                 judge_backend, judge = _client(config.grounding_judge, base_dir, config, cache, bus)
                 backends.append(judge_backend)
-        writer = _Writer(config, client, judge)
+        writer = _Writer(config, client, judge, max_cost_usd)
         outcomes = await _write_all(writer, slots, config.concurrency)
     finally:
         for each in backends:
             await each.aclose()
-    report.calls, report.cached = writer.calls, writer.cached
+    meter = writer.meter
+    report.calls, report.cached = meter.calls, meter.cached
+    report.spent_usd, report.budget_reached = round(meter.spent_usd, 6), meter.reached
     return _collect(config, slots, outcomes, report, taken or set()), report
 
 
@@ -264,6 +293,9 @@ def _collect(
         if outcome.draft is None:
             report.error_slots += int(outcome.call_failed)
             report.failed.append(_dropped(slot, outcome.error or "no reply", None))
+        elif outcome.verdict is not None and outcome.verdict.failed:
+            report.error_slots += int(not outcome.verdict.reason.startswith("not checked"))
+            report.failed.append(_dropped(slot, outcome.verdict.reason, outcome.draft))
         elif outcome.verdict is not None and not outcome.verdict.grounded:
             report.ungrounded.append(
                 _dropped(slot, outcome.verdict.reason, outcome.draft, score=outcome.verdict.score)

@@ -240,6 +240,7 @@ async def _from_documents(
         cache=cache if config.cache else None,
         bus=bus,
         taken=taken | {s.id for s in synthetic},
+        max_cost_usd=config.max_cost_usd,
     )
     record_documents_report(report, out_path, bus)
     return samples

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chatbot_tester.common.calls.client import BackendClient
 from chatbot_tester.common.schemas import ChatRequest, Message
 from chatbot_tester.generator.chunking import Chunk, content_words
+from chatbot_tester.generator.gen_budget import Caller
 from chatbot_tester.generator.synthetic import extract_json
 
 __all__ = ["JUDGE_SYSTEM_PROMPT", "Verdict", "judge_verdict", "overlap_score", "overlap_verdict"]
@@ -86,38 +86,27 @@ def _judge_request(
 
 
 async def judge_verdict(
-    client: BackendClient,
+    client: Caller,
     turns: tuple[tuple[str, str | None], ...],
     chunks: tuple[Chunk, ...],
     model: str | None,
-) -> tuple[Verdict, int, int]:
-    """The judge's verdict over every turn (the first ungrounded one decides), calls, cache hits."""
-    calls = cached = 0
+) -> Verdict:
+    """The judge's verdict over every turn (the first ungrounded one decides)."""
     for question, answer in turns:
         request = _judge_request(question, answer, chunks, model)
         outcome = await client.call(request, request.sample_id or "", salt="grounding")
-        calls += 1
-        cached += int(outcome.cached)
         if outcome.response is None:
             message = outcome.error.message if outcome.error is not None else "no response"
-            return (
-                Verdict(False, None, f"grounding judge call failed: {message}", True),
-                calls,
-                cached,
-            )
+            return Verdict(False, None, f"grounding judge call failed: {message}", True)
         try:
             data = extract_json(outcome.response.text)
         except ValueError:
             data = None
         grounded = data.get("grounded") if isinstance(data, dict) else None
         if not isinstance(grounded, bool):
-            return (
-                Verdict(False, None, 'grounding judge reply lacks "grounded": true|false', True),
-                calls,
-                cached,
-            )
+            return Verdict(False, None, 'grounding judge reply lacks "grounded": true|false', True)
         reason = str(data.get("reason") or "") if isinstance(data, dict) else ""
         if not grounded:
             what = "the passages answer it" if answer is None else "not supported"
-            return Verdict(False, 0.0, f"judge: {what}; {reason}".strip("; ")), calls, cached
-    return Verdict(True, 1.0, "judge: supported"), calls, cached
+            return Verdict(False, 0.0, f"judge: {what}; {reason}".strip("; "))
+    return Verdict(True, 1.0, "judge: supported")
