@@ -186,3 +186,42 @@ async def test_sigkill_mid_conversation_then_resume_records_each_once(tmp_path: 
         and len(r.turns or []) == 2
         for r in records
     )
+
+
+def test_goal_judge_reads_the_whole_transcript(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chatbot_tester.cli.main import main
+
+    (tmp_path / "data.jsonl").write_text("".join(json.dumps(s) + "\n" for s in SCENARIOS))
+    judge = {
+        "backend": "scripted",
+        "options": {
+            # only a judge that sees the middle of the conversation (the order number) passes it
+            "rules": [
+                {
+                    "match": r"Goal: get a refund[\s\S]*It is order 1234\.",
+                    "reply": '{"score": 5, "reason": "refunded"}',
+                }
+            ],
+            "default": '{"score": 1, "reason": "goal not achieved"}',
+        },
+    }
+    config = {
+        "name": "scenarios",
+        "workspace": "./ws",
+        "generator": {"source": "data.jsonl"},
+        "runner": runner().model_dump(exclude_defaults=True),
+        "evaluator": {"judge": judge, "metrics": [{"type": "goal_judge"}]},
+    }
+    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump(config))
+    with contextlib.suppress(SystemExit):
+        main(["run", str(tmp_path / "pipeline.yaml")])
+    out, err = capsys.readouterr()
+    run_dir = Path(out.strip().splitlines()[-1])
+    scores = {
+        s["sample_id"]: s
+        for s in map(json.loads, (run_dir / "scores.jsonl").read_text().splitlines())
+    }
+    assert scores["refund"]["passed"] is True, err
+    assert scores["stuck"]["passed"] is False and scores["bye"]["passed"] is False

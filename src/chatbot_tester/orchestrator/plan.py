@@ -24,7 +24,7 @@ from chatbot_tester.orchestrator.validate import (
 
 __all__ = ["JUDGE_METRICS", "PipelinePlan", "StagePlan", "plan_pipeline"]
 
-JUDGE_METRICS = {"llm_judge": 1, "g_eval": 1, "pairwise": 2}
+JUDGE_METRICS = {"llm_judge": 1, "g_eval": 1, "pairwise": 2, "goal_judge": 1}
 """Metric types that call a judge model, and calls per vote (pairwise swaps positions)."""
 
 _JUDGE_PROMPT_OVERHEAD = 350  # rubric + instructions, in tokens
