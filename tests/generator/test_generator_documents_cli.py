@@ -203,3 +203,27 @@ def test_the_documents_example_runs_offline_to_a_report(
     assert (run_dir / "report.html").is_file() and list(
         (tmp_path / "ws" / "datasets").glob("*.documents.json")
     )
+
+
+def test_dry_run_prices_synthetic_generation(tmp_path: Path) -> None:
+    from chatbot_tester.orchestrator import plan_pipeline
+
+    config = {
+        "name": "syn",
+        "workspace": str(tmp_path / "ws"),
+        "generator": {
+            "synthetic": {
+                "backend": "echo",
+                "model": "gpt-4o-mini",
+                "instructions": "Store FAQ questions.",
+                "count": 25,
+                "batch_size": 10,
+            }
+        },
+        "runner": {"backend": "echo"},
+        "evaluator": {"metrics": [{"type": "exact_match"}]},
+    }
+    plan = plan_pipeline(config)
+    gen = next(s for s in plan.stages if s.stage == "generate")
+    assert (gen.calls, gen.completion_tokens) == (3, 25 * 80) and gen.prompt_tokens > 3 * 40
+    assert gen.cost_usd is not None and gen.cost_usd > 0

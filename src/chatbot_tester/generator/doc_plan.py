@@ -1,4 +1,4 @@
-"""``--dry-run`` estimate of a document generation: its calls and tokens, from the real plan.
+"""``--dry-run`` estimates of the generation steps: calls and tokens, from the real requests.
 
 The documents are read and chunked and the slots planned exactly as generation would, so the
 prompt tokens are those of the first-attempt requests (counted with ``count_tokens``); replies
@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chatbot_tester.common.calls.cost import count_message_tokens, count_tokens
+from chatbot_tester.common.config import SyntheticConfig
 from chatbot_tester.common.config_generator import DocumentsConfig
 from chatbot_tester.generator.chunking import chunk_documents
 from chatbot_tester.generator.doc_questions import plan_slots, slot_request
 from chatbot_tester.generator.doc_readers import read_documents
 from chatbot_tester.generator.grounding import JUDGE_SYSTEM_PROMPT
 
-__all__ = ["REPLY_TOKENS_PER_TURN", "DocumentsPlan", "plan_documents"]
+__all__ = ["REPLY_TOKENS_PER_TURN", "DocumentsPlan", "plan_documents", "plan_synthetic"]
 
 REPLY_TOKENS_PER_TURN = 80
 """Estimated completion tokens of one written question and answer."""
@@ -67,3 +68,20 @@ def plan_documents(config: DocumentsConfig, base_dir: Path) -> DocumentsPlan:
         judge_prompt_tokens=judge_prompt,
         judge_completion_tokens=judge_calls * _VERDICT_TOKENS,
     )
+
+
+def plan_synthetic(config: SyntheticConfig, base_dir: Path) -> tuple[int, int, int]:
+    """``(calls, prompt tokens, completion tokens)`` of the first attempt of every batch."""
+    from chatbot_tester.generator import synthetic
+
+    documents = synthetic.read_documents(config, base_dir)
+    sizes = [
+        min(config.batch_size, config.count - start)
+        for start in range(0, config.count, config.batch_size)
+    ]
+    prompt = 0
+    for batch, want in enumerate(sizes):
+        document = documents[batch % len(documents)] if documents else None
+        request = synthetic.batch_request(config, batch, want, 1, [], [], document)
+        prompt += count_message_tokens(request.messages, config.model)
+    return len(sizes), prompt, REPLY_TOKENS_PER_TURN * config.count

@@ -35,9 +35,11 @@ __all__ = [
     "SYSTEM_PROMPT",
     "SyntheticItemError",
     "SyntheticReport",
+    "batch_request",
     "extract_json",
     "generate_synthetic",
     "parse_items",
+    "read_documents",
 ]
 
 SYSTEM_PROMPT = (
@@ -187,7 +189,8 @@ def parse_items(text: str) -> tuple[list[TestSample], list[tuple[int | None, str
     return samples, errors
 
 
-def _documents(config: SyntheticConfig, base_dir: Path) -> list[tuple[str, str]]:
+def read_documents(config: SyntheticConfig, base_dir: Path) -> list[tuple[str, str]]:
+    """``(name, text)`` of each of ``config.documents`` (the first ``DOCUMENT_CHARS``)."""
     docs: list[tuple[str, str]] = []
     for doc in config.documents:
         path = doc if doc.is_absolute() else base_dir / doc
@@ -201,7 +204,7 @@ def _documents(config: SyntheticConfig, base_dir: Path) -> list[tuple[str, str]]
     return docs
 
 
-def _request(
+def batch_request(
     config: SyntheticConfig,
     batch: int,
     want: int,
@@ -210,6 +213,7 @@ def _request(
     avoid: list[str],
     document: tuple[str, str] | None,
 ) -> ChatRequest:
+    """The request of one batch attempt (an attempt after the first lists the problems)."""
     parts = [config.instructions.strip(), "", f"Write {want} test case(s). Batch {batch + 1}."]
     if document is not None:
         parts += ["", f"Base the questions on this document ({document[0]}):", document[1]]
@@ -247,7 +251,7 @@ async def _run_batch(
     call_failed = False
     for attempt in range(1, config.max_attempts + 1):
         missing = want - len(kept)
-        request = _request(config, batch, missing, attempt, problems, sorted(seen), document)
+        request = batch_request(config, batch, missing, attempt, problems, sorted(seen), document)
         outcome = await client.call(request, request.sample_id or "")
         report.calls += 1
         report.cached += int(outcome.cached)
@@ -373,7 +377,7 @@ async def generate_synthetic(
         backend = backend_registry.create(
             config.backend, base_dir=base_dir, **config.resolved_options()
         )
-    documents = _documents(config, base_dir)
+    documents = read_documents(config, base_dir)
     sizes = [
         min(config.batch_size, config.count - start)
         for start in range(0, config.count, config.batch_size)

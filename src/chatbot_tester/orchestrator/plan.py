@@ -232,7 +232,14 @@ def _plan_one(config: PipelineConfig, workspace_dir: Path | None) -> PipelinePla
         )
     ]
     if synthetic is not None:
-        calls = -(-synthetic.count // synthetic.batch_size)
+        from chatbot_tester.generator.doc_plan import plan_synthetic
+
+        calls, gen_prompt, gen_completion = plan_synthetic(synthetic, config.base_dir)
+        gen_usage = Usage(
+            prompt_tokens=gen_prompt,
+            completion_tokens=gen_completion,
+            total_tokens=gen_prompt + gen_completion,
+        )
         stages.insert(
             0,
             StagePlan(
@@ -240,7 +247,10 @@ def _plan_one(config: PipelineConfig, workspace_dir: Path | None) -> PipelinePla
                 backend=synthetic.backend,
                 model=synthetic.model,
                 calls=calls,
-                note="synthetic samples are not known before generation",
+                prompt_tokens=gen_prompt,
+                completion_tokens=gen_completion,
+                cost_usd=PriceTable(runner.prices).cost(synthetic.model, gen_usage),
+                note="first attempts; synthetic samples are not known before generation",
             ),
         )
     if documents is not None:
