@@ -64,7 +64,7 @@ def _columns(pairs: tuple[str, ...]) -> dict[str, str]:
     "--strategy",
     "strategies",
     multiple=True,
-    type=click.Choice(["base64", "leetspeak", "roleplay", "crescendo"]),
+    type=click.Choice(["base64", "leetspeak", "roleplay", "crescendo", "crescendo_sim"]),
     help="Add a transformed copy of every pack attack (repeatable).",
 )
 @click.option("--list-packs", is_flag=True, help="List the shipped red-team packs and exit.")

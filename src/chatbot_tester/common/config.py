@@ -94,7 +94,7 @@ class GeneratorConfig(_Model):
     packs: list[str] = Field(default_factory=list)
     """Red-team packs shipped with chatbot-tester (``chatbot-tester generate --list-packs``): prompt-injection, jailbreak, ..."""
     strategies: list[Strategy] = Field(default_factory=list)
-    """Transformations added for every pack sample: base64, leetspeak, roleplay, crescendo (multi-turn)."""
+    """Transformations added for every pack sample: base64, leetspeak, roleplay, crescendo (scripted warm-up), crescendo_sim (a simulated user escalates; needs runner.simulated_user)."""
     perturbations: PerturbationsConfig | None = None
     """Add offline variants of every sample (typos, casing, ...), tagged ``perturbation:<kind>``."""
     cache: Bool = True

@@ -165,8 +165,8 @@ class PerturbationsConfig(ConfigModel):
         return kinds
 
 
-Strategy = Literal["base64", "leetspeak", "roleplay", "crescendo"]
-STRATEGIES: tuple[Strategy, ...] = ("base64", "leetspeak", "roleplay", "crescendo")
+Strategy = Literal["base64", "leetspeak", "roleplay", "crescendo", "crescendo_sim"]
+STRATEGIES: tuple[Strategy, ...] = ("base64", "leetspeak", "roleplay", "crescendo", "crescendo_sim")
 """Every red-team strategy: transformations of an attack that try to slip past defences."""
 
 CANARY = "CT-CANARY-9F4E2A"
