@@ -126,3 +126,66 @@ def test_dry_run_counts_the_variants(tmp_path: Path) -> None:
     (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump(config))
     plan = plan_pipeline(tmp_path / "pipeline.yaml")
     assert plan.samples == 8 and next(s for s in plan.stages if s.stage == "run").calls == 8
+
+
+async def test_llm_paraphrase_variants_are_cached_and_placed_after_their_parent(
+    tmp_path: Path,
+) -> None:
+    from chatbot_tester.common.artifacts.cache import ResponseCache
+    from chatbot_tester.common.config import GeneratorConfig
+    from chatbot_tester.errors import DatasetError
+    from chatbot_tester.generator.generate import generate_dataset
+
+    rows = [
+        {"id": "q1", "input": "Can I return boots?", "expected": "Yes."},
+        {"id": "q2", "turns": [{"user": "Where is my order?"}, {"user": "Order 1234"}]},
+    ]
+    (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    writer = {
+        "backend": "scripted",
+        "options": {
+            "rules": [
+                {"contains": "return boots", "reply": "Is it possible to send boots back?"},
+                {"contains": "Where is my order", "reply": "Where has my order got to?"},
+                {"contains": "Order 1234", "reply": "It's order number 1234"},
+            ]
+        },
+    }
+    gen = GeneratorConfig.model_validate(
+        {"source": "data.jsonl", "perturbations": {"kinds": ["casing"], "paraphrase": writer}}
+    )
+    out = tmp_path / "d.jsonl"
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    try:
+        await generate_dataset(gen, base_dir=tmp_path, out_path=out, cache=cache)
+        first = out.read_bytes()
+        cache.flush()
+        await generate_dataset(gen, base_dir=tmp_path, out_path=out, cache=cache)
+    finally:
+        cache.close()
+    assert out.read_bytes() == first
+    got = [json.loads(line) for line in first.splitlines()]
+    assert [r["id"] for r in got] == [
+        "q1",
+        "q1~casing",
+        "q1~paraphrase",
+        "q2",
+        "q2~casing",
+        "q2~paraphrase",
+    ]
+    assert got[2]["input"] == "Is it possible to send boots back?" and got[2]["expected"] == "Yes."
+    assert [t["user"] for t in got[5]["turns"]] == [
+        "Where has my order got to?",
+        "It's order number 1234",
+    ]
+    assert (
+        got[2]["tags"] == ["perturbation:paraphrase"]
+        and got[2]["metadata"]["origin"]["parent_id"] == "q1"
+    )
+    failing = gen.model_copy(deep=True)
+    assert failing.perturbations is not None and failing.perturbations.paraphrase is not None
+    failing.perturbations.paraphrase.options = {"fail": [{"error": "http_500", "times": None}]}
+    failing.perturbations.paraphrase.params = {"x": 1}
+    with pytest.raises(DatasetError, match=r"perturbations\.paraphrase: sample 'q"):
+        await generate_dataset(failing, base_dir=tmp_path, out_path=tmp_path / "f.jsonl")
+    assert not (tmp_path / "f.jsonl").exists()

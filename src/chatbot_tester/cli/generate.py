@@ -133,6 +133,7 @@ def command(
                 config.documents.files, base_dir, jsonl_field=config.documents.jsonl_field
             )
         generated = config.synthetic is not None or config.documents is not None
+        generated = generated or bool(config.perturbations and config.perturbations.paraphrase)
         if generated and config.cache and not no_cache:
             from chatbot_tester.common.artifacts.cache import open_cache
             from chatbot_tester.common.artifacts.remote_workspace import config_workspace

@@ -156,6 +156,8 @@ class PerturbationsConfig(ConfigModel):
     """Perturb only samples with one of these tags (default: every sample)."""
     keep_original: Bool = True
     """Keep the parent samples (tagged ``perturbation:none``) next to their variants."""
+    paraphrase: BackendSpec | None = None
+    """Also add an LLM paraphrase of every sample (``perturbation:paraphrase``), written by this backend (cached)."""
 
     @field_validator("kinds")
     @classmethod

@@ -200,7 +200,19 @@ async def _build(
     if config.perturbations is not None:
         from chatbot_tester.generator.perturb import perturb_samples
 
-        samples = perturb_samples(samples, config.perturbations)
+        paraphrases = None
+        if config.perturbations.paraphrase is not None:
+            from chatbot_tester.generator.paraphrase import paraphrase_samples
+
+            samples = list(samples)
+            paraphrases = await paraphrase_samples(
+                samples,
+                config.perturbations,
+                base_dir=base_dir,
+                cache=cache if config.cache else None,
+                bus=bus,
+            )
+        samples = perturb_samples(samples, config.perturbations, paraphrases)
     count = write_jsonl_atomic(out_path, _non_empty(samples, where))
     info = DatasetInfo(
         id=dataset_id,
@@ -370,6 +382,7 @@ async def ensure_dataset(
         return PreparedDataset(path, info, reused=True)
     cache = None
     generated = config.synthetic is not None or config.documents is not None
+    generated = generated or bool(config.perturbations and config.perturbations.paraphrase)
     if generated and config.cache and cache_root is not None:
         from chatbot_tester.common.artifacts.cache import open_cache
 

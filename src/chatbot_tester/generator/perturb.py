@@ -184,10 +184,13 @@ def _variant(
 
 
 def perturb_samples(
-    samples: Iterable[TestSample], config: PerturbationsConfig
+    samples: Iterable[TestSample],
+    config: PerturbationsConfig,
+    extra: dict[str, TestSample] | None = None,
 ) -> Iterator[TestSample]:
     """Every sample (parents dropped with ``keep_original: false``) followed by its variants.
 
+    ``extra`` maps a parent id to one more variant (its paraphrase), yielded after the others.
     A sample outside ``only_tags`` passes through untouched; a variant id ``<parent>~<kind>``
     that is already taken gets ``-2``, ``-3``... so ids stay unique.
     """
@@ -206,3 +209,5 @@ def perturb_samples(
                 new_id = f"{sample.id}~{kind}-{number}"
             taken.add(new_id)
             yield _variant(sample, kind, config, new_id)
+        if extra and sample.id in extra:  # the LLM paraphrase (``paraphrase_samples``)
+            yield extra[sample.id]

@@ -181,8 +181,10 @@ def _plan_one(config: PipelineConfig, workspace_dir: Path | None) -> PipelinePla
     if perturbations is not None:
         from chatbot_tester.generator.perturb import perturb_samples
 
-        samples = list(perturb_samples(samples, perturbations))
-        factor = len(perturbations.kinds) + int(perturbations.keep_original)
+        paraphrased = perturbations.paraphrase is not None
+        extra = {s.id: s for s in samples} if paraphrased else None  # one more variant each
+        samples = list(perturb_samples(samples, perturbations, extra))
+        factor = len(perturbations.kinds) + int(perturbations.keep_original) + int(paraphrased)
     n_samples = len(samples) + factor * ((synthetic.count if synthetic else 0) + n_documents)
     turns = sum(len(s.turns) if s.turns else 1 for s in samples)
     turns += factor * (

@@ -196,6 +196,9 @@ async def validate_pipeline(config: PipelineConfig) -> None:
         raise _fail(config, "name", exc) from None
     if config.generator.synthetic is not None:
         await _check_backend(config, config.generator.synthetic, "generator.synthetic")
+    perturbations = config.generator.perturbations
+    if perturbations is not None and perturbations.paraphrase is not None:
+        await _check_backend(config, perturbations.paraphrase, "generator.perturbations.paraphrase")
     if config.generator.packs:
         from chatbot_tester.generator.redteam import load_pack
 
