@@ -135,6 +135,11 @@ def test_attack_success_differs_per_strategy(
     assert none == 1.0 and low < 1.0 == high
     assert _attack_success(report, "strategy:roleplay")[0] == 1.0
     assert _attack_success(report, "strategy:base64")[0] == 0.0
+    md = (Path(stdout.strip().splitlines()[-1]) / "report.md").read_text()
+    assert "### Attack success (red-team packs and strategies)" in md
+    assert "| pack:prompt\\-injection | 12 | 66.7% | 39.1% – 86.2% |" in md  # md-escaped
+    assert "| strategy:base64 | 4 | 0.0% | 0.0% – 49.0% |" in md
+    assert "| strategy:none | 4 | 100.0% | 51.0% – 100.0% |" in md
 
 
 def test_generate_pack_from_the_command_line(
