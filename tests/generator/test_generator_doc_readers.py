@@ -75,6 +75,7 @@ def test_every_format_is_read_in_sorted_order(tmp_path: Path) -> None:
     ("files", "write", "needle"),
     [
         (["missing.md"], {}, "missing.md: file not found"),
+        (["docs"], {"docs/x.csv": "a"}, "docs: the pattern matches no document"),
         (["docs/*.md"], {"docs/x.csv": "a"}, "docs/*.md: the pattern matches no document"),
         (["empty.md"], {"empty.md": "  \n"}, "empty.md: the document has no text"),
         (["bad.pdf"], {"bad.pdf": "%PDF-1.4 garbage"}, "bad.pdf: cannot read the PDF"),
@@ -132,3 +133,11 @@ def test_content_words_and_near_duplicates() -> None:
     ]
     assert near_duplicates(questions, 90) == {1: (0, 100.0), 3: (0, pytest.approx(97.87, abs=0.01))}
     assert near_duplicates(questions, 100) == {1: (0, 100.0)}
+
+
+def test_a_folder_stands_for_every_document_below_it(tmp_path: Path) -> None:
+    (tmp_path / "kb" / "deep").mkdir(parents=True)
+    (tmp_path / "kb" / "a.md").write_text("A.")
+    (tmp_path / "kb" / "deep" / "b.txt").write_text("B.")
+    (tmp_path / "kb" / "deep" / "skip.csv").write_text("x")
+    assert [d.source for d in read_documents(["kb"], tmp_path)] == ["kb/a.md", "kb/deep/b.txt"]

@@ -80,6 +80,14 @@ def test_run_scores_the_generated_set_per_question_type(
     assert unanswerable["assert:refusal"]["scored"] == 2
     assert all(block["token_f1"]["errors"] == 0 for block in report["tags"].values())
     assert "document generation:" in stderr and "see " in stderr
+    generation = json.loads((run_dir / "manifest.json").read_text())["dataset"]["generation"]
+    assert generation["step"] == "documents" and generation["report"].endswith(".documents.json")
+    assert generation["produced"] == len(dataset) and generation["requested"] == 8
+    assert (run_dir.parents[1] / "datasets" / generation["report"]).is_file()
+    # a second run reuses the dataset and says again what was dropped
+    _, _, again = run_cli(["run", str(tmp_path / "pipeline.yaml")], capsys)
+    assert generation["ungrounded"] + generation["duplicates"] == 8 - len(dataset) >= 1
+    assert "the reused dataset dropped" in again
 
 
 def test_dry_run_estimates_the_generation(

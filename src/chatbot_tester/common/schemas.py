@@ -388,6 +388,8 @@ class DatasetInfo(_Model):
     """Number of samples."""
     source: str | None = None
     """Where it was built from (path or ``synthetic``)."""
+    generation: dict[str, Any] | None = None
+    """What a generation step kept and dropped (counts) and the report beside the dataset listing every drop."""
 
 
 class Manifest(_Model):

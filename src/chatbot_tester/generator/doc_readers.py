@@ -48,8 +48,8 @@ class Document:
 def expand_files(patterns: list[str], base_dir: Path) -> list[Path]:
     """Every file named or matched by ``patterns`` (relative to ``base_dir``), sorted, once each.
 
-    A plain path must exist; a glob must match at least one document, so a typo is never an
-    empty set of questions.
+    A plain path must exist (a folder stands for every document below it); a glob or a folder
+    must match at least one document, so a typo is never an empty set of questions.
     """
     found: list[Path] = []
     for pattern in patterns:
@@ -60,8 +60,10 @@ def expand_files(patterns: list[str], base_dir: Path) -> list[Path]:
                     f"generator.documents.files: {pattern}: file not found; "
                     "fix the path (relative to the pipeline file)"
                 )
-            found.append(path)
-            continue
+            if not path.is_dir():
+                found.append(path)
+                continue
+            path = path / "**" / "*"  # a folder: every document below it
         matches = sorted(
             Path(m)
             for m in glob.glob(str(path), recursive=True)

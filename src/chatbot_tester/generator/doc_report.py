@@ -95,6 +95,19 @@ class DocumentsReport(BaseModel):
         """Planned samples that are not in the dataset."""
         return len(self.ungrounded) + len(self.duplicates) + len(self.failed)
 
+    def counts(self, out_path: Path) -> dict[str, object]:
+        """The manifest's ``dataset.generation``: counts, and where the full list is."""
+        return {
+            "step": "documents",
+            "report": documents_report_path(out_path).name,
+            "requested": self.requested,
+            "produced": self.produced,
+            "ungrounded": len(self.ungrounded),
+            "duplicates": len(self.duplicates),
+            "failed": len(self.failed),
+            "by_type": self.by_type,
+        }
+
     def summary(self) -> str:
         """One phrase for the console: kept, and each kind of drop."""
         return (

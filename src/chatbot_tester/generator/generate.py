@@ -219,8 +219,19 @@ async def _build(
         hash=dataset_hash(out_path),
         count=count,
         source=str(config.source) if config.source is not None else _generated_name(config),
+        generation=_generation(config, out_path),
     )
     return info, report
+
+
+def _generation(config: GeneratorConfig, out_path: Path) -> dict[str, object] | None:
+    """The documents step's counts for the manifest (None without ``documents``)."""
+    if config.documents is None:
+        return None
+    from chatbot_tester.generator.doc_report import load_documents_report
+
+    report = load_documents_report(out_path)
+    return report.counts(out_path) if report is not None else None
 
 
 def _generated_name(config: GeneratorConfig) -> str:
@@ -368,8 +379,18 @@ async def ensure_dataset(
             hash=dataset_hash(path),
             count=sum(1 for _ in iter_json_objects(path)),
             source=str(config.source) if config.source else _generated_name(config),
+            generation=_generation(config, path),
         )
         bus.emit(GenerationSkipped(dataset_id, f"identical dataset already built: {path.name}"))
+        if info.generation and (info.generation["ungrounded"] or info.generation["duplicates"]):
+            bus.emit(
+                Notice(
+                    "warning",
+                    f"the reused dataset dropped {info.generation['ungrounded']} ungrounded and "
+                    f"{info.generation['duplicates']} near-duplicate samples; see "
+                    f"{info.generation['report']}",
+                )
+            )
         report = load_synthetic_report(path)
         if report is not None and report.missing:
             bus.emit(
