@@ -285,3 +285,23 @@ async def test_max_cost_stops_cleanly_and_the_rerun_resumes_from_the_cache(tmp_p
     )
     with pytest.raises(ConfigError, match="no price is known for model 'None'"):
         await generate_dataset(unpriced, base_dir=tmp_path, out_path=tmp_path / "u.jsonl")
+
+
+def test_linking_by_terms_joins_chunks_about_the_same_thing(tmp_path: Path) -> None:
+    from chatbot_tester.generator.doc_questions import plan_slots
+    from chatbot_tester.generator.doc_readers import Document
+
+    docs = [
+        Document("a.md", "The Summit jacket is waterproof and weighs 400 grams."),
+        Document("b.md", "Standard shipping takes three business days."),
+        Document("c.md", "Wash the Summit jacket at 30 degrees; it stays waterproof."),
+        Document("d.md", "Gift cards never expire and work in every store."),
+        Document("e.md", "Express shipping takes one business day and costs extra."),
+    ]
+    chunks = chunk_documents(docs, 200, 40)
+    cfg = config(mix={"comparison": 1}, count=10, linking="terms")
+    pairs = {tuple(c.source for c in s.chunks) for s in plan_slots(cfg, chunks)}
+    # each chunk is paired with the one it shares rare words with (jacket / shipping), never d.md
+    # unless it is the first pick (it shares nothing with anyone)
+    assert ("a.md", "c.md") in pairs and ("b.md", "e.md") in pairs
+    assert all(set(p) in ({"a.md", "c.md"}, {"b.md", "e.md"}) for p in pairs if "d.md" not in p)

@@ -74,6 +74,8 @@ class DocumentsConfig(BackendSpec):
     """Relative weight of each question type: factual, multi_hop, comparison, conditional, unanswerable, conversational."""
     instructions: str = ""
     """Extra guidance for the question writer (domain, audience, style)."""
+    linking: Literal["random", "terms"] = "random"
+    """How multi_hop and comparison slots pick their chunks: at ``random``, or chunks that share the most rare ``terms`` (a light entity graph)."""
     personas: list[Persona] = Field(default_factory=list)
     """Users who ask the questions; each slot draws one with ``seed``."""
     seed: Int = 0

@@ -9,6 +9,7 @@ requests (and, with the response cache, get the same replies).
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from chatbot_tester.common.config_generator import (
     QuestionType,
 )
 from chatbot_tester.common.schemas import ChatRequest, Message
-from chatbot_tester.generator.chunking import Chunk
+from chatbot_tester.generator.chunking import Chunk, content_words
 from chatbot_tester.generator.synthetic import extract_json
 
 __all__ = [
@@ -125,6 +126,7 @@ def plan_slots(config: DocumentsConfig, chunks: list[Chunk]) -> list[Slot]:
     order = list(chunks)
     rng.shuffle(order)
     slots: list[Slot] = []
+    terms = _rare_terms(chunks) if config.linking == "terms" else []
     seen: dict[tuple[str, tuple[str, ...]], int] = {}
     single = 0
     for index, qtype in enumerate(types):
@@ -135,6 +137,8 @@ def plan_slots(config: DocumentsConfig, chunks: list[Chunk]) -> list[Slot]:
         if want == 1:
             picked: tuple[Chunk, ...] = (order[single % len(order)],)
             single += 1
+        elif config.linking == "terms":
+            picked = _linked(chunks, draw.randrange(len(chunks)), want, terms)
         else:
             picked = tuple(sorted(draw.sample(chunks, min(want, len(chunks))), key=chunks.index))
         persona = draw.choice(config.personas) if config.personas else None
@@ -142,6 +146,28 @@ def plan_slots(config: DocumentsConfig, chunks: list[Chunk]) -> list[Slot]:
         seen[key] = seen.get(key, 0) + 1
         slots.append(Slot(index, qtype, picked, persona, seen[key]))
     return slots
+
+
+def _rare_terms(chunks: list[Chunk]) -> list[set[str]]:
+    """Each chunk's content words that occur in at most a quarter of the chunks (at least 2)."""
+    words = [set(content_words(c.text)) for c in chunks]
+    counts = Counter(w for ws in words for w in ws)
+    limit = max(2, len(chunks) // 4)
+    return [{w for w in ws if counts[w] <= limit} for ws in words]
+
+
+def _linked(chunks: list[Chunk], first: int, want: int, terms: list[set[str]]) -> tuple[Chunk, ...]:
+    """``chunks[first]`` and the ``want - 1`` chunks sharing most rare terms with it.
+
+    A light entity graph: passages about the same thing are linked; document order, ties by
+    position.
+    """
+    ranked = sorted(
+        (i for i in range(len(chunks)) if i != first),
+        key=lambda i: (-len(terms[first] & terms[i]), i),
+    )
+    picked = [first, *ranked[: want - 1]]
+    return tuple(chunks[i] for i in sorted(picked))
 
 
 def _persona_line(persona: Persona) -> str:
