@@ -122,7 +122,7 @@ class BackendSpec(ConfigModel):
     """Which registered backend to use and how to configure it."""
 
     backend: str
-    """Registered backend name: openai, anthropic, http, python, echo, scripted, demo, or a plugin."""
+    """Registered backend name: openai, anthropic, http, python, echo, scripted, demo, a preset (ollama, vllm, groq, ...), or a plugin."""
     model: str | None = None
     """Model name passed in each request."""
     options: dict[str, Any] = Field(default_factory=dict)
