@@ -50,7 +50,6 @@ class _Outcome:
     verdict: Verdict | None = None
     error: str | None = None
     call_failed: bool = False
-    over_budget: bool = False
 
 
 def _excerpt(text: str | None) -> str | None:
@@ -96,7 +95,7 @@ class _Writer:
             try:
                 result = await self.client.call(request, request.sample_id or "")
             except BudgetReached as exc:
-                return _Outcome(error=f"not written: {exc}", over_budget=True)
+                return _Outcome(error=f"not written: {exc}")
             if result.response is None:
                 assert result.error is not None
                 if result.fail_fast:

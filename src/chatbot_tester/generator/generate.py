@@ -1,4 +1,7 @@
-"""Build ``dataset.jsonl`` from a generator config: file samples, then synthetic ones.
+"""Build ``dataset.jsonl`` from a generator config.
+
+In order: file samples, synthetic ones, grounded ones written from ``documents``, red-team
+``packs`` (with their strategies), then the ``perturbations`` of all of them.
 
 The dataset is written atomically (temp file + rename), so a crash never leaves half a
 dataset. ``ensure_dataset`` reuses an identical dataset already built in the workspace (keyed
