@@ -305,3 +305,73 @@ def test_linking_by_terms_joins_chunks_about_the_same_thing(tmp_path: Path) -> N
     # unless it is the first pick (it shares nothing with anyone)
     assert ("a.md", "c.md") in pairs and ("b.md", "e.md") in pairs
     assert all(set(p) in ({"a.md", "c.md"}, {"b.md", "e.md"}) for p in pairs if "d.md" not in p)
+
+
+GENERATE_SCRIPT = """
+import asyncio, sys
+from pathlib import Path
+from chatbot_tester.common.artifacts.cache import open_cache
+from chatbot_tester.common.config import GeneratorConfig
+from chatbot_tester.generator.generate import generate_dataset
+
+gen = GeneratorConfig.model_validate_json(Path(sys.argv[1]).read_text())
+cache = open_cache(Path(sys.argv[2]))
+try:
+    asyncio.run(generate_dataset(gen, base_dir=Path(sys.argv[3]), out_path=Path(sys.argv[4]), cache=cache))
+finally:
+    cache.close()
+"""
+
+
+def _rows(db: Path) -> int:
+    import contextlib
+    import sqlite3
+
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1)
+        ) as conn:
+            return int(conn.execute("SELECT count(*) FROM responses").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.slow
+async def test_sigkill_mid_generation_then_rerun_replays_answered_calls(tmp_path: Path) -> None:
+    import asyncio
+    import signal
+    import sys
+
+    write_docs(tmp_path)
+    docs = documents_config(count=20, mix={"factual": 1, "conversational": 1}, concurrency=1)
+    docs["options"] = {**docs["options"], "latency_ms": 150}
+    gen = GeneratorConfig.model_validate({"documents": docs})
+    (tmp_path / "gen.json").write_text(gen.model_dump_json())
+    (tmp_path / "gen_it.py").write_text(GENERATE_SCRIPT)
+    ws, out = tmp_path / "ws", tmp_path / "d.jsonl"
+    argv = [
+        sys.executable,
+        str(tmp_path / "gen_it.py"),
+        str(tmp_path / "gen.json"),
+        str(ws),
+        str(tmp_path),
+        str(out),
+    ]
+    proc = await asyncio.create_subprocess_exec(*argv)
+    db = ws / "cache" / "responses.sqlite"
+    for _ in range(1000):  # kill once a few answers are in the cache (20 calls take ~3 s)
+        if proc.returncode is not None or (db.exists() and _rows(db) >= 3):
+            break
+        await asyncio.sleep(0.01)
+    assert proc.returncode is None, "generation finished before the kill: slow the writer down"
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+    assert not out.exists()  # nothing half-written
+    proc = await asyncio.create_subprocess_exec(*argv)
+    assert await proc.wait() == 0
+    report = json.loads((tmp_path / "d.documents.json").read_text())
+    assert 0 < report["cached"] < report["calls"] == 20
+    # the same dataset as one uninterrupted generation
+    fresh = tmp_path / "fresh.jsonl"
+    await generate_dataset(gen, base_dir=tmp_path, out_path=fresh)
+    assert fresh.read_bytes() == out.read_bytes()
