@@ -375,3 +375,24 @@ async def test_sigkill_mid_generation_then_rerun_replays_answered_calls(tmp_path
     fresh = tmp_path / "fresh.jsonl"
     await generate_dataset(gen, base_dir=tmp_path, out_path=fresh)
     assert fresh.read_bytes() == out.read_bytes()
+
+
+async def test_max_cost_also_bounds_synthetic_generation(tmp_path: Path) -> None:
+    from test_generator_synthetic import synthetic as synthetic_config
+
+    from chatbot_tester.errors import DatasetError
+
+    gen = GeneratorConfig(
+        synthetic=synthetic_config(model="gpt-4o-mini", count=6, batch_size=1, max_attempts=1),
+        max_cost_usd=0.000001,
+    )
+    with pytest.raises(
+        DatasetError, match=r"max_cost_usd reached after \$0\.0000: \d of 6 synthetic"
+    ):
+        await generate_dataset(gen, base_dir=tmp_path, out_path=tmp_path / "s.jsonl")
+    assert not (tmp_path / "s.jsonl").exists()
+    report = json.loads((tmp_path / "s.synthetic.json").read_text())
+    assert report["budget_reached"] and report["calls"] < 6
+    assert any(
+        e["error"].startswith("not written: generator.max_cost_usd") for e in report["errors"]
+    )

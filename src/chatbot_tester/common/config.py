@@ -100,7 +100,7 @@ class GeneratorConfig(_Model):
     cache: Bool = True
     """Cache the generator LLM's responses in the workspace."""
     max_cost_usd: Float | None = Field(default=None, gt=0)
-    """Stop ``documents`` generation once its answered calls cost this much (built-in prices); nothing is stored, a rerun resumes from the cache."""
+    """Stop ``synthetic`` and ``documents`` generation once their answered calls cost this much (built-in prices); nothing is stored, a rerun resumes from the cache."""
 
     @model_validator(mode="after")
     def _has_source(self) -> GeneratorConfig:

@@ -184,9 +184,13 @@ async def _build(
                 cache=cache if config.cache else None,
                 bus=bus,
                 taken=taken,
+                max_cost_usd=config.max_cost_usd,
             )
             _record_report(report, out_path, bus)
-        grounded = await _from_documents(config, base_dir, out_path, cache, bus, taken, synthetic)
+        spent = report.spent_usd if report is not None else 0.0
+        grounded = await _from_documents(
+            config, base_dir, out_path, cache, bus, taken, synthetic, spent
+        )
         attacks: list[TestSample] = []
         if config.packs:
             from chatbot_tester.generator.redteam import pack_samples
@@ -253,8 +257,12 @@ async def _from_documents(
     bus: EventBus | None,
     taken: set[str],
     synthetic: list[TestSample],
+    spent_usd: float,
 ) -> list[TestSample]:
-    """The samples of ``generator.documents`` (none without it); writes their report."""
+    """The samples of ``generator.documents`` (none without it); writes their report.
+
+    ``spent_usd`` (by ``synthetic``) comes off ``max_cost_usd``: the limit is the step's total.
+    """
     if config.documents is None:
         return []
     from chatbot_tester.generator.doc_report import record_documents_report
@@ -266,7 +274,7 @@ async def _from_documents(
         cache=cache if config.cache else None,
         bus=bus,
         taken=taken | {s.id for s in synthetic},
-        max_cost_usd=config.max_cost_usd,
+        max_cost_usd=None if config.max_cost_usd is None else config.max_cost_usd - spent_usd,
     )
     record_documents_report(report, out_path, bus)
     return samples
@@ -323,6 +331,12 @@ def _record_report(report: SyntheticReport, out_path: Path, bus: EventBus | None
     data = report.model_dump(mode="json")
     data["missing"] = report.missing
     atomic_write_bytes(path, orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+    if report.budget_reached:
+        raise DatasetError(
+            f"generator.max_cost_usd reached after ${report.spent_usd:.4f}: {report.produced} of "
+            f"{report.requested} synthetic samples written, nothing stored; raise the limit and "
+            f"run again (answered calls are cached; details in {display_path(path)})"
+        )
     if report.produced == 0 or report.error_batches:
         what = (
             f"{report.error_batches} of {report.batches} batch(es) ended on a failed call"

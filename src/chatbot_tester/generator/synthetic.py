@@ -23,6 +23,7 @@ from chatbot_tester.common.calls.client import BackendClient
 from chatbot_tester.common.calls.policy import CallPolicy
 from chatbot_tester.common.schemas import ChatRequest, Message, TestSample
 from chatbot_tester.errors import ConfigError, RunAborted
+from chatbot_tester.generator.gen_budget import BudgetReached, Caller, Meter, MeteredClient
 from chatbot_tester.generator.input_checks import sample_problem
 
 if TYPE_CHECKING:
@@ -99,6 +100,10 @@ class SyntheticReport(BaseModel):
     invalid items; generating again may succeed, so ``generate_dataset`` stores nothing."""
     errors: list[SyntheticItemError] = Field(default_factory=list)
     """The problems of the last attempt of each batch that fell short."""
+    spent_usd: float = 0.0
+    """Cost of the answered (not cached) calls at the built-in prices (with ``max_cost_usd``)."""
+    budget_reached: bool = False
+    """``generator.max_cost_usd`` stopped the generation before every batch was written."""
 
     @property
     def missing(self) -> int:
@@ -237,7 +242,7 @@ def batch_request(
 
 
 async def _run_batch(
-    client: BackendClient,
+    client: Caller,
     config: SyntheticConfig,
     batch: int,
     want: int,
@@ -252,7 +257,12 @@ async def _run_batch(
     for attempt in range(1, config.max_attempts + 1):
         missing = want - len(kept)
         request = batch_request(config, batch, missing, attempt, problems, sorted(seen), document)
-        outcome = await client.call(request, request.sample_id or "")
+        try:
+            outcome = await client.call(request, request.sample_id or "")
+        except BudgetReached as exc:
+            report.budget_reached = True
+            errors = [SyntheticItemError(batch=batch, attempt=attempt, error=f"not written: {exc}")]
+            break
         report.calls += 1
         report.cached += int(outcome.cached)
         errors, problems = [], []
@@ -364,12 +374,24 @@ async def generate_synthetic(
     backend: ChatBackend | None = None,
     taken: set[str] | None = None,
     concurrency: int = 4,
+    max_cost_usd: float | None = None,
 ) -> tuple[list[TestSample], SyntheticReport]:
     """Write ``config.count`` samples with an LLM; ids ``syn-0001``... avoid ``taken``.
 
     The order is batch order (shuffled with ``config.seed`` when set), independent of which
-    call finishes first, so the same replies always give the same dataset.
+    call finishes first, so the same replies always give the same dataset. With
+    ``max_cost_usd`` no call starts once the answered calls cost that much (built-in prices;
+    ``report.budget_reached``).
     """
+    from chatbot_tester.common.calls.cost import PriceTable
+
+    prices = PriceTable()
+    if max_cost_usd is not None and prices.price(config.model) is None:
+        raise ConfigError(
+            f"generator.max_cost_usd: no price is known for model '{config.model}' of backend "
+            f"'{config.backend}', so the budget cannot be enforced; set a priced model or remove "
+            "max_cost_usd"
+        )
     from chatbot_tester.common.backends import backend_registry
 
     own = backend is None
@@ -386,7 +408,10 @@ async def generate_synthetic(
     results: list[list[TestSample]] = [[] for _ in sizes]
     limiter = anyio.CapacityLimiter(concurrency)
     policy = CallPolicy(timeout_s=config.timeout_s, retries=config.retries)
-    client = BackendClient(backend, policy, None, cache, bus, "generate")
+    meter = Meter(max_cost_usd, prices)
+    client = MeteredClient(
+        BackendClient(backend, policy, None, cache, bus, "generate"), meter, config.model
+    )
     aborted: list[RunAborted] = []
 
     async def one(batch: int, scope: anyio.CancelScope) -> None:
@@ -412,5 +437,6 @@ async def generate_synthetic(
         random.Random(config.seed).shuffle(samples)
     _assign_ids(samples, taken or set())
     report.produced = len(samples)
+    report.spent_usd = round(meter.spent_usd, 6)
     report.errors.sort(key=lambda e: (e.batch, e.attempt, -1 if e.item is None else e.item))
     return samples, report
