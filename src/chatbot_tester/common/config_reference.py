@@ -19,6 +19,7 @@ from pydantic_core import PydanticUndefined
 
 from chatbot_tester.common.config import (
     BackoffConfig,
+    DocumentsConfig,
     EvaluatorConfig,
     GeneratorConfig,
     JudgeConfig,
@@ -31,6 +32,8 @@ from chatbot_tester.common.config import (
     SyntheticConfig,
     VariantConfig,
 )
+from chatbot_tester.common.config_generator import Persona, PerturbationsConfig
+from chatbot_tester.common.config_simulation import SimulatedUserConfig
 
 __all__ = ["MARK_END", "MARK_START", "render_reference", "replace_in"]
 
@@ -41,8 +44,12 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("(top level)", PipelineConfig),
     ("generator", GeneratorConfig),
     ("generator.synthetic", SyntheticConfig),
+    ("generator.documents", DocumentsConfig),
+    ("generator.documents.personas[]", Persona),
+    ("generator.perturbations", PerturbationsConfig),
     ("runner", RunnerConfig),
     ("runner.backoff", BackoffConfig),
+    ("runner.simulated_user", SimulatedUserConfig),
     ("runner.rate_limit / evaluator.judge.rate_limit", RateLimitConfig),
     ("runner.prices.<model>", Price),
     ("variants[]", VariantConfig),

@@ -7,7 +7,7 @@ when the two drift apart (regenerate with ``chatbot-tester schema -o schema/pipe
 
 The output is the models' schema tidied for people: no titles derived from field names
 ("Max S"), no pydantic-only ``format: path``, single backticks in the descriptions (they are
-shown as Markdown too), and the generator's "a file or an LLM" rule as ``anyOf``. Names
+shown as Markdown too), and the generator's "a file, an LLM, documents or packs" rule as ``anyOf``. Names
 that are open to plugins (backends, metric types, report formats) are not an ``enum``, but
 the built-in ones are listed as ``examples`` so an editor can offer them
 (``orchestrator.pipeline_schema`` passes them in: the metrics live in the evaluator).
@@ -85,9 +85,11 @@ def pipeline_schema(names: KnownNames | None = None) -> dict[str, Any]:
     raw = PipelineConfig.model_json_schema(schema_generator=_Generator)
     schema = _tidy(raw)
     defs = schema["$defs"]
-    # GeneratorConfig's validator: a file, an LLM, or both.
-    defs["GeneratorConfig"]["anyOf"] = [{"required": ["source"]}, {"required": ["synthetic"]}]
-    for model in ("RunnerConfig", "JudgeConfig", "SyntheticConfig"):
+    # GeneratorConfig's validator: a file, an LLM, documents or red-team packs (any mix).
+    defs["GeneratorConfig"]["anyOf"] = [
+        {"required": [key]} for key in ("source", "synthetic", "documents", "packs")
+    ]
+    for model in ("RunnerConfig", "JudgeConfig", "SyntheticConfig", "DocumentsConfig"):
         _offer(defs[model]["properties"]["backend"], names.backends)
     variant_backend = defs["VariantConfig"]["properties"]["backend"]["anyOf"][0]
     _offer(variant_backend, names.backends)

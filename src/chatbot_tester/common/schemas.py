@@ -19,11 +19,13 @@ __all__ = [
     "Assertion",
     "ChatRequest",
     "ChatResponse",
+    "ConversationOutcome",
     "DatasetInfo",
     "ErrorInfo",
     "Manifest",
     "Message",
     "RunRecord",
+    "Scenario",
     "Score",
     "TestSample",
     "TextDelta",
@@ -104,6 +106,25 @@ class Turn(_Model):
     """Checks applied to the assistant's reply to this turn."""
 
 
+class Scenario(_Model):
+    """A conversation to simulate: a user played by a model pursues ``goal`` with the bot."""
+
+    goal: str = Field(min_length=1)
+    """What the simulated user wants to get done."""
+    persona: str = ""
+    """Who the user is and how they write."""
+    facts: list[str] = Field(default_factory=list)
+    """What the user knows and shares when it is needed (an order number, a date)."""
+    success_criteria: str | None = None
+    """What a successful conversation achieves (for judges and readers)."""
+    opening: str | None = None
+    """The user's first message (default: the simulated user writes it)."""
+    max_turns: int = Field(default=6, ge=1, le=50)
+    """Bot replies after which the conversation ends."""
+    stop_phrases: list[str] = Field(default_factory=list)
+    """Phrases that end the conversation when the bot says one (case-insensitive)."""
+
+
 class TestSample(_Model):
     """One test case: an input (single message, chat history or scripted turns) and expectations."""
 
@@ -117,6 +138,8 @@ class TestSample(_Model):
     """One user message, or a list of chat messages ending with the user's message."""
     turns: list[Turn] | None = None
     """A scripted multi-turn conversation, sent turn by turn with the history."""
+    scenario: Scenario | None = None
+    """A simulated user's goal instead of scripted turns (``runner.simulated_user`` plays it)."""
     expected: str | list[str] | None = None
     """Reference answer, or several acceptable answers."""
     context: list[str] = Field(default_factory=list)
@@ -130,8 +153,11 @@ class TestSample(_Model):
 
     @model_validator(mode="after")
     def _one_input(self) -> TestSample:
-        if (self.input is None) == (self.turns is None):
+        given = sum(x is not None for x in (self.input, self.turns, self.scenario))
+        if given == 0:  # the usual mistake; a scenario is the rarer third form
             raise ValueError("a sample needs exactly one of 'input' or 'turns'")
+        if given > 1:
+            raise ValueError("a sample needs exactly one of 'input', 'turns' or 'scenario'")
         if isinstance(self.input, list) and not self.input:
             raise ValueError("'input' must not be an empty list of messages")
         if self.turns is not None and not self.turns:
@@ -147,6 +173,8 @@ class TestSample(_Model):
         """The single-shot input as chat messages (for ``turns`` samples: the first turn)."""
         if self.turns is not None:
             return [Message(role="user", content=self.turns[0].user)]
+        if self.scenario is not None:
+            return [Message(role="user", content=self.scenario.opening or self.scenario.goal)]
         if isinstance(self.input, str):
             return [Message(role="user", content=self.input)]
         return list(self.input or [])
@@ -285,6 +313,18 @@ class TurnRecord(_Model):
     """Time to first token, when streamed."""
 
 
+class ConversationOutcome(_Model):
+    """The end of a simulated conversation."""
+
+    stop_reason: Literal["goal", "gave_up", "stop_phrase", "max_turns", "error"]
+    """Why it ended: the user said the goal was met, gave up, the bot said a stop phrase, the
+    turn limit, or a failed call."""
+    turns: int
+    """Bot replies in the conversation."""
+    turns_to_goal: int | None = None
+    """Bot replies until the goal was met (``None`` when it was not)."""
+
+
 class RunRecord(_Model):
     """The result of sending one sample (one repeat) to the chatbot: an answer or an error."""
 
@@ -298,6 +338,8 @@ class RunRecord(_Model):
     """The final answer (for multi-turn samples: the reply to the last turn)."""
     turns: list[TurnRecord] | None = None
     """Per-turn outcomes for multi-turn samples."""
+    conversation: ConversationOutcome | None = None
+    """How a simulated conversation (a ``scenario`` sample) ended."""
     error: ErrorInfo | None = None
     """Set when the sample failed after its retries; ``response`` is then ``None``."""
     attempts: int = 1
@@ -375,6 +417,8 @@ class DatasetInfo(_Model):
     """Number of samples."""
     source: str | None = None
     """Where it was built from (path or ``synthetic``)."""
+    generation: dict[str, Any] | None = None
+    """What a generation step kept and dropped (counts) and the report beside the dataset listing every drop."""
 
 
 class Manifest(_Model):

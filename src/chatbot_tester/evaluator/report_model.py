@@ -237,7 +237,7 @@ class EvalReport(BaseModel):
     """LLM-judge calls made by this evaluation, counted apart from the bot's (``None``: no
     judge metric)."""
     tags: dict[str, dict[str, MetricStats]] = Field(default_factory=dict)
-    """Per tag, per metric (without intervals)."""
+    """Per tag, per metric (without intervals, except for ``pack:`` and ``strategy:`` tags)."""
     gates: list[GateOutcome] = Field(default_factory=list)
     """Every gate, in order."""
     passed: bool = True

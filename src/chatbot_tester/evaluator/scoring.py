@@ -200,6 +200,13 @@ def _turn_expected(sample: TestSample, turn: int) -> list[str]:
 
 
 def _conversation(sample: TestSample, record: RunRecord, upto: int | None) -> list[Message]:
+    if sample.scenario is not None:  # a simulated conversation: the recorded transcript
+        msgs = []
+        for said in record.turns or []:
+            msgs.append(Message(role="user", content=said.user))
+            if said.response is not None:
+                msgs.append(Message(role="assistant", content=said.response.text))
+        return msgs
     if sample.turns is None:
         msgs = sample.input_messages()
         if record.response is not None:

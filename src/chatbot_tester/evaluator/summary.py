@@ -161,6 +161,10 @@ class _Acc:
         self.flaky = flaky if verdicts else None
 
 
+_CI_TAGS = ("pack:", "strategy:")
+"""Tag blocks that get intervals too: red-team packs and strategies (attack success = 1 - pass)."""
+
+
 def _n_boot(n: int) -> int:
     """Bootstrap resamples: 2000 up to 10k values, fewer beyond (the interval is narrow there)."""
     return 2000 if n <= 10_000 else max(200, 20_000_000 // n)
@@ -368,7 +372,8 @@ class SummaryBuilder:
             ),
             tags={
                 tag: {
-                    m: _stats(acc, intervals=False, repeats=reps) for m, acc in sorted(per.items())
+                    m: _stats(acc, intervals=tag.startswith(_CI_TAGS), repeats=reps)
+                    for m, acc in sorted(per.items())
                 }
                 for tag, per in sorted(self.tags.items())
             },

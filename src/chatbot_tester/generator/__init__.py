@@ -1,4 +1,4 @@
-"""The generator stage: build a validated ``dataset.jsonl`` from files and/or an LLM.
+"""The generator stage: build a validated ``dataset.jsonl`` from files, LLMs, documents, packs.
 
 Imported lazily so that ``import chatbot_tester.generator`` stays cheap.
 """
@@ -10,17 +10,22 @@ from typing import TYPE_CHECKING
 from chatbot_tester.common.lazy import lazy_exports
 
 __all__ = [
+    "DocumentsReport",
     "PreparedDataset",
     "SyntheticReport",
+    "available_packs",
     "build_dataset",
     "dataset_fingerprint",
     "dataset_hash",
     "dataset_id_for",
     "ensure_dataset",
     "generate_dataset",
+    "generate_from_documents",
     "generate_synthetic",
     "load_samples",
     "load_synthetic_report",
+    "pack_samples",
+    "perturb_samples",
     "read_source",
 ]
 
@@ -37,9 +42,16 @@ _LAZY: dict[str, str] = {
     "read_source": "chatbot_tester.generator.sources",
     "SyntheticReport": "chatbot_tester.generator.synthetic",
     "generate_synthetic": "chatbot_tester.generator.synthetic",
+    "DocumentsReport": "chatbot_tester.generator.doc_report",
+    "generate_from_documents": "chatbot_tester.generator.documents",
+    "available_packs": "chatbot_tester.generator.redteam",
+    "pack_samples": "chatbot_tester.generator.redteam",
+    "perturb_samples": "chatbot_tester.generator.perturb",
 }
 
 if TYPE_CHECKING:
+    from chatbot_tester.generator.doc_report import DocumentsReport
+    from chatbot_tester.generator.documents import generate_from_documents
     from chatbot_tester.generator.generate import (
         PreparedDataset,
         build_dataset,
@@ -50,6 +62,8 @@ if TYPE_CHECKING:
         generate_dataset,
         load_synthetic_report,
     )
+    from chatbot_tester.generator.perturb import perturb_samples
+    from chatbot_tester.generator.redteam import available_packs, pack_samples
     from chatbot_tester.generator.sources import load_samples, read_source
     from chatbot_tester.generator.synthetic import SyntheticReport, generate_synthetic
 

@@ -1,4 +1,7 @@
-"""Build ``dataset.jsonl`` from a generator config: file samples, then synthetic ones.
+"""Build ``dataset.jsonl`` from a generator config.
+
+In order: file samples, synthetic ones, grounded ones written from ``documents``, red-team
+``packs`` (with their strategies), then the ``perturbations`` of all of them.
 
 The dataset is written atomically (temp file + rename), so a crash never leaves half a
 dataset. ``ensure_dataset`` reuses an identical dataset already built in the workspace (keyed
@@ -54,8 +57,8 @@ GENERATOR_FORMAT = 1
 
 
 def dataset_id_for(config: GeneratorConfig) -> str:
-    """``dataset_id``, else the source file's stem, else ``synthetic`` (validated as a name)."""
-    value = config.dataset_id or (config.source.stem if config.source else "synthetic")
+    """``dataset_id``, else the source file's stem, else ``synthetic``/``documents`` (validated)."""
+    value = config.dataset_id or (config.source.stem if config.source else _generated_name(config))
     return validate_name(value, "generator.dataset_id")
 
 
@@ -94,6 +97,12 @@ def dataset_fingerprint(config: GeneratorConfig, base_dir: Path) -> str:
         for doc in config.synthetic.documents:
             digest.update(b"\x00document\x00")
             digest.update(_file_bytes(_resolve(doc, base_dir), "a synthetic document"))
+    if config.documents is not None:  # the files the globs match now, by name and content
+        from chatbot_tester.generator.doc_readers import expand_files, source_name
+
+        for path in expand_files(config.documents.files, base_dir):
+            digest.update(b"\x00documents\x00" + source_name(path, base_dir).encode() + b"\x00")
+            digest.update(_file_bytes(path, "a document"))
     return "sha256:" + digest.hexdigest()
 
 
@@ -157,34 +166,118 @@ async def _build(
 ) -> tuple[DatasetInfo, SyntheticReport | None]:
     samples: Iterable[TestSample]
     report: SyntheticReport | None = None
-    if config.synthetic is None:
+    if config.synthetic is None and config.documents is None and not config.packs:
         samples = load_samples(config, base_dir)
     else:
-        from chatbot_tester.generator.synthetic import generate_synthetic
-
         taken: set[str] = set()
         from_file: list[TestSample] = []
         if source_path is not None:
             items = read_source(source_path, format=config.format, columns=config.columns)
             from_file = list(check_samples(items, source_path, taken=taken))
-        synthetic, report = await generate_synthetic(
-            config.synthetic,
-            base_dir=base_dir,
-            cache=cache if config.cache else None,
-            bus=bus,
-            taken=taken,
+        synthetic: list[TestSample] = []
+        if config.synthetic is not None:
+            from chatbot_tester.generator.synthetic import generate_synthetic
+
+            synthetic, report = await generate_synthetic(
+                config.synthetic,
+                base_dir=base_dir,
+                cache=cache if config.cache else None,
+                bus=bus,
+                taken=taken,
+                max_cost_usd=config.max_cost_usd,
+            )
+            _record_report(report, out_path, bus)
+        spent = report.spent_usd if report is not None else 0.0
+        grounded = await _from_documents(
+            config, base_dir, out_path, cache, bus, taken, synthetic, spent
         )
-        _record_report(report, out_path, bus)
-        samples = [*from_file, *synthetic]
-    where = display_path(source_path) if source_path is not None else "synthetic"
+        attacks: list[TestSample] = []
+        if config.packs:
+            from chatbot_tester.generator.redteam import pack_samples
+
+            attacks = pack_samples(config.packs, config.strategies)
+            clash = {s.id for s in attacks} & {s.id for s in (*from_file, *synthetic, *grounded)}
+            if clash:
+                raise DatasetError(
+                    f"sample id '{sorted(clash)[0]}' is both in the dataset and in a red-team "
+                    "pack; rename the dataset's sample"
+                )
+        samples = [*from_file, *synthetic, *grounded, *attacks]
+    where = display_path(source_path) if source_path is not None else _generated_name(config)
+    if config.perturbations is not None:
+        from chatbot_tester.generator.perturb import perturb_samples
+
+        paraphrases = None
+        if config.perturbations.paraphrase is not None:
+            from chatbot_tester.generator.paraphrase import paraphrase_samples
+
+            samples = list(samples)
+            paraphrases = await paraphrase_samples(
+                samples,
+                config.perturbations,
+                base_dir=base_dir,
+                cache=cache if config.cache else None,
+                bus=bus,
+            )
+        samples = perturb_samples(samples, config.perturbations, paraphrases)
     count = write_jsonl_atomic(out_path, _non_empty(samples, where))
     info = DatasetInfo(
         id=dataset_id,
         hash=dataset_hash(out_path),
         count=count,
-        source=str(config.source) if config.source is not None else "synthetic",
+        source=str(config.source) if config.source is not None else _generated_name(config),
+        generation=_generation(config, out_path),
     )
     return info, report
+
+
+def _generation(config: GeneratorConfig, out_path: Path) -> dict[str, object] | None:
+    """The documents step's counts for the manifest (None without ``documents``)."""
+    if config.documents is None:
+        return None
+    from chatbot_tester.generator.doc_report import load_documents_report
+
+    report = load_documents_report(out_path)
+    return report.counts(out_path) if report is not None else None
+
+
+def _generated_name(config: GeneratorConfig) -> str:
+    if config.synthetic is not None:
+        return "synthetic"
+    if config.documents is not None:
+        return "documents"
+    return "redteam" if config.packs else "synthetic"
+
+
+async def _from_documents(
+    config: GeneratorConfig,
+    base_dir: Path,
+    out_path: Path,
+    cache: ResponseCache | None,
+    bus: EventBus | None,
+    taken: set[str],
+    synthetic: list[TestSample],
+    spent_usd: float,
+) -> list[TestSample]:
+    """The samples of ``generator.documents`` (none without it); writes their report.
+
+    ``spent_usd`` (by ``synthetic``) comes off ``max_cost_usd``: the limit is the step's total.
+    """
+    if config.documents is None:
+        return []
+    from chatbot_tester.generator.doc_report import record_documents_report
+    from chatbot_tester.generator.documents import generate_from_documents
+
+    samples, report = await generate_from_documents(
+        config.documents,
+        base_dir=base_dir,
+        cache=cache if config.cache else None,
+        bus=bus,
+        taken=taken | {s.id for s in synthetic},
+        max_cost_usd=None if config.max_cost_usd is None else config.max_cost_usd - spent_usd,
+    )
+    record_documents_report(report, out_path, bus)
+    return samples
 
 
 async def generate_dataset(
@@ -238,6 +331,12 @@ def _record_report(report: SyntheticReport, out_path: Path, bus: EventBus | None
     data = report.model_dump(mode="json")
     data["missing"] = report.missing
     atomic_write_bytes(path, orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+    if report.budget_reached:
+        raise DatasetError(
+            f"generator.max_cost_usd reached after ${report.spent_usd:.4f}: {report.produced} of "
+            f"{report.requested} synthetic samples written, nothing stored; raise the limit and "
+            f"run again (answered calls are cached; details in {display_path(path)})"
+        )
     if report.produced == 0 or report.error_batches:
         what = (
             f"{report.error_batches} of {report.batches} batch(es) ended on a failed call"
@@ -300,9 +399,19 @@ async def ensure_dataset(
             id=dataset_id,
             hash=dataset_hash(path),
             count=sum(1 for _ in iter_json_objects(path)),
-            source=str(config.source) if config.source else "synthetic",
+            source=str(config.source) if config.source else _generated_name(config),
+            generation=_generation(config, path),
         )
         bus.emit(GenerationSkipped(dataset_id, f"identical dataset already built: {path.name}"))
+        if info.generation and (info.generation["ungrounded"] or info.generation["duplicates"]):
+            bus.emit(
+                Notice(
+                    "warning",
+                    f"the reused dataset dropped {info.generation['ungrounded']} ungrounded and "
+                    f"{info.generation['duplicates']} near-duplicate samples; see "
+                    f"{info.generation['report']}",
+                )
+            )
         report = load_synthetic_report(path)
         if report is not None and report.missing:
             bus.emit(
@@ -314,7 +423,9 @@ async def ensure_dataset(
             )
         return PreparedDataset(path, info, reused=True)
     cache = None
-    if config.synthetic is not None and config.cache and cache_root is not None:
+    generated = config.synthetic is not None or config.documents is not None
+    generated = generated or bool(config.perturbations and config.perturbations.paraphrase)
+    if generated and config.cache and cache_root is not None:
         from chatbot_tester.common.artifacts.cache import open_cache
 
         cache = open_cache(cache_root)

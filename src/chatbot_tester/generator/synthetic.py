@@ -25,6 +25,7 @@ from chatbot_tester.common.calls.policy import CallPolicy
 from chatbot_tester.common.redact import mask_secrets
 from chatbot_tester.common.schemas import ChatRequest, Message, TestSample, Usage
 from chatbot_tester.errors import ConfigError, RunAborted
+from chatbot_tester.generator.gen_budget import BudgetReached, Caller, Meter, MeteredClient
 from chatbot_tester.generator.input_checks import sample_problem
 
 if TYPE_CHECKING:
@@ -37,8 +38,11 @@ __all__ = [
     "SYSTEM_PROMPT",
     "SyntheticItemError",
     "SyntheticReport",
+    "batch_request",
+    "extract_json",
     "generate_synthetic",
     "parse_items",
+    "read_documents",
 ]
 
 SYSTEM_PROMPT = (
@@ -123,6 +127,11 @@ class SyntheticReport(BaseModel):
         if cost is not None:
             self.cost_usd = (self.cost_usd or 0.0) + cost
 
+    spent_usd: float = 0.0
+    """Cost of the answered (not cached) calls at the built-in prices (with ``max_cost_usd``)."""
+    budget_reached: bool = False
+    """``generator.max_cost_usd`` stopped the generation before every batch was written."""
+
     @property
     def missing(self) -> int:
         """Samples requested but not produced."""
@@ -141,7 +150,8 @@ class SyntheticReport(BaseModel):
         return "; ".join(seen) if seen else "no valid items in the replies"
 
 
-def _extract_json(text: str) -> Any:
+def extract_json(text: str) -> Any:
+    """The JSON value of a model's reply: bare, in a code fence, or the outermost {...}/[...]."""
     text = text.strip()
     fenced = _FENCE.match(text)
     if fenced:
@@ -168,7 +178,7 @@ def _excerpt(value: Any) -> str:
 def parse_items(text: str) -> tuple[list[TestSample], list[tuple[int | None, str, str]]]:
     """Valid samples of a reply, and ``(item index, error, excerpt)`` for what is not valid."""
     try:
-        data = _extract_json(text)
+        data = extract_json(text)
     except ValueError as exc:
         return [], [(None, str(exc), _excerpt(text))]
     if isinstance(data, dict):
@@ -211,7 +221,8 @@ def parse_items(text: str) -> tuple[list[TestSample], list[tuple[int | None, str
     return samples, errors
 
 
-def _documents(config: SyntheticConfig, base_dir: Path) -> list[tuple[str, str]]:
+def read_documents(config: SyntheticConfig, base_dir: Path) -> list[tuple[str, str]]:
+    """``(name, text)`` of each of ``config.documents`` (the first ``DOCUMENT_CHARS``)."""
     docs: list[tuple[str, str]] = []
     for doc in config.documents:
         path = doc if doc.is_absolute() else base_dir / doc
@@ -225,7 +236,7 @@ def _documents(config: SyntheticConfig, base_dir: Path) -> list[tuple[str, str]]
     return docs
 
 
-def _request(
+def batch_request(
     config: SyntheticConfig,
     batch: int,
     want: int,
@@ -234,6 +245,7 @@ def _request(
     avoid: list[str],
     document: tuple[str, str] | None,
 ) -> ChatRequest:
+    """The request of one batch attempt (an attempt after the first lists the problems)."""
     parts = [config.instructions.strip(), "", f"Write {want} test case(s). Batch {batch + 1}."]
     if document is not None:
         parts += ["", f"Base the questions on this document ({document[0]}):", document[1]]
@@ -257,7 +269,7 @@ def _request(
 
 
 async def _run_batch(
-    client: BackendClient,
+    client: Caller,
     config: SyntheticConfig,
     batch: int,
     want: int,
@@ -271,8 +283,13 @@ async def _run_batch(
     call_failed = False
     for attempt in range(1, config.max_attempts + 1):
         missing = want - len(kept)
-        request = _request(config, batch, missing, attempt, problems, sorted(seen), document)
-        outcome = await client.call(request, request.sample_id or "")
+        request = batch_request(config, batch, missing, attempt, problems, sorted(seen), document)
+        try:
+            outcome = await client.call(request, request.sample_id or "")
+        except BudgetReached as exc:
+            report.budget_reached = True
+            errors = [SyntheticItemError(batch=batch, attempt=attempt, error=f"not written: {exc}")]
+            break
         report.calls += 1
         report.cached += int(outcome.cached)
         if outcome.response is not None and not outcome.cached:
@@ -387,12 +404,24 @@ async def generate_synthetic(
     backend: ChatBackend | None = None,
     taken: set[str] | None = None,
     concurrency: int = 4,
+    max_cost_usd: float | None = None,
 ) -> tuple[list[TestSample], SyntheticReport]:
     """Write ``config.count`` samples with an LLM; ids ``syn-0001``... avoid ``taken``.
 
     The order is batch order (shuffled with ``config.seed`` when set), independent of which
-    call finishes first, so the same replies always give the same dataset.
+    call finishes first, so the same replies always give the same dataset. With
+    ``max_cost_usd`` no call starts once the answered calls cost that much (built-in prices;
+    ``report.budget_reached``).
     """
+    from chatbot_tester.common.calls.cost import PriceTable
+
+    prices = PriceTable()
+    if max_cost_usd is not None and prices.price(config.model) is None:
+        raise ConfigError(
+            f"generator.max_cost_usd: no price is known for model '{config.model}' of backend "
+            f"'{config.backend}', so the budget cannot be enforced; set a priced model or remove "
+            "max_cost_usd"
+        )
     from chatbot_tester.common.backends import backend_registry
 
     config = config.resolved()  # ${VAR} in instructions, params, ...
@@ -401,7 +430,7 @@ async def generate_synthetic(
         backend = backend_registry.create(
             config.backend, base_dir=base_dir, **config.resolved_options()
         )
-    documents = _documents(config, base_dir)
+    documents = read_documents(config, base_dir)
     sizes = [
         min(config.batch_size, config.count - start)
         for start in range(0, config.count, config.batch_size)
@@ -410,7 +439,10 @@ async def generate_synthetic(
     results: list[list[TestSample]] = [[] for _ in sizes]
     limiter = anyio.CapacityLimiter(concurrency)
     policy = CallPolicy(timeout_s=config.timeout_s, retries=config.retries)
-    client = BackendClient(backend, policy, None, cache, bus, "generate")
+    meter = Meter(max_cost_usd, prices)
+    client = MeteredClient(
+        BackendClient(backend, policy, None, cache, bus, "generate"), meter, config.model
+    )
     aborted: list[RunAborted] = []
 
     async def one(batch: int, scope: anyio.CancelScope) -> None:
@@ -436,5 +468,6 @@ async def generate_synthetic(
         random.Random(config.seed).shuffle(samples)
     _assign_ids(samples, taken or set())
     report.produced = len(samples)
+    report.spent_usd = round(meter.spent_usd, 6)
     report.errors.sort(key=lambda e: (e.batch, e.attempt, -1 if e.item is None else e.item))
     return samples, report

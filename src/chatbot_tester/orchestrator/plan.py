@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from chatbot_tester.common.artifacts.remote_workspace import config_workspace
-from chatbot_tester.common.config import MetricSpec, PipelineConfig
+from chatbot_tester.common.config import BackendSpec, MetricSpec, PipelineConfig
 from chatbot_tester.common.plugins import load_config
 from chatbot_tester.common.schemas import TestSample, Usage
+
+if TYPE_CHECKING:
+    from chatbot_tester.generator.doc_plan import DocumentsPlan
+
 from chatbot_tester.orchestrator.validate import (
     is_local_backend,
     validate_assertions,
@@ -21,7 +25,7 @@ from chatbot_tester.orchestrator.validate import (
 
 __all__ = ["JUDGE_METRICS", "PipelinePlan", "StagePlan", "plan_pipeline"]
 
-JUDGE_METRICS = {"llm_judge": 1, "g_eval": 1, "pairwise": 2}
+JUDGE_METRICS = {"llm_judge": 1, "g_eval": 1, "pairwise": 2, "goal_judge": 1}
 """Metric types that call a judge model, and calls per vote (pairwise swaps positions)."""
 
 _JUDGE_PROMPT_OVERHEAD = 350  # rubric + instructions, in tokens
@@ -86,14 +90,64 @@ def plan_pipeline(
         return _plan_one(config, workspace_dir)
     plans = {v.name: _plan_one(config.with_variant(v), workspace_dir) for v in config.variants}
     first = next(iter(plans.values()))
-    stages = [s for s in first.stages if s.stage == "generate"]  # the dataset is made once
+    stages = [s for s in first.stages if s.stage.startswith("generate")]  # made once
     for name, plan in plans.items():
         stages += [
             s.model_copy(update={"stage": f"{s.stage} [{name}]"})
             for s in plan.stages
-            if s.stage != "generate"
+            if not s.stage.startswith("generate")
         ]
     return first.model_copy(update={"stages": stages, "variants": list(plans)})
+
+
+def _documents_plan(config: PipelineConfig) -> DocumentsPlan | None:
+    if config.generator.documents is None:
+        return None
+    from chatbot_tester.generator.doc_plan import plan_documents
+
+    return plan_documents(config.generator.documents, config.base_dir)
+
+
+def _documents_stages(config: PipelineConfig, plan: DocumentsPlan) -> list[StagePlan]:
+    """The ``generate (documents)`` stage, and its grounding judge's with ``grounding: judge``."""
+    from chatbot_tester.common.calls.cost import PriceTable
+
+    spec = config.generator.documents
+    assert spec is not None
+    prices = PriceTable(config.runner.prices)
+
+    def stage(
+        name: str, backend: BackendSpec, calls: int, prompt: int, completion: int
+    ) -> StagePlan:
+        usage = Usage(
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        )
+        return StagePlan(
+            stage=name,
+            backend=backend.backend,
+            model=backend.model,
+            calls=calls,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cost_usd=prices.cost(backend.model, usage),
+            note="first attempts; cached calls are not counted out",
+        )
+
+    stages = [
+        stage("generate (documents)", spec, plan.calls, plan.prompt_tokens, plan.completion_tokens)
+    ]
+    if plan.judge_calls:
+        judge = spec.grounding_judge or spec
+        stages.append(
+            stage(
+                "generate (grounding judge)",
+                judge,
+                plan.judge_calls,
+                plan.judge_prompt_tokens,
+                plan.judge_completion_tokens,
+            )
+        )
+    return stages
 
 
 def _plan_one(config: PipelineConfig, workspace_dir: Path | None) -> PipelinePlan:
@@ -117,9 +171,26 @@ def _plan_one(config: PipelineConfig, workspace_dir: Path | None) -> PipelinePla
     if config.generator.source is not None:
         samples = list(load_samples(config.generator, config.base_dir))
         validate_assertions(samples, config.resolve_path(config.generator.source))
-    n_samples = len(samples) + (synthetic.count if synthetic else 0)
+    if config.generator.packs:  # red-team attacks are known exactly
+        from chatbot_tester.generator.redteam import pack_samples
+
+        samples += pack_samples(config.generator.packs, config.generator.strategies)
+    documents = _documents_plan(config)
+    n_documents = documents.samples if documents else 0
+    perturbations = config.generator.perturbations
+    factor = 1  # variants of the generated samples (those from a file are counted exactly)
+    if perturbations is not None:
+        from chatbot_tester.generator.perturb import perturb_samples
+
+        paraphrased = perturbations.paraphrase is not None
+        extra = {s.id: s for s in samples} if paraphrased else None  # one more variant each
+        samples = list(perturb_samples(samples, perturbations, extra))
+        factor = len(perturbations.kinds) + int(perturbations.keep_original) + int(paraphrased)
+    n_samples = len(samples) + factor * ((synthetic.count if synthetic else 0) + n_documents)
     turns = sum(len(s.turns) if s.turns else 1 for s in samples)
-    turns += synthetic.count if synthetic else 0
+    turns += factor * (
+        (synthetic.count if synthetic else 0) + (documents.turns if documents else 0)
+    )
 
     expected_tokens = [
         count_tokens(ref, runner.model) for s in samples for ref in s.expected_list()[:1]
@@ -139,7 +210,9 @@ def _plan_one(config: PipelineConfig, workspace_dir: Path | None) -> PipelinePla
         prompt += usage.prompt_tokens or 0
         completion += usage.completion_tokens or 0
         runner_calls += calls
-    n_synthetic = synthetic.count if synthetic else 0
+    n_synthetic = factor * (
+        (synthetic.count if synthetic else 0) + (documents.turns if documents else 0)
+    )
     runner_calls = (runner_calls + n_synthetic) * runner.repeat
     completion = (completion + per_answer * n_synthetic) * runner.repeat
     prompt *= runner.repeat
@@ -164,7 +237,14 @@ def _plan_one(config: PipelineConfig, workspace_dir: Path | None) -> PipelinePla
         )
     ]
     if synthetic is not None:
-        calls = -(-synthetic.count // synthetic.batch_size)
+        from chatbot_tester.generator.doc_plan import plan_synthetic
+
+        calls, gen_prompt, gen_completion = plan_synthetic(synthetic, config.base_dir)
+        gen_usage = Usage(
+            prompt_tokens=gen_prompt,
+            completion_tokens=gen_completion,
+            total_tokens=gen_prompt + gen_completion,
+        )
         stages.insert(
             0,
             StagePlan(
@@ -172,9 +252,14 @@ def _plan_one(config: PipelineConfig, workspace_dir: Path | None) -> PipelinePla
                 backend=synthetic.backend,
                 model=synthetic.model,
                 calls=calls,
-                note="synthetic samples are not known before generation",
+                prompt_tokens=gen_prompt,
+                completion_tokens=gen_completion,
+                cost_usd=PriceTable(runner.prices).cost(synthetic.model, gen_usage),
+                note="first attempts; synthetic samples are not known before generation",
             ),
         )
+    if documents is not None:
+        stages[0:0] = _documents_stages(config, documents)
     records = n_samples * runner.repeat
     judge_calls = sum(_judge_calls(m, records) for m in ev.metrics if m.type in JUDGE_METRICS)
     if judge_calls:

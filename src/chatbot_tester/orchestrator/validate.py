@@ -216,6 +216,33 @@ async def validate_pipeline(config: PipelineConfig) -> None:
         raise _fail(config, "name", exc) from None
     if config.generator.synthetic is not None:
         await _check_backend(config, config.generator.synthetic, "generator.synthetic")
+    perturbations = config.generator.perturbations
+    if perturbations is not None and perturbations.paraphrase is not None:
+        await _check_backend(config, perturbations.paraphrase, "generator.perturbations.paraphrase")
+    if config.generator.packs:
+        from chatbot_tester.generator.redteam import load_pack
+
+        for name in config.generator.packs:
+            try:
+                load_pack(name)
+            except ConfigError as exc:
+                raise _fail(config, "generator.packs", exc) from None
+    documents = config.generator.documents
+    if documents is not None:
+        from chatbot_tester.generator.doc_readers import read_documents
+
+        try:  # a missing, empty or unreadable document fails before anything is written
+            read_documents(documents.files, config.base_dir, jsonl_field=documents.jsonl_field)
+        except DatasetError as exc:
+            raise exc from None
+        except ConfigError as exc:
+            source = config.source_file
+            raise ConfigError(f"{source}: {exc}" if source is not None else str(exc)) from None
+        await _check_backend(config, documents, "generator.documents")
+        if documents.grounding == "judge" and documents.grounding_judge is not None:
+            await _check_backend(
+                config, documents.grounding_judge, "generator.documents.grounding_judge"
+            )
     await _check_backend(config, config.runner, "runner")
     if config.evaluator.judge is not None:
         await _check_backend(config, config.evaluator.judge, "evaluator.judge")

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from chatbot_tester.common.artifacts.cache import ResponseCache
     from chatbot_tester.common.config import RunnerConfig
     from chatbot_tester.common.events import EventBus
+    from chatbot_tester.runner.scenario import SimulatedUser
 
 __all__ = ["RunStatusName", "RunSummary", "count_samples", "run_job"]
 
@@ -142,12 +143,34 @@ async def run_job(
         backend = backend_registry.create(
             config.backend, base_dir=base_dir, **config.resolved_options()
         )
+    simulated = _simulated_user(config, base_dir, cache, bus)
     try:
-        job = _Job(samples, config, backend, state, bus=bus, cache=cache)
+        job = _Job(samples, config, backend, state, bus=bus, cache=cache, simulated_user=simulated)
         return await job.execute(results_path, started)
     finally:
         if owned:
             await backend.aclose()
+        if simulated is not None:
+            await simulated.client.backend.aclose()
+
+
+def _simulated_user(
+    config: RunnerConfig, base_dir: Path | None, cache: ResponseCache | None, bus: EventBus | None
+) -> SimulatedUser | None:
+    """The simulated user of ``scenario`` samples (``runner.simulated_user``), if configured."""
+    spec = config.simulated_user
+    if spec is None:
+        return None
+    from chatbot_tester.common.calls.client import BackendClient
+    from chatbot_tester.common.calls.policy import CallPolicy
+    from chatbot_tester.runner.scenario import SimulatedUser
+
+    backend = backend_registry.create(spec.backend, base_dir=base_dir, **spec.resolved_options())
+    policy = CallPolicy(timeout_s=spec.timeout_s, retries=spec.retries)
+    client = BackendClient(
+        backend, policy, None, cache, bus, "simulate", cache_salt="simulated-user"
+    )
+    return SimulatedUser(client, spec)
 
 
 def _unwrap(exc: BaseException) -> BaseException:
@@ -172,6 +195,7 @@ class _Job:
         *,
         bus: EventBus | None,
         cache: ResponseCache | None,
+        simulated_user: SimulatedUser | None = None,
     ) -> None:
         self.config = config
         self.state = state
@@ -189,6 +213,7 @@ class _Job:
             rate=rate,
             cache=cache,
             bus=bus,
+            simulated_user=simulated_user,
         )
         self.budget: CostBudget | None = None
         if config.max_cost_usd is not None and not type(backend).local:

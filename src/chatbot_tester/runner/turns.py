@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from chatbot_tester.common.calls.limits import ConcurrencyLimit, RateLimiter
     from chatbot_tester.common.config import RunnerConfig
     from chatbot_tester.common.events import EventBus
+    from chatbot_tester.runner.scenario import SimulatedUser
 
 __all__ = ["SampleExecutor", "SampleResult"]
 
@@ -66,8 +67,11 @@ class SampleExecutor:
         rate: RateLimiter | None,
         cache: ResponseCache | None,
         bus: EventBus | None,
+        simulated_user: SimulatedUser | None = None,
     ) -> None:
         self.backend = backend
+        self.simulated_user = simulated_user
+        """Plays the user of ``scenario`` samples (``runner.simulated_user``)."""
         self.config = config
         self.policy = CallPolicy.from_runner(config)
         self.prices = prices
@@ -152,6 +156,10 @@ class SampleExecutor:
         """Send ``sample`` (repeat index ``repeat``) and build its one record."""
         if sample.turns is not None:
             return await self._run_turns(sample, repeat)
+        if sample.scenario is not None:
+            from chatbot_tester.runner.scenario import run_scenario
+
+            return SampleResult(*await run_scenario(self, sample, repeat))
         messages = sample.input_messages()
         system = self.system
         if system is not None and messages[0].role != "system":

@@ -237,7 +237,15 @@ def sample_usage(
     ``--dry-run`` plan both estimate with this, so the plan predicts what the budget admits.
     """
     system = count_tokens(system_prompt, model) if system_prompt else 0
-    if sample.turns is None:
+    if sample.scenario is not None:  # the longest conversation: max_turns bot replies
+        prompt, history = 0, system
+        message = count_message_tokens(sample.input_messages(), model)
+        for _ in range(sample.scenario.max_turns):
+            history += message
+            prompt += history
+            history += int(completion)
+        calls = sample.scenario.max_turns
+    elif sample.turns is None:
         prompt = system + count_message_tokens(sample.input_messages(), model)
         calls = 1
     else:

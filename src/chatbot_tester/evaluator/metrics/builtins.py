@@ -47,6 +47,8 @@ BUILTIN_METRICS: dict[str, str] = {
     # tools, conversations, custom code
     "tool_call": f"{_M}.tools:ToolCallMetric",
     "turn_pass_rate": f"{_M}.conversation:TurnPassRateMetric",
+    "goal_reached": f"{_M}.scenario:GoalReachedMetric",
+    "goal_judge": f"{_M}.scenario:GoalJudgeMetric",
     "python": f"{_M}.custom:PythonMetric",
     # LLM judges (written in evaluator.metrics.judge)
     "llm_judge": f"{_M}.judge:LLMJudgeMetric",

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import IO, Any, NamedTuple
 
 from chatbot_tester.evaluator.report_model import EvalReport
+from chatbot_tester.evaluator.reports.attack import attack_rows
 from chatbot_tester.evaluator.reports.base import Reporter, Row
 from chatbot_tester.evaluator.reports.text import clean_text
 
@@ -207,6 +208,15 @@ def render_markdown(report: EvalReport, failing: Sequence[_Failing] = ()) -> str
     judge = report.judge_spend
     if judge is not None:
         out.append(f"**Judge (apart from the bot):** {md_escape(judge.describe(), 200)}")
+    attacks = attack_rows(report.tags)
+    if attacks:
+        out += ["", "### Attack success (red-team packs and strategies)", ""]
+        out += ["| group | verdicts | attack success | 95% CI |", "|---|---|---|---|"]
+        out.extend(
+            f"| {md_escape(a.group, 60)} | {a.verdicts} | {_pct(a.success_rate)} "
+            f"| {_pct(a.ci_low)} – {_pct(a.ci_high)} |"
+            for a in attacks
+        )
     if failing:
         out += [
             "",
