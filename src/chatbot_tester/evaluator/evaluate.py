@@ -308,8 +308,11 @@ class EvaluationSession:
         concurrency: int = DEFAULT_CONCURRENCY,
         on_row: RowSink | None = None,
         repeats: bool = False,
+        validated: bool = False,
     ) -> None:
         self.dataset_path = dataset_path
+        self.validated = validated
+        """The dataset's samples and assertions were checked by the caller already."""
         self.results_path = results_path
         self.config = config
         self.out_dir = out_dir
@@ -338,12 +341,16 @@ class EvaluationSession:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         metric_set, path = self.metric_set, self.dataset_path
         try:
-            # Every sample's assertions are validated before the first (possibly paid) call.
-            self.dataset = self._stack.enter_context(
-                DatasetIndex(
+            # Every sample's assertions are validated before the first (possibly paid) call,
+            # here unless the caller did (the pipeline checks them before the run).
+            index = (
+                DatasetIndex(path, validate=False)
+                if self.validated
+                else DatasetIndex(
                     path, on_sample=lambda s, line: metric_set.plan(s, file=path, line=line)
                 )
             )
+            self.dataset = self._stack.enter_context(index)
             self.ledger = ScoreLedger(self.scores_path, resume=self.resume)
             self._stack.callback(self.ledger.close)
             self.summary = SummaryBuilder(metric_set.labels)

@@ -179,6 +179,8 @@ class EvaluateJob(BaseModel):
     """Append report.md to ``$GITHUB_STEP_SUMMARY`` when that is set."""
     repeats: bool = False
     """The run has ``repeat: k`` with k > 1 (known before its results are written)."""
+    validated: bool = False
+    """The samples and assertions were validated already (by the pipeline, before the run)."""
 
 
 def evaluate_job_for(
@@ -208,6 +210,7 @@ def evaluate_job_for(
         baseline=None if baseline is None else baseline.path,
         formats=None if formats is None else tuple(formats),
         repeats=config.runner.repeat > 1,
+        validated=True,
     )
 
 
@@ -283,6 +286,7 @@ class StageEvaluator:
             run_id=job.run_id,
             on_row=files.add,
             repeats=job.repeats,
+            validated=job.validated,
         )
         self._session = session
         try:
