@@ -15,7 +15,7 @@ latency bound N / (concurrency / latency) plus the raw loop's own start-up, and 
 fraction of it (``of bound``).
 
 Usage: python bench/whole_run.py [--sizes 1000,10000] [--latencies 0,50] [--rounds 3]
-       [--concurrency 32] [--formats json|all|both] [--keep DIR]
+       [--concurrency 32] [--formats json|all|both] [--keep DIR] [--exe PATH]
 e.g.   python bench/whole_run.py --sizes 100000 --latencies 0 --rounds 1
 """
 
@@ -82,6 +82,10 @@ evaluator:
 """
 
 
+EXE = [str(Path(sys.executable).with_name("chatbot-tester"))]
+"""The ``chatbot-tester`` executable under test (``--exe``: another checkout's, for an A/B)."""
+
+
 def _spawn(cmd: list[str], stderr_path: Path) -> dict[str, Any]:
     """Run ``cmd`` to completion; its wall time, peak RSS (MiB) and stdout."""
     t0 = time.perf_counter()
@@ -115,8 +119,7 @@ def _run(url: str, dataset: Path, c: int, formats: str, tmp: Path, tag: str) -> 
         ),
         encoding="utf-8",
     )
-    exe = Path(sys.executable).with_name("chatbot-tester")
-    cmd = [str(exe), "run", "--no-cache", str(pipeline)]
+    cmd = [EXE[0], "run", "--no-cache", str(pipeline)]
     r = _spawn(cmd, tmp / f"run-{tag}.err")
     run_dir = Path(r["out"].strip().splitlines()[-1])
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
@@ -134,12 +137,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--formats", choices=["json", "all", "both"], default="both")
     parser.add_argument("--keep", default=None, help="keep the workspaces in this directory")
+    parser.add_argument("--exe", default=EXE[0], help="chatbot-tester executable to measure")
     args = parser.parse_args()
+    EXE[0] = args.exe
     c = args.concurrency
     variants = {"json": ["json"], "all": ["all"], "both": ["json", "all"]}[args.formats]
     print(
-        f"whole_run: whole processes, concurrency {c}, {args.rounds} interleaved rounds, medians;"
-        " ratio = raw s / run s"
+        f"whole_run: {args.exe}, whole processes, concurrency {c}, {args.rounds} interleaved"
+        " rounds, medians; ratio = raw s / run s"
     )
     print(
         f"{'N':>7} {'ms':>3} {'raw s':>7} {'json s':>7} {'ratio':>6} {'4 rep s':>8} {'ratio':>6}"
