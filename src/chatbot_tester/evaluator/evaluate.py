@@ -335,6 +335,7 @@ class EvaluationSession:
         self._failure: Exception | None = None
         self._live = False
         self._opened = False
+        self._announced = False
 
     def open(self) -> EvaluationSession:
         """Index the dataset (validating every sample's assertions), open scores and ledger."""
@@ -414,6 +415,8 @@ class EvaluationSession:
         lines, _ = _scan(self.results_path)
         if bus is not None:
             bus.emit(StageStarted("evaluate", lines))
+        self._announced = True
+        self._started = time.perf_counter()  # the stage's time: what is left after the run
         try:
             if self._failure is not None:
                 raise self._failure
@@ -465,7 +468,9 @@ class EvaluationSession:
             self._stack.close()
             await self.metric_set.aclose()
         finally:
-            if self.bus is not None:
+            # a session closed before finish() (the run was interrupted) never started the
+            # evaluate stage for the subscribers
+            if self.bus is not None and self._announced:
                 elapsed = time.perf_counter() - self._started
                 self.bus.emit(StageFinished("evaluate", elapsed, status, {}))
 
