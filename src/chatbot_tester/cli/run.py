@@ -172,8 +172,8 @@ def command(
         _print_plan(pipeline, workspace_dir)
         return
     from chatbot_tester.orchestrator import PipelineInterrupted, run_pipeline
+    from chatbot_tester.orchestrator.result import PipelineResult
     from chatbot_tester.orchestrator.subscribers import load_subscribers
-    from chatbot_tester.orchestrator.variants import VariantsResult
 
     try:
         result = run_pipeline(
@@ -194,7 +194,7 @@ def command(
         )
         click.echo(str(exc.run_dir))
         sys.exit(signals.exit_code())
-    if isinstance(result, VariantsResult):
+    if not isinstance(result, PipelineResult):  # a VariantsResult (not imported for one run)
         _print_variants(result)
         if result.exit_code:
             sys.exit(result.exit_code)

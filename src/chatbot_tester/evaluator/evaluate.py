@@ -14,6 +14,7 @@ end. Nothing per row is kept after that.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import re
@@ -42,7 +43,7 @@ from chatbot_tester.evaluator.resume import ScoreLedger, record_identity, score_
 from chatbot_tester.evaluator.scoring import MetricSet, Slot, inputs_for, no_answer_reason
 from chatbot_tester.evaluator.summary import SummaryBuilder
 
-__all__ = ["Evaluation", "RowSink", "evaluate_run"]
+__all__ = ["Evaluation", "EvaluationSession", "RowSink", "evaluate_run"]
 
 RowSink = Callable[[Row], None]
 """Receives each joined row once (the reporters' feed)."""
@@ -215,6 +216,23 @@ class _Scorer:
                 await self.run(unit)
 
 
+def _score_sync(metric: Metric, item: MetricInput) -> Score:
+    """``_score_one`` for a metric whose ``score`` is a plain function (see ``_fast``)."""
+    try:
+        result = metric.score(item)
+        if inspect.isawaitable(result):  # a sync function returning an awaitable: not fast
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            raise TypeError("score() returned an awaitable from a plain function")
+    except Exception as exc:  # a metric bug must not lose the other scores
+        no_answer = no_answer_reason(item.record, item.turn) if item.output is None else None
+        return metric.make(item, error=no_answer or f"{type(exc).__name__}: {exc}")
+    if not isinstance(result, Score):
+        return metric.make(item, error=f"metric returned {type(result).__name__}, not a Score")
+    return result
+
+
 async def _score_one(metric: Metric, item: MetricInput) -> Score:
     """``metric`` on ``item``; a crash becomes an error Score ("no answer: <kind>" without answer)."""
     if type(metric).ascore is not Metric.ascore:
@@ -264,6 +282,228 @@ def _units(
     return pending, units
 
 
+class EvaluationSession:
+    """One evaluation, opened before the records exist so that they can be scored as they land.
+
+    ``open`` indexes (and validates) the dataset and opens ``scores.jsonl`` and the ledger;
+    ``feed(sample, record)`` scores one record at once when all of its metrics are plain
+    synchronous functions (exact match, regex, ...: the pipeline calls it from the runner as
+    each record is written, so the evaluation overlaps the run); ``finish`` scores every record
+    of the results file that was not fed (a resumed run's earlier records, records with async
+    or judge metrics), counts the samples without a record and builds the report. A fed
+    record's row and scores are final: ``finish`` skips it by its (sample id, repeat) key.
+    """
+
+    def __init__(
+        self,
+        dataset_path: Path,
+        results_path: Path,
+        config: EvaluatorConfig,
+        out_dir: Path,
+        *,
+        context: MetricContext,
+        bus: EventBus | None = None,
+        resume: bool = True,
+        pipeline_name: str = "",
+        run_id: str = "",
+        concurrency: int = DEFAULT_CONCURRENCY,
+        on_row: RowSink | None = None,
+        repeats: bool = False,
+        validated: bool = False,
+    ) -> None:
+        self.dataset_path = dataset_path
+        self.validated = validated
+        """The dataset's samples and assertions were checked by the caller already."""
+        self.results_path = results_path
+        self.config = config
+        self.out_dir = out_dir
+        self.bus = bus
+        self.resume = resume
+        self.pipeline_name = pipeline_name
+        self.run_id = run_id
+        self.concurrency = concurrency
+        self.on_row = on_row
+        self.repeats = repeats
+        """The run has ``repeat: k`` with k > 1 (scores are folded per sample)."""
+        self.context = context
+        self.metric_set = MetricSet(config, context)
+        self.scores_path = out_dir / SCORES
+        self._started = time.perf_counter()
+        self._stack = contextlib.ExitStack()
+        self._fed: set[str] = set()
+        """Keys (``id`` or ``id#repeat``) of the records scored by ``feed``."""
+        self._seen: set[str] = set()
+        self._unfed = 0
+        self._failure: Exception | None = None
+        self._live = False
+        self._opened = False
+        self._announced = False
+
+    def open(self) -> EvaluationSession:
+        """Index the dataset (validating every sample's assertions), open scores and ledger."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        metric_set, path = self.metric_set, self.dataset_path
+        try:
+            # Every sample's assertions are validated before the first (possibly paid) call,
+            # here unless the caller did (the pipeline checks them before the run).
+            index = (
+                DatasetIndex(path, validate=False)
+                if self.validated
+                else DatasetIndex(
+                    path, on_sample=lambda s, line: metric_set.plan(s, file=path, line=line)
+                )
+            )
+            self.dataset = self._stack.enter_context(index)
+            self.ledger = ScoreLedger(self.scores_path, resume=self.resume)
+            self._stack.callback(self.ledger.close)
+            self.summary = SummaryBuilder(metric_set.labels)
+            self.summary.samples = len(self.dataset)
+            self.summary.by_sample = self.repeats or _scan(self.results_path)[1]
+            self.appender = self._stack.enter_context(JsonlAppender(self.scores_path))
+            self.scorer = _Scorer(self.appender, self.bus, self.summary, self.dataset, self.on_row)
+            self._live_scorer = _Scorer(
+                self.appender, None, self.summary, self.dataset, self.on_row
+            )
+        except BaseException:
+            self._stack.close()
+            raise
+        self._live = all(_fast(type(m)) for m in metric_set.metrics)
+        self._opened = True
+        return self
+
+    def feed(self, sample: TestSample, record: RunRecord) -> None:
+        """Score ``record`` now when every metric it needs is synchronous, else leave it.
+
+        Never raises: a metric's fault becomes an error score, anything else (say a corrupt
+        ``scores.jsonl`` line) is raised by ``finish``.
+        """
+        if self._failure is not None:
+            return
+        try:
+            self._feed(sample, record)
+        except Exception as exc:
+            self._failure = exc
+
+    def _feed(self, sample: TestSample, record: RunRecord) -> None:
+        if not self._live or sample.id not in self.dataset:
+            self._unfed += 1
+            return
+        slots = self.metric_set.plan(sample)
+        if any(not _fast(type(m)) for slot in slots for m in slot.metrics):
+            self._unfed += 1
+            return
+        key = sample.id if record.repeat == 0 else f"{sample.id}#{record.repeat}"
+        if key in self._fed:  # the runner writes each key once; a repeat would be counted twice
+            self._unfed += 1
+            return
+        self._fed.add(key)
+        if record.repeat:
+            self._seen.add(sample.id)  # without repeats the keys are the ids: no second set
+        summary = self.summary
+        summary.add_record(record)
+        tags = self.dataset.tags(sample.id)
+        pending, units = _units(sample, record, slots, self.metric_set, self.ledger, summary, tags)
+        scorer = self._live_scorer
+        if not units:
+            scorer.record_done(pending, cached=True)
+            return
+        for unit in units:
+            scorer.finish(unit, _score_sync(unit.metric, unit.item))
+
+    async def finish(self) -> Evaluation:
+        """Score what was not fed, count samples without records, build the report."""
+        status = "failed"
+        bus, summary, dataset, on_row = self.bus, self.summary, self.dataset, self.on_row
+        lines, _ = _scan(self.results_path)
+        if bus is not None:
+            bus.emit(StageStarted("evaluate", lines))
+        self._announced = True
+        self._started = time.perf_counter()  # the stage's time: what is left after the run
+        try:
+            if self._failure is not None:
+                raise self._failure
+            if len(self._fed) < (lines or 0) or self._unfed:
+                self._seen |= await _score_records(
+                    dataset,
+                    self.results_path,
+                    self.metric_set,
+                    self.ledger,
+                    summary,
+                    self.scorer,
+                    self.concurrency,
+                    skip=self._fed,
+                )
+            self.appender.close()
+            self.ledger.compact()
+            scorer = self.scorer
+            scorer.orphans += self._live_scorer.orphans
+            if scorer.orphans and bus is not None:
+                bus.emit(
+                    Notice(
+                        "warning",
+                        f"{scorer.orphans} records belong to samples that are not in "
+                        f"{self.dataset_path.name}; not scored",
+                    )
+                )
+            seen, fed = self._seen, self._fed
+            for sample_id in dataset.ids():
+                if sample_id not in seen and sample_id not in fed:
+                    summary.missing += 1
+                    tags = dataset.tags(sample_id)
+                    sample = dataset.get(sample_id)
+                    for slot in self.metric_set.plan(sample):
+                        for metric in slot.metrics:
+                            summary.expect(metric.name, slot.turn, tags)
+                    if on_row is not None:
+                        on_row(Row(sample, None, [], dataset.line_of(sample_id)))
+            status = "completed"
+        finally:
+            await self.aclose(status)
+        return self._evaluation()
+
+    async def aclose(self, status: str = "failed") -> None:
+        """Close the files and the metrics (idempotent); ``finish`` calls it."""
+        if not self._opened:
+            return
+        self._opened = False
+        try:
+            self._stack.close()
+            await self.metric_set.aclose()
+        finally:
+            # a session closed before finish() (the run was interrupted) never started the
+            # evaluate stage for the subscribers
+            if self.bus is not None and self._announced:
+                elapsed = time.perf_counter() - self._started
+                self.bus.emit(StageFinished("evaluate", elapsed, status, {}))
+
+    def _evaluation(self) -> Evaluation:
+        config = self.config
+        report = self.summary.build(
+            run_id=self.run_id, pipeline=self.pipeline_name, title=config.report.title
+        )
+        report.judge_spend = judge_spend(self.context)  # apart from the bot's cost
+        gates = check_gates(config.thresholds, report.to_json_dict())
+        outcomes = [
+            GateOutcome(expr=g.expr, passed=g.passed, actual=g.actual, message=g.message)
+            for g in gates
+        ]
+        report.gates = outcomes
+        report = report.with_decision(
+            Decision(
+                passed=all(g.passed for g in gates),
+                failed_gates=[g for g in outcomes if not g.passed],
+                problems=[],
+            )
+        )
+        return Evaluation(
+            report=report,
+            gates=gates,
+            scores_path=self.scores_path,
+            scored_now=self.scorer.count + self._live_scorer.count,
+            skipped=self.ledger.reused,
+        )
+
+
 async def evaluate_run(
     dataset_path: Path,
     results_path: Path,
@@ -285,75 +525,28 @@ async def evaluate_run(
     errors are retried. Gates from ``config.thresholds`` decide ``passed``. ``on_row`` gets
     every joined row once (records as their scores complete, then samples without a record).
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    scores_path = out_dir / SCORES
-    started = time.perf_counter()
-    metric_set = MetricSet(config, context)
-    status = "failed"
-    ledger: ScoreLedger | None = None
+    session = EvaluationSession(
+        dataset_path,
+        results_path,
+        config,
+        out_dir,
+        context=context,
+        bus=bus,
+        resume=resume,
+        pipeline_name=pipeline_name,
+        run_id=run_id,
+        concurrency=concurrency,
+        on_row=on_row,
+    )
     try:
-        # Every sample's assertions are validated before the first (possibly paid) metric call.
-        with DatasetIndex(
-            dataset_path, on_sample=lambda s, line: metric_set.plan(s, file=dataset_path, line=line)
-        ) as dataset:
-            ledger = ScoreLedger(scores_path, resume=resume)
-            summary = SummaryBuilder(metric_set.labels)
-            summary.samples = len(dataset)
-            lines, repeats = _scan(results_path)
-            summary.by_sample = repeats
-            if bus is not None:
-                bus.emit(StageStarted("evaluate", lines))
-            with JsonlAppender(scores_path) as appender:
-                scorer = _Scorer(appender, bus, summary, dataset, on_row)
-                seen = await _score_records(
-                    dataset, results_path, metric_set, ledger, summary, scorer, concurrency
-                )
-            ledger.compact()
-            if scorer.orphans and bus is not None:
-                bus.emit(
-                    Notice(
-                        "warning",
-                        f"{scorer.orphans} records belong to samples that are not in {dataset_path.name}; not scored",
-                    )
-                )
-            for sample_id in dataset.ids():
-                if sample_id not in seen:
-                    summary.missing += 1
-                    tags = dataset.tags(sample_id)
-                    sample = dataset.get(sample_id)
-                    for slot in metric_set.plan(sample):
-                        for metric in slot.metrics:
-                            summary.expect(metric.name, slot.turn, tags)
-                    if on_row is not None:
-                        on_row(Row(sample, None, [], dataset.line_of(sample_id)))
-        status = "completed"
+        session.open()
+    except BaseException:
+        await session.metric_set.aclose()
+        raise
+    try:
+        return await session.finish()
     finally:
-        if ledger is not None:
-            ledger.close()
-        await metric_set.aclose()
-        if bus is not None:
-            bus.emit(StageFinished("evaluate", time.perf_counter() - started, status, {}))
-    report = summary.build(run_id=run_id, pipeline=pipeline_name, title=config.report.title)
-    report.judge_spend = judge_spend(context)  # apart from the bot's cost
-    gates = check_gates(config.thresholds, report.to_json_dict())
-    outcomes = [
-        GateOutcome(expr=g.expr, passed=g.passed, actual=g.actual, message=g.message) for g in gates
-    ]
-    report.gates = outcomes
-    report = report.with_decision(
-        Decision(
-            passed=all(g.passed for g in gates),
-            failed_gates=[g for g in outcomes if not g.passed],
-            problems=[],
-        )
-    )
-    return Evaluation(
-        report=report,
-        gates=gates,
-        scores_path=scores_path,
-        scored_now=scorer.count,
-        skipped=ledger.reused if ledger is not None else 0,
-    )
+        await session.aclose()
 
 
 async def _score_records(
@@ -364,8 +557,13 @@ async def _score_records(
     summary: SummaryBuilder,
     scorer: _Scorer,
     concurrency: int,
+    *,
+    skip: set[str] | frozenset[str] = frozenset(),
 ) -> set[str]:
-    """Stream the records through the metrics; returns the sample ids that have records."""
+    """Stream the records through the metrics; returns the sample ids that have records.
+
+    Records whose key (``id``, or ``id#repeat``) is in ``skip`` were scored already.
+    """
     seen: set[str] = set()
     send, receive = anyio.create_memory_object_stream[_Unit](max_buffer_size=concurrency)
     async with anyio.create_task_group() as tg:
@@ -380,6 +578,14 @@ async def _score_records(
                     scorer.orphans += 1
                     continue
                 seen.add(record.sample_id)
+                if skip:
+                    key = (
+                        record.sample_id
+                        if record.repeat == 0
+                        else f"{record.sample_id}#{record.repeat}"
+                    )
+                    if key in skip:
+                        continue
                 summary.add_record(record)
                 sample = dataset.get(record.sample_id)
                 slots = metric_set.plan(sample)

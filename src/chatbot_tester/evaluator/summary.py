@@ -32,7 +32,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from chatbot_tester.common.schemas import RunRecord, Score
-from chatbot_tester.evaluator import stats
 from chatbot_tester.evaluator.report_model import (
     REPORT_SCHEMA_VERSION,
     CostTotals,
@@ -183,6 +182,8 @@ def _pass_rate(acc: _Acc) -> float | None:
 
 def metric_stats(acc: _Acc, *, intervals: bool = True) -> dict[str, Any]:
     """The per-metric block of report.json (repeats folded per sample first, when any)."""
+    from chatbot_tester.evaluator import stats  # numpy: only once the report is built
+
     acc.fold()
     scored = acc.scored
     out: dict[str, Any] = {"mean": acc.value_sum / acc.value_n if acc.value_n else None}
@@ -218,6 +219,8 @@ def metric_stats(acc: _Acc, *, intervals: bool = True) -> dict[str, Any]:
 def _distribution(values: Sequence[float]) -> Distribution:
     if not values:
         return Distribution(mean=None, p50=None, p95=None, p99=None, count=0)
+    from chatbot_tester.evaluator import stats
+
     return Distribution(
         mean=sum(values) / len(values),
         p50=stats.percentile(values, 50),

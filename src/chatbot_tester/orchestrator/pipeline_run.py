@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import importlib
 import logging
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +40,7 @@ from chatbot_tester.common.versions import collect_versions
 from chatbot_tester.errors import ResumeError, RunAborted, sole_error
 from chatbot_tester.orchestrator.result import PipelineResult
 from chatbot_tester.orchestrator.run_record import record_run
-from chatbot_tester.orchestrator.stages import evaluate_stage, run_stage
+from chatbot_tester.orchestrator.stages import StageEvaluator, evaluate_job_for, run_stage
 from chatbot_tester.orchestrator.validate import backend_hash
 
 logger = logging.getLogger(__name__)
@@ -55,8 +57,10 @@ def _reason(exc: BaseException) -> str:
 
 
 if TYPE_CHECKING:
+    from chatbot_tester.common.schemas import RunRecord, TestSample
     from chatbot_tester.generator import PreparedDataset
     from chatbot_tester.runner import RunSummary
+    from chatbot_tester.runner.run import RecordSink
 
 __all__ = ["PipelineInterrupted", "PipelineRun"]
 
@@ -76,6 +80,49 @@ def _versions(config: PipelineConfig) -> dict[str, str]:
     if commit is not None:
         versions["git_commit"] = commit
     return versions
+
+
+def _warm_up(*modules: str) -> None:
+    """Import ``modules`` in a daemon thread, while the run waits on the network.
+
+    What only the end of the evaluation needs is then loaded during the run, not after it;
+    a failure is left to the real import to report.
+    """
+
+    def load() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # the caller's own import reports it
+                continue
+
+    threading.Thread(target=load, name="chatbot-tester-warm-up", daemon=True).start()
+
+
+_AFTER_THE_RUN = (
+    "chatbot_tester.evaluator.stats",  # numpy, for the report's confidence intervals
+    "chatbot_tester.evaluator.decision",
+    "chatbot_tester.evaluator.reports.json_report",
+)
+
+
+def _warming(on_record: RecordSink | None) -> RecordSink:
+    """``on_record``, starting ``_warm_up`` at the first record.
+
+    By then the client is set up and its requests are in flight: the imports use the time
+    spent waiting.
+    """
+    started = False
+
+    def feed(sample: TestSample, record: RunRecord) -> None:
+        nonlocal started
+        if not started:
+            started = True
+            _warm_up(*_AFTER_THE_RUN)
+        if on_record is not None:
+            on_record(sample, record)
+
+    return feed
 
 
 def _snapshot_text(config: PipelineConfig) -> str:
@@ -180,9 +227,14 @@ class PipelineRun:
             log = EventLogWriter(run.file(EVENTS))
             self.bus.subscribe(log)
             self.bus.emit(RunStarted(run.run_id, self.config.name))
+            stage: StageEvaluator | None = None
             try:
-                summary = await self.run()
-                evaluated = None if summary.status == "budget_exhausted" else await self.evaluate()
+                # opened before the run: each record is scored as it is written
+                stage = await self._open_evaluation()
+                summary = await self.run(on_record=stage.feed)
+                evaluated = None
+                if summary.status != "budget_exhausted":
+                    evaluated, stage = await self.evaluate(stage), None
                 return self.finish(summary, evaluated)
             except (KeyboardInterrupt, asyncio.CancelledError):
                 self._save_last(RunStatus.INTERRUPTED)
@@ -196,6 +248,8 @@ class PipelineRun:
                 self._save_last(RunStatus.FAILED, _reason(exc))
                 raise
             finally:
+                if stage is not None:  # not evaluated: no report is written
+                    await stage.aclose()
                 # With an error on its way out (a full disk), a cleanup step failing the same
                 # way must not replace it: the error line names the file that failed first.
                 failing = sys.exc_info()[1] is not None
@@ -263,8 +317,16 @@ class PipelineRun:
         manifest.error = None
         return manifest
 
-    async def run(self) -> RunSummary:
-        """Send the run's dataset to the chatbot; raise for an interrupted or aborted run."""
+    async def _open_evaluation(self) -> StageEvaluator:
+        job = evaluate_job_for(self.config, self.ws, self.run_dir, cache=self.cache, bus=self.bus)
+        self._eval_started = time.perf_counter()
+        return await StageEvaluator(job, bus=self.bus).open()
+
+    async def run(self, *, on_record: RecordSink | None = None) -> RunSummary:
+        """Send the run's dataset to the chatbot; raise for an interrupted or aborted run.
+
+        ``on_record`` sees every record as it is written (``StageEvaluator.feed``).
+        """
         run, manifest = self.run_dir, self.manifest
         t0 = time.perf_counter()
         summary = await run_stage(
@@ -275,6 +337,7 @@ class PipelineRun:
             resume=manifest.resumed > 0,
             cache=self.cache,
             bus=self.bus,
+            on_record=_warming(on_record),
         )
         manifest.timings["run"] = round(time.perf_counter() - t0, 3)
         manifest.counts.update(
@@ -290,17 +353,19 @@ class PipelineRun:
         self._save()
         return summary
 
-    async def evaluate(self) -> PipelineResult:
+    async def evaluate(self, stage: StageEvaluator | None = None) -> PipelineResult:
         """Score the run, write its reports and compare with the baseline.
 
-        Returns a result holding the evaluation's members (summary, gates, reports,
-        comparison, problems); ``finish`` completes it.
+        ``stage`` is the evaluation opened before the run (its records scored as they
+        landed); without it one is opened now. Returns a result holding the evaluation's
+        members (summary, gates, reports, comparison, problems); ``finish`` completes it.
+        The ``evaluate`` timing is the part after the run (the overlapped part is in ``run``).
         """
         evaluated = self._result("running")
+        if stage is None:
+            stage = await self._open_evaluation()
         t1 = time.perf_counter()
-        evaluated.apply(
-            await evaluate_stage(self.config, self.ws, self.run_dir, cache=self.cache, bus=self.bus)
-        )
+        evaluated.apply(await stage.finish())
         self.manifest.timings["evaluate"] = round(time.perf_counter() - t1, 3)
         self.manifest.stages["evaluate"] = "completed"
         if evaluated.report is not None:

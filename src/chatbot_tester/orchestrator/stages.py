@@ -28,10 +28,22 @@ from chatbot_tester.errors import ConfigError, ResumeError
 from chatbot_tester.orchestrator.result import StageEvaluation
 
 if TYPE_CHECKING:
+    from chatbot_tester.common.schemas import RunRecord, TestSample
+    from chatbot_tester.evaluator.evaluate import Evaluation, EvaluationSession
     from chatbot_tester.evaluator.report_model import EvalReport
+    from chatbot_tester.orchestrator.reports import ReportFiles
     from chatbot_tester.runner import RunSummary
+    from chatbot_tester.runner.run import RecordSink
 
-__all__ = ["EvaluateJob", "evaluate_job", "evaluate_stage", "resolve_baseline", "run_stage"]
+__all__ = [
+    "EvaluateJob",
+    "StageEvaluator",
+    "evaluate_job",
+    "evaluate_job_for",
+    "evaluate_stage",
+    "resolve_baseline",
+    "run_stage",
+]
 
 
 async def run_stage(
@@ -43,8 +55,12 @@ async def run_stage(
     resume: bool,
     cache: bool,
     bus: EventBus,
+    on_record: RecordSink | None = None,
 ) -> RunSummary:
-    """Send the dataset to the chatbot under test (the ``run`` and ``execute`` commands)."""
+    """Send the dataset to the chatbot under test (the ``run`` and ``execute`` commands).
+
+    ``on_record`` sees every record as it is written (the pipeline's overlapping evaluation).
+    """
     from chatbot_tester.runner import run_job
 
     runner = config.runner
@@ -74,6 +90,7 @@ async def run_stage(
             bus=bus,
             cache=response_cache,
             resume=resume,
+            on_record=on_record,
         )
     finally:
         await backend.aclose()
@@ -160,9 +177,13 @@ class EvaluateJob(BaseModel):
     """Report formats; ``None`` takes ``evaluator.report.formats``."""
     step_summary: bool = True
     """Append report.md to ``$GITHUB_STEP_SUMMARY`` when that is set."""
+    repeats: bool = False
+    """The run has ``repeat: k`` with k > 1 (known before its results are written)."""
+    validated: bool = False
+    """The samples and assertions were validated already (by the pipeline, before the run)."""
 
 
-async def evaluate_stage(
+def evaluate_job_for(
     config: PipelineConfig,
     ws: Workspace,
     run: RunDir,
@@ -170,12 +191,12 @@ async def evaluate_stage(
     cache: bool,
     bus: EventBus,
     formats: Sequence[str] | None = None,
-) -> StageEvaluation:
-    """Evaluate ``run`` of the pipeline in place, against ``evaluator.baseline`` if set."""
+) -> EvaluateJob:
+    """The evaluation of ``run`` of the pipeline in place, against ``evaluator.baseline``."""
     baseline = resolve_baseline(config, ws, run)
     if config.evaluator.baseline is not None and baseline is None:
         bus.emit(Notice("warning", "no earlier run to compare with (evaluator.baseline: latest)"))
-    job = EvaluateJob(
+    return EvaluateJob(
         dataset=run.file(DATASET),
         results=run.file(RESULTS),
         out_dir=run.path,
@@ -188,49 +209,117 @@ async def evaluate_stage(
         cache=cache,
         baseline=None if baseline is None else baseline.path,
         formats=None if formats is None else tuple(formats),
+        repeats=config.runner.repeat > 1,
+        validated=True,
     )
+
+
+async def evaluate_stage(
+    config: PipelineConfig,
+    ws: Workspace,
+    run: RunDir,
+    *,
+    cache: bool,
+    bus: EventBus,
+    formats: Sequence[str] | None = None,
+) -> StageEvaluation:
+    """Evaluate ``run`` of the pipeline in place, against ``evaluator.baseline`` if set."""
+    job = evaluate_job_for(config, ws, run, cache=cache, bus=bus, formats=formats)
     return await evaluate_job(job, bus=bus)
 
 
 async def evaluate_job(job: EvaluateJob, *, bus: EventBus | None = None) -> StageEvaluation:
-    """Score, check gates, compare with the baseline, decide, and write the reports.
+    """Score, check gates, compare with the baseline, decide, and write the reports."""
+    stage = StageEvaluator(job, bus=bus)
+    await stage.open()
+    return await stage.finish()
 
-    One pass: the evaluator's rows go straight to the reporters (``job.formats``) while the
-    records are scored; the report files are completed once the decision (gates, errors
-    beyond ``max_error_rate``, unscored samples, a baseline regression) is known, so every
-    report and the exit code agree.
+
+class StageEvaluator:
+    """One evaluation with its report files, opened before the run so that it can overlap it.
+
+    ``feed`` (the runner's ``on_record``) scores each record as it is written; ``finish``
+    scores the rest, checks gates, compares with the baseline, decides and completes the
+    reports: the evaluator's rows go straight to the reporters, and the report files are
+    completed once the decision (gates, errors beyond ``max_error_rate``, unscored samples,
+    a baseline regression) is known, so every report and the exit code agree. ``aclose``
+    discards an unfinished evaluation (no report file is half-written; scores computed so
+    far stay in ``scores.jsonl`` for a resume).
     """
-    from chatbot_tester.evaluator import evaluate_run
-    from chatbot_tester.evaluator.decision import decide
-    from chatbot_tester.evaluator.metrics import MetricContext
-    from chatbot_tester.evaluator.reports.json_report import render_json
-    from chatbot_tester.orchestrator.reports import ReportFiles
 
-    ev = job.evaluator
-    context = MetricContext(
-        judge=ev.judge,
-        workspace_dir=job.workspace_dir,
-        base_dir=job.base_dir,
-        cache=ev.cache and job.cache,
-    )
-    baseline = None if job.baseline is None else RunDir(job.baseline)
-    chosen = list(ev.report.formats) if job.formats is None else list(job.formats)
-    out = job.out_dir
-    with ReportFiles(
-        out, chosen, baseline=_baseline_report(baseline), step_summary=job.step_summary
-    ) as files:
-        evaluation = await evaluate_run(
+    def __init__(self, job: EvaluateJob, *, bus: EventBus | None = None) -> None:
+        self.job = job
+        self.bus = bus
+        self._files: ReportFiles | None = None
+        self._session: EvaluationSession | None = None
+
+    async def open(self) -> StageEvaluator:
+        """Open the report files and the evaluation session (dataset validated, ledger read)."""
+        from chatbot_tester.evaluator.evaluate import EvaluationSession
+        from chatbot_tester.evaluator.metrics import MetricContext
+        from chatbot_tester.orchestrator.reports import ReportFiles
+
+        job = self.job
+        ev = job.evaluator
+        context = MetricContext(
+            judge=ev.judge,
+            workspace_dir=job.workspace_dir,
+            base_dir=job.base_dir,
+            cache=ev.cache and job.cache,
+        )
+        baseline = None if job.baseline is None else RunDir(job.baseline)
+        chosen = list(ev.report.formats) if job.formats is None else list(job.formats)
+        files = ReportFiles(
+            job.out_dir, chosen, baseline=_baseline_report(baseline), step_summary=job.step_summary
+        )
+        files.__enter__()
+        self._files = files
+        session = EvaluationSession(
             job.dataset,
             job.results,
             ev,
-            out,
+            job.out_dir,
             context=context,
-            bus=bus,
+            bus=self.bus,
             resume=job.resume,
             pipeline_name=job.pipeline_name,
             run_id=job.run_id,
             on_row=files.add,
+            repeats=job.repeats,
+            validated=job.validated,
         )
+        self._session = session
+        try:
+            session.open()
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    def feed(self, sample: TestSample, record: RunRecord) -> None:
+        """Score ``record`` as it lands (see ``EvaluationSession.feed``)."""
+        assert self._session is not None
+        self._session.feed(sample, record)
+
+    async def finish(self) -> StageEvaluation:
+        """The evaluation's outcome, with the reports in place."""
+        assert self._session is not None and self._files is not None
+        try:
+            evaluation = await self._session.finish()
+            outcome = self._decide(evaluation, self._files)
+        except BaseException:
+            await self.aclose()
+            raise
+        self._files = None
+        return outcome
+
+    def _decide(self, evaluation: Evaluation, files: ReportFiles) -> StageEvaluation:
+        from chatbot_tester.evaluator.decision import decide
+        from chatbot_tester.evaluator.reports.json_report import render_json
+
+        job = self.job
+        ev, out = job.evaluator, job.out_dir
+        baseline = None if job.baseline is None else RunDir(job.baseline)
         problems: list[str] = []
         comparison = None
         if baseline is not None:
@@ -259,10 +348,22 @@ async def evaluate_job(job: EvaluateJob, *, bus: EventBus | None = None) -> Stag
         decision = decide(evaluation.report, max_error_rate=job.max_error_rate, problems=problems)
         report = evaluation.report.with_decision(decision)
         paths = files.finish(report)
-    outcome = StageEvaluation(report=report, reports=paths)
-    if comparison is not None:
-        from chatbot_tester.evaluator.compare import write_comparison
+        files.__exit__(None, None, None)
+        outcome = StageEvaluation(report=report, reports=paths)
+        if comparison is not None:
+            from chatbot_tester.evaluator.compare import write_comparison
 
-        outcome.comparison = comparison.model_dump(mode="json")
-        outcome.reports.update(write_comparison(comparison, out, step_summary=job.step_summary))
-    return outcome
+            outcome.comparison = comparison.model_dump(mode="json")
+            outcome.reports.update(write_comparison(comparison, out, step_summary=job.step_summary))
+        return outcome
+
+    async def aclose(self) -> None:
+        """Discard an unfinished evaluation (idempotent)."""
+        files, self._files = self._files, None
+        try:
+            if files is not None:
+                err = RuntimeError("evaluation not finished")
+                files.__exit__(RuntimeError, err, None)
+        finally:
+            if self._session is not None:
+                await self._session.aclose()

@@ -24,7 +24,7 @@ Ways a run ends (``RunSummary.status``):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator, Sized
 from pathlib import Path
 from time import perf_counter
 from typing import TYPE_CHECKING, Literal
@@ -50,7 +50,10 @@ if TYPE_CHECKING:
     from chatbot_tester.common.events import EventBus
     from chatbot_tester.runner.scenario import SimulatedUser
 
-__all__ = ["RunStatusName", "RunSummary", "count_samples", "run_job"]
+__all__ = ["RecordSink", "RunStatusName", "RunSummary", "count_samples", "run_job"]
+
+RecordSink = Callable[[TestSample, RunRecord], None]
+"""Receives every record as it is written, with its sample (``run_job(on_record=...)``)."""
 
 RunStatusName = Literal["completed", "interrupted", "aborted", "budget_exhausted"]
 
@@ -126,6 +129,7 @@ async def run_job(
     bus: EventBus | None = None,
     cache: ResponseCache | None = None,
     resume: bool = False,
+    on_record: RecordSink | None = None,
 ) -> RunSummary:
     """Send every (sample, repeat) without a record to the chatbot; append one record each.
 
@@ -133,6 +137,8 @@ async def run_job(
     one is created from ``config`` (and closed afterwards). ``resume=True`` continues a
     results file, skipping keys already recorded; without it an existing non-empty file is
     refused. Cancellation is re-raised after the file is closed (see the module docstring).
+    ``on_record(sample, record)`` is called for every record as it is written (the pipeline
+    scores records as they land, so that the evaluation overlaps the run); it must not raise.
     """
     started = perf_counter()
     config = config.resolved()  # ${VAR} in system_prompt, params, ... (unset: ConfigError)
@@ -145,7 +151,10 @@ async def run_job(
         )
     simulated = _simulated_user(config, base_dir, cache, bus)
     try:
-        job = _Job(samples, config, backend, state, bus=bus, cache=cache, simulated_user=simulated)
+        job = _Job(
+            samples, config, backend, state, bus=bus, cache=cache,
+            simulated_user=simulated, on_record=on_record,
+        )  # fmt: skip
         return await job.execute(results_path, started)
     finally:
         if owned:
@@ -196,8 +205,10 @@ class _Job:
         bus: EventBus | None,
         cache: ResponseCache | None,
         simulated_user: SimulatedUser | None = None,
+        on_record: RecordSink | None = None,
     ) -> None:
         self.config = config
+        self.on_record = on_record
         self.state = state
         self.bus = bus
         prices = PriceTable(config.prices)
@@ -250,6 +261,7 @@ class _Job:
         self.probing = True
         self.probe_size = min(_PROBE, config.concurrency)
         self.held: list[SampleResult] = []
+        self._held_samples: list[TestSample] = []
         self._keys = self._iter_keys()
         self._appender: JsonlAppender | None = None
         self._scope: anyio.CancelScope | None = None
@@ -374,19 +386,23 @@ class _Job:
             if self.probing:
                 if result.fail_fast:
                     self.held.append(result)
+                    self._held_samples.append(sample)
                     if len(self.held) >= self.probe_size:
                         self._abort()
                     continue
                 self.probing = False
-                for held in self.held:
-                    self._write(held.record)
+                for held, held_sample in zip(self.held, self._held_samples, strict=True):
+                    self._write(held.record, held_sample)
                 self.held.clear()
-            self._write(record)
+                self._held_samples.clear()
+            self._write(record, sample)
 
-    def _write(self, record: RunRecord) -> None:
+    def _write(self, record: RunRecord, sample: TestSample) -> None:
         self._lines.append(dump_line(record))
         self._wake.set()
         self.written += 1
+        if self.on_record is not None:
+            self.on_record(sample, record)
         error = record.error
         self.state.tally.add_record(record)
         bus = self.bus
