@@ -217,6 +217,17 @@ except ImportError:  # pragma: no cover - other interpreters
     _signal = signal
 
 
+_stopped: list[asyncio.AbstractEventLoop | None] = [None]
+"""The event loop whose run a stop signal interrupted during a search (no search starts there)."""
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class _SearchInterrupted(Exception):
     """SIGINT arrived during a regex search (raised by the temporary handler)."""
 
@@ -233,6 +244,11 @@ def _search(pattern: regex.Pattern[str], text: str, timeout: float) -> regex.Mat
     """
     if threading.current_thread() is not _MAIN_THREAD:
         return pattern.search(text, timeout=timeout)
+    loop = _running_loop()
+    if loop is not None and loop is _stopped[0]:
+        # this loop was asked to stop during an earlier search: do not start another one
+        # (scored inline as records land, the next record's search would hold the loop again)
+        raise asyncio.CancelledError
     previous = _signal.getsignal(signal.SIGINT)
     if not callable(previous) or previous is signal.default_int_handler:
         # SIG_IGN stays ignored; the default handler already raises KeyboardInterrupt.
@@ -247,10 +263,9 @@ def _search(pattern: regex.Pattern[str], text: str, timeout: float) -> regex.Mat
     try:
         return pattern.search(text, timeout=timeout)
     except _SearchInterrupted:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
+        if loop is None:
             raise KeyboardInterrupt from None
+        _stopped[0] = loop
         raise asyncio.CancelledError from None
     finally:
         _signal.signal(signal.SIGINT, previous)
