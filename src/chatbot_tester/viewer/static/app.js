@@ -51,7 +51,8 @@
     var t = el("table"), tr = el("tr");
     heads.forEach(function (h) { add(tr, el("th", { text: h })); });
     add(t, add(el("thead"), tr));
-    var tb = add(t, el("tbody"));
+    var tb = el("tbody");
+    add(t, tb);
     rows.forEach(function (cells) {
       var row = el("tr");
       cells.forEach(function (c, i) {
@@ -105,12 +106,13 @@
     return add(fig, s, el("figcaption", { text: title }));
   }
   function barChart(title, items, max) {
-    var W = 420, rowH = 18, L = 130, R = 50, H = 20 + rowH * items.length + 20;
+    var W = 460, rowH = 18, L = 150, R = 60, H = 20 + rowH * items.length + 20;
     var fig = el("figure", { "class": "chart bars" }), s = frame(title, W, H);
     max = max || Math.max.apply(null, items.map(function (x) { return x[1]; }).concat([1]));
     items.forEach(function (it, i) {
       var y = 10 + i * rowH, w = (W - L - R) * it[1] / max;
-      add(s, svg("text", { x: L - 6, y: y + 12, "text-anchor": "end" }, it[0]));
+      var label = it[0].length > 22 ? it[0].slice(0, 21) + "…" : it[0];
+      add(s, svg("text", { x: L - 6, y: y + 12, "text-anchor": "end" }, label));
       var r = svg("rect", { "class": "bar", x: L, y: y + 2, width: Math.max(1, w), height: rowH - 5 });
       add(r, svg("title", {}, it[0] + ": " + it[2]));
       add(s, r, svg("text", { x: L + w + 4, y: y + 12 }, it[2]));
@@ -236,19 +238,21 @@
   }
   function liveBox(runId) {
     var box = el("div", { "class": "live", id: "live" }, el("strong", { text: "live" }), " ");
-    var line = add(box, el("span", { id: "live-progress", text: "waiting for events…" }));
+    var line = el("span", { id: "live-progress", text: "waiting for events…" });
+    add(box, line);
     add(main, box);
     var st = { stage: "", total: 0, done: 0, errors: 0, t0: Date.now(), scored: 0, passed: 0 };
     var src = new EventSource("/api/runs/" + enc(runId) + "/events");
     sources.push(src);
     src.onmessage = function (m) {
       var ev; try { ev = JSON.parse(m.data); } catch (x) { return; }
-      if (ev.event === "StageStarted") { st.stage = ev.stage; st.total = ev.total || 0; st.done = 0; st.t0 = Date.now(); }
+      var at = Date.parse(ev.ts) || Date.now();  // the event's own time: a replay gives the true rate
+      if (ev.event === "StageStarted") { st.stage = ev.stage; st.total = ev.total || 0; st.done = 0; st.t0 = at; }
       else if (ev.event === "ItemFinished") {
         st.done++; if (ev.ok === false) st.errors++;
         if (ev.stage === "evaluate") { st.scored++; if (ev.ok) st.passed++; }
       } else if (ev.event === "RunFinished") { line.textContent = "finished: " + ev.status + " (reload for the report)"; src.close(); return; }
-      var rate = st.done / Math.max(0.001, (Date.now() - st.t0) / 1000), left = st.total - st.done;
+      var rate = st.done / Math.max(0.001, (at - st.t0) / 1000), left = st.total - st.done;
       line.textContent = st.stage + ": " + st.done + " / " + (st.total || "?") + ", " + st.errors + " errors" +
         (st.total && rate > 0 ? ", ETA " + Math.ceil(left / rate) + " s" : "") + (st.scored ? ", scored " + st.scored : "");
     };
