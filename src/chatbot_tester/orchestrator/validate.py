@@ -139,6 +139,18 @@ def _check_budget(config: PipelineConfig) -> None:
         )
 
 
+def _check_executor(config: PipelineConfig) -> None:
+    """``runner.executor: ray`` needs Ray installed (checked before any run folder exists)."""
+    if config.runner.executor != "ray":
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        from chatbot_tester.runner.ray_executor import INSTALL_HINT
+
+        raise ConfigError(f"{_where(config, 'runner.executor')}: {INSTALL_HINT}")
+
+
 def validate_workspace_refs(config: PipelineConfig, ws: Workspace) -> None:
     """Check references into the workspace (the baseline run) without creating anything."""
     ref = config.evaluator.baseline
@@ -203,6 +215,7 @@ async def validate_pipeline(config: PipelineConfig) -> None:
     _check_gates(config)
     _check_reports(config)
     _check_budget(config)
+    _check_executor(config)
 
 
 def _public_options(options: dict[str, Any]) -> dict[str, Any]:

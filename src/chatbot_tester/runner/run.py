@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Iterator, Sized
+from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
 from typing import TYPE_CHECKING, Literal
@@ -35,7 +36,7 @@ from pydantic import BaseModel, ConfigDict
 from chatbot_tester.common.artifacts.jsonl import JsonlAppender, dump_line, iter_jsonl
 from chatbot_tester.common.backends import backend_registry
 from chatbot_tester.common.calls.cost import PriceTable
-from chatbot_tester.common.calls.limits import ConcurrencyLimit, shared_rate_limiter
+from chatbot_tester.common.calls.limits import ConcurrencyLimit, RateLimiter, shared_rate_limiter
 from chatbot_tester.common.events import ItemFinished, StageFinished, StageStarted
 from chatbot_tester.common.schemas import RunRecord, TestSample
 from chatbot_tester.common.validation import duplicate_id_error
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     from chatbot_tester.common.config import RunnerConfig
     from chatbot_tester.common.events import EventBus
 
-__all__ = ["RunStatusName", "RunSummary", "count_samples", "run_job"]
+__all__ = ["RunStatusName", "RunSummary", "ShardContext", "count_samples", "run_job"]
 
 RunStatusName = Literal["completed", "interrupted", "aborted", "budget_exhausted"]
 
@@ -101,6 +102,20 @@ class RunSummary(BaseModel):
         return self.errors / self.records if self.records else 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class ShardContext:
+    """What a job running as one shard of a bigger run shares with the other shards.
+
+    The distributed executor (``runner.ray_executor``) passes proxies of the run's one
+    concurrency limit, rate limiter and budget, and the keys already recorded elsewhere.
+    """
+
+    concurrency: ConcurrencyLimit
+    rate: RateLimiter | None
+    budget: CostBudget | None
+    done: frozenset[tuple[str, int]] = frozenset()
+
+
 def count_samples(path: Path) -> int:
     """Non-blank lines of a JSONL dataset (one sample each), counted without parsing."""
     with open(path, "rb") as fh:
@@ -126,6 +141,7 @@ async def run_job(
     bus: EventBus | None = None,
     cache: ResponseCache | None = None,
     resume: bool = False,
+    shard: ShardContext | None = None,
 ) -> RunSummary:
     """Send every (sample, repeat) without a record to the chatbot; append one record each.
 
@@ -133,17 +149,20 @@ async def run_job(
     one is created from ``config`` (and closed afterwards). ``resume=True`` continues a
     results file, skipping keys already recorded; without it an existing non-empty file is
     refused. Cancellation is re-raised after the file is closed (see the module docstring).
+    ``shard`` makes this job one shard of a distributed run (limits shared, keys skipped).
     """
     started = perf_counter()
     results_path = Path(results_path)
     state = _prepare(results_path, resume)
+    if shard is not None:
+        state.done |= shard.done
     owned = backend is None
     if backend is None:
         backend = backend_registry.create(
             config.backend, base_dir=base_dir, **config.resolved_options()
         )
     try:
-        job = _Job(samples, config, backend, state, bus=bus, cache=cache)
+        job = _Job(samples, config, backend, state, bus=bus, cache=cache, shard=shard)
         return await job.execute(results_path, started)
     finally:
         if owned:
@@ -172,15 +191,20 @@ class _Job:
         *,
         bus: EventBus | None,
         cache: ResponseCache | None,
+        shard: ShardContext | None = None,
     ) -> None:
         self.config = config
         self.state = state
         self.bus = bus
         prices = PriceTable(config.prices)
-        self.concurrency = ConcurrencyLimit(
-            config.concurrency, adaptive=config.adaptive_concurrency
-        )
-        rate = shared_rate_limiter(backend.identity(), config.rate_limit)
+        if shard is not None:
+            self.concurrency = shard.concurrency
+            rate = shard.rate
+        else:
+            self.concurrency = ConcurrencyLimit(
+                config.concurrency, adaptive=config.adaptive_concurrency
+            )
+            rate = shared_rate_limiter(backend.identity(), config.rate_limit)
         self.executor = SampleExecutor(
             backend,
             config,
@@ -191,7 +215,9 @@ class _Job:
             bus=bus,
         )
         self.budget: CostBudget | None = None
-        if config.max_cost_usd is not None:
+        if shard is not None:
+            self.budget = shard.budget
+        elif config.max_cost_usd is not None:
             max_tokens = config.params.get("max_tokens") or config.params.get(
                 "max_completion_tokens"
             )
