@@ -220,3 +220,26 @@ def test_killing_the_driver_then_resume_completes_exactly_once(
     # what was recorded (merged or in a part file) when the driver died is not sent again
     assert all(after[k] == before[k] for k in kept)
     assert not any((out.parent / SHARDS_DIR).glob("part-*.jsonl"))
+
+
+def test_the_budget_is_shared_by_the_workers(ray_address: str, tmp_path: Path) -> None:
+    dataset = write_dataset(tmp_path / "dataset.jsonl", samples(600))
+    results = tmp_path / "results.jsonl"
+    prices = {"test-model": {"input_per_million": 100, "output_per_million": 100}}
+    with FaultServer(latency_ms=10).run_in_thread() as server:
+        config = openai_config(
+            server.base_url,
+            concurrency=8,
+            max_cost_usd=0.1,
+            params={"max_tokens": 10},
+            prices=prices,
+            executor="ray",
+            ray={"num_workers": 2, "shard_size": 100},
+        )
+        summary = asyncio.run(run_on_ray(dataset, config, results, base_dir=tmp_path))
+    found = lines_by_key(results)
+    assert summary.status == "budget_exhausted", summary
+    assert (
+        summary.cost_usd is not None and 0.07 < summary.cost_usd <= 0.1
+    )  # 2 budgets would spend ~0.2
+    assert 0 < len(found) < 600 and set(found.values()) == {1}

@@ -117,12 +117,28 @@ class Coordinator:
         held.slots += 1
         return True
 
-    def release(self, token: str) -> None:
-        """Give back one of ``token``'s slots."""
+    def release(self, token: str, count: int = 1) -> None:
+        """Give back ``count`` of ``token``'s slots."""
         held = self._of(token)
-        if held.slots > 0:
-            held.slots -= 1
+        count = min(count, held.slots)
+        held.slots -= count
+        for _ in range(count):
             self.concurrency.release()
+
+    async def lease(self, token: str, want: int) -> int:
+        """Wait for one slot, then take up to ``want`` in all that are free now; slots taken.
+
+        Workers lease slots in batches and hand idle ones back, so a request costs no call to
+        this actor while its worker reuses a slot it holds.
+        """
+        if not await self.acquire(token):
+            return 0
+        got = 1
+        held = self._of(token)
+        while got < want and self.concurrency.try_acquire():
+            held.slots += 1
+            got += 1
+        return got
 
     def on_rate_limited(self) -> None:
         """A call was rate limited (adaptive concurrency halves)."""

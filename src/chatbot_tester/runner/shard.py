@@ -31,6 +31,8 @@ __all__ = ["ShardOutcome", "ShardSpec", "run_shard", "run_shard_sync"]
 
 _PUSH_S = 0.2
 """How often a worker hands its progress events to the coordinator."""
+_RETURN_S = 0.05
+"""How often a worker hands its idle concurrency slots back to the coordinator."""
 
 
 class ShardSpec(BaseModel):
@@ -69,23 +71,62 @@ class ShardOutcome(BaseModel):
     written: int = 0
 
 
-class _RemoteConcurrency(ConcurrencyLimit):
-    """A ``ConcurrencyLimit`` whose slots are the coordinator's (shared by every worker)."""
+class _LeasedConcurrency(ConcurrencyLimit):
+    """A ``ConcurrencyLimit`` whose slots are leased from the coordinator (shared by all workers).
+
+    ``current`` is the number of slots this worker holds. A caller finding none free queues
+    here (FIFO, as locally) while one lease call asks the coordinator for as many slots as
+    there are callers waiting; slots left idle are handed back every ``_RETURN_S``. So the
+    run's total never exceeds the configured limit, and a busy worker reuses its slots
+    without a call to the coordinator per request.
+    """
 
     def __init__(self, coordinator: Any, token: str, limit: int, *, adaptive: bool) -> None:
         super().__init__(limit, adaptive=adaptive)
+        self.current = 0
         self._coordinator = coordinator
         self._token = token
+        self._leasing: asyncio.Task[None] | None = None
+        self._returning: asyncio.Task[None] | None = None
 
     async def acquire(self) -> None:
-        if not await self._coordinator.acquire.remote(self._token):
-            raise asyncio.CancelledError("this shard attempt was given up by the driver")
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        if self.in_flight >= self.current or self._waiters:
+            if self._leasing is None:
+                self._leasing = asyncio.get_running_loop().create_task(self._lease())
+            if self._returning is None:
+                self._returning = asyncio.get_running_loop().create_task(self._give_back())
+        await super().acquire()
 
-    def release(self) -> None:
-        self.in_flight -= 1
-        self._coordinator.release.remote(self._token)
+    async def _lease(self) -> None:
+        try:
+            while self._waiters and self.in_flight + len(self._waiters) > self.current:
+                want = self.in_flight + len(self._waiters) + 1 - self.current
+                got: int = await self._coordinator.lease.remote(self._token, want)
+                if not got:
+                    raise RuntimeError("this shard attempt was given up by the driver")
+                self.current += got
+                self._wake()
+        finally:
+            self._leasing = None
+
+    async def _give_back(self) -> None:
+        while True:
+            await asyncio.sleep(_RETURN_S)
+            idle = self.current - self.in_flight - len(self._waiters)
+            if idle > 0:
+                self.current -= idle
+                self._coordinator.release.remote(self._token, idle)
+
+    async def aclose(self) -> None:
+        """Stop leasing and hand every slot back (the attempt is over)."""
+        for task in (self._leasing, self._returning):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, RuntimeError):
+                    await task
+        if self.current:
+            self._coordinator.release.remote(self._token, self.current)
+            self.current = 0
 
     def on_rate_limited(self) -> None:
         if self.adaptive:
@@ -169,7 +210,7 @@ async def run_shard(coordinator: Any, spec: ShardSpec) -> ShardOutcome:
     token = spec.token
     await coordinator.started.remote(token, os.getpid())
     config = spec.config
-    concurrency = _RemoteConcurrency(
+    concurrency = _LeasedConcurrency(
         coordinator, token, config.concurrency, adaptive=config.adaptive_concurrency
     )
     rate_config = config.rate_limit
@@ -195,6 +236,7 @@ async def run_shard(coordinator: Any, spec: ShardSpec) -> ShardOutcome:
         pusher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await pusher
+        await concurrency.aclose()
         await bus.aclose()
         await pump.flush()
         await coordinator.finished.remote(token)
