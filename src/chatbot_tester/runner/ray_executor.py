@@ -275,6 +275,8 @@ class _Driver:
         total = count_samples(self.dataset) * repeat
         bus = self.bus
         if bus is not None:
+            if self.config.cache:
+                bus.emit(Notice("warning", "runner.cache is not used with executor: ray"))
             bus.emit(StageStarted("run", max(0, total - self.existing)))
         shards = self._shards()
         retries: deque[_Attempt] = deque()
