@@ -262,3 +262,25 @@ def test_run_command_on_ray_logs_every_item_to_events_jsonl(
     assert sorted(e["item_id"] for e in items) == sorted(f"s{i}" for i in range(120))
     (results,) = (tmp_path / "ws").rglob("results.jsonl")
     assert len(lines_by_key(results)) == 120
+
+
+def test_bad_credentials_abort_every_shard_with_one_line(ray_address: str, tmp_path: Path) -> None:
+    dataset = write_dataset(tmp_path / "dataset.jsonl", samples(400))
+    results = tmp_path / "results.jsonl"
+    with FaultServer(api_key="another-key-5678").run_in_thread() as server:
+        config = ray_config(server.base_url, shard_size=50)
+        summary = asyncio.run(run_on_ray(dataset, config, results, base_dir=tmp_path))
+        requests = server.stats.requests
+    assert summary.status == "aborted"
+    assert summary.message is not None and "401" in summary.message
+    assert requests < 100  # the other shards were stopped, not run to the end
+    assert not results.exists() or not lines_by_key(results)
+
+
+def test_an_error_raised_in_a_worker_reaches_the_driver(ray_address: str, tmp_path: Path) -> None:
+    from chatbot_tester.errors import PluginError
+
+    dataset = write_dataset(tmp_path / "dataset.jsonl", samples(10))
+    config = ray_config("http://127.0.0.1:9/v1").model_copy(update={"backend": "no-such-backend"})
+    with pytest.raises(PluginError, match="no-such-backend"):
+        asyncio.run(run_on_ray(dataset, config, tmp_path / "results.jsonl", base_dir=tmp_path))
