@@ -129,7 +129,9 @@ def test_killing_a_worker_mid_shard_loses_and_duplicates_nothing(
     results = tmp_path / "results.jsonl"
     bus = EventBus()
     notices: list[str] = []
+    items: list[str] = []
     bus.subscribe(lambda e: notices.append(e.message) if isinstance(e, Notice) else None)
+    bus.subscribe(lambda e: items.append(e.item_id) if isinstance(e, ItemFinished) else None)
     with FaultServer(latency_ms=40).run_in_thread() as server:
         config = ray_config(server.base_url, shard_size=300)
         thread, out = _run_in_thread(
@@ -150,6 +152,8 @@ def test_killing_a_worker_mid_shard_loses_and_duplicates_nothing(
     assert summary.status == "completed"
     assert len(found) == 600 and set(found.values()) == {1}
     assert any("died" in m and f"shard {token.split('-')[0]}" in m for m in notices), notices
+    # one progress event per record, also for those the killed worker had not reported yet
+    assert sorted(items) == sorted(k for k, _ in found)
     # the killed shard's records written before the kill were kept, not sent again
     assert sum(attempts.values()) < 600 + 300
 

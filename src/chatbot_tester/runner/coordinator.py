@@ -201,13 +201,13 @@ class Coordinator:
 
     # -- events ---------------------------------------------------------------------------
 
-    def push(self, events: list[Any]) -> None:
-        """Workers hand over their progress events (frozen event dataclasses)."""
-        self._events.extend(events)
+    def push(self, token: str, events: list[Any]) -> None:
+        """A worker hands over its progress events (frozen event dataclasses)."""
+        self._events.extend((token, event) for event in events)
         if len(self._events) > _MAX_EVENTS:
             del self._events[: len(self._events) - _MAX_EVENTS]
 
-    def drain(self) -> list[Any]:
-        """The events pushed since the last drain, oldest first."""
+    def drain(self) -> list[tuple[str, Any]]:
+        """``(token, event)`` for the events pushed since the last drain, oldest first."""
         events, self._events = self._events, []
         return events

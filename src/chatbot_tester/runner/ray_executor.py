@@ -21,7 +21,7 @@ import logging
 import os
 import sys
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
@@ -31,7 +31,7 @@ from uuid import uuid4
 import orjson
 
 from chatbot_tester.common.artifacts.jsonl import JsonlAppender, iter_jsonl, repair_torn_tail
-from chatbot_tester.common.events import Notice, StageFinished, StageStarted
+from chatbot_tester.common.events import ItemFinished, Notice, StageFinished, StageStarted
 from chatbot_tester.common.schemas import TestSample
 from chatbot_tester.common.validation import duplicate_id_error
 from chatbot_tester.errors import ChatbotTesterError, ConfigError, ExecutorError, ResumeError
@@ -96,7 +96,7 @@ class _Merger:
         self.appender = JsonlAppender(results_path)
         self.merged = 0
 
-    def merge(self, part: Path) -> int:
+    def merge(self, part: Path, on_record: Callable[[dict[str, Any]], None] | None = None) -> int:
         """Merge one part file (its torn tail dropped) and delete it; records added."""
         if not part.exists():
             return 0
@@ -107,7 +107,10 @@ class _Merger:
             for raw in fh:
                 if not raw.strip():
                     continue
-                if absorb_record(self.state, orjson.loads(raw)):
+                obj = orjson.loads(raw)
+                if absorb_record(self.state, obj):
+                    if on_record is not None:
+                        on_record(obj)
                     lines.append(raw if raw.endswith(b"\n") else raw + b"\n")
                     added += 1
                     if len(lines) >= _MERGE_BATCH:
@@ -198,6 +201,10 @@ class _Driver:
         self.status: RunStatusName = "completed"
         self.message: str | None = None
         self.stop = False
+        self._announced: dict[str, set[str]] = {}
+        """Item ids whose progress event arrived, per running attempt."""
+        self._closed: set[str] = set()
+        """Attempts already merged (late events of theirs are dropped)."""
         self.task = ray.remote(num_cpus=1, max_retries=0)(run_shard_sync)
         tally = state.tally
         budget = budget_for(
@@ -260,9 +267,34 @@ class _Driver:
     async def _drain(self) -> None:
         events = await self.coordinator.drain.remote()
         bus = self.bus
-        if bus is not None:
-            for event in events:
+        for token, event in events:
+            if token in self._closed:
+                continue
+            if isinstance(event, ItemFinished):
+                self._announced.setdefault(token, set()).add(event.item_id)
+            if bus is not None:
                 bus.emit(event)
+
+    def _announce(self, token: str, obj: dict[str, Any]) -> None:
+        """Emit the progress event of a merged record whose worker died before sending it."""
+        sid, repeat = obj.get("sample_id"), obj.get("repeat") or 0
+        item_id = str(sid) if self.config.repeat == 1 else f"{sid}#{repeat}"
+        if self.bus is None or item_id in self._announced.get(token, ()):
+            return
+        error = obj.get("error")
+        latency = obj.get("latency_ms")
+        self.bus.emit(
+            ItemFinished(
+                "run",
+                item_id,
+                error is None,
+                cached=bool(obj.get("cached")),
+                error_kind=str(error.get("kind")) if isinstance(error, dict) else None,
+                latency_ms=float(latency) if isinstance(latency, (int, float)) else None,
+                backend=obj.get("backend"),
+                model=obj.get("model"),
+            )
+        )
 
     def _halt(self, status: RunStatusName, message: str | None) -> None:
         if self.status == "completed":
@@ -330,7 +362,9 @@ class _Driver:
         ray = self.ray
         exc = fut.exception()
         token = f"{attempt.shard}-{attempt.attempt}"
-        self.merger.merge(self._part(shards_dir, attempt))
+        self.merger.merge(self._part(shards_dir, attempt), lambda obj: self._announce(token, obj))
+        self._closed.add(token)
+        self._announced.pop(token, None)
         if exc is None:
             outcome: ShardOutcome = fut.result()
             if outcome.status == "aborted":

@@ -184,8 +184,9 @@ class _RemoteBudget(CostBudget):
 class _EventPump:
     """Collects the progress events of a shard and pushes them to the coordinator in batches."""
 
-    def __init__(self, coordinator: Any) -> None:
+    def __init__(self, coordinator: Any, token: str) -> None:
         self._coordinator = coordinator
+        self._token = token
         self._pending: list[Event] = []
 
     def __call__(self, event: Event) -> None:
@@ -195,7 +196,7 @@ class _EventPump:
     async def flush(self) -> None:
         if self._pending:
             batch, self._pending = self._pending, []
-            await self._coordinator.push.remote(batch)
+            await self._coordinator.push.remote(self._token, batch)
 
     async def run(self) -> None:
         while True:
@@ -224,7 +225,7 @@ async def run_shard(coordinator: Any, spec: ShardSpec) -> ShardOutcome:
         done=spec.done,
     )
     bus = EventBus()
-    pump = _EventPump(coordinator)
+    pump = _EventPump(coordinator, token)
     bus.subscribe(pump)
     spec.part.parent.mkdir(parents=True, exist_ok=True)
     pusher = asyncio.create_task(pump.run())
