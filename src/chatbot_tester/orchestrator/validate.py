@@ -146,7 +146,7 @@ def _check_executor(config: PipelineConfig) -> None:
     import importlib.util
 
     if importlib.util.find_spec("ray") is None:
-        from chatbot_tester.runner.ray_executor import INSTALL_HINT
+        from chatbot_tester.runner.ray_cluster import INSTALL_HINT
 
         raise ConfigError(f"{_where(config, 'runner.executor')}: {INSTALL_HINT}")
 

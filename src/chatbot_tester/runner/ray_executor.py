@@ -17,119 +17,38 @@ records already paid for are kept and never sent again.
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
-import sys
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
-import orjson
-
-from chatbot_tester.common.artifacts.jsonl import JsonlAppender, iter_jsonl, repair_torn_tail
+from chatbot_tester.common.artifacts.jsonl import iter_jsonl
 from chatbot_tester.common.events import ItemFinished, Notice, StageFinished, StageStarted
 from chatbot_tester.common.schemas import TestSample
 from chatbot_tester.common.validation import duplicate_id_error
-from chatbot_tester.errors import ChatbotTesterError, ConfigError, ExecutorError, ResumeError
+from chatbot_tester.errors import ChatbotTesterError, ExecutorError, ResumeError
 from chatbot_tester.runner.coordinator import Coordinator, budget_for
-from chatbot_tester.runner.resume import ResultsState, absorb_record, load_results
+from chatbot_tester.runner.ray_cluster import connect, import_ray
+from chatbot_tester.runner.resume import ResultsState, load_results
 from chatbot_tester.runner.run import RunStatusName, RunSummary, count_samples
 from chatbot_tester.runner.shard import ShardOutcome, ShardSpec, run_shard_sync
+from chatbot_tester.runner.shard_merge import PartMerger
 
 if TYPE_CHECKING:
-    from chatbot_tester.common.config import RayConfig, RunnerConfig
+    from chatbot_tester.common.config import RunnerConfig
     from chatbot_tester.common.events import EventBus
 
-__all__ = ["COORDINATOR_PREFIX", "INSTALL_HINT", "SHARDS_DIR", "import_ray", "run_on_ray"]
+__all__ = ["COORDINATOR_PREFIX", "SHARDS_DIR", "run_on_ray"]
 
-INSTALL_HINT = "executor 'ray' needs Ray, which is not installed: pip install 'chatbot-tester[ray]'"
 SHARDS_DIR = "shards"
 """Folder of the part files, beside ``results.jsonl``."""
 COORDINATOR_PREFIX = "chatbot-tester-coordinator-"
 """Name prefix of a run's coordinator actor (a named actor, so tools can find it)."""
 _DRAIN_S = 0.25
 """How often the driver re-emits the workers' progress events."""
-_MERGE_BATCH = 1000
-
-
-def import_ray(*, local: bool) -> Any:
-    """The ``ray`` module, or one ``ConfigError`` line with the install hint.
-
-    For a local cluster (``local``) Ray is told to use the loopback address, so nothing the
-    cluster runs listens beyond this machine (must be set before Ray's first import).
-    """
-    if local and "ray" not in sys.modules:
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError(f"runner.executor: {INSTALL_HINT}") from None
-    return ray
-
-
-def _connect(ray: Any, settings: RayConfig) -> bool:
-    """Start or join the cluster unless this process already did; whether to shut down after."""
-    if ray.is_initialized():
-        return False
-    options: dict[str, Any] = {
-        "include_dashboard": False,
-        "logging_level": logging.WARNING,
-        "log_to_driver": False,
-    }
-    if settings.address is None:
-        options["num_cpus"] = settings.num_workers
-    else:
-        options["address"] = settings.address
-    ray.init(**options)
-    return True
-
-
-class _Merger:
-    """Appends part-file records to ``results.jsonl`` whose key is not there yet."""
-
-    def __init__(self, results_path: Path, state: ResultsState) -> None:
-        self.state = state
-        self.appender = JsonlAppender(results_path)
-        self.merged = 0
-
-    def merge(self, part: Path, on_record: Callable[[dict[str, Any]], None] | None = None) -> int:
-        """Merge one part file (its torn tail dropped) and delete it; records added."""
-        if not part.exists():
-            return 0
-        repair_torn_tail(part)
-        added = 0
-        lines: list[bytes] = []
-        with open(part, "rb") as fh:
-            for raw in fh:
-                if not raw.strip():
-                    continue
-                obj = orjson.loads(raw)
-                if absorb_record(self.state, obj):
-                    if on_record is not None:
-                        on_record(obj)
-                    lines.append(raw if raw.endswith(b"\n") else raw + b"\n")
-                    added += 1
-                    if len(lines) >= _MERGE_BATCH:
-                        self.appender.write_lines(lines)
-                        lines = []
-        if lines:
-            self.appender.write_lines(lines)
-        part.unlink()
-        self.merged += added
-        return added
-
-    def merge_leftovers(self, shards_dir: Path) -> int:
-        """Merge every part file a previous driver left behind."""
-        if not shards_dir.is_dir():
-            return 0
-        return sum(self.merge(p) for p in sorted(shards_dir.glob("part-*.jsonl")))
-
-    def close(self) -> None:
-        self.appender.close()
 
 
 @dataclass
@@ -162,11 +81,11 @@ async def run_on_ray(
             f"{results_path} already holds results: resume it (--resume) or write elsewhere"
         )
     state = load_results(results_path)
-    merger = _Merger(results_path, state)
+    merger = PartMerger(results_path, state)
     try:
         merger.merge_leftovers(shards_dir)
         merger.merged = 0
-        owned = _connect(ray, config.ray)
+        owned = connect(ray, config.ray)
         try:
             driver = _Driver(ray, config, Path(dataset_path), state, merger, bus, base_dir)
             return await driver.run(shards_dir, started)
@@ -186,7 +105,7 @@ class _Driver:
         config: RunnerConfig,
         dataset: Path,
         state: ResultsState,
-        merger: _Merger,
+        merger: PartMerger,
         bus: EventBus | None,
         base_dir: Path,
     ) -> None:
