@@ -60,13 +60,14 @@ def lines_by_key(path: Path) -> Counter[tuple[str, int]]:
     return found
 
 
-def ray_config(base_url: str, **ray: Any) -> Any:
+def ray_config(base_url: str, runner: dict[str, Any] | None = None, **ray: Any) -> Any:
     return openai_config(
         base_url,
         concurrency=8,
         retries=6,
         executor="ray",
         ray={"num_workers": 2, "shard_size": 100, **ray},
+        **(runner or {}),
     )
 
 
@@ -288,3 +289,18 @@ def test_an_error_raised_in_a_worker_reaches_the_driver(ray_address: str, tmp_pa
     config = ray_config("http://127.0.0.1:9/v1").model_copy(update={"backend": "no-such-backend"})
     with pytest.raises(PluginError, match="no-such-backend"):
         asyncio.run(run_on_ray(dataset, config, tmp_path / "results.jsonl", base_dir=tmp_path))
+
+
+def test_the_rate_limit_is_shared_by_the_workers(ray_address: str, tmp_path: Path) -> None:
+    dataset = write_dataset(tmp_path / "dataset.jsonl", samples(50))
+    with FaultServer().run_in_thread() as server:
+        rate = {"rate_limit": {"requests_per_minute": 600}}
+        config = ray_config(server.base_url, rate, shard_size=10)
+        started = time.perf_counter()
+        summary = asyncio.run(
+            run_on_ray(dataset, config, tmp_path / "results.jsonl", base_dir=tmp_path)
+        )
+        seconds = time.perf_counter() - started
+    assert summary.status == "completed" and summary.ok == 50
+    # 10 requests/s with a burst of 10, for the run: >= 4 s (one limiter per worker: ~2 s)
+    assert seconds >= 3.8
