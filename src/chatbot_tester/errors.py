@@ -10,6 +10,7 @@ traceback and exit with code 2; backend faults are classified and recorded per s
     ├── PluginError           a backend/metric cannot be found or loaded   (exit 2)
     ├── ResumeError           a run cannot be resumed as asked             (exit 2)
     ├── RunAborted            every first request failed on auth/config     (exit 2)
+    ├── ExecutorError         a distributed run gave up (workers kept dying) (exit 1)
     └── BackendError          one failed call to a backend (kind, status, retry-after)
         ├── BackendTimeout
         ├── BackendConnectionError
@@ -37,6 +38,7 @@ __all__ = [
     "ConfigError",
     "DatasetError",
     "ErrorKind",
+    "ExecutorError",
     "PluginError",
     "RateLimited",
     "ResponseTooLarge",
@@ -130,6 +132,12 @@ class RunAborted(ChatbotTesterError):
 
     Such a reason is a configuration problem, so it exits 2 like other config errors.
     """
+
+
+class ExecutorError(ChatbotTesterError):
+    """A distributed run could not go on (a shard's workers kept dying); the run is resumable."""
+
+    exit_code = 1
 
 
 class BackendError(ChatbotTesterError):

@@ -48,6 +48,7 @@ __all__ = [
     "PipelineConfig",
     "Price",
     "RateLimitConfig",
+    "RayConfig",
     "ReportConfig",
     "RunnerConfig",
     "StorageConfig",
@@ -140,6 +141,19 @@ class RateLimitConfig(_Model):
     """Most tokens (estimated before, corrected after each call) per minute."""
 
 
+class RayConfig(_Model):
+    """Where and how wide a ``runner.executor: ray`` run goes (needs ``chatbot-tester[ray]``)."""
+
+    address: str | None = None
+    """An existing cluster (``ray://host:10001`` or ``auto``); unset starts a local one."""
+    num_workers: Int = Field(default=2, ge=1, le=4096)
+    """Shard tasks running at once (worker processes)."""
+    shard_size: Int = Field(default=500, ge=1, le=1_000_000)
+    """Samples per shard (a retried shard re-sends only its samples without a record)."""
+    max_shard_retries: Int = Field(default=3, ge=0, le=100)
+    """Times one shard is retried after its worker died."""
+
+
 class Price(_Model):
     """Price of one model in USD per million tokens."""
 
@@ -189,6 +203,10 @@ class RunnerConfig(BackendSpec):
     """Per-model prices overriding the built-in table."""
     simulated_user: SimulatedUserConfig | None = None
     """The backend that plays the user of ``scenario`` samples (simulated multi-turn conversations)."""
+    executor: Literal["local", "ray"] = "local"
+    """Run in this process, or in shards over a Ray cluster (``ray``)."""
+    ray: RayConfig = Field(default_factory=RayConfig)
+    """Cluster settings for ``executor: ray``."""
 
 
 class VariantConfig(_Model):

@@ -64,6 +64,12 @@ async def run_stage(
     from chatbot_tester.runner import run_job
 
     runner = config.runner
+    if runner.executor == "ray":
+        from chatbot_tester.runner.ray_executor import run_on_ray
+
+        return await run_on_ray(
+            dataset_path, runner, results_path, base_dir=config.base_dir, bus=bus, resume=resume
+        )
     backend = backend_registry.create(
         runner.backend, base_dir=config.base_dir, **runner.resolved_options()
     )

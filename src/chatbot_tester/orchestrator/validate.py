@@ -153,6 +153,18 @@ def _check_budget(config: PipelineConfig) -> None:
         )
 
 
+def _check_executor(config: PipelineConfig) -> None:
+    """``runner.executor: ray`` needs Ray installed (checked before any run folder exists)."""
+    if config.runner.executor != "ray":
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        from chatbot_tester.runner.ray_cluster import INSTALL_HINT
+
+        raise ConfigError(f"{_where(config, 'runner.executor')}: {INSTALL_HINT}")
+
+
 def validate_workspace_refs(config: PipelineConfig, ws: Workspace) -> None:
     """Check the baseline run and the shared run index without creating anything.
 
@@ -250,6 +262,7 @@ async def validate_pipeline(config: PipelineConfig) -> None:
     _check_gates(config)
     _check_reports(config)
     _check_budget(config)
+    _check_executor(config)
 
 
 def _public_options(options: dict[str, Any]) -> dict[str, Any]:

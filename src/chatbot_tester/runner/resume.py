@@ -15,7 +15,14 @@ from typing import Any
 from chatbot_tester.common.artifacts.jsonl import iter_json_objects, iter_jsonl, repair_torn_tail
 from chatbot_tester.common.schemas import RunRecord
 
-__all__ = ["ResultsState", "RunTally", "load_results", "read_records"]
+__all__ = [
+    "ResultsState",
+    "RunTally",
+    "absorb_record",
+    "load_results",
+    "read_records",
+    "record_key",
+]
 
 
 class RunTally:
@@ -91,6 +98,34 @@ def _get(obj: dict[str, Any], key: str) -> Any:
     return value if isinstance(value, dict) else None
 
 
+def record_key(obj: dict[str, Any]) -> tuple[str, int]:
+    """The (sample id, repeat) of a record read as a plain object."""
+    return (str(obj.get("sample_id")), int(obj.get("repeat") or 0))
+
+
+def absorb_record(state: ResultsState, obj: dict[str, Any]) -> bool:
+    """Count one record (a plain object) into ``state``; ``False`` if its key is already there."""
+    key = record_key(obj)
+    done = state.done
+    if key in done:
+        return False
+    done.add(key)
+    error = _get(obj, "error")
+    usage = _get(obj, "usage")
+    turns = obj.get("turns")
+    calls = 1
+    if isinstance(turns, list) and turns:
+        calls = sum(1 for t in turns if isinstance(t, dict) and t.get("response"))
+    cost = obj.get("cost_usd")
+    state.tally.add(
+        None if error is None else str(error.get("kind")),
+        float(cost) if isinstance(cost, (int, float)) else None,
+        usage.get("completion_tokens") if usage is not None else None,
+        calls,
+    )
+    return True
+
+
 def load_results(path: Path) -> ResultsState:
     """Repair ``path``'s torn tail and read its keys and tallies (cheaply, without pydantic)."""
     state = ResultsState()
@@ -98,26 +133,8 @@ def load_results(path: Path) -> ResultsState:
     if not path.exists():
         return state
     state.repaired_bytes = repair_torn_tail(path)
-    done = state.done
-    tally = state.tally
     for _, obj in iter_json_objects(path):
-        key = (str(obj.get("sample_id")), int(obj.get("repeat") or 0))
-        if key in done:
-            continue
-        done.add(key)
-        error = _get(obj, "error")
-        usage = _get(obj, "usage")
-        turns = obj.get("turns")
-        calls = 1
-        if isinstance(turns, list) and turns:
-            calls = sum(1 for t in turns if isinstance(t, dict) and t.get("response"))
-        cost = obj.get("cost_usd")
-        tally.add(
-            None if error is None else str(error.get("kind")),
-            float(cost) if isinstance(cost, (int, float)) else None,
-            usage.get("completion_tokens") if usage is not None else None,
-            calls,
-        )
+        absorb_record(state, obj)
     return state
 
 

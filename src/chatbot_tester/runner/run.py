@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Iterator, Sized
+from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
 from typing import TYPE_CHECKING, Literal
@@ -35,7 +36,7 @@ from pydantic import BaseModel, ConfigDict
 from chatbot_tester.common.artifacts.jsonl import JsonlAppender, dump_line, iter_jsonl
 from chatbot_tester.common.backends import ChatBackend, backend_registry
 from chatbot_tester.common.calls.cost import PriceTable
-from chatbot_tester.common.calls.limits import ConcurrencyLimit, shared_rate_limiter
+from chatbot_tester.common.calls.limits import ConcurrencyLimit, RateLimiter, shared_rate_limiter
 from chatbot_tester.common.events import ItemFinished, Notice, StageFinished, StageStarted
 from chatbot_tester.common.schemas import RunRecord, TestSample
 from chatbot_tester.common.validation import duplicate_id_error
@@ -50,7 +51,14 @@ if TYPE_CHECKING:
     from chatbot_tester.common.events import EventBus
     from chatbot_tester.runner.scenario import SimulatedUser
 
-__all__ = ["RecordSink", "RunStatusName", "RunSummary", "count_samples", "run_job"]
+__all__ = [
+    "RecordSink",
+    "RunStatusName",
+    "RunSummary",
+    "ShardContext",
+    "count_samples",
+    "run_job",
+]
 
 RecordSink = Callable[[TestSample, RunRecord], None]
 """Receives every record as it is written, with its sample (``run_job(on_record=...)``)."""
@@ -104,6 +112,20 @@ class RunSummary(BaseModel):
         return self.errors / self.records if self.records else 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class ShardContext:
+    """What a job running as one shard of a bigger run shares with the other shards.
+
+    The distributed executor (``runner.ray_executor``) passes proxies of the run's one
+    concurrency limit, rate limiter and budget, and the keys already recorded elsewhere.
+    """
+
+    concurrency: ConcurrencyLimit
+    rate: RateLimiter | None
+    budget: CostBudget | None
+    done: frozenset[tuple[str, int]] = frozenset()
+
+
 def count_samples(path: Path) -> int:
     """Non-blank lines of a JSONL dataset (one sample each), counted without parsing."""
     with open(path, "rb") as fh:
@@ -130,6 +152,7 @@ async def run_job(
     cache: ResponseCache | None = None,
     resume: bool = False,
     on_record: RecordSink | None = None,
+    shard: ShardContext | None = None,
 ) -> RunSummary:
     """Send every (sample, repeat) without a record to the chatbot; append one record each.
 
@@ -139,11 +162,14 @@ async def run_job(
     refused. Cancellation is re-raised after the file is closed (see the module docstring).
     ``on_record(sample, record)`` is called for every record as it is written (the pipeline
     scores records as they land, so that the evaluation overlaps the run); it must not raise.
+    ``shard`` makes this job one shard of a distributed run (limits shared, keys skipped).
     """
     started = perf_counter()
     config = config.resolved()  # ${VAR} in system_prompt, params, ... (unset: ConfigError)
     results_path = Path(results_path)
     state = _prepare(results_path, resume)
+    if shard is not None:
+        state.done |= shard.done
     owned = backend is None
     if backend is None:
         backend = backend_registry.create(
@@ -153,7 +179,7 @@ async def run_job(
     try:
         job = _Job(
             samples, config, backend, state, bus=bus, cache=cache,
-            simulated_user=simulated, on_record=on_record,
+            simulated_user=simulated, on_record=on_record, shard=shard,
         )  # fmt: skip
         return await job.execute(results_path, started)
     finally:
@@ -206,16 +232,21 @@ class _Job:
         cache: ResponseCache | None,
         simulated_user: SimulatedUser | None = None,
         on_record: RecordSink | None = None,
+        shard: ShardContext | None = None,
     ) -> None:
         self.config = config
         self.on_record = on_record
         self.state = state
         self.bus = bus
         prices = PriceTable(config.prices)
-        self.concurrency = ConcurrencyLimit(
-            config.concurrency, adaptive=config.adaptive_concurrency
-        )
-        rate = shared_rate_limiter(backend.identity(), config.rate_limit)
+        if shard is not None:
+            self.concurrency = shard.concurrency
+            rate = shard.rate
+        else:
+            self.concurrency = ConcurrencyLimit(
+                config.concurrency, adaptive=config.adaptive_concurrency
+            )
+            rate = shared_rate_limiter(backend.identity(), config.rate_limit)
         self.executor = SampleExecutor(
             backend,
             config,
@@ -227,7 +258,9 @@ class _Job:
             simulated_user=simulated_user,
         )
         self.budget: CostBudget | None = None
-        if config.max_cost_usd is not None and not type(backend).local:
+        if shard is not None:
+            self.budget = shard.budget
+        elif config.max_cost_usd is not None and not type(backend).local:
             max_tokens = config.params.get("max_tokens") or config.params.get(
                 "max_completion_tokens"
             )

@@ -67,6 +67,15 @@ class ConcurrencyLimit:
     ) -> None:
         self.release()
 
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free and nobody waits; never waits."""
+        if self.in_flight < self.current and not self._waiters:
+            self.in_flight += 1
+            if self.in_flight > self.max_in_flight:
+                self.max_in_flight = self.in_flight
+            return True
+        return False
+
     async def acquire(self) -> None:
         """Take a slot, waiting in FIFO order when none is free."""
         if self.in_flight < self.current and not self._waiters:

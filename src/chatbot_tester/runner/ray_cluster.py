@@ -1,0 +1,50 @@
+"""Reaching Ray: the import with the install hint, and starting or joining the cluster."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from chatbot_tester.errors import ConfigError
+
+if TYPE_CHECKING:
+    from chatbot_tester.common.config import RayConfig
+
+__all__ = ["INSTALL_HINT", "connect", "import_ray"]
+
+INSTALL_HINT = "executor 'ray' needs Ray, which is not installed: pip install 'chatbot-tester[ray]'"
+
+
+def import_ray(*, local: bool) -> Any:
+    """The ``ray`` module, or one ``ConfigError`` line with the install hint.
+
+    For a local cluster (``local``) Ray is told to use the loopback address, so nothing the
+    cluster runs listens beyond this machine (must be set before Ray's first import).
+    """
+    if local and "ray" not in sys.modules:
+        # Off, Ray treats the node as single-machine and takes 127.0.0.1 as its IP (as on macOS)
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(f"runner.executor: {INSTALL_HINT}") from None
+    return ray
+
+
+def connect(ray: Any, settings: RayConfig) -> bool:
+    """Start or join the cluster unless this process already did; whether to shut down after."""
+    if ray.is_initialized():
+        return False
+    options: dict[str, Any] = {
+        "include_dashboard": False,
+        "logging_level": logging.WARNING,
+        "log_to_driver": False,
+    }
+    if settings.address is None:
+        options["num_cpus"] = settings.num_workers
+    else:
+        options["address"] = settings.address
+    ray.init(**options)
+    return True

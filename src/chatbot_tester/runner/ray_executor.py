@@ -1,0 +1,343 @@
+"""``runner.executor: ray``: the driver that runs a dataset in shards over a Ray cluster.
+
+The driver streams the dataset, keeps the samples that still lack a record (the resume logic
+of the local runner: ``results.jsonl``'s keys), and cuts them into shards of
+``ray.shard_size``. At most ``ray.num_workers`` shards run at once, each a Ray task running
+``run_job`` (``runner.shard``) into its own part file ``shards/part-<shard>-<attempt>.jsonl``.
+One ``Coordinator`` actor holds the run's concurrency, rate limit and budget for all of them.
+
+Exactly once: only the driver writes ``results.jsonl``, and it appends a record only when its
+(sample id, repeat) is not there yet. When a shard's task ends (well, or because its worker
+died) its part file is merged that way and deleted; a shard whose worker died is sent again
+with just its samples still lacking a record (up to ``ray.max_shard_retries`` times). A new
+driver (``--resume`` after the driver died) first merges every part file left behind, so
+records already paid for are kept and never sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+from uuid import uuid4
+
+from chatbot_tester.common.artifacts.jsonl import iter_jsonl
+from chatbot_tester.common.events import ItemFinished, Notice, StageFinished, StageStarted
+from chatbot_tester.common.schemas import TestSample
+from chatbot_tester.common.validation import duplicate_id_error
+from chatbot_tester.errors import ChatbotTesterError, ExecutorError, ResumeError
+from chatbot_tester.runner.coordinator import Coordinator, budget_for
+from chatbot_tester.runner.ray_cluster import connect, import_ray
+from chatbot_tester.runner.resume import ResultsState, load_results
+from chatbot_tester.runner.run import RunStatusName, RunSummary, count_samples
+from chatbot_tester.runner.shard import ShardOutcome, ShardSpec, run_shard_sync
+from chatbot_tester.runner.shard_merge import PartMerger
+
+if TYPE_CHECKING:
+    from chatbot_tester.common.config import RunnerConfig
+    from chatbot_tester.common.events import EventBus
+
+__all__ = ["COORDINATOR_PREFIX", "SHARDS_DIR", "run_on_ray"]
+
+SHARDS_DIR = "shards"
+"""Folder of the part files, beside ``results.jsonl``."""
+COORDINATOR_PREFIX = "chatbot-tester-coordinator-"
+"""Name prefix of a run's coordinator actor (a named actor, so tools can find it)."""
+_DRAIN_S = 0.25
+"""How often the driver re-emits the workers' progress events."""
+
+
+@dataclass
+class _Attempt:
+    shard: int
+    attempt: int
+    samples: list[TestSample]
+    done: frozenset[tuple[str, int]]
+    ref: Any = field(default=None)
+
+
+async def run_on_ray(
+    dataset_path: Path,
+    config: RunnerConfig,
+    results_path: Path,
+    *,
+    base_dir: Path,
+    bus: EventBus | None = None,
+    resume: bool = False,
+) -> RunSummary:
+    """Run ``dataset_path`` over a Ray cluster into ``results_path``, each key exactly once."""
+    started = perf_counter()
+    ray = import_ray(local=config.ray.address is None)
+    results_path = Path(results_path)
+    shards_dir = results_path.parent / SHARDS_DIR
+    leftovers = shards_dir.is_dir() and any(shards_dir.glob("part-*.jsonl"))
+    exists = results_path.exists() and results_path.stat().st_size > 0
+    if (exists or leftovers) and not resume:
+        raise ResumeError(
+            f"{results_path} already holds results: resume it (--resume) or write elsewhere"
+        )
+    state = load_results(results_path)
+    merger = PartMerger(results_path, state)
+    try:
+        merger.merge_leftovers(shards_dir)
+        merger.merged = 0
+        owned = connect(ray, config.ray)
+        try:
+            driver = _Driver(ray, config, Path(dataset_path), state, merger, bus, base_dir)
+            return await driver.run(shards_dir, started)
+        finally:
+            if owned:
+                ray.shutdown()
+    finally:
+        merger.close()
+
+
+class _Driver:
+    """Dispatches shards, merges their part files, retries dead workers' shards, re-emits events."""
+
+    def __init__(
+        self,
+        ray: Any,
+        config: RunnerConfig,
+        dataset: Path,
+        state: ResultsState,
+        merger: PartMerger,
+        bus: EventBus | None,
+        base_dir: Path,
+    ) -> None:
+        self.ray = ray
+        self.config = config
+        self.dataset = dataset
+        self.state = state
+        self.merger = merger
+        self.bus = bus
+        self.base_dir = base_dir
+        self.existing = len(state.done)
+        self.status: RunStatusName = "completed"
+        self.message: str | None = None
+        self.stop = False
+        self._announced: dict[str, set[str]] = {}
+        """Item ids whose progress event arrived, per running attempt."""
+        self._closed: set[str] = set()
+        """Attempts already merged (late events of theirs are dropped)."""
+        self.task = ray.remote(num_cpus=1, max_retries=0)(run_shard_sync)
+        tally = state.tally
+        budget = budget_for(
+            config,
+            spent_usd=tally.cost_usd,
+            completion_tokens=tally.completion_tokens,
+            answers=tally.answered_calls,
+        )
+        self.coordinator_name = COORDINATOR_PREFIX + uuid4().hex[:12]
+        self.coordinator = (
+            ray.remote(Coordinator)
+            .options(
+                name=self.coordinator_name,
+                num_cpus=0,
+                max_concurrency=max(1000, 4 * config.concurrency + 64),
+            )
+            .remote(config, budget)
+        )
+
+    def _shards(self) -> Iterator[tuple[list[TestSample], frozenset[tuple[str, int]]]]:
+        """The samples still lacking a record, in shards, with their keys already recorded."""
+        repeat = self.config.repeat
+        size = self.config.ray.shard_size
+        done = self.state.done
+        ids: set[str] = set()
+        batch: list[TestSample] = []
+        recorded: set[tuple[str, int]] = set()
+        for sample in iter_jsonl(self.dataset, TestSample):
+            sid = sample.id
+            if sid in ids:
+                raise duplicate_id_error(sid, file=self.dataset)
+            ids.add(sid)
+            have = [(sid, r) for r in range(repeat) if (sid, r) in done]
+            if len(have) == repeat:
+                continue
+            batch.append(sample)
+            recorded.update(have)
+            if len(batch) >= size:
+                yield batch, frozenset(recorded)
+                batch, recorded = [], set()
+        if batch:
+            yield batch, frozenset(recorded)
+
+    def _part(self, shards_dir: Path, attempt: _Attempt) -> Path:
+        return shards_dir / f"part-{attempt.shard}-{attempt.attempt}.jsonl"
+
+    def _submit(self, shards_dir: Path, attempt: _Attempt) -> asyncio.Future[Any]:
+        spec = ShardSpec(
+            shard=attempt.shard,
+            attempt=attempt.attempt,
+            samples=attempt.samples,
+            done=attempt.done,
+            config=self.config,
+            base_dir=self.base_dir,
+            part=self._part(shards_dir, attempt),
+        )
+        attempt.ref = self.task.remote(self.coordinator, spec)
+        return asyncio.wrap_future(attempt.ref.future())
+
+    async def _drain(self) -> None:
+        events = await self.coordinator.drain.remote()
+        bus = self.bus
+        for token, event in events:
+            if token in self._closed:
+                continue
+            if isinstance(event, ItemFinished):
+                self._announced.setdefault(token, set()).add(event.item_id)
+            if bus is not None:
+                bus.emit(event)
+
+    def _announce(self, token: str, obj: dict[str, Any]) -> None:
+        """Emit the progress event of a merged record whose worker died before sending it."""
+        sid, repeat = obj.get("sample_id"), obj.get("repeat") or 0
+        item_id = str(sid) if self.config.repeat == 1 else f"{sid}#{repeat}"
+        if self.bus is None or item_id in self._announced.get(token, ()):
+            return
+        error = obj.get("error")
+        latency = obj.get("latency_ms")
+        self.bus.emit(
+            ItemFinished(
+                "run",
+                item_id,
+                error is None,
+                cached=bool(obj.get("cached")),
+                error_kind=str(error.get("kind")) if isinstance(error, dict) else None,
+                latency_ms=float(latency) if isinstance(latency, (int, float)) else None,
+                backend=obj.get("backend"),
+                model=obj.get("model"),
+            )
+        )
+
+    def _halt(self, status: RunStatusName, message: str | None) -> None:
+        if self.status == "completed":
+            self.status, self.message = status, message
+        self.stop = True
+
+    async def run(self, shards_dir: Path, started: float) -> RunSummary:
+        """Dispatch every shard to the end (or a stop), merge, and summarise."""
+        repeat = self.config.repeat
+        total = count_samples(self.dataset) * repeat
+        bus = self.bus
+        if bus is not None:
+            if self.config.cache:
+                bus.emit(Notice("warning", "runner.cache is not used with executor: ray"))
+            bus.emit(StageStarted("run", max(0, total - self.existing)))
+        shards = self._shards()
+        retries: deque[_Attempt] = deque()
+        in_flight: dict[asyncio.Future[Any], _Attempt] = {}
+        index = 0
+        try:
+            while True:
+                while not self.stop and len(in_flight) < self.config.ray.num_workers:
+                    attempt = retries.popleft() if retries else None
+                    if attempt is None:
+                        nxt = next(shards, None)
+                        if nxt is None:
+                            break
+                        attempt = _Attempt(index, 0, *nxt)
+                        index += 1
+                    in_flight[self._submit(shards_dir, attempt)] = attempt
+                if not in_flight:
+                    break
+                finished, _ = await asyncio.wait(
+                    in_flight, timeout=_DRAIN_S, return_when=asyncio.FIRST_COMPLETED
+                )
+                await self._drain()
+                for fut in finished:
+                    attempt = in_flight.pop(fut)
+                    await self._finish(attempt, fut, shards_dir, retries, in_flight)
+            await self._drain()
+        except BaseException as exc:
+            for attempt in in_flight.values():
+                self.ray.cancel(attempt.ref, force=True)
+            if in_flight:
+                await asyncio.wait(in_flight, timeout=10)
+            for attempt in in_flight.values():
+                self.merger.merge(self._part(shards_dir, attempt))
+            if bus is not None and isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
+                bus.emit(StageFinished("run", perf_counter() - started, "interrupted", {}))
+            raise
+        summary = self._summary(total, perf_counter() - started)
+        if bus is not None:
+            counts = {"records": summary.completed, "ok": summary.ok, "errors": summary.errors}
+            bus.emit(StageFinished("run", summary.seconds, summary.status, counts))
+        return summary
+
+    async def _finish(
+        self,
+        attempt: _Attempt,
+        fut: asyncio.Future[Any],
+        shards_dir: Path,
+        retries: deque[_Attempt],
+        in_flight: dict[asyncio.Future[Any], _Attempt],
+    ) -> None:
+        ray = self.ray
+        exc = fut.exception()
+        token = f"{attempt.shard}-{attempt.attempt}"
+        self.merger.merge(self._part(shards_dir, attempt), lambda obj: self._announce(token, obj))
+        self._closed.add(token)
+        self._announced.pop(token, None)
+        if exc is None:
+            outcome: ShardOutcome = fut.result()
+            if outcome.status == "aborted":
+                self._halt("aborted", outcome.message)
+                for other in in_flight.values():
+                    ray.cancel(other.ref)
+            elif outcome.status == "budget_exhausted":
+                self._halt("budget_exhausted", outcome.message)
+            return
+        await self.coordinator.reclaim.remote(token)
+        if self.stop and isinstance(exc, ray.exceptions.TaskCancelledError):
+            return
+        if isinstance(exc, ray.exceptions.RayTaskError):
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, ChatbotTesterError):
+                raise cause
+            if not isinstance(cause, KeyboardInterrupt):
+                raise ExecutorError(f"shard {attempt.shard} failed in its worker: {exc}")
+        done = self.state.done
+        repeat = self.config.repeat
+        remaining = [
+            s for s in attempt.samples if any((s.id, r) not in done for r in range(repeat))
+        ]
+        if not remaining:
+            return
+        if attempt.attempt >= self.config.ray.max_shard_retries:
+            raise ExecutorError(
+                f"shard {attempt.shard} lost its worker {attempt.attempt + 1} times "
+                f"({type(exc).__name__}); the run is resumable (--resume)"
+            )
+        if self.bus is not None:
+            self.bus.emit(
+                Notice(
+                    "warning",
+                    f"the worker running shard {attempt.shard} died ({type(exc).__name__}); "
+                    f"sending its {len(remaining)} samples without a record again",
+                )
+            )
+        recorded = frozenset(
+            (s.id, r) for s in remaining for r in range(repeat) if (s.id, r) in done
+        )
+        retries.append(_Attempt(attempt.shard, attempt.attempt + 1, remaining, recorded))
+
+    def _summary(self, total: int, seconds: float) -> RunSummary:
+        tally = self.state.tally
+        return RunSummary(
+            status=self.status,
+            total=total,
+            completed=self.merger.merged,
+            ok=tally.ok,
+            errors=tally.error_count,
+            errors_by_kind=dict(tally.errors),
+            skipped_existing=self.existing,
+            cost_usd=round(tally.cost_usd, 10) if tally.cost_known else None,
+            seconds=round(seconds, 3),
+            message=self.message,
+        )

@@ -1,0 +1,249 @@
+"""One shard of a distributed run, as a worker process runs it: the same ``run_job``, shared limits.
+
+A shard attempt runs ``run_job`` over its samples into its own part file
+(``shards/part-<shard>-<attempt>.jsonl`` in the run directory); the driver merges part files
+into ``results.jsonl``. Concurrency slots, rate-limit start times and budget reservations are
+asked of the run's ``Coordinator`` actor through the proxies below, which keep the local
+classes' interfaces so the runner cannot tell. Progress events go to the coordinator in
+batches (every ``_PUSH_S``) for the driver to re-emit.
+
+Nothing here imports Ray: the coordinator is a Ray actor handle (``handle.method.remote``
+returns an awaitable reference).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from chatbot_tester.common.calls.limits import ConcurrencyLimit, RateLimiter
+from chatbot_tester.common.config import RunnerConfig
+from chatbot_tester.common.events import Event, EventBus, ItemFinished, RetryScheduled
+from chatbot_tester.common.schemas import TestSample, Usage
+from chatbot_tester.runner.budget import CostBudget
+
+__all__ = ["ShardOutcome", "ShardSpec", "run_shard", "run_shard_sync"]
+
+_PUSH_S = 0.2
+"""How often a worker hands its progress events to the coordinator."""
+_RETURN_S = 0.05
+"""How often a worker hands its idle concurrency slots back to the coordinator."""
+
+
+class ShardSpec(BaseModel):
+    """What one shard attempt runs."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    shard: int
+    """Shard number within this invocation of the driver."""
+    attempt: int
+    """0 for the first try; a retry after a worker died counts up."""
+    samples: list[TestSample]
+    """The shard's samples (each has at least one repeat without a record)."""
+    done: frozenset[tuple[str, int]]
+    """Keys of these samples already recorded (skipped)."""
+    config: RunnerConfig
+    """The runner configuration (``${ENV}`` references resolved in the worker)."""
+    base_dir: Path
+    """Directory that relative paths in backend options refer to."""
+    part: Path
+    """The part file this attempt writes."""
+
+    @property
+    def token(self) -> str:
+        """The coordinator's name for this attempt."""
+        return f"{self.shard}-{self.attempt}"
+
+
+class ShardOutcome(BaseModel):
+    """How a shard attempt ended (its records are in its part file)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: str
+    message: str | None = None
+    written: int = 0
+
+
+class _LeasedConcurrency(ConcurrencyLimit):
+    """A ``ConcurrencyLimit`` whose slots are leased from the coordinator (shared by all workers).
+
+    ``current`` is the number of slots this worker holds. A caller finding none free queues
+    here (FIFO, as locally) while one lease call asks the coordinator for as many slots as
+    there are callers waiting; slots left idle are handed back every ``_RETURN_S``. So the
+    run's total never exceeds the configured limit, and a busy worker reuses its slots
+    without a call to the coordinator per request.
+    """
+
+    def __init__(self, coordinator: Any, token: str, limit: int, *, adaptive: bool) -> None:
+        super().__init__(limit, adaptive=adaptive)
+        self.current = 0
+        self._coordinator = coordinator
+        self._token = token
+        self._leasing: asyncio.Task[None] | None = None
+        self._returning: asyncio.Task[None] | None = None
+
+    async def acquire(self) -> None:
+        if self.in_flight >= self.current or self._waiters:
+            if self._leasing is None:
+                self._leasing = asyncio.get_running_loop().create_task(self._lease())
+            if self._returning is None:
+                self._returning = asyncio.get_running_loop().create_task(self._give_back())
+        await super().acquire()
+
+    async def _lease(self) -> None:
+        try:
+            while self._waiters and self.in_flight + len(self._waiters) > self.current:
+                want = self.in_flight + len(self._waiters) + 1 - self.current
+                got: int = await self._coordinator.lease.remote(self._token, want)
+                if not got:
+                    raise RuntimeError("this shard attempt was given up by the driver")
+                self.current += got
+                self._wake()
+        finally:
+            self._leasing = None
+
+    async def _give_back(self) -> None:
+        while True:
+            await asyncio.sleep(_RETURN_S)
+            idle = self.current - self.in_flight - len(self._waiters)
+            if idle > 0:
+                self.current -= idle
+                self._coordinator.release.remote(self._token, idle)
+
+    async def aclose(self) -> None:
+        """Stop leasing and hand every slot back (the attempt is over)."""
+        for task in (self._leasing, self._returning):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, RuntimeError):
+                    await task
+        if self.current:
+            self._coordinator.release.remote(self._token, self.current)
+            self.current = 0
+
+    def on_rate_limited(self) -> None:
+        if self.adaptive:
+            self._coordinator.on_rate_limited.remote()
+
+    def on_success(self) -> None:
+        if self.adaptive:
+            self._coordinator.on_success.remote()
+
+
+class _RemoteRate(RateLimiter):
+    """A ``RateLimiter`` whose buckets are the coordinator's."""
+
+    def __init__(self, coordinator: Any) -> None:
+        super().__init__(None, None)
+        self._coordinator = coordinator
+
+    async def acquire(self, tokens: int = 0) -> None:
+        delay: float = await self._coordinator.reserve.remote(tokens)
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def record_usage(self, estimated: int, actual: int) -> None:
+        if actual != estimated:
+            self._coordinator.record_usage.remote(estimated, actual)
+
+
+class _RemoteBudget(CostBudget):
+    """A ``CostBudget`` whose spend and reservations are the coordinator's."""
+
+    def __init__(self, coordinator: Any, token: str) -> None:  # no local accounting at all
+        self._coordinator = coordinator
+        self._token = token
+        self._message = ""
+
+    async def admit(self, sample: TestSample) -> float | None:
+        admitted: float | None = await self._coordinator.admit.remote(self._token, sample)
+        if admitted is None:
+            self._message = await self._coordinator.budget_message.remote()
+        return admitted
+
+    def settle(
+        self, reserved: float, cost: float | None, usage: Usage | None, calls: int = 1
+    ) -> None:
+        self._coordinator.settle.remote(self._token, reserved, cost, usage, calls)
+
+    def release(self, reserved: float) -> None:
+        self._coordinator.unreserve.remote(self._token, reserved)
+
+    @property
+    def message(self) -> str:
+        return self._message
+
+
+class _EventPump:
+    """Collects the progress events of a shard and pushes them to the coordinator in batches."""
+
+    def __init__(self, coordinator: Any, token: str) -> None:
+        self._coordinator = coordinator
+        self._token = token
+        self._pending: list[Event] = []
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, (ItemFinished, RetryScheduled)):
+            self._pending.append(event)
+
+    async def flush(self) -> None:
+        if self._pending:
+            batch, self._pending = self._pending, []
+            await self._coordinator.push.remote(self._token, batch)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(_PUSH_S)
+            await self.flush()
+
+
+async def run_shard(coordinator: Any, spec: ShardSpec) -> ShardOutcome:
+    """Run one shard attempt with the run's shared limits; its records go to ``spec.part``."""
+    from chatbot_tester.runner.run import ShardContext, run_job
+
+    token = spec.token
+    await coordinator.started.remote(token, os.getpid())
+    config = spec.config
+    concurrency = _LeasedConcurrency(
+        coordinator, token, config.concurrency, adaptive=config.adaptive_concurrency
+    )
+    rate_config = config.rate_limit
+    limited = (
+        rate_config.requests_per_minute is not None or rate_config.tokens_per_minute is not None
+    )
+    context = ShardContext(
+        concurrency=concurrency,
+        rate=_RemoteRate(coordinator) if limited else None,
+        budget=_RemoteBudget(coordinator, token) if config.max_cost_usd is not None else None,
+        done=spec.done,
+    )
+    bus = EventBus()
+    pump = _EventPump(coordinator, token)
+    bus.subscribe(pump)
+    spec.part.parent.mkdir(parents=True, exist_ok=True)
+    pusher = asyncio.create_task(pump.run())
+    try:
+        summary = await run_job(
+            spec.samples, config, spec.part, base_dir=spec.base_dir, bus=bus, shard=context
+        )
+    finally:
+        pusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pusher
+        await concurrency.aclose()
+        await bus.aclose()
+        await pump.flush()
+        await coordinator.finished.remote(token)
+    return ShardOutcome(status=summary.status, message=summary.message, written=summary.completed)
+
+
+def run_shard_sync(coordinator: Any, spec: ShardSpec) -> ShardOutcome:
+    """The Ray task's body: one event loop for the attempt (created here, nowhere else)."""
+    return asyncio.run(run_shard(coordinator, spec))
