@@ -132,38 +132,96 @@
   }
 
   // ---- charts (inline SVG) ----------------------------------------------------------------
-  function histogram(title, values, unit) {
-    var fig = el("figure", { "class": "chart" });
-    var W = 320, H = 150, PAD = 22, BINS = values.length ? Math.min(20, Math.max(5, Math.ceil(Math.sqrt(values.length)))) : 10;
+  function ticks(lo, hi, n) { var out = []; for (var i = 0; i <= n; i++) out.push(lo + (hi - lo) * i / n); return out; }
+  function axes(s, x0, y0, x1, y1, xt, yt, xname, yname) {
+    add(s, svg("line", { "class": "axis", x1: x0, y1: y1, x2: x1, y2: y1 }), svg("line", { "class": "axis", x1: x0, y1: y0, x2: x0, y2: y1 }));
+    xt.forEach(function (t) { add(s, svg("text", { x: t[0], y: y1 + 12, "text-anchor": "middle" }, t[1])); });
+    yt.forEach(function (t) { add(s, svg("text", { x: x0 - 4, y: t[0] + 3, "text-anchor": "end" }, t[1])); });
+    if (xname) add(s, svg("text", { x: (x0 + x1) / 2, y: y1 + 26, "text-anchor": "middle", "class": "axis-name" }, xname));
+    if (yname) add(s, svg("text", { x: 2, y: y0 - 6, "class": "axis-name" }, yname));
+  }
+  function histogram(title, values, xname) {
+    var fig = el("figure", { "class": "chart histogram" });
+    var W = 380, H = 190, L = 40, R = 22, T = 18, B = 34;
+    var BINS = Math.min(20, Math.max(5, Math.ceil(Math.sqrt(values.length))));
     var lo = Infinity, hi = -Infinity;
     values.forEach(function (v) { if (v < lo) lo = v; if (v > hi) hi = v; });
-    if (!values.length) { lo = 0; hi = 1; }
-    if (lo >= 0 && hi <= 1 && unit !== "ms") { lo = 0; hi = 1; BINS = 10; }
+    if (lo >= 0 && hi <= 1) { lo = 0; hi = 1; BINS = 10; }
     if (hi === lo) hi = lo + 1;
     var counts = new Array(BINS).fill(0);
     values.forEach(function (v) { var b = Math.floor((v - lo) / (hi - lo) * BINS); counts[Math.min(BINS - 1, Math.max(0, b))]++; });
     var top = Math.max.apply(null, counts.concat([1]));
     var s = svg("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": title });
-    var bw = (W - 2 * PAD) / BINS;
+    var bw = (W - L - R) / BINS;
     counts.forEach(function (c, i) {
-      var h = (H - 2 * PAD) * c / top;
-      var r = svg("rect", { "class": "bar", x: PAD + i * bw + 1, y: H - PAD - h, width: Math.max(1, bw - 2), height: h });
+      var h = (H - T - B) * c / top;
+      var r = svg("rect", { "class": "bar", x: L + i * bw + 1, y: H - B - h, width: Math.max(1, bw - 2), height: h });
       add(r, svg("title", {}, c + " in [" + num(lo + i * (hi - lo) / BINS) + ", " + num(lo + (i + 1) * (hi - lo) / BINS) + ")"));
       add(s, r);
     });
-    add(s, svg("line", { "class": "axis", x1: PAD, y1: H - PAD, x2: W - PAD, y2: H - PAD }));
-    add(s, svg("text", { x: PAD, y: H - 6 }, num(lo)), svg("text", { x: W - PAD, y: H - 6, "text-anchor": "end" }, num(hi) + (unit ? " " + unit : "")));
-    add(s, svg("text", { x: PAD, y: 12 }, "max " + top));
+    axes(s, L, T, W - R, H - B, ticks(lo, hi, 4).map(function (v) { return [L + (W - L - R) * (v - lo) / (hi - lo), num(v)]; }),
+      ticks(0, top, Math.min(4, top)).map(function (v) { return [H - B - (H - T - B) * v / top, String(Math.round(v))]; }), xname, "samples");
     return add(fig, s, el("figcaption", null, title + " (n=" + values.length + ")"));
+  }
+  function cdf(title, values, xname) {
+    var fig = el("figure", { "class": "chart cdf" });
+    var W = 380, H = 190, L = 40, R = 22, T = 18, B = 34;
+    var v = values.slice().sort(function (a, b) { return a - b; }), n = v.length;
+    var lo = v[0], hi = v[n - 1]; if (hi === lo) hi = lo + 1;
+    var s = svg("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": title });
+    function X(x) { return L + (W - L - R) * (x - lo) / (hi - lo); }
+    function Y(p) { return H - B - (H - T - B) * p; }
+    var step = Math.max(1, Math.floor(n / 200)), pts = [];
+    for (var i = 0; i < n; i += step) pts.push(X(v[i]) + "," + Y((i + 1) / n));
+    pts.push(X(v[n - 1]) + "," + Y(1));
+    add(s, svg("polyline", { "class": "line", points: pts.join(" ") }));
+    [0.5, 0.95].forEach(function (q) {
+      var x = v[Math.min(n - 1, Math.ceil(q * n) - 1)];
+      add(s, svg("line", { "class": "guide", x1: X(x), y1: Y(0), x2: X(x), y2: Y(q) }), svg("text", { x: X(x) + 3, y: Y(q) - 3 }, "p" + Math.round(q * 100) + " " + num(x)));
+    });
+    axes(s, L, T, W - R, H - B, ticks(lo, hi, 4).map(function (x) { return [X(x), num(x)]; }),
+      [0, 0.5, 1].map(function (p) { return [Y(p), Math.round(p * 100) + "%"]; }), xname, "share ≤ x");
+    return add(fig, s, el("figcaption", null, title + " (n=" + n + ")"));
+  }
+  function tagBars(metric) {
+    var tags = S.tags || {}, names = Object.keys(tags).filter(function (t) { return tags[t] && tags[t][metric] && typeof tags[t][metric].pass_rate === "number"; });
+    if (!names.length) return null;
+    names.sort(function (a, b) { return tags[a][metric].pass_rate - tags[b][metric].pass_rate; });
+    var rowH = 18, W = 420, L = 140, R = 70, T = 8, B = 30, H = T + B + rowH * names.length;
+    var fig = el("figure", { "class": "chart bars" });
+    var s = svg("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": "pass rate of " + metric + " by tag" });
+    names.forEach(function (t, i) {
+      var m = tags[t][metric], y = T + i * rowH, w = (W - L - R) * m.pass_rate;
+      var label = t.length > 20 ? t.slice(0, 19) + "…" : t;
+      add(s, svg("text", { x: L - 6, y: y + 12, "text-anchor": "end" }, label));
+      var r = svg("rect", { "class": "bar", x: L, y: y + 2, width: Math.max(1, w), height: rowH - 5 });
+      add(r, svg("title", {}, t + ": " + (100 * m.pass_rate).toFixed(1) + "% of " + m.total));
+      add(s, r, svg("text", { x: L + w + 4, y: y + 12 }, (100 * m.pass_rate).toFixed(0) + "% (n=" + m.total + ")"));
+    });
+    axes(s, L, T, W - R, H - B, [0, 0.25, 0.5, 0.75, 1].map(function (p) { return [L + (W - L - R) * p, Math.round(p * 100) + "%"]; }), [], "pass rate", "");
+    return add(fig, s, el("figcaption", null, "pass rate of " + metric + " by tag"));
   }
   function renderCharts() {
     var box = document.getElementById("charts"), perMetric = METRICS.map(function () { return []; }), lat = [];
+    var sameAsLatency = METRICS.map(function () { return true; });
     ROWS.forEach(function (r) {
       if (typeof r.l === "number") lat.push(r.l);
-      (r.s || []).forEach(function (sc) { if (sc[1] === null && typeof sc[2] === "number") perMetric[sc[0]].push(sc[2]); });
+      (r.s || []).forEach(function (sc) {
+        if (sc[1] === null && typeof sc[2] === "number") {
+          perMetric[sc[0]].push(sc[2]);
+          if (typeof r.l !== "number" || Math.abs(sc[2] - r.l) > 1e-6) sameAsLatency[sc[0]] = false;
+        }
+      });
     });
-    METRICS.forEach(function (m, i) { if (perMetric[i].length) add(box, histogram("score distribution: " + m, perMetric[i], "")); });
-    if (lat.length) add(box, histogram("latency", lat, "ms"));
+    var rated = Object.keys(S.metrics || {}).filter(function (k) { return typeof (S.metrics[k] || {}).pass_rate === "number"; });
+    if (rated.length) add(box, tagBars(rated[0]));
+    if (lat.length) add(box, cdf("latency CDF", lat, "latency (ms)"));
+    METRICS.forEach(function (m, i) {
+      var vals = perMetric[i];
+      if (!vals.length || sameAsLatency[i]) return;  // a latency metric restates the CDF above
+      if (vals.every(function (v) { return v === 0 || v === 1; })) return;  // pass/fail: its pass rate says it all
+      add(box, histogram("score distribution: " + m, vals, "score"));
+    });
   }
 
   // ---- samples table with filters, search, sort and virtual scrolling --------------------------
