@@ -236,6 +236,9 @@ def test_payloads_in_every_field_stay_text_on_every_page(
         )
         samples = page.text_content("#samples")
         assert all(x in samples for x in XSS)  # ids, questions, answers
+        page.wait_for_selector("#charts figure.bars rect.bar")  # pass rate by (sample) tag
+        titles = " ".join(page.locator("#charts figure.bars title").all_text_contents())
+        assert all(f"t{x}: " in titles for x in XSS)  # run tags are validated; sample tags not
         assert "error: internal" in samples  # the bot's error (its message: on the sample page)
         page.click("#run-group")
         page.wait_for_selector("#group-metrics tbody tr")

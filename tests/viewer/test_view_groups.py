@@ -46,3 +46,13 @@ def test_group_comparison_has_verdicts_holm_p_and_flips_with_both_answers(
 def test_unknown_and_hostile_group_ids_are_404(variant_server: str) -> None:
     for path in ("api/groups/nope", "api/groups/..%2F..%2Fetc", "api/groups/..%2Fruns"):
         assert httpx.get(variant_server + path).status_code == 404, path
+
+
+def test_a_variant_run_names_its_set_variant_and_description(
+    variant_server: str, variant_set: Path
+) -> None:
+    g = httpx.get(variant_server + "api/groups").json()["groups"][0]
+    cand = g["variants"][1]["run_id"]
+    man = httpx.get(variant_server + f"api/runs/{cand}").json()["manifest"]
+    assert man["variant"] == CAND and man["group"] == g["group"]
+    assert man["description"] == "about " + XSS[1]
