@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from view_helpers import XSS, run_ids
+from view_helpers import XSS, run_ids, view_server
 
 BASE, CAND = "base " + XSS[2], "cand " + XSS[0]
 EM = "em " + XSS[1]
@@ -56,3 +56,19 @@ def test_a_variant_run_names_its_set_variant_and_description(
     man = httpx.get(variant_server + f"api/runs/{cand}").json()["manifest"]
     assert man["variant"] == CAND and man["group"] == g["group"]
     assert man["description"] == "about " + XSS[1]
+
+
+def test_a_broken_group_file_is_409_and_stray_folders_are_skipped(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    (ws / "runs").mkdir(parents=True)
+    bad = ws / "groups" / "20261203T000000000Z-abcdef"
+    bad.mkdir(parents=True)
+    (bad / "compare.json").write_text('{"group": 1}', "utf-8")
+    (ws / "groups" / "not a group").mkdir()
+    with view_server(ws) as url:
+        groups = httpx.get(url + "api/groups").json()["groups"]
+        assert [g["group"] for g in groups] == [bad.name]
+        answer = httpx.get(url + f"api/groups/{bad.name}")
+        assert answer.status_code == 409 and "not a group comparison" in answer.json()["error"]
+        page = httpx.get(url + "api/groups/not%20a%20group")
+        assert page.status_code == 404
