@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from view_helpers import XSS, run_ids, view_server, write_pipeline
 
@@ -168,3 +170,96 @@ def test_a_run_started_elsewhere_appears_and_updates_live(tmp_path: Path) -> Non
             assert proc.wait(timeout=60) in (0, 1), proc.stderr.read() if proc.stderr else ""
             if proc.stderr:
                 proc.stderr.close()
+
+
+BASE, CAND, EM = "base " + XSS[2], "cand " + XSS[0], "em " + XSS[1]
+PIPELINE = "vs " + XSS[0]
+
+
+def _group_ids(ws: Path) -> tuple[str, str, str]:
+    """(group id, baseline run id, candidate run id) of the only variant set in ``ws``."""
+    group = next((ws / "groups").iterdir())
+    data = json.loads((group / "compare.json").read_text("utf-8"))
+    return group.name, data["baseline"]["run_id"], data["variants"][0]["run_id"]
+
+
+def test_a_variant_set_from_the_runs_list_shows_verdicts_and_flips(
+    variant_server: str, variant_set: Path
+) -> None:
+    gid, base_run, cand_run = _group_ids(variant_set)
+    with browser_page(variant_server) as page:
+        page.wait_for_selector("table#groups-table a.group-link")
+        assert page.locator("table#groups-table tbody tr").count() == 1
+        page.wait_for_selector("table#runs a.variant-link")
+        assert page.locator("table#runs a.variant-link").count() == 2
+        page.click("a.group-link")
+        page.wait_for_selector("#group-metrics tbody tr")
+        assert gid in page.text_content("h1")
+        assert page.text_content("#group-verdict") == f"regressed against {BASE}: {CAND}"
+        rows = page.locator("#group-metrics tbody tr")
+        assert rows.count() == 3  # three metrics, one non-baseline variant
+        em = rows.filter(has_text=EM)
+        cells = [em.locator("td").nth(i).text_content() for i in range(8)]
+        assert cells[0] == CAND and cells[2] == "91.7%" and cells[3] == "0.0%"
+        assert cells[4] == "-91.7 pp" and float(cells[5]) < 0.05 and cells[7] == "regression"
+        assert (
+            rows.filter(has_text="not_contains").locator("td").nth(7).text_content() == "no change"
+        )
+        flips = page.locator("table.flipped-group tbody tr")
+        assert flips.count() == 11
+        assert flips.first.locator(".baseline-answer").text_content().startswith("echo: question")
+        assert flips.first.locator(".variant-answer").text_content().startswith("nope: question")
+        _shot(page, "group")
+        em.locator("a").click()  # the pair's own compare page
+        page.wait_for_selector("#compare-metrics tbody tr")
+        assert base_run in page.text_content("h1") and cand_run in page.text_content("h1")
+
+
+def test_payloads_in_every_field_stay_text_on_every_page(
+    variant_server: str, variant_set: Path
+) -> None:
+    """Pipeline name, description, variant and metric names, reasons, errors, ids, tags."""
+    _, base_run, cand_run = _group_ids(variant_set)
+    boom = "v11" + XSS[11 % len(XSS)]
+    with browser_page(variant_server) as page:  # on exit: no dialog, no CSP violation
+        page.wait_for_selector("table#runs tbody tr")
+        page.wait_for_selector("table#groups-table tbody tr")
+        text = page.text_content("main")
+        assert PIPELINE in text and BASE in text and CAND in text
+
+        page.goto(variant_server + f"#/run/{cand_run}")
+        page.wait_for_selector("#samples tbody tr")
+        assert page.text_content("#run-description") == "about " + XSS[1]
+        assert PIPELINE in page.text_content("h1")
+        assert EM in page.text_content("#metrics") and "rx " + XSS[3] in page.text_content(
+            "#metrics"
+        )
+        samples = page.text_content("#samples")
+        assert all(x in samples for x in XSS)  # ids, questions, answers
+        page.wait_for_selector("#charts figure.bars rect.bar")  # pass rate by (sample) tag
+        titles = " ".join(page.locator("#charts figure.bars title").all_text_contents())
+        assert all(f"t{x}: " in titles for x in XSS)  # run tags are validated; sample tags not
+        assert "error: internal" in samples  # the bot's error (its message: on the sample page)
+        page.click("#run-group")
+        page.wait_for_selector("#group-metrics tbody tr")
+        group = page.text_content("main")
+        assert all(x in group for x in (PIPELINE[3:], BASE, CAND, EM, "rx " + XSS[3]))
+
+        page.goto(variant_server + f"#/run/{cand_run}/sample/{quote(boom, safe='')}/0")
+        page.wait_for_selector("#error")
+        assert ("bot crashed " + " ".join(XSS)) in page.text_content("#error")
+        page.goto(variant_server + f"#/run/{cand_run}/sample/{quote('v00' + XSS[0], safe='')}/0")
+        page.wait_for_selector("#scores tbody tr")
+        scores = page.text_content("#scores")
+        assert f"matched '{XSS[0]}'" in scores and f"found '{XSS[0]}'" in scores  # reasons
+        assert EM in scores and "Sample v00" + XSS[0] in page.text_content("h1")
+
+        page.goto(variant_server + f"#/compare/{base_run}/{cand_run}")
+        page.wait_for_selector("#flipped tbody tr")
+        assert EM in page.text_content("#compare-metrics")
+        assert all(x in page.text_content("#flipped") for x in XSS)
+
+        page.goto(variant_server + f"#/trends/{quote(PIPELINE, safe='')}")
+        page.wait_for_selector("#trends figure svg")
+        assert PIPELINE in page.text_content("h1")
+        assert EM in page.text_content("#trends")

@@ -88,3 +88,66 @@ def view_server(ws: Path, *args: str) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.communicate(timeout=10)  # reaps it and closes both pipes
+
+
+BOT = '''"""An echo bot that crashes, with a payload in the message, when asked to boom."""
+
+XSS = {xss!r}
+
+
+def answer(prompt: str, prefix: str = "") -> str:
+    if "boom" in prompt:
+        raise RuntimeError("bot crashed " + " ".join(XSS))
+    return prefix + prompt
+'''
+
+
+def write_variants_pipeline(root: Path, *, n: int = 12) -> Path:
+    """A variants pipeline with the XSS payloads in every free-text field the config allows.
+
+    The pipeline name and description, both variant names, the metric names, regex and
+    contains reasons (they quote the answer), a Python bot's error message (samples asking
+    to "boom") and the sample ids, inputs and tags all carry a payload. The second variant
+    answers with another prefix, so it regresses against the baseline.
+    """
+    (root / "xssbot.py").write_text(BOT.format(xss=XSS), "utf-8")
+    rows = []
+    for i in range(n):
+        payload = XSS[i % len(XSS)]
+        rows.append(
+            {
+                "id": f"v{i:02d}{payload}",
+                "input": f"question {i} {payload}" + (" boom" if i == n - 1 else ""),
+                "expected": f"echo: question {i} {payload}",
+                "tags": [f"t{payload}"[:40]],
+            }
+        )
+    (root / "vdata.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", "utf-8")
+
+    def y(value: object) -> str:  # a YAML scalar, with ${ kept literal (not an env reference)
+        return json.dumps(value).replace("${", "$${")
+
+    def opts(prefix: str) -> str:
+        return y({"function": "xssbot:answer", "kwargs": {"prefix": prefix}})
+
+    path = root / "variants.yaml"
+    path.write_text(
+        f"""name: {y("vs " + XSS[0])}
+description: {y("about " + XSS[1])}
+workspace: ./vws
+generator: {{source: vdata.jsonl}}
+runner:
+  backend: python
+  options: {opts("echo: ")}
+variants:
+  - {{name: {y("base " + XSS[2])}, options: {opts("echo: ")}}}
+  - {{name: {y("cand " + XSS[0])}, options: {opts("nope: ")}}}
+evaluator:
+  metrics:
+    - {{type: exact_match, name: {y("em " + XSS[1])}}}
+    - {{type: regex, pattern: "<[^>]*>", name: {y("rx " + XSS[3])}}}
+    - {{type: not_contains, values: {y(XSS)}}}
+""",
+        "utf-8",
+    )
+    return path

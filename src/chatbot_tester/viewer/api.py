@@ -94,8 +94,12 @@ async def show_run(request: web.Request) -> web.Response:
     report, manifest = await asyncio.gather(
         asyncio.to_thread(store.report, run_id), asyncio.to_thread(store.manifest, run_id)
     )
-    keep = ("status", "created_at", "updated_at", "counts", "dataset", "versions", "message")
+    keep: tuple[str, ...] = ("status", "created_at", "updated_at", "counts", "dataset", "versions")
+    keep += ("message", "variant", "group")
     man = {k: manifest.get(k) for k in keep} if isinstance(manifest, dict) else None
+    if man is not None:
+        config = manifest.get("config")
+        man["description"] = config.get("description") if isinstance(config, dict) else None
     return _json({"entry": entry.model_dump(mode="json"), "report": report, "manifest": man})
 
 
@@ -242,3 +246,29 @@ async def distribution(request: web.Request) -> web.Response:
         return _error(400, "column must be latency, ttft or cost")
     values = await asyncio.to_thread(_store(request).samples(run_id).quantiles, column)
     return _json({"column": column, "quantiles": values})
+
+
+@routes.get("/api/groups")
+async def list_groups(request: web.Request) -> web.Response:
+    """Variant sets, newest first: group id, pipeline, baseline, variants with their run ids."""
+    return _json({"groups": await asyncio.to_thread(_store(request).groups)})
+
+
+@routes.get("/api/groups/{group_id}")
+async def show_group(request: web.Request) -> web.Response:
+    """A variant set's comparison (its compare.json) plus which variants regressed."""
+    from pydantic import ValidationError
+
+    from chatbot_tester.evaluator.compare_group_model import GroupComparison
+
+    group_id = request.match_info["group_id"]
+    data = await asyncio.to_thread(_store(request).group, group_id)
+    if data is None:
+        return _error(404, f"no variant set {group_id!r}")
+    try:
+        model = GroupComparison.model_validate(data)
+    except ValidationError:
+        return _error(409, f"variant set {group_id!r}: compare.json is not a group comparison")
+    data["regressed"] = model.regressed
+    data["regressed_metrics"] = {n: c.regressed_metrics for n, c in model.comparisons.items()}
+    return _json(data)

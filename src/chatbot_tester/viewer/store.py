@@ -23,6 +23,7 @@ from chatbot_tester.common.artifacts.workspace import (
     RUN_ID_PATTERN,
     Workspace,
 )
+from chatbot_tester.orchestrator.variants import GROUPS_DIR
 from chatbot_tester.viewer.sample_index import SampleIndex
 
 __all__ = ["TAG_PATTERN", "ViewStore"]
@@ -30,6 +31,8 @@ __all__ = ["TAG_PATTERN", "ViewStore"]
 TAG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 """What a tag may look like (the same rule as ``runs tag``)."""
 _KEEP_INDEXES = 4
+GROUP_FILE = "compare.json"
+"""The group comparison inside ``groups/<group id>/`` (written by the variants pipeline)."""
 
 
 class ViewStore:
@@ -104,6 +107,50 @@ class ViewStore:
             except FileNotFoundError:
                 out += [0, 0]
         return tuple(out)
+
+    def group(self, group_id: str) -> dict[str, Any] | None:
+        """A variant group's compare.json, parsed (``None`` when unknown or not a group id)."""
+        if not RUN_ID_PATTERN.match(group_id):
+            return None
+        try:
+            data = orjson.loads((self.groups_dir / group_id / GROUP_FILE).read_bytes())
+        except (FileNotFoundError, NotADirectoryError, orjson.JSONDecodeError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def groups(self) -> list[dict[str, Any]]:
+        """Every variant group, newest first: id, pipeline, baseline, variants and run ids."""
+        if not self.groups_dir.is_dir():
+            return []
+        entries = {e.run_id: e for e in self.runs()}
+        out = []
+        for path in sorted(self.groups_dir.iterdir(), reverse=True):
+            data = self.group(path.name)
+            if data is None:
+                continue
+            sides = [data.get("baseline") or {}, *(data.get("variants") or [])]
+            base = entries.get(str(sides[0].get("run_id")))
+            out.append(
+                {
+                    "group": path.name,
+                    "pipeline": base.pipeline if base else None,
+                    "created_at": base.created_at if base else None,
+                    "baseline": sides[0].get("name"),
+                    "variants": [{"name": s.get("name"), "run_id": s.get("run_id")} for s in sides],
+                    "regressed": [
+                        name
+                        for name, c in (data.get("comparisons") or {}).items()
+                        if any(m.get("verdict") == "regression" for m in c.get("metrics") or [])
+                    ]
+                    + list(data.get("problems") or {}),
+                }
+            )
+        return out
+
+    @property
+    def groups_dir(self) -> Path:
+        """``<workspace>/groups``: one folder per variant group."""
+        return self.workspace.root / GROUPS_DIR
 
     def set_tags(self, run_id: str, tags: list[str]) -> list[str]:
         """Replace the tags of ``run_id`` (each checked against ``TAG_PATTERN``)."""

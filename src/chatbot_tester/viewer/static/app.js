@@ -159,7 +159,18 @@
     var cmp = el("button", { id: "compare-selected", disabled: "disabled", text: "compare selected" });
     cmp.addEventListener("click", function () { location.hash = "#/compare/" + enc(picked[0]) + "/" + enc(picked[1]); });
     add(filters, q, pipe, status, cmp);
-    add(main, el("h1", { text: "Runs" }), filters, box);
+    var groups = el("div", { id: "groups" });
+    add(main, groups, el("h1", { text: "Runs" }), filters, box);
+    var groupOf = {};  // run id -> its variant set, to link the variant column
+    var groupsLoaded = api("/api/groups").then(function (d) {
+      d.groups.forEach(function (g) { g.variants.forEach(function (v) { groupOf[v.run_id] = g.group; }); });
+      if (!d.groups.length) return;
+      add(groups, el("h1", { text: "Variant sets" }), table(["variant set", "pipeline", "started", "variants (baseline first)", "regressed"], d.groups.map(function (g) {
+        return [el("a", { href: "#/group/" + enc(g.group), text: g.group, "class": "group-link" }), g.pipeline || "–", (g.created_at || "").replace("T", " ").slice(0, 19),
+          g.variants.map(function (v) { return v.name; }).join(", "), g.regressed.length ? badge("fail") : badge("pass")];
+      }), [0, 0, 0, 0, 0]));
+      groups.querySelector("table").id = "groups-table";
+    }).catch(function (e) { add(groups, el("p", { "class": "error", text: e.message })); });
     var known = {};
     function load() {
       var qs = "?q=" + enc(q.value) + "&pipeline=" + enc(pipe.value) + "&status=" + enc(status.value);
@@ -185,7 +196,8 @@
           var link = el("a", { href: "#/run/" + enc(r.run_id), text: r.run_id, "class": "run-link" });
           var trend = el("a", { href: "#/trends/" + enc(r.pipeline), text: r.pipeline });
           var verdict = r.passed === null ? "" : r.passed ? "pass" : "fail";
-          return [pick, link, trend, r.variant || "", add(el("span"), badge(r.status), verdict ? " " : "", verdict ? badge(verdict) : null),
+          var variant = r.variant && groupOf[r.run_id] ? el("a", { href: "#/group/" + enc(groupOf[r.run_id]), text: r.variant, "class": "variant-link" }) : r.variant || "";
+          return [pick, link, trend, variant, add(el("span"), badge(r.status), verdict ? " " : "", verdict ? badge(verdict) : null),
             (r.created_at || "").replace("T", " ").slice(0, 19), r.samples, r.errors, headline(r.metrics),
             r.cost_usd === null ? "–" : "$" + num(r.cost_usd, 4), tags];
         });
@@ -195,7 +207,7 @@
       }).catch(fail);
     }
     [q, pipe, status].forEach(function (c) { c.addEventListener("input", load); });
-    load();
+    groupsLoaded.then(load, load);
     timers.push(setInterval(load, 3000));  // a run started elsewhere appears within seconds
   }
 
@@ -208,6 +220,8 @@
         add(el("p", { id: "run-status" }), badge(e.status), " ",
           verdict ? el("span", { "class": "badge " + verdict, id: "verdict-badge", text: verdict === "pass" ? "PASSED" : "FAILED" }) : null,
           " ", el("a", { href: "#/trends/" + enc(e.pipeline), text: "trend of " + e.pipeline })));
+      if (man.description) add(main, el("p", { id: "run-description", text: man.description }));
+      if (man.variant && man.group) add(main, el("p", { "class": "meta" }, "variant " + man.variant + " of ", el("a", { href: "#/group/" + enc(man.group), id: "run-group", text: "variant set " + man.group })));
       if (e.status === "running") liveBox(runId);
       var totals = rep.totals || man.counts || {};
       add(main, el("p", { "class": "meta", text: (totals.samples || e.samples) + " samples, " + (totals.errors !== undefined ? totals.errors : e.errors) + " errors" + (rep.cost && typeof rep.cost.total === "number" ? ", $" + num(rep.cost.total, 4) : "") }));
@@ -374,6 +388,44 @@
     });
   }
 
+  // ---- a variant set ----------------------------------------------------------------------
+  function groupPage(groupId) {
+    add(main, el("h1", { text: "Variant set " + groupId }));
+    api("/api/groups/" + enc(groupId)).then(function (g) {
+      var base = g.baseline || {}, runs = {};
+      [base].concat(g.variants || []).forEach(function (v) { runs[v.name] = v.run_id; });
+      add(main, add(el("p", { id: "group-verdict", "class": "badge " + (g.regressed.length ? "fail" : "pass") }),
+        g.regressed.length ? "regressed against " + base.name + ": " + g.regressed.join(", ") : "no variant regressed against " + base.name));
+      add(main, el("p", { "class": "meta" }, "baseline ", el("a", { href: "#/run/" + enc(base.run_id), text: base.name + " (" + base.run_id + ")" })));
+      var rows = [];
+      (g.variants || []).forEach(function (v) {
+        var c = (g.comparisons || {})[v.name];
+        if (!c) { rows.push([v.name, "–", "–", "–", "–", "–", "–", el("span", { "class": "regression", text: (g.problems || {})[v.name] || "not compared" })]); return; }
+        c.metrics.forEach(function (m) {
+          var rate = typeof m.baseline_pass_rate === "number";
+          rows.push([el("a", { href: "#/compare/" + enc(base.run_id) + "/" + enc(v.run_id), text: v.name }), m.metric,
+            rate ? pct(m.baseline_pass_rate) : num(m.baseline_mean), rate ? pct(m.candidate_pass_rate) : num(m.candidate_mean),
+            rate ? (m.pass_rate_delta >= 0 ? "+" : "") + num(100 * m.pass_rate_delta, 1) + " pp" : num(m.delta), num(m.p_adjusted, 4), m.n_paired,
+            el("span", { "class": m.verdict, text: m.verdict.replace("_", " ") })]);
+        });
+      });
+      add(main, el("h2", { text: "Every variant vs " + base.name }), table(["variant", "metric", base.name, "variant", "Δ", "p (Holm)", "n", "verdict"], rows, [0, 0, 1, 1, 1, 1, 1, 0]));
+      main.lastChild.id = "group-metrics";
+      (g.variants || []).forEach(function (v) {
+        var flips = (g.flipped || {})[v.name] || [];
+        add(main, el("h2", { text: "Flipped samples: " + v.name }));
+        if (!flips.length) { add(main, el("p", { "class": "meta", text: "no sample flipped" })); return; }
+        add(main, table(["metric", "flip", "sample", "question", base.name + " answered", v.name + " answered"], flips.map(function (f) {
+          return [f.metric, el("span", { "class": f.flip === "pass_to_fail" ? "regression" : "improvement", text: f.flip === "pass_to_fail" ? "pass → fail" : "fail → pass" }),
+            el("a", { href: "#/run/" + enc(v.run_id) + "/sample/" + enc(f.sample_id) + "/0", text: f.sample_id }), el("pre", { text: f.question }),
+            el("pre", { "class": "baseline-answer", text: f.baseline_answer === null ? "(error)" : f.baseline_answer }),
+            el("pre", { "class": "variant-answer", text: f.variant_answer === null ? "(error: " + (f.variant_error || "") + ")" : f.variant_answer })];
+        })));
+        main.lastChild.className = "flipped-group";
+      });
+    }).catch(fail);
+  }
+
   // ---- trends ----------------------------------------------------------------------------
   function trendsPage(pipeline) {
     add(main, el("h1", { text: "Trends · " + pipeline }));
@@ -405,6 +457,7 @@
     else if (parts[0] === "run") runPage(parts[1]);
     else if (parts[0] === "compare") comparePage(parts[1], parts[2]);
     else if (parts[0] === "trends") trendsPage(parts[1]);
+    else if (parts[0] === "group") groupPage(parts[1]);
     else runsPage();
   }
   window.addEventListener("hashchange", route);
