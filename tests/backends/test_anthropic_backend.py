@@ -40,13 +40,16 @@ async def server(fault_server_factory):
     return await fault_server_factory(responder=responder, cache_ratio=0.5, api_key=KEY)
 
 
-@pytest.fixture
-async def make_backend():
+@pytest.fixture(params=["aiohttp", "aiohttp-direct"])
+async def make_backend(request):
+    """Backends on the SDK path and on the direct path: every test runs against both."""
     made = []
 
     def make(srv, **options):
         options.setdefault("api_key", KEY)
+        options.setdefault("transport", request.param)
         backend = backend_registry.create("anthropic", base_url=srv.url, **options)
+        assert backend.transport == options["transport"]
         made.append(backend)
         return backend
 

@@ -25,6 +25,7 @@ BACKENDS = [
     ("openai", "aiohttp-direct"),
     ("openai", "httpx"),
     ("anthropic", None),
+    ("anthropic", "aiohttp-direct"),
     ("openai", "aiohttp"),
     ("http", None),
 ]

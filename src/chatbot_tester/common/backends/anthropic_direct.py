@@ -1,0 +1,198 @@
+"""The ``aiohttp-direct`` transport of the ``anthropic`` backend: SDK configuration, aiohttp calls.
+
+As for ``openai`` (see ``openai_direct``), the SDK is asked **once** to build a Messages
+request through its own pipeline (``_prepare_options``, ``_build_request``,
+``_prepare_request``): that yields the final URL and headers (API key or auth token,
+``anthropic-version``, default headers, user agent, platform headers). Every call then is
+one POST on a shared aiohttp session with an orjson body; answers, errors and event streams
+are read with ``anthropic_wire`` and ``error_for_status``, exactly as on the SDK path.
+Clients that authenticate per request (a token cache, custom auth) are not eligible;
+redirects are not followed, so credentials never travel to another origin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from chatbot_tester.common.backends.aio_session import LoopSession
+from chatbot_tester.common.backends.anthropic_wire import StreamState, parse_message
+from chatbot_tester.common.backends.body_limit import StreamBudget, read_aiohttp, too_large
+from chatbot_tester.common.backends.openai_direct import (
+    DirectRoute,
+    SDKInternalsChanged,
+    _status_error,
+    convert_aiohttp_error,
+)
+from chatbot_tester.common.backends.openai_wire import SSELines
+from chatbot_tester.common.backends.sdk_common import json_payload, snippet
+from chatbot_tester.common.schemas import ChatRequest, ChatResponse, TextDelta
+from chatbot_tester.errors import BackendError, BadResponse
+
+if TYPE_CHECKING:
+    import anthropic
+
+__all__ = ["AnthropicDirect", "anthropic_authenticates_per_request", "anthropic_route"]
+
+_TRANSPORT_OWNED = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "accept-encoding"}
+)
+"""Headers that belong to the SDK's HTTP client, not to the API call (aiohttp sets its own)."""
+
+
+def anthropic_authenticates_per_request(client: Any) -> bool:
+    """True when ``client`` computes credentials per request (then only the SDK path is right)."""
+    if any(getattr(client, name, None) is not None for name in ("_token_cache", "_custom_auth")):
+        return True
+    try:
+        return client.custom_auth is not None
+    except Exception:  # an SDK whose property needs more context: be safe
+        return True
+
+
+async def anthropic_route(client: anthropic.AsyncAnthropic) -> DirectRoute:
+    """The URL and headers the SDK client would use to POST ``/v1/messages``.
+
+    Raises ``SDKInternalsChanged`` when the SDK's request pipeline is not the expected one.
+    """
+    sdk: Any = client
+    try:
+        from anthropic._base_client import get_platform
+        from anthropic._models import FinalRequestOptions
+
+        if sdk._platform is None:  # the SDK fills this on its first request, off the loop
+            sdk._platform = await asyncio.to_thread(get_platform)
+        options = FinalRequestOptions.construct(
+            method="post", url="/v1/messages", json_data={"model": "m"}
+        )
+        options = await sdk._prepare_options(options)
+        request = sdk._build_request(options)
+        await sdk._prepare_request(request)
+        raw_headers = request.headers.raw
+        url = str(request.url)
+        idempotency = sdk._idempotency_header
+    except (AttributeError, ImportError, TypeError) as exc:
+        raise SDKInternalsChanged(f"{type(exc).__name__}: {exc}") from None
+    headers: dict[str, str] = {}
+    for key, value in raw_headers:
+        name = key.decode("latin-1")
+        # x-stainless-* timeouts describe the SDK's own client, not this one
+        if name.lower() not in _TRANSPORT_OWNED and "timeout" not in name.lower():
+            headers[name] = value.decode("latin-1")
+    return DirectRoute(url, headers, idempotency)
+
+
+class AnthropicDirect:
+    """Messages API calls over one shared aiohttp session, routed and authenticated by the SDK."""
+
+    def __init__(
+        self,
+        client: anthropic.AsyncAnthropic,
+        *,
+        max_connections: int,
+        timeout_s: float,
+        sample_id_header: str | None,
+    ) -> None:
+        self.client = client
+        self.sample_id_header = sample_id_header
+        self.max_connections = max_connections
+        self.timeout_s = timeout_s
+        self._route: DirectRoute | None = None
+        self._sessions: LoopSession | None = None
+
+    async def route(self) -> tuple[DirectRoute, LoopSession]:
+        """The route (derived through the SDK on first use) and its connection pool."""
+        if self._route is None or self._sessions is None:
+            route = await anthropic_route(self.client)
+            if self._route is None:  # another call may have derived it meanwhile
+                self._route = route
+                self._sessions = LoopSession(
+                    limit=self.max_connections, timeout_s=self.timeout_s, headers=route.headers
+                )
+        assert self._route is not None and self._sessions is not None
+        return self._route, self._sessions
+
+    def _headers(self, route: DirectRoute, request: ChatRequest) -> dict[str, str] | None:
+        headers: dict[str, str] | None = None
+        if self.sample_id_header is not None and request.sample_id:
+            headers = {self.sample_id_header: request.sample_id}
+        if route.idempotency_header is not None:
+            headers = headers or {}
+            headers[route.idempotency_header] = self.client._idempotency_key()
+        return headers
+
+    async def send(self, request: ChatRequest, body: dict[str, Any]) -> ChatResponse:
+        """POST one message and parse it (``BackendError`` on any failure)."""
+        import aiohttp
+
+        route, sessions = await self.route()
+        try:
+            async with sessions.get().post(
+                route.url,
+                data=orjson.dumps(body),
+                headers=self._headers(route, request),
+                allow_redirects=False,
+            ) as resp:
+                raw = await read_aiohttp(resp)
+                if resp.status >= 300:
+                    raise _status_error(resp.status, resp.headers, raw)
+                content_type = resp.headers.get("Content-Type", "")
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            raise convert_aiohttp_error(exc) from None
+        return parse_message(json_payload(raw, content_type))
+
+    async def stream(
+        self, request: ChatRequest, body: dict[str, Any]
+    ) -> AsyncGenerator[TextDelta | ChatResponse, None]:
+        """POST a streamed message: text deltas as they arrive, then the full response."""
+        import aiohttp
+
+        route, sessions = await self.route()
+        state = StreamState()
+        try:
+            resp = await sessions.get().post(
+                route.url,
+                data=orjson.dumps(body),
+                headers=self._headers(route, request),
+                allow_redirects=False,
+            )
+            try:
+                if resp.status >= 300:
+                    raise _status_error(resp.status, resp.headers, await read_aiohttp(resp))
+                content_type = resp.headers.get("Content-Type", "")
+                if "event-stream" not in content_type:
+                    text = snippet((await read_aiohttp(resp)).decode("utf-8", "replace"), 80)
+                    kind = content_type or "no content type"
+                    raise BadResponse(f"expected an event stream, got {kind}: {text}")
+                lines = SSELines()
+                budget = StreamBudget()
+                # Read to the end even after message_stop, so the connection is reused.
+                async for chunk in resp.content.iter_any():
+                    budget.left -= len(chunk)
+                    if budget.left < 0:
+                        if state.done:
+                            break  # a complete answer, then junk: drop it with the connection
+                        raise too_large(budget.limit)
+                    for payload in lines.feed(chunk):
+                        if not state.done:
+                            piece = state.add(payload.decode("utf-8", "replace"))
+                            if piece:
+                                yield TextDelta(text=piece)
+                for payload in lines.close():
+                    if not state.done:
+                        state.add(payload.decode("utf-8", "replace"))
+            finally:
+                resp.release()  # an unfinished body closes the connection instead
+        except BackendError:
+            raise
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            raise convert_aiohttp_error(exc) from None
+        yield state.result()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        if self._sessions is not None:
+            await self._sessions.aclose()
