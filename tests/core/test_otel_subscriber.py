@@ -118,6 +118,8 @@ def test_spans_per_run_sample_and_call_reach_the_otlp_receiver(
         assert call.end_time_unix_nano >= call.start_time_unix_nano
     text = str(spans)
     assert "hello" not in text and "bye" not in text  # no prompts or answers in spans
+    (log,) = (tmp_path / "ws").rglob("events.jsonl")
+    assert '"ItemFinished"' in log.read_text() and "CallFinished" not in log.read_text()
 
 
 def _by_name(spans: list[Any]) -> dict[str, list[Any]]:
