@@ -250,7 +250,7 @@ class BackendClient:
                 turn=turn if isinstance(turn, int) else None,
                 repeat=repeat if isinstance(repeat, int) else None,
                 error_kind=error_kind,
-                backend=self.backend.name or None,
+                backend=self.backend.name or type(self.backend).__name__,
                 model=request.model,
                 response_model=response.model if response is not None else None,
                 input_tokens=usage.prompt_tokens if usage is not None else None,
