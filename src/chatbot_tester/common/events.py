@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "CallFinished",
     "Event",
     "EventBus",
     "GenerationSkipped",
@@ -76,6 +77,35 @@ class ItemFinished:
 
 
 @dataclass(frozen=True, slots=True)
+class CallFinished:
+    """One attempt of a backend call ended (answered or failed); for tracing subscribers.
+
+    Built only when a subscriber asked for it (``wants_call_events = True``), so a run
+    without one pays a single attribute check per call. Times are wall-clock epoch
+    nanoseconds around the attempt alone (no queueing, no backoff sleep).
+    """
+
+    stage: str
+    item_id: str
+    attempt: int
+    """1 for the first attempt, 2 for the first retry, ..."""
+    ok: bool
+    start_ns: int
+    end_ns: int
+    turn: int | None = None
+    """The turn of a multi-turn sample (0-based), when the request says."""
+    repeat: int | None = None
+    """The repeat index, when the request says (``ItemFinished`` ids end ``#repeat``)."""
+    error_kind: str | None = None
+    backend: str | None = None
+    model: str | None = None
+    """The model asked for; ``response_model`` is the one that answered, when known."""
+    response_model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RetryScheduled:
     """An attempt failed and the item will be retried after ``delay_s`` seconds."""
 
@@ -115,6 +145,7 @@ Event = (
     | StageStarted
     | StageFinished
     | ItemFinished
+    | CallFinished
     | RetryScheduled
     | GenerationSkipped
     | Notice
@@ -123,7 +154,10 @@ Event = (
 """Every event type published on the bus."""
 
 Subscriber = Callable[[Event], Awaitable[None] | None]
-"""A callable fed each event; it may return an awaitable, which the bus schedules."""
+"""A callable fed each event; it may return an awaitable, which the bus schedules.
+
+One with a true ``wants_call_events`` attribute also gets ``CallFinished`` per attempt.
+"""
 
 
 class EventBus:
@@ -133,15 +167,24 @@ class EventBus:
         self._subscribers: list[Subscriber] = []
         self._tasks: set[asyncio.Future[Any]] = set()
         self._failed: dict[int, int] = {}
+        self._call_subscribers: list[Subscriber] = []
+        self.wants_call_events = False
+        """True while a subscriber asks for ``CallFinished`` (emitters check it first)."""
 
     def subscribe(self, fn: Subscriber) -> None:
         """Feed every later event to ``fn`` (sync, or async: scheduled as a task)."""
         self._subscribers.append(fn)
+        if getattr(fn, "wants_call_events", False):
+            self._call_subscribers.append(fn)
+            self.wants_call_events = True
 
     def unsubscribe(self, fn: Subscriber) -> None:
         """Stop feeding events to ``fn`` (no error if it was not subscribed)."""
         if fn in self._subscribers:
             self._subscribers.remove(fn)
+        if fn in self._call_subscribers:
+            self._call_subscribers.remove(fn)
+            self.wants_call_events = bool(self._call_subscribers)
 
     @property
     def failures(self) -> int:
@@ -151,6 +194,21 @@ class EventBus:
     def emit(self, event: Event) -> None:
         """Deliver ``event`` to every subscriber; never raises because of a subscriber."""
         for fn in self._subscribers:
+            try:
+                result = fn(event)
+            except Exception as exc:
+                self._report(fn, exc)
+                continue
+            if result is not None:
+                self._schedule(fn, result)
+
+    def emit_call(self, event: CallFinished) -> None:
+        """Deliver ``event`` only to the subscribers that asked for call events.
+
+        The others (the ``events.jsonl`` log, progress, user hooks) never see one, so the
+        log and their input stay as they were.
+        """
+        for fn in self._call_subscribers:
             try:
                 result = fn(event)
             except Exception as exc:

@@ -34,7 +34,7 @@ from chatbot_tester.common.calls.attempt import classify_failure, error_info, ru
 from chatbot_tester.common.calls.cost import count_message_tokens, ensure_usage, warm_tokenizer
 from chatbot_tester.common.calls.policy import CallLimits, CallOutcome, CallPolicy
 from chatbot_tester.common.calls.policy import backoff_delay as _backoff_delay
-from chatbot_tester.common.events import EventBus, RetryScheduled
+from chatbot_tester.common.events import CallFinished, EventBus, RetryScheduled
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, utcnow
 from chatbot_tester.common.types import ErrorKind, RetryDecision
 
@@ -141,6 +141,9 @@ class BackendClient:
             estimate = _estimate_tokens(request)
         if not self._ready:
             await self._prepare(request)
+        bus = self.bus
+        traced = bus is not None and bus.wants_call_events
+        wall = 0
         max_attempts = policy.retries + 1
         attempts = 0
         started = None
@@ -160,23 +163,31 @@ class BackendClient:
                     async with concurrency.slot():
                         if started is None:
                             started = utcnow()
+                        if traced:
+                            wall = time.time_ns()
                         response, start, first, end = await run_attempt(
                             backend, request, stream, timeout, clock, policy.max_response_bytes
                         )
                 else:
                     if started is None:
                         started = utcnow()
+                    if traced:
+                        wall = time.time_ns()
                     response, start, first, end = await run_attempt(
                         backend, request, stream, timeout, clock, policy.max_response_bytes
                     )
             except Exception as exc:
                 decision = classify_failure(backend, exc)
+                if traced:
+                    self._call_event(request, item_id, attempts, wall, None, decision.kind.value)
             else:
                 if concurrency is not None:
                     concurrency.on_success()
                 if not self._warm and _needs_count(response):
                     await self._warm_up()  # in a thread: other calls in flight keep running
                 outcome = _success(request, response, attempts, (start, first, end), False, started)
+                if traced:
+                    self._call_event(request, item_id, attempts, wall, outcome, None)
                 if rate is not None and outcome.usage is not None:
                     rate.record_usage(estimate, outcome.usage.total_tokens or estimate)
                 if key is not None and cache is not None and (accept is None or accept(response)):
@@ -208,11 +219,44 @@ class BackendClient:
                 delay = _backoff_delay(policy.backoff, attempts)
             if deadline is not None and clock() + delay >= deadline:
                 return _deadline_outcome(policy, attempts, decision, started)
-            if self.bus is not None:
-                self.bus.emit(
-                    RetryScheduled(self.stage, item_id, attempts, delay, decision.kind.value)
-                )
+            if bus is not None:
+                bus.emit(RetryScheduled(self.stage, item_id, attempts, delay, decision.kind.value))
             await asyncio.sleep(delay)
+
+    def _call_event(
+        self,
+        request: ChatRequest,
+        item_id: str,
+        attempt: int,
+        start_ns: int,
+        outcome: CallOutcome | None,
+        error_kind: str | None,
+    ) -> None:
+        """Publish ``CallFinished`` for one attempt (only when a subscriber asked for it)."""
+        assert self.bus is not None
+        variables = request.variables
+        turn = variables.get("turn")
+        repeat = variables.get("repeat")
+        usage = outcome.usage if outcome is not None else None
+        response = outcome.response if outcome is not None else None
+        self.bus.emit_call(
+            CallFinished(
+                self.stage,
+                item_id,
+                attempt,
+                outcome is not None,
+                start_ns,
+                time.time_ns(),
+                turn=turn if isinstance(turn, int) else None,
+                repeat=repeat if isinstance(repeat, int) else None,
+                error_kind=error_kind,
+                backend=self.backend.name or type(self.backend).__name__,
+                model=request.model,
+                response_model=response.model if response is not None else None,
+                input_tokens=usage.prompt_tokens if usage is not None else None,
+                output_tokens=usage.completion_tokens if usage is not None else None,
+            )
+        )
 
     async def start(self) -> None:
         """Await ``backend.start()`` once (a model load), before any attempt is timed.
