@@ -81,6 +81,10 @@ def test_runs_list_run_page_and_sample_drill_down(server: str, history: Path) ->
         page.click(f"a.run-link >> text={ids[-1]}")  # the regressed run
         page.wait_for_selector("#metrics")
         assert page.text_content("#verdict-badge") == "FAILED"
+        assert "exact_match.pass_rate >= 0.5" in page.text_content("#gates li.fail")
+        assert page.locator("#tags-table tbody tr").count() >= 2  # even/odd and payload tags
+        assert page.locator("#timings tbody tr").count() >= 1
+        assert "tokens" in page.text_content("#spend")
         page.wait_for_selector("#samples tbody tr")
         page.wait_for_selector("#charts figure.cdf svg polyline")
         assert page.locator("#charts figure.bars rect.bar").count() >= 2  # pass rate by tag

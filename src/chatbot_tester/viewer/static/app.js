@@ -236,6 +236,7 @@
           }), [0, 1, 1, 1, 1]));
         main.lastChild.id = "metrics";
       }
+      runDetails(rep);
       var charts = el("div", { "class": "charts", id: "charts" });
       add(main, el("h2", { text: "Charts" }), charts);
       var tags = rep.tags || {}, first = Object.keys(metrics).filter(function (k) { return metrics[k].pass_rate !== null && metrics[k].pass_rate !== undefined; })[0];
@@ -249,6 +250,39 @@
       });
       samplesTable(runId);
     }).catch(fail);
+  }
+  // the rest of what report.html shows: gates, per-turn metrics, tags, timings, tokens, spend
+  function runDetails(rep) {
+    var gates = rep.gates || [];
+    if (gates.length) {
+      var ul = el("ul", { id: "gates" });
+      gates.forEach(function (g) {
+        add(ul, el("li", { "class": g.passed ? "pass" : "fail", text: (g.passed ? "✓ " : "✗ ") + g.expr + " — actual " + num(g.actual) + (!g.passed && g.message ? " — " + g.message : "") }));
+      });
+      add(main, el("h2", { text: "Gates" }), ul);
+    }
+    var turns = rep.turn_metrics || {};
+    if (Object.keys(turns).length) {
+      add(main, el("h2", { text: "Per-turn metrics" }), table(["metric", "mean", "pass rate", "passed / failed"], Object.keys(turns).map(function (k) {
+        var m = turns[k]; return [k, num(m.mean), pct(m.pass_rate), (m.passed || 0) + " / " + (m.failed || 0)];
+      }), [0, 1, 1, 1]));
+    }
+    var tags = rep.tags || {}, names = Object.keys(tags);
+    if (names.length) {
+      var cols = Object.keys(tags[names[0]] || {});
+      add(main, el("h2", { text: "By tag" }), table(["tag"].concat(cols), names.map(function (t) {
+        return [t].concat(cols.map(function (c) { var m = tags[t][c]; return m ? (typeof m.pass_rate === "number" ? pct(m.pass_rate) : num(m.mean)) + " (n=" + m.total + ")" : "–"; }));
+      }), [0].concat(cols.map(function () { return 1; }))));
+      main.lastChild.id = "tags-table";
+    }
+    var lat = rep.latency || {}, ttft = rep.ttft || {}, tok = rep.tokens || {}, cost = rep.cost || {}, judge = rep.judge_spend;
+    var rows = [["latency ms", num(lat.mean), num(lat.p50), num(lat.p95), num(lat.p99), lat.count || 0]];
+    if (ttft.count) rows.push(["TTFT ms", num(ttft.mean), num(ttft.p50), num(ttft.p95), num(ttft.p99), ttft.count]);
+    add(main, el("h2", { text: "Timings, tokens and cost" }), table(["figure", "mean", "p50", "p95", "p99", "n"], rows, [0, 1, 1, 1, 1, 1]));
+    main.lastChild.id = "timings";
+    add(main, el("p", { "class": "meta", id: "spend", text: "tokens " + (tok.prompt || 0) + " in / " + (tok.completion || 0) + " out" + (tok.estimated ? " (estimated)" : "") +
+      "; bot cost " + (typeof cost.total === "number" ? "$" + num(cost.total, 4) : "unknown") + (cost.unknown ? " (" + cost.unknown + " unpriced)" : "") +
+      (judge ? "; judge " + (judge.calls || 0) + " calls" + (typeof judge.cost_usd === "number" ? ", $" + num(judge.cost_usd, 4) : "") : "") }));
   }
   function liveBox(runId) {
     var box = el("div", { "class": "live", id: "live" }, el("strong", { text: "live" }), " ");
