@@ -20,17 +20,16 @@ import orjson
 
 from chatbot_tester.common.backends.aio_session import LoopSession
 from chatbot_tester.common.backends.anthropic_wire import StreamState, parse_message
-from chatbot_tester.common.backends.body_limit import StreamBudget, read_aiohttp, too_large
+from chatbot_tester.common.backends.body_limit import read_aiohttp
+from chatbot_tester.common.backends.direct_http import sse_payloads, status_error
 from chatbot_tester.common.backends.openai_direct import (
     DirectRoute,
     SDKInternalsChanged,
-    _status_error,
     convert_aiohttp_error,
 )
-from chatbot_tester.common.backends.openai_wire import SSELines
-from chatbot_tester.common.backends.sdk_common import json_payload, snippet
+from chatbot_tester.common.backends.sdk_common import json_payload
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, TextDelta
-from chatbot_tester.errors import BackendError, BadResponse
+from chatbot_tester.errors import BackendError
 
 if TYPE_CHECKING:
     import anthropic
@@ -138,7 +137,7 @@ class AnthropicDirect:
             ) as resp:
                 raw = await read_aiohttp(resp)
                 if resp.status >= 300:
-                    raise _status_error(resp.status, resp.headers, raw)
+                    raise status_error(resp.status, resp.headers, raw)
                 content_type = resp.headers.get("Content-Type", "")
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             raise convert_aiohttp_error(exc) from None
@@ -160,30 +159,10 @@ class AnthropicDirect:
                 allow_redirects=False,
             )
             try:
-                if resp.status >= 300:
-                    raise _status_error(resp.status, resp.headers, await read_aiohttp(resp))
-                content_type = resp.headers.get("Content-Type", "")
-                if "event-stream" not in content_type:
-                    text = snippet((await read_aiohttp(resp)).decode("utf-8", "replace"), 80)
-                    kind = content_type or "no content type"
-                    raise BadResponse(f"expected an event stream, got {kind}: {text}")
-                lines = SSELines()
-                budget = StreamBudget()
-                # Read to the end even after message_stop, so the connection is reused.
-                async for chunk in resp.content.iter_any():
-                    budget.left -= len(chunk)
-                    if budget.left < 0:
-                        if state.done:
-                            break  # a complete answer, then junk: drop it with the connection
-                        raise too_large(budget.limit)
-                    for payload in lines.feed(chunk):
-                        if not state.done:
-                            piece = state.add(payload.decode("utf-8", "replace"))
-                            if piece:
-                                yield TextDelta(text=piece)
-                for payload in lines.close():
-                    if not state.done:
-                        state.add(payload.decode("utf-8", "replace"))
+                async for payload in sse_payloads(resp, lambda: state.done):
+                    piece = state.add(payload.decode("utf-8", "replace"))
+                    if piece:
+                        yield TextDelta(text=piece)
             finally:
                 resp.release()  # an unfinished body closes the connection instead
         except BackendError:

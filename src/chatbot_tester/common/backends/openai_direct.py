@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import orjson
 
 from chatbot_tester.common.backends.aio_session import LoopSession
-from chatbot_tester.common.backends.body_limit import StreamBudget, read_aiohttp, too_large
-from chatbot_tester.common.backends.openai_wire import SSELines, StreamAccumulator, parse_completion
-from chatbot_tester.common.backends.sdk_common import error_for_status, json_payload, snippet
+from chatbot_tester.common.backends.body_limit import read_aiohttp
+from chatbot_tester.common.backends.direct_http import sse_payloads, status_error
+from chatbot_tester.common.backends.openai_wire import StreamAccumulator, parse_completion
+from chatbot_tester.common.backends.sdk_common import json_payload, snippet
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, TextDelta
 from chatbot_tester.errors import (
     BackendConnectionError,
@@ -38,8 +39,6 @@ from chatbot_tester.errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     import openai
 
 __all__ = ["DirectRoute", "DirectTransport", "sdk_authenticates_per_request", "sdk_route"]
@@ -187,7 +186,7 @@ class DirectTransport:
                 raw = await read_aiohttp(resp)
                 status = resp.status
                 if status >= 300:
-                    raise _status_error(status, resp.headers, raw)
+                    raise status_error(status, resp.headers, raw)
                 content_type = resp.headers.get("Content-Type", "")
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             raise convert_aiohttp_error(exc) from None
@@ -211,40 +210,13 @@ class DirectTransport:
                 allow_redirects=False,
             )
             try:
-                status = resp.status
-                if status >= 300:
-                    raise _status_error(status, resp.headers, await read_aiohttp(resp))
-                content_type = resp.headers.get("Content-Type", "")
-                if "event-stream" not in content_type:
-                    text = snippet((await read_aiohttp(resp)).decode("utf-8", "replace"), 80)
-                    kind = content_type or "no content type"
-                    raise BadResponse(f"expected an event stream, got {kind}: {text}")
-                lines = SSELines()
-                budget = StreamBudget()
-                # Read to the end of the body even after [DONE]: only a fully read body
-                # lets aiohttp put the keep-alive connection back into the pool.
-                async for chunk in resp.content.iter_any():
-                    budget.left -= len(chunk)
-                    if budget.left < 0:
-                        if acc.done:
-                            break  # a complete answer, then junk: drop it with the connection
-                        raise too_large(budget.limit)
-                    for payload in lines.feed(chunk):
-                        if acc.done:
-                            continue
-                        if payload == b"[DONE]":
-                            acc.done = True
-                            continue
-                        delta = acc.add(payload)
-                        if delta:
-                            yield TextDelta(text=delta)
-                for payload in lines.close():
-                    if acc.done:
-                        break
+                async for payload in sse_payloads(resp, lambda: acc.done):
                     if payload == b"[DONE]":
                         acc.done = True
-                    else:
-                        acc.add(payload)
+                        continue
+                    delta = acc.add(payload)
+                    if delta:
+                        yield TextDelta(text=delta)
             finally:
                 resp.release()  # an unfinished body closes the connection instead of reusing it
         except BackendError:
@@ -257,19 +229,6 @@ class DirectTransport:
         """Close the connection pools."""
         for route in self._routes.values():
             await route.sessions.aclose()
-
-
-def _status_error(status: int, headers: Mapping[str, str], raw: bytes) -> BackendError:
-    """The error for a non-2xx answer; the body is read as the SDK reads it (JSON, else text)."""
-    body: object
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        body = raw.decode("utf-8", "replace").strip()
-    if 300 <= status < 400:
-        where = headers.get("Location", "")
-        body = f"redirect to {snippet(where, 120)} (not followed: set base_url to the final URL)"
-    return error_for_status(status, headers, body)
 
 
 def convert_aiohttp_error(exc: BaseException) -> BackendError:
