@@ -19,9 +19,9 @@ from chatbot_tester.common.config_generator import (
     Persona,
     QuestionType,
 )
-from chatbot_tester.common.schemas import ChatRequest, Message
+from chatbot_tester.common.schemas import ChatRequest
 from chatbot_tester.generator.chunking import Chunk, content_words
-from chatbot_tester.generator.synthetic import extract_json
+from chatbot_tester.generator.synthetic import extract_json, writer_request
 
 __all__ = [
     "SYSTEM_PROMPT",
@@ -195,19 +195,8 @@ def slot_request(
     if slot.persona is not None:
         parts.append(_persona_line(slot.persona))
     parts.append(f"Reply shaped {_SHAPES.get(slot.qtype, _DEFAULT_SHAPE)}")
-    if attempt > 1:
-        parts += ["", f"Attempt {attempt}: your previous reply had problems:"]
-        parts += [f"- {p}" for p in problems[:10]]
-    params: dict[str, Any] = dict(config.params)
-    params.setdefault("seed", config.seed)
-    return ChatRequest(
-        messages=[
-            Message(role="system", content=SYSTEM_PROMPT),
-            Message(role="user", content="\n".join(parts)),
-        ],
-        model=config.model,
-        params=params,
-        sample_id=f"documents-slot-{slot.index + 1}",
+    return writer_request(
+        SYSTEM_PROMPT, parts, config, attempt, problems, f"documents-slot-{slot.index + 1}"
     )
 
 

@@ -31,7 +31,7 @@ from chatbot_tester.generator.input_checks import sample_problem
 if TYPE_CHECKING:
     from chatbot_tester.common.artifacts.cache import ResponseCache
     from chatbot_tester.common.backends.base import ChatBackend
-    from chatbot_tester.common.config import SyntheticConfig
+    from chatbot_tester.common.config import BackendSpec, SyntheticConfig
     from chatbot_tester.common.events import EventBus
 
 __all__ = [
@@ -251,20 +251,38 @@ def batch_request(
         parts += ["", f"Base the questions on this document ({document[0]}):", document[1]]
     if avoid:
         parts += ["", "Do not repeat these inputs:", *(f"- {a[:200]}" for a in avoid[-20:])]
+    return writer_request(
+        SYSTEM_PROMPT, parts, config, attempt, problems, f"synthetic-batch-{batch + 1}"
+    )
+
+
+def writer_request(
+    system: str,
+    parts: list[str],
+    config: BackendSpec,
+    attempt: int,
+    problems: list[str],
+    sample_id: str,
+) -> ChatRequest:
+    """A generator step's request: the prompt ``parts``, then a retried attempt's problems.
+
+    The step's params go along, with its ``seed`` when the step has one.
+    """
     if attempt > 1:
-        parts += ["", f"Attempt {attempt}: your previous reply had problems:"]
+        parts = [*parts, "", f"Attempt {attempt}: your previous reply had problems:"]
         parts += [f"- {p}" for p in problems[:10]]
     params = dict(config.params)
-    if config.seed is not None:
-        params.setdefault("seed", config.seed)
+    seed = getattr(config, "seed", None)
+    if seed is not None:
+        params.setdefault("seed", seed)
     return ChatRequest(
         messages=[
-            Message(role="system", content=SYSTEM_PROMPT),
+            Message(role="system", content=system),
             Message(role="user", content="\n".join(parts)),
         ],
         model=config.model,
         params=params,
-        sample_id=f"synthetic-batch-{batch + 1}",
+        sample_id=sample_id,
     )
 
 

@@ -328,16 +328,12 @@ class _Driver:
         retries.append(_Attempt(attempt.shard, attempt.attempt + 1, remaining, recorded))
 
     def _summary(self, total: int, seconds: float) -> RunSummary:
-        tally = self.state.tally
-        return RunSummary(
+        return RunSummary.of(
+            self.state.tally,
             status=self.status,
             total=total,
             completed=self.merger.merged,
-            ok=tally.ok,
-            errors=tally.error_count,
-            errors_by_kind=dict(tally.errors),
-            skipped_existing=self.existing,
-            cost_usd=round(tally.cost_usd, 10) if tally.cost_known else None,
-            seconds=round(seconds, 3),
+            existing=self.existing,
+            seconds=seconds,
             message=self.message,
         )

@@ -42,7 +42,7 @@ from chatbot_tester.common.schemas import RunRecord, TestSample
 from chatbot_tester.common.validation import duplicate_id_error
 from chatbot_tester.errors import ResumeError
 from chatbot_tester.runner.budget import CostBudget
-from chatbot_tester.runner.resume import ResultsState, load_results
+from chatbot_tester.runner.resume import ResultsState, RunTally, load_results
 from chatbot_tester.runner.turns import SampleExecutor, SampleResult
 
 if TYPE_CHECKING:
@@ -100,6 +100,32 @@ class RunSummary(BaseModel):
     """Wall time of this invocation."""
     message: str | None = None
     """One line explaining an abort or a budget stop."""
+
+    @classmethod
+    def of(
+        cls,
+        tally: RunTally,
+        *,
+        status: RunStatusName,
+        total: int,
+        completed: int,
+        existing: int,
+        seconds: float,
+        message: str | None,
+    ) -> RunSummary:
+        """The summary of a results file whose records ``tally`` counted."""
+        return cls(
+            status=status,
+            total=total,
+            completed=completed,
+            ok=tally.ok,
+            errors=tally.error_count,
+            errors_by_kind=dict(tally.errors),
+            skipped_existing=existing,
+            cost_usd=round(tally.cost_usd, 10) if tally.cost_known else None,
+            seconds=round(seconds, 3),
+            message=message,
+        )
 
     @property
     def records(self) -> int:
@@ -481,17 +507,13 @@ class _Job:
             self._scope.cancel()
 
     def _summary(self, seconds: float) -> RunSummary:
-        tally = self.state.tally
         total = self.total if self.total is not None else self.seen_keys
-        return RunSummary(
+        return RunSummary.of(
+            self.state.tally,
             status=self.status,
             total=total,
             completed=self.written,
-            ok=tally.ok,
-            errors=tally.error_count,
-            errors_by_kind=dict(tally.errors),
-            skipped_existing=self.existing,
-            cost_usd=round(tally.cost_usd, 10) if tally.cost_known else None,
-            seconds=round(seconds, 3),
+            existing=self.existing,
+            seconds=seconds,
             message=self.message,
         )
