@@ -73,6 +73,13 @@ def test_pipeline_writes_parquet_matching_the_jsonl_row_for_row(tmp_path: Path) 
         read_records(run / "scores.jsonl", Score)
     )
     assert not list(run.glob(".*.tmp"))
+    # the evaluator's de-duplicating readers take either file too
+    from chatbot_tester.evaluator.records import iter_unique_records, iter_unique_scores
+
+    assert list(iter_unique_records(run / "results.parquet")) == from_jsonl
+    assert list(iter_unique_scores(run / "scores.parquet")) == list(
+        iter_unique_scores(run / "scores.jsonl")
+    )
 
 
 def test_row_groups_bound_memory(tmp_path: Path, monkeypatch: Any) -> None:
