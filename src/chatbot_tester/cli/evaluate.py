@@ -221,6 +221,10 @@ def command(
     for path, what in ((dataset, "dataset"), (results, "results")):
         if not path.is_file():
             raise UsageError(f"{path}: no {what} file (was the run interrupted before this stage?)")
+    if evaluator.report.columnar:  # before any scoring: the install hint, exit 2
+        from chatbot_tester.common.artifacts.columnar import check_pyarrow
+
+        check_pyarrow()
     from chatbot_tester.orchestrator.stages import EvaluateJob
 
     job = EvaluateJob(

@@ -305,6 +305,8 @@ class ReportConfig(_Model):
     """Reporter names: html, json, junit, md, or one an installed plugin registers."""
     title: str | None = None
     """Report title (default: the pipeline name)."""
+    columnar: Bool = False
+    """Also write results.parquet and scores.parquet next to the JSONL (the ``parquet`` extra)."""
 
 
 class CompareConfig(_Model):

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from chatbot_tester.common.artifacts.jsonl import format_row_error, iter_jsonl
 from chatbot_tester.common.schemas import RunRecord, Score, TestSample
@@ -158,15 +158,27 @@ class DatasetIndex:
         self.close()
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def _read(path: Path, model: type[M]) -> Iterator[M]:
+    if path.suffix == ".parquet":
+        from chatbot_tester.common.artifacts.columnar import read_records
+
+        return read_records(path, model)
+    return iter_jsonl(path, model)
+
+
 def iter_unique_records(path: Path) -> Iterator[RunRecord]:
     """Run records of ``results.jsonl`` de-duplicated by (sample id, repeat), first wins.
 
-    A missing file reads as no records (a run stopped before its first answer).
+    A missing file reads as no records (a run stopped before its first answer); a
+    ``.parquet`` path (``evaluator.report.columnar``) is read with ``read_records``.
     """
     if not path.exists():
         return
     seen: set[tuple[str, int]] = set()
-    for record in iter_jsonl(path, RunRecord):
+    for record in _read(path, RunRecord):
         key = (record.sample_id, record.repeat)
         if key in seen:
             continue
@@ -183,7 +195,7 @@ def iter_unique_scores(path: Path) -> Iterator[Score]:
     if not path.exists():
         return
     seen: set[ScoreKey] = set()
-    for score in iter_jsonl(path, Score):
+    for score in _read(path, Score):
         key = score_key(score)
         if key in seen:
             continue

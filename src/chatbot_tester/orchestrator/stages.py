@@ -18,6 +18,7 @@ from chatbot_tester.common.artifacts.workspace import (
     DATASET,
     REPORT_JSON,
     RESULTS,
+    SCORES,
     RunDir,
     Workspace,
 )
@@ -355,6 +356,8 @@ class StageEvaluator:
         report = evaluation.report.with_decision(decision)
         paths = files.finish(report)
         files.__exit__(None, None, None)
+        if ev.report.columnar:
+            paths.update(_write_columnar(job.results, out))
         outcome = StageEvaluation(report=report, reports=paths)
         if comparison is not None:
             from chatbot_tester.evaluator.compare import write_comparison
@@ -373,3 +376,17 @@ class StageEvaluator:
         finally:
             if self._session is not None:
                 await self._session.aclose()
+
+
+def _write_columnar(results: Path, out: Path) -> dict[str, Path]:
+    """``results.parquet`` and ``scores.parquet`` mirroring the JSONL (``report.columnar``)."""
+    from chatbot_tester.common.artifacts.columnar import check_pyarrow, write_columnar
+    from chatbot_tester.common.schemas import RunRecord, Score
+
+    check_pyarrow()
+    written = {"results.parquet": out / "results.parquet"}
+    write_columnar(results, written["results.parquet"], RunRecord)
+    if (out / SCORES).is_file():
+        written["scores.parquet"] = out / "scores.parquet"
+        write_columnar(out / SCORES, written["scores.parquet"], Score)
+    return written

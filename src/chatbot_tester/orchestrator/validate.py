@@ -153,6 +153,14 @@ def _check_budget(config: PipelineConfig) -> None:
         )
 
 
+def _check_columnar(config: PipelineConfig) -> None:
+    """``evaluator.report.columnar`` needs pyarrow (checked before any run folder exists)."""
+    if config.evaluator.report.columnar:
+        from chatbot_tester.common.artifacts.columnar import check_pyarrow
+
+        check_pyarrow(_where(config, "evaluator.report.columnar"))
+
+
 def _check_executor(config: PipelineConfig) -> None:
     """``runner.executor: ray`` needs Ray installed (checked before any run folder exists)."""
     if config.runner.executor != "ray":
@@ -263,6 +271,7 @@ async def validate_pipeline(config: PipelineConfig) -> None:
     _check_reports(config)
     _check_budget(config)
     _check_executor(config)
+    _check_columnar(config)
 
 
 def _public_options(options: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,120 @@
+"""Columnar copies of a run's results and scores: ``results.parquet`` and ``scores.parquet``.
+
+Written after a completed evaluation when ``evaluator.report.columnar`` is on (the
+``parquet`` extra: pyarrow). The JSONL files stay the source of truth (resume, crash
+safety); the Parquet files mirror them row for row (a torn last line is left out).
+
+Layout: one column per top-level field of ``RunRecord`` / ``Score``. Strings, integers,
+floats and booleans keep their type; timestamps are ISO 8601 strings (as in the JSONL);
+nested fields (``response``, ``turns``, ``conversation``, ``error``, ``usage``, ``details``)
+are JSON strings, so the schema is fixed whatever the backend returns. Files are written in
+row groups (bounded memory) to a temporary file renamed into place. ``read_records`` reads
+either format back as models.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypeVar, Union, get_args, get_origin
+
+from pydantic import BaseModel
+
+from chatbot_tester.common.artifacts.jsonl import iter_jsonl
+from chatbot_tester.errors import ConfigError
+
+__all__ = ["INSTALL_HINT", "check_pyarrow", "read_records", "write_columnar"]
+
+INSTALL_HINT = "columnar results need pyarrow: pip install 'chatbot-tester[parquet]'"
+ROW_GROUP = 1000
+
+M = TypeVar("M", bound=BaseModel)
+
+_SCALARS = {str: "string", int: "int64", float: "float64", bool: "bool_"}
+
+
+def check_pyarrow(where: str = "evaluator.report.columnar") -> None:
+    """``ConfigError`` with the install hint when pyarrow cannot be imported."""
+    try:
+        import pyarrow
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        raise ConfigError(f"{where}: {INSTALL_HINT}") from None
+
+
+def _kind(annotation: Any) -> str:
+    """``string``/``int64``/``float64``/``bool_`` for a scalar field, else ``json``."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            annotation = args[0]
+    if annotation in _SCALARS:
+        return _SCALARS[annotation]
+    if getattr(annotation, "__name__", "") == "datetime":
+        return "string"
+    return "json"
+
+
+def _kinds(model: type[BaseModel]) -> dict[str, str]:
+    return {name: _kind(field.annotation) for name, field in model.model_fields.items()}
+
+
+def _row(obj: BaseModel, kinds: dict[str, str]) -> dict[str, Any]:
+    data = obj.model_dump(mode="json")
+    return {
+        k: (None if data[k] is None else json.dumps(data[k], ensure_ascii=False))
+        if kind == "json"
+        else data[k]
+        for k, kind in kinds.items()
+    }
+
+
+def write_columnar(source: Path, target: Path, model: type[BaseModel]) -> int:
+    """Mirror the JSONL ``source`` into the Parquet ``target`` atomically; the row count."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    kinds = _kinds(model)
+    schema = pa.schema(
+        [(k, pa.string() if kind == "json" else getattr(pa, kind)()) for k, kind in kinds.items()]
+    )
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    count = 0
+    try:
+        with pq.ParquetWriter(tmp, schema) as writer:
+            batch: list[dict[str, Any]] = []
+            for obj in iter_jsonl(source, model, skip_torn_tail=True):
+                batch.append(_row(obj, kinds))
+                count += 1
+                if len(batch) >= ROW_GROUP:
+                    writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                    batch = []
+            if batch or count == 0:
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return count
+
+
+def read_records(path: Path, model: type[M]) -> Iterator[M]:
+    """``model`` instances from a ``.jsonl`` or ``.parquet`` file (Parquet: the extra)."""
+    path = Path(path)
+    if path.suffix != ".parquet":
+        yield from iter_jsonl(path, model, skip_torn_tail=True)
+        return
+    check_pyarrow(str(path))
+    import pyarrow.parquet as pq
+
+    kinds = _kinds(model)
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=ROW_GROUP):
+        for row in batch.to_pylist():
+            data = {
+                k: json.loads(v) if kinds.get(k) == "json" and v is not None else v
+                for k, v in row.items()
+            }
+            yield model.model_validate(data)
