@@ -309,8 +309,6 @@ def load_synthetic_report(out_path: Path) -> SyntheticReport | None:
 
     Lets a caller that reuses an existing dataset repeat the short-generation warning.
     """
-    from chatbot_tester.generator.synthetic import SyntheticReport
-
     path = report_path_for(out_path)
     try:
         data = orjson.loads(path.read_bytes())
@@ -318,6 +316,9 @@ def load_synthetic_report(out_path: Path) -> SyntheticReport | None:
         return None
     if not isinstance(data, dict):
         return None
+    # Imported only when a report exists: the module (and its models) is ~10 ms of start-up.
+    from chatbot_tester.generator.synthetic import SyntheticReport
+
     data.pop("missing", None)
     try:
         return SyntheticReport.model_validate(data)

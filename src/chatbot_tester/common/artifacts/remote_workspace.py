@@ -20,14 +20,16 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatbot_tester.common.artifacts.remote_store import FsspecStore, is_url, storage_error
-from chatbot_tester.common.artifacts.run_sync import RunSync, download_run
 from chatbot_tester.common.artifacts.workspace import MANIFEST, RunDir, Workspace, validate_name
 from chatbot_tester.common.config import PipelineConfig
 from chatbot_tester.common.registry import did_you_mean
 from chatbot_tester.errors import ConfigError, ResumeError
+
+if TYPE_CHECKING:  # run_sync (its model and regexes) is imported only for a remote workspace
+    from chatbot_tester.common.artifacts.run_sync import RunSync
 
 __all__ = [
     "RemoteWorkspace",
@@ -147,6 +149,8 @@ class RemoteWorkspace(Workspace):
             hint = did_you_mean(ref, ids) if ids else "there are no runs yet"
             raise ResumeError(f"no run '{ref}' in {self.store.url} ({hint})")
         path = self.runs_dir / ref
+        from chatbot_tester.common.artifacts.run_sync import download_run
+
         download_run(self.store, f"runs/{ref}", path)
         return RunDir(path)
 
@@ -156,6 +160,8 @@ class RemoteWorkspace(Workspace):
 
     def start_sync(self, run: RunDir) -> RunSync:
         """Upload ``run`` now and at every checkpoint; ``close`` uploads the rest."""
+        from chatbot_tester.common.artifacts.run_sync import RunSync
+
         return RunSync(
             self.store,
             f"runs/{run.run_id}",
@@ -166,6 +172,8 @@ class RemoteWorkspace(Workspace):
 
     def publish(self, run: RunDir) -> None:
         """Upload what changed in ``run`` (a re-evaluation's scores and reports)."""
+        from chatbot_tester.common.artifacts.run_sync import RunSync
+
         RunSync(self.store, f"runs/{run.run_id}", run.path).push(final=True)
 
     def fetch_shared(self, folder: str, prefix: str = "") -> None:
