@@ -15,38 +15,36 @@ end. Nothing per row is kept after that.
 from __future__ import annotations
 
 import contextlib
-import functools
-import inspect
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio
-import anyio.lowlevel
-from anyio.streams.memory import MemoryObjectReceiveStream
-
 from chatbot_tester.common.artifacts.jsonl import JsonlAppender
 from chatbot_tester.common.artifacts.workspace import SCORES
 from chatbot_tester.common.config import EvaluatorConfig
-from chatbot_tester.common.events import EventBus, ItemFinished, Notice, StageFinished, StageStarted
-from chatbot_tester.common.schemas import RunRecord, Score, TestSample
+from chatbot_tester.common.events import EventBus, Notice, StageFinished, StageStarted
+from chatbot_tester.common.schemas import RunRecord, TestSample
 from chatbot_tester.evaluator.gates import GateResult, check_gates
-from chatbot_tester.evaluator.metrics.base import Metric, MetricContext, MetricInput
+from chatbot_tester.evaluator.metrics.base import MetricContext
 from chatbot_tester.evaluator.metrics.judge_client import judge_spend
-from chatbot_tester.evaluator.records import DatasetIndex, iter_unique_records
+from chatbot_tester.evaluator.records import DatasetIndex
 from chatbot_tester.evaluator.report_model import Decision, EvalReport, GateOutcome
 from chatbot_tester.evaluator.reports.base import Row
-from chatbot_tester.evaluator.resume import ScoreLedger, record_identity, score_fingerprint
-from chatbot_tester.evaluator.scoring import MetricSet, Slot, inputs_for, no_answer_reason
+from chatbot_tester.evaluator.resume import ScoreLedger
+from chatbot_tester.evaluator.score_pass import (
+    RowSink,
+    Scorer,
+    is_fast,
+    plan_units,
+    score_records,
+    score_sync,
+)
+from chatbot_tester.evaluator.scoring import MetricSet
 from chatbot_tester.evaluator.summary import SummaryBuilder
 
 __all__ = ["Evaluation", "EvaluationSession", "RowSink", "evaluate_run"]
-
-RowSink = Callable[[Row], None]
-"""Receives each joined row once (the reporters' feed)."""
 
 DEFAULT_CONCURRENCY = 32
 """Metric calls in flight (judge metrics also obey their own judge concurrency)."""
@@ -102,184 +100,6 @@ def _scan(path: Path) -> tuple[int | None, bool]:
     except OSError:
         return None, False
     return lines, repeats
-
-
-@dataclass
-class _Pending:
-    """A record whose metric calls are still in flight, and its scores so far."""
-
-    sample: TestSample
-    record: RunRecord
-    tags: tuple[str, ...]
-    scores: list[Score | None]
-    left: int = 0
-    ok: bool = True
-
-
-@dataclass(frozen=True)
-class _Unit:
-    metric: Metric
-    item: MetricInput
-    pending: _Pending
-    fingerprint: str
-    slot: int
-    """Position of this score in the record's scores."""
-
-
-@functools.lru_cache(maxsize=256)
-def _fast(cls: type[Metric]) -> bool:
-    """True when ``score`` is a plain function we may call inline (no await, no worker hop)."""
-    return cls.ascore is Metric.ascore and not inspect.iscoroutinefunction(cls.score)
-
-
-class _Scorer:
-    """Runs the units of every record, appends scores, emits one ItemFinished per record."""
-
-    def __init__(
-        self,
-        appender: JsonlAppender,
-        bus: EventBus | None,
-        summary: SummaryBuilder,
-        dataset: DatasetIndex,
-        on_row: RowSink | None,
-    ) -> None:
-        self.appender = appender
-        self.bus = bus
-        self.summary = summary
-        self.dataset = dataset
-        self.on_row = on_row
-        self.count = 0
-        self.orphans = 0
-
-    def finish(self, unit: _Unit, score: Score) -> None:
-        item = unit.item
-        label = unit.metric.name
-        if (
-            score.metric != label
-            or score.sample_id != item.record.sample_id
-            or score.repeat != item.record.repeat
-            or score.turn != item.turn
-        ):
-            score = score.model_copy(
-                update={
-                    "metric": label,
-                    "sample_id": item.record.sample_id,
-                    "repeat": item.record.repeat,
-                    "turn": item.turn,
-                }
-            )
-        score.fingerprint = unit.fingerprint
-        self.appender.write(score)
-        self.count += 1
-        pending = unit.pending
-        pending.scores[unit.slot] = score
-        if score.error is not None:
-            pending.ok = False  # a failed verdict is a result, not an error
-        pending.left -= 1
-        if pending.left == 0:
-            self.record_done(pending)
-
-    def record_done(self, pending: _Pending, *, cached: bool = False) -> None:
-        """All scores of a record are in: count them, pass the row on, report progress."""
-        scores = [s for s in pending.scores if s is not None]
-        for score in scores:
-            self.summary.add_score(score, pending.tags)
-        if self.on_row is not None:
-            record = pending.record
-            self.on_row(Row(pending.sample, record, scores, self.dataset.line_of(record.sample_id)))
-        if self.bus is None:
-            return
-        record = pending.record
-        item_id = record.sample_id if record.repeat == 0 else f"{record.sample_id}#{record.repeat}"
-        self.bus.emit(
-            ItemFinished(
-                stage="evaluate",
-                item_id=item_id,
-                ok=pending.ok and record.ok,
-                cached=cached,
-                error_kind=(
-                    record.error.kind.value
-                    if record.error
-                    else (None if pending.ok else "metric_error")
-                ),
-                latency_ms=record.latency_ms,
-            )
-        )
-
-    async def run(self, unit: _Unit) -> None:
-        """Score one unit and record the result (never raises for a metric's fault)."""
-        self.finish(unit, await _score_one(unit.metric, unit.item))
-
-    async def worker(self, receive: MemoryObjectReceiveStream[_Unit]) -> None:
-        async with receive:
-            async for unit in receive:
-                await self.run(unit)
-
-
-def _score_sync(metric: Metric, item: MetricInput) -> Score:
-    """``_score_one`` for a metric whose ``score`` is a plain function (see ``_fast``)."""
-    try:
-        result = metric.score(item)
-        if inspect.isawaitable(result):  # a sync function returning an awaitable: not fast
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-            raise TypeError("score() returned an awaitable from a plain function")
-    except Exception as exc:  # a metric bug must not lose the other scores
-        no_answer = no_answer_reason(item.record, item.turn) if item.output is None else None
-        return metric.make(item, error=no_answer or f"{type(exc).__name__}: {exc}")
-    if not isinstance(result, Score):
-        return metric.make(item, error=f"metric returned {type(result).__name__}, not a Score")
-    return result
-
-
-async def _score_one(metric: Metric, item: MetricInput) -> Score:
-    """``metric`` on ``item``; a crash becomes an error Score ("no answer: <kind>" without answer)."""
-    if type(metric).ascore is not Metric.ascore:
-        return await metric.ascore(item)
-    try:
-        result = metric.score(item)
-        if inspect.isawaitable(result):
-            result = await result
-    except Exception as exc:  # a metric bug must not lose the other scores
-        no_answer = no_answer_reason(item.record, item.turn) if item.output is None else None
-        return metric.make(item, error=no_answer or f"{type(exc).__name__}: {exc}")
-    if not isinstance(result, Score):
-        return metric.make(item, error=f"metric returned {type(result).__name__}, not a Score")
-    return result
-
-
-def _units(
-    sample: TestSample,
-    record: RunRecord,
-    slots: list[Slot],
-    metric_set: MetricSet,
-    ledger: ScoreLedger,
-    summary: SummaryBuilder,
-    tags: tuple[str, ...],
-) -> tuple[_Pending, list[_Unit]]:
-    """The (metric, input) pairs of one record without a valid score on file.
-
-    Scores on file are reused into the record's row. Records without an answer are handed to
-    the metrics too (``output`` is ``None``): answer metrics return ``"no answer: <kind>"``
-    errors, while metrics that look at partial conversations or timings can still score them.
-    """
-    pending = _Pending(sample, record, tags, [])
-    units: list[_Unit] = []
-    identity = record_identity(record)
-    for slot in slots:
-        item: MetricInput | None = None
-        for metric in slot.metrics:
-            summary.expect(metric.name, slot.turn, tags)
-            fp = score_fingerprint(metric_set.fingerprint(metric), identity, slot.turn)
-            pending.scores.append(ledger.reuse(fp))
-            if pending.scores[-1] is not None:
-                continue
-            if item is None:
-                item = inputs_for(sample, record, slot.turn)
-            units.append(_Unit(metric, item, pending, fp, len(pending.scores) - 1))
-    pending.left = len(units)
-    return pending, units
 
 
 class EvaluationSession:
@@ -360,14 +180,12 @@ class EvaluationSession:
             self.summary.samples = len(self.dataset)
             self.summary.by_sample = self.repeats or _scan(self.results_path)[1]
             self.appender = self._stack.enter_context(JsonlAppender(self.scores_path))
-            self.scorer = _Scorer(self.appender, self.bus, self.summary, self.dataset, self.on_row)
-            self._live_scorer = _Scorer(
-                self.appender, None, self.summary, self.dataset, self.on_row
-            )
+            self.scorer = Scorer(self.appender, self.bus, self.summary, self.dataset, self.on_row)
+            self._live_scorer = Scorer(self.appender, None, self.summary, self.dataset, self.on_row)
         except BaseException:
             self._stack.close()
             raise
-        self._live = all(_fast(type(m)) for m in metric_set.metrics)
+        self._live = all(is_fast(type(m)) for m in metric_set.metrics)
         self._opened = True
         return self
 
@@ -389,7 +207,7 @@ class EvaluationSession:
             self._unfed += 1
             return
         slots = self.metric_set.plan(sample)
-        if any(not _fast(type(m)) for slot in slots for m in slot.metrics):
+        if any(not is_fast(type(m)) for slot in slots for m in slot.metrics):
             self._unfed += 1
             return
         key = sample.id if record.repeat == 0 else f"{sample.id}#{record.repeat}"
@@ -402,13 +220,15 @@ class EvaluationSession:
         summary = self.summary
         summary.add_record(record)
         tags = self.dataset.tags(sample.id)
-        pending, units = _units(sample, record, slots, self.metric_set, self.ledger, summary, tags)
+        pending, units = plan_units(
+            sample, record, slots, self.metric_set, self.ledger, summary, tags
+        )
         scorer = self._live_scorer
         if not units:
             scorer.record_done(pending, cached=True)
             return
         for unit in units:
-            scorer.finish(unit, _score_sync(unit.metric, unit.item))
+            scorer.finish(unit, score_sync(unit.metric, unit.item))
 
     async def finish(self) -> Evaluation:
         """Score what was not fed, count samples without records, build the report."""
@@ -423,7 +243,7 @@ class EvaluationSession:
             if self._failure is not None:
                 raise self._failure
             if len(self._fed) < (lines or 0) or self._unfed:
-                self._seen |= await _score_records(
+                self._seen |= await score_records(
                     dataset,
                     self.results_path,
                     self.metric_set,
@@ -547,63 +367,3 @@ async def evaluate_run(
         return await session.finish()
     finally:
         await session.aclose()
-
-
-async def _score_records(
-    dataset: DatasetIndex,
-    results_path: Path,
-    metric_set: MetricSet,
-    ledger: ScoreLedger,
-    summary: SummaryBuilder,
-    scorer: _Scorer,
-    concurrency: int,
-    *,
-    skip: set[str] | frozenset[str] = frozenset(),
-) -> set[str]:
-    """Stream the records through the metrics; returns the sample ids that have records.
-
-    Records whose key (``id``, or ``id#repeat``) is in ``skip`` were scored already.
-    """
-    seen: set[str] = set()
-    send, receive = anyio.create_memory_object_stream[_Unit](max_buffer_size=concurrency)
-    async with anyio.create_task_group() as tg:
-        for _ in range(max(1, concurrency)):
-            tg.start_soon(scorer.worker, receive.clone())
-        receive.close()
-        async with send:
-            for n, record in enumerate(iter_unique_records(results_path)):
-                if n % 64 == 63:
-                    await anyio.lowlevel.checkpoint()  # let workers and subscribers run
-                if record.sample_id not in dataset:
-                    scorer.orphans += 1
-                    continue
-                seen.add(record.sample_id)
-                if skip:
-                    key = (
-                        record.sample_id
-                        if record.repeat == 0
-                        else f"{record.sample_id}#{record.repeat}"
-                    )
-                    if key in skip:
-                        continue
-                summary.add_record(record)
-                sample = dataset.get(record.sample_id)
-                slots = metric_set.plan(sample)
-                pending, units = _units(
-                    sample,
-                    record,
-                    slots,
-                    metric_set,
-                    ledger,
-                    summary,
-                    dataset.tags(record.sample_id),
-                )
-                if not units:
-                    scorer.record_done(pending, cached=True)
-                    continue
-                for unit in units:
-                    if _fast(type(unit.metric)):
-                        await scorer.run(unit)  # sync metric: no hop through a worker
-                    else:
-                        await send.send(unit)
-    return seen
