@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from chatbot_tester.common.backends import anthropic_direct, backend_registry
-from chatbot_tester.common.backends.openai_direct import SDKInternalsChanged
+from chatbot_tester.common.backends.direct_http import SDKInternalsChanged
 from chatbot_tester.common.calls.client import BackendClient
 from chatbot_tester.common.calls.policy import CallPolicy
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, Message, TextDelta

@@ -269,7 +269,7 @@ def test_identity_ignores_the_transport_but_not_the_endpoint():
 
 
 async def test_an_sdk_without_the_request_hooks_is_detected():
-    from chatbot_tester.common.backends.openai_direct import SDKInternalsChanged, sdk_route
+    from chatbot_tester.common.backends.openai_direct import SDKInternalsChanged, openai_route
 
     with pytest.raises(SDKInternalsChanged):
-        await sdk_route(object(), "m")  # type: ignore[arg-type]
+        await openai_route(object(), "m")  # type: ignore[arg-type]

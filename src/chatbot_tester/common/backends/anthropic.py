@@ -31,8 +31,8 @@ from chatbot_tester.common.backends.base import (
     default_classify,
 )
 from chatbot_tester.common.backends.body_limit import StreamBudget, read_httpx, too_large
+from chatbot_tester.common.backends.direct_http import SDKInternalsChanged
 from chatbot_tester.common.backends.http_status import check_http_url
-from chatbot_tester.common.backends.openai_direct import SDKInternalsChanged
 from chatbot_tester.common.backends.sdk_common import (
     api_key_from,
     body_message,

@@ -21,12 +21,13 @@ import orjson
 from chatbot_tester.common.backends.aio_session import LoopSession
 from chatbot_tester.common.backends.anthropic_wire import StreamState, parse_message
 from chatbot_tester.common.backends.body_limit import read_aiohttp
-from chatbot_tester.common.backends.direct_http import sse_payloads, status_error
-from chatbot_tester.common.backends.openai_direct import (
+from chatbot_tester.common.backends.direct_http import (
     DirectRoute,
-    SDKInternalsChanged,
-    convert_aiohttp_error,
+    sdk_route,
+    sse_payloads,
+    status_error,
 )
+from chatbot_tester.common.backends.openai_direct import convert_aiohttp_error
 from chatbot_tester.common.backends.sdk_common import json_payload
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, TextDelta
 from chatbot_tester.errors import BackendError
@@ -35,11 +36,6 @@ if TYPE_CHECKING:
     import anthropic
 
 __all__ = ["AnthropicDirect", "anthropic_authenticates_per_request", "anthropic_route"]
-
-_TRANSPORT_OWNED = frozenset(
-    {"host", "content-length", "transfer-encoding", "connection", "accept-encoding"}
-)
-"""Headers that belong to the SDK's HTTP client, not to the API call (aiohttp sets its own)."""
 
 
 def anthropic_authenticates_per_request(client: Any) -> bool:
@@ -57,31 +53,14 @@ async def anthropic_route(client: anthropic.AsyncAnthropic) -> DirectRoute:
 
     Raises ``SDKInternalsChanged`` when the SDK's request pipeline is not the expected one.
     """
-    sdk: Any = client
-    try:
-        from anthropic._base_client import get_platform
-        from anthropic._models import FinalRequestOptions
-
-        if sdk._platform is None:  # the SDK fills this on its first request, off the loop
-            sdk._platform = await asyncio.to_thread(get_platform)
-        options = FinalRequestOptions.construct(
-            method="post", url="/v1/messages", json_data={"model": "m"}
-        )
-        options = await sdk._prepare_options(options)
-        request = sdk._build_request(options)
-        await sdk._prepare_request(request)
-        raw_headers = request.headers.raw
-        url = str(request.url)
-        idempotency = sdk._idempotency_header
-    except (AttributeError, ImportError, TypeError) as exc:
-        raise SDKInternalsChanged(f"{type(exc).__name__}: {exc}") from None
-    headers: dict[str, str] = {}
-    for key, value in raw_headers:
-        name = key.decode("latin-1")
+    return await sdk_route(
+        client,
+        "anthropic",
+        "/v1/messages",
+        {"model": "m"},
         # x-stainless-* timeouts describe the SDK's own client, not this one
-        if name.lower() not in _TRANSPORT_OWNED and "timeout" not in name.lower():
-            headers[name] = value.decode("latin-1")
-    return DirectRoute(url, headers, idempotency)
+        keep=lambda name: "timeout" not in name,
+    )
 
 
 class AnthropicDirect:

@@ -1,6 +1,7 @@
 """What the direct aiohttp transports (``openai_direct``, ``anthropic_direct``) share.
 
-``status_error`` turns a non-2xx answer into our error the way the SDKs read bodies, and
+``sdk_route`` asks an official SDK client (openai or anthropic) once for the URL and headers
+of a request through its own pipeline; ``status_error`` turns a non-2xx answer into our error the way the SDKs read bodies, and
 ``sse_payloads`` reads an event-stream body: it checks the content type, counts the bytes
 against ``runner.max_response_bytes`` and yields each ``data:`` payload while the caller's
 accumulator is not done, then reads on to the end of the body so that aiohttp returns the
@@ -10,8 +11,10 @@ with the connection instead).
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from collections.abc import AsyncGenerator, Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
@@ -23,7 +26,66 @@ from chatbot_tester.errors import BackendError, BadResponse
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["sse_payloads", "status_error"]
+__all__ = ["DirectRoute", "SDKInternalsChanged", "sdk_route", "sse_payloads", "status_error"]
+
+TRANSPORT_OWNED = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "accept-encoding"}
+)
+"""Headers of the SDK-built request that belong to its HTTP client, not to the API call
+(aiohttp sets its own, and decodes the encodings it advertises)."""
+
+
+class DirectRoute(NamedTuple):
+    """Where and how to POST one API call, as the SDK would."""
+
+    url: str
+    """Absolute URL, query included."""
+    headers: dict[str, str]
+    """Request headers (auth, organization/project, defaults, user agent, platform)."""
+    idempotency_header: str | None
+    """Header that needs a fresh key per request, when the SDK client uses one."""
+
+
+class SDKInternalsChanged(RuntimeError):
+    """The installed SDK no longer has the request-building hooks used here."""
+
+
+async def sdk_route(
+    client: Any,
+    package: str,
+    path: str,
+    json_data: dict[str, Any],
+    *,
+    keep: Callable[[str], bool] = lambda name: True,
+) -> DirectRoute:
+    """The URL and headers ``client`` (of SDK ``package``: openai, anthropic) would POST ``path`` with.
+
+    The SDK's own pipeline builds one request (``_prepare_options``, ``_build_request``,
+    ``_prepare_request``); its headers, less those of the transport and those ``keep``
+    rejects (lower-cased name), are the route's. Raises ``SDKInternalsChanged`` when the
+    SDK's request pipeline is not the expected one.
+    """
+    try:
+        base_client = importlib.import_module(f"{package}._base_client")
+        models = importlib.import_module(f"{package}._models")
+        if client._platform is None:  # the SDK fills this on its first request, off the loop
+            client._platform = await asyncio.to_thread(base_client.get_platform)
+        options = models.FinalRequestOptions.construct(method="post", url=path, json_data=json_data)
+        options = await client._prepare_options(options)
+        request = client._build_request(options)
+        await client._prepare_request(request)
+        raw_headers = request.headers.raw
+        url = str(request.url)
+        idempotency = client._idempotency_header
+    except (AttributeError, ImportError, TypeError) as exc:
+        raise SDKInternalsChanged(f"{type(exc).__name__}: {exc}") from None
+    headers: dict[str, str] = {}
+    for key, value in raw_headers:
+        name = key.decode("latin-1")
+        lower = name.lower()
+        if lower not in TRANSPORT_OWNED and keep(lower):
+            headers[name] = value.decode("latin-1")
+    return DirectRoute(url, headers, idempotency)
 
 
 def status_error(status: int, headers: Mapping[str, str], raw: bytes) -> BackendError:

@@ -27,7 +27,13 @@ import orjson
 
 from chatbot_tester.common.backends.aio_session import LoopSession
 from chatbot_tester.common.backends.body_limit import read_aiohttp
-from chatbot_tester.common.backends.direct_http import sse_payloads, status_error
+from chatbot_tester.common.backends.direct_http import (
+    DirectRoute,
+    SDKInternalsChanged,
+    sdk_route,
+    sse_payloads,
+    status_error,
+)
 from chatbot_tester.common.backends.openai_wire import StreamAccumulator, parse_completion
 from chatbot_tester.common.backends.sdk_common import json_payload, snippet
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, TextDelta
@@ -41,13 +47,14 @@ from chatbot_tester.errors import (
 if TYPE_CHECKING:
     import openai
 
-__all__ = ["DirectRoute", "DirectTransport", "sdk_authenticates_per_request", "sdk_route"]
+__all__ = [
+    "DirectRoute",
+    "DirectTransport",
+    "SDKInternalsChanged",
+    "openai_route",
+    "sdk_authenticates_per_request",
+]
 
-_TRANSPORT_OWNED = frozenset(
-    {"host", "content-length", "transfer-encoding", "connection", "accept-encoding"}
-)
-"""Headers of the SDK-built request that belong to its HTTP client, not to the API call
-(aiohttp sets its own, and decodes the encodings it advertises)."""
 _PER_REQUEST_AUTH = (
     "_api_key_provider",
     "_azure_ad_token_provider",
@@ -56,25 +63,10 @@ _PER_REQUEST_AUTH = (
 )
 
 
-class DirectRoute(NamedTuple):
-    """Where and how to POST chat completions for one model, as the SDK would."""
-
-    url: str
-    """Absolute URL, query included."""
-    headers: dict[str, str]
-    """Request headers (auth, organization/project, defaults, user agent, platform)."""
-    idempotency_header: str | None
-    """Header that needs a fresh key per request, when the SDK client uses one."""
-
-
 class _Route(NamedTuple):
     route: DirectRoute
     sessions: LoopSession
     """Connection pool sending ``route.headers`` as session defaults (cheaper per call)."""
-
-
-class SDKInternalsChanged(RuntimeError):
-    """The installed SDK no longer has the request-building hooks used here."""
 
 
 def sdk_authenticates_per_request(client: Any) -> bool:
@@ -87,35 +79,12 @@ def sdk_authenticates_per_request(client: Any) -> bool:
         return True
 
 
-async def sdk_route(client: openai.AsyncOpenAI, model: str) -> DirectRoute:
+async def openai_route(client: openai.AsyncOpenAI, model: str) -> DirectRoute:
     """The URL and headers the SDK client would use to POST ``/chat/completions`` for ``model``.
 
     Raises ``SDKInternalsChanged`` when the SDK's request pipeline is not the expected one.
     """
-    sdk: Any = client
-    try:
-        from openai._base_client import get_platform
-        from openai._models import FinalRequestOptions
-
-        if sdk._platform is None:  # the SDK fills this on its first request, off the loop
-            sdk._platform = await asyncio.to_thread(get_platform)
-        options = FinalRequestOptions.construct(
-            method="post", url="/chat/completions", json_data={"model": model}
-        )
-        options = await sdk._prepare_options(options)
-        request = sdk._build_request(options)
-        await sdk._prepare_request(request)
-        raw_headers = request.headers.raw
-        url = str(request.url)
-        idempotency = sdk._idempotency_header
-    except (AttributeError, ImportError, TypeError) as exc:
-        raise SDKInternalsChanged(f"{type(exc).__name__}: {exc}") from None
-    headers: dict[str, str] = {}
-    for key, value in raw_headers:
-        name = key.decode("latin-1")
-        if name.lower() not in _TRANSPORT_OWNED:
-            headers[name] = value.decode("latin-1")
-    return DirectRoute(url, headers, idempotency)
+    return await sdk_route(client, "openai", "/chat/completions", {"model": model})
 
 
 class DirectTransport:
@@ -147,7 +116,7 @@ class DirectTransport:
     async def _derive(self, model: str) -> _Route:
         found = self._routes.get(model)
         if found is None:
-            route = await sdk_route(self.client, model)
+            route = await openai_route(self.client, model)
             # Models answered at the same URL with the same headers share one pool.
             same = next((r for r in self._routes.values() if r.route[:2] == route[:2]), None)
             sessions = (
