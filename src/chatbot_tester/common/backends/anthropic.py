@@ -30,16 +30,15 @@ from chatbot_tester.common.backends.base import (
     RetryDecision,
     default_classify,
 )
-from chatbot_tester.common.backends.body_limit import StreamBudget, read_httpx, too_large
 from chatbot_tester.common.backends.direct_http import SDKInternalsChanged
 from chatbot_tester.common.backends.http_status import check_http_url
 from chatbot_tester.common.backends.sdk_common import (
     api_key_from,
     body_message,
     error_for_status,
-    json_payload,
     snippet,
 )
+from chatbot_tester.common.backends.sdk_http import sdk_json, sdk_post, sdk_sse_payloads
 from chatbot_tester.common.schemas import (
     ChatRequest,
     ChatResponse,
@@ -171,17 +170,15 @@ class AnthropicBackend(ChatBackend[AnthropicOptions]):
     async def _post(
         self, request: ChatRequest, body: dict[str, Any], *, stream: bool
     ) -> httpx2.Response:
-        import httpx2
-
-        options: dict[str, Any] = {}
-        if self.opts.sample_id_header and request.sample_id:
-            options["headers"] = {self.opts.sample_id_header: request.sample_id}
-        post: Any = self._client.post  # its overloads cannot express cast_to=httpx2.Response
-        response = await post(
-            "/v1/messages", cast_to=httpx2.Response, body=body, options=options, stream=stream
+        """POST through the SDK (auth, routing, headers) and get the raw HTTP response."""
+        return await sdk_post(
+            self._client,
+            "/v1/messages",
+            request,
+            body,
+            sample_id_header=self.opts.sample_id_header,
+            stream=stream,
         )
-        assert isinstance(response, httpx2.Response)
-        return response
 
     async def send(self, request: ChatRequest) -> ChatResponse:
         """One Messages API call; SDK errors become redacted ``BackendError``s."""
@@ -192,16 +189,11 @@ class AnthropicBackend(ChatBackend[AnthropicOptions]):
             except SDKInternalsChanged as exc:
                 await self._leave_direct(exc)
         try:
-            # Streamed from the socket, so that an oversized body is never read whole.
-            response = await self._post(request, body, stream=True)
-            try:
-                content = await read_httpx(response)
-            finally:
-                await response.aclose()
+            data = await sdk_json(await self._post(request, body, stream=True))
+        except BackendError:
+            raise
         except Exception as exc:
             raise self._convert(exc) from None
-        content_type = response.headers.get("content-type", "")
-        data = json_payload(content, content_type)
         return parse_message(data)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[TextDelta | ChatResponse]:
@@ -222,22 +214,11 @@ class AnthropicBackend(ChatBackend[AnthropicOptions]):
         try:
             response = await self._post(request, body, stream=True)
             try:
-                content_type = response.headers.get("content-type", "")
-                if "event-stream" not in content_type:
-                    text = snippet((await read_httpx(response)).decode("utf-8", "replace"), 80)
-                    raise BadResponse(
-                        f"expected an event stream, got {content_type or 'no content type'}: {text}"
-                    )
                 # Read to the end even after message_stop, so the connection is reused.
-                budget = StreamBudget()
-                async for line in response.aiter_lines():
-                    budget.left -= len(line) + 1
-                    if budget.left < 0:
-                        if state.done:
-                            break  # a complete answer, then junk: drop it with the connection
-                        raise too_large(budget.limit)
-                    if line.startswith("data:") and not state.done:
-                        piece = state.add(line[5:].strip())
+                payloads = sdk_sse_payloads(response, lambda: state.done)
+                async with aclosing(payloads) as lines:
+                    async for payload in lines:
+                        piece = state.add(payload)
                         if piece:
                             yield TextDelta(text=piece)
             finally:

@@ -24,7 +24,6 @@ from chatbot_tester.common.backends.base import (
     RetryDecision,
     default_classify,
 )
-from chatbot_tester.common.backends.body_limit import StreamBudget, read_httpx, too_large
 from chatbot_tester.common.backends.http_status import check_http_url
 from chatbot_tester.common.backends.openai_direct import (
     DirectTransport,
@@ -42,9 +41,9 @@ from chatbot_tester.common.backends.sdk_common import (
     api_key_from,
     body_message,
     error_for_status,
-    json_payload,
     snippet,
 )
+from chatbot_tester.common.backends.sdk_http import sdk_json, sdk_post, sdk_sse_payloads
 from chatbot_tester.common.schemas import (
     ChatRequest,
     ChatResponse,
@@ -250,22 +249,15 @@ class OpenAIBackend(ChatBackend[OpenAIOptions]):
     async def _post(
         self, request: ChatRequest, body: dict[str, Any], *, stream: bool
     ) -> httpx2.Response:
-        """POST through the SDK (auth, Azure routing, headers) and get the raw HTTP response.
-
-        The body is sent as given, skipping the SDK's typed parameter transform (a third of
-        its CPU per call): parameters pass through unchanged, new ones included.
-        """
-        import httpx2
-
-        options: dict[str, Any] = {}
-        if self.opts.sample_id_header and request.sample_id:
-            options["headers"] = {self.opts.sample_id_header: request.sample_id}
-        post: Any = self._client.post  # its overloads cannot express cast_to=httpx2.Response
-        response = await post(
-            "/chat/completions", cast_to=httpx2.Response, body=body, options=options, stream=stream
+        """POST through the SDK (auth, routing, headers) and get the raw HTTP response."""
+        return await sdk_post(
+            self._client,
+            "/chat/completions",
+            request,
+            body,
+            sample_id_header=self.opts.sample_id_header,
+            stream=stream,
         )
-        assert isinstance(response, httpx2.Response)
-        return response
 
     async def prepare(self, request: ChatRequest) -> None:
         """Derive the direct route for the request's model through the SDK, outside timing."""
@@ -285,16 +277,11 @@ class OpenAIBackend(ChatBackend[OpenAIOptions]):
             except SDKInternalsChanged as exc:
                 await self._leave_direct(exc)
         try:
-            # Streamed from the socket, so that an oversized body is never read whole.
-            response = await self._post(request, body, stream=True)
-            try:
-                content = await read_httpx(response)
-            finally:
-                await response.aclose()
+            data = await sdk_json(await self._post(request, body, stream=True))
+        except BackendError:
+            raise
         except Exception as exc:
             raise self._convert(exc) from None
-        content_type = response.headers.get("content-type", "")
-        data = json_payload(content, content_type)
         return parse_completion(data)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[TextDelta | ChatResponse]:
@@ -318,28 +305,16 @@ class OpenAIBackend(ChatBackend[OpenAIOptions]):
         try:
             response = await self._post(request, body, stream=True)
             try:
-                content_type = response.headers.get("content-type", "")
-                if "event-stream" not in content_type:
-                    text = snippet((await read_httpx(response)).decode("utf-8", "replace"), 80)
-                    kind = content_type or "no content type"
-                    raise BadResponse(f"expected an event stream, got {kind}: {text}")
                 # Read to the end even after [DONE], so the connection is reused.
-                budget = StreamBudget()
-                async for line in response.aiter_lines():
-                    budget.left -= len(line) + 1
-                    if budget.left < 0:
-                        if acc.done:
-                            break  # a complete answer, then junk: drop it with the connection
-                        raise too_large(budget.limit)
-                    if acc.done or not line.startswith("data:"):
-                        continue  # blank separators, ": keep-alive" comments, event names
-                    payload = line[5:].strip()
-                    if payload == "[DONE]":
-                        acc.done = True
-                        continue
-                    delta = acc.add(payload)
-                    if delta:
-                        yield TextDelta(text=delta)
+                payloads = sdk_sse_payloads(response, lambda: acc.done)
+                async with aclosing(payloads) as lines:
+                    async for payload in lines:
+                        if payload == "[DONE]":
+                            acc.done = True
+                            continue
+                        delta = acc.add(payload)
+                        if delta:
+                            yield TextDelta(text=delta)
             finally:
                 await response.aclose()
         except BackendError:
