@@ -26,7 +26,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import Server, peak_rss_mib, run_child, runner_config, write_dataset
+from _harness import (
+    Server,
+    bench_pipeline,
+    peak_rss_mib,
+    run_child,
+    runner_config,
+    write_dataset,
+)
 
 
 def child(args: argparse.Namespace) -> None:
@@ -45,26 +52,6 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps(result))
 
 
-PIPELINE = """name: bench_memory
-workspace: {workspace}
-generator:
-  source: {dataset}
-runner:
-  backend: http
-  model: bench
-  options:
-    url: {url}/v1/chat/completions
-  concurrency: {concurrency}
-evaluator:
-  metrics:
-    - type: exact_match
-    - type: latency
-      max_ms: 10000
-  report:
-    formats: [{formats}]
-"""
-
-
 def child_run(args: argparse.Namespace) -> None:
     """Run ``chatbot-tester run`` as a subprocess; print its wall time and peak RSS."""
     import resource
@@ -73,12 +60,14 @@ def child_run(args: argparse.Namespace) -> None:
     tmp = Path(args.dataset).parent
     pipeline = Path(tempfile.mkstemp(prefix="pipeline-", suffix=".yaml", dir=tmp)[1])
     pipeline.write_text(
-        PIPELINE.format(
+        bench_pipeline(
+            "bench_memory",
             workspace=tempfile.mkdtemp(prefix="ws-", dir=tmp),
             dataset=args.dataset,
             url=args.url,
             concurrency=args.concurrency,
             formats=", ".join(args.formats.split(",")),
+            latency_metric=True,
         ),
         encoding="utf-8",
     )

@@ -33,28 +33,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import Server, write_dataset
+from _harness import Server, bench_pipeline, compile_sources, write_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
-
-PIPELINE = """name: bench_storage
-workspace: {workspace}
-generator:
-  source: {dataset}
-runner:
-  backend: http
-  model: bench
-  options:
-    url: {url}/v1/chat/completions
-  concurrency: {concurrency}
-evaluator:
-  metrics:
-    - type: exact_match
-    - type: latency
-      max_ms: 10000
-  report:
-    formats: [json]
-"""
 
 
 WRAPPER = """
@@ -93,7 +74,14 @@ def _run(
     workspace = Path(tempfile.mkdtemp(prefix="ws-", dir=tmp))
     pipeline = workspace.with_suffix(".yaml")
     pipeline.write_text(
-        PIPELINE.format(workspace=workspace, dataset=dataset, url=url, concurrency=concurrency)
+        bench_pipeline(
+            "bench_storage",
+            workspace=workspace,
+            dataset=dataset,
+            url=url,
+            concurrency=concurrency,
+            latency_metric=True,
+        )
     )
     cpu_file = workspace.with_suffix(".cpu")
     env = {**os.environ, "PYTHONPATH": str(tree / "src"), "CT_BENCH_CPU_FILE": str(cpu_file)}
@@ -130,6 +118,8 @@ def main() -> None:
     if not (args.base / "src" / "chatbot_tester").is_dir():
         raise SystemExit(f"{args.base}: no checkout (git worktree add {args.base} 065c0cc)")
     trees = {"base": args.base.resolve(), "current": ROOT}
+    for tree in trees.values():
+        compile_sources(tree / "src")
     runs: dict[str, list[tuple[float, ...]]] = {name: [] for name in trees}
     with tempfile.TemporaryDirectory() as tmp_name, Server(latency_ms=args.latency_ms) as server:
         tmp = Path(tmp_name)

@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import ROOT, Server, write_dataset
+from _harness import ROOT, Server, bench_pipeline, compile_sources, write_dataset
 
 ALL_FORMATS = "json, html, junit, md"
 
@@ -63,23 +63,6 @@ ok = asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
 print(ok, round(t1 - t0, 4))
 """
 """The reference: the least a Python client can do for the same work (exact match included)."""
-
-PIPELINE = """name: whole_run
-workspace: {workspace}
-generator:
-  source: {dataset}
-runner:
-  backend: http
-  model: bench
-  options:
-    url: {url}/v1/chat/completions
-  concurrency: {concurrency}
-evaluator:
-  metrics:
-    - type: exact_match
-  report:
-    formats: [{formats}]
-"""
 
 
 EXE = [str(Path(sys.executable).with_name("chatbot-tester"))]
@@ -114,8 +97,13 @@ def _run(url: str, dataset: Path, c: int, formats: str, tmp: Path, tag: str) -> 
     pipeline = tmp / f"pipeline-{tag}.yaml"
     workspace = Path(tempfile.mkdtemp(prefix=f"ws-{tag}-", dir=tmp))
     pipeline.write_text(
-        PIPELINE.format(
-            workspace=workspace, dataset=dataset, url=url, concurrency=c, formats=formats
+        bench_pipeline(
+            "whole_run",
+            workspace=workspace,
+            dataset=dataset,
+            url=url,
+            concurrency=c,
+            formats=formats,
         ),
         encoding="utf-8",
     )
@@ -140,6 +128,7 @@ def main() -> None:
     parser.add_argument("--exe", default=EXE[0], help="chatbot-tester executable to measure")
     args = parser.parse_args()
     EXE[0] = args.exe
+    compile_sources()  # measure what an installed package runs, not the bytecode compiler
     c = args.concurrency
     variants = {"json": ["json"], "all": ["all"], "both": ["json", "all"]}[args.formats]
     print(
