@@ -111,9 +111,9 @@ def test_errored_repeats_count_against_the_sample(tmp_path: Path) -> None:
 
 def test_unstable_counts_samples_not_scores() -> None:
     from chatbot_tester.common.schemas import Score
-    from chatbot_tester.evaluator.summary import _Acc, metric_stats
+    from chatbot_tester.evaluator.summary import Accumulator, metric_stats
 
-    acc = _Acc()
+    acc = Accumulator()
     for repeat in range(3):  # one sample whose judge disagreed in all three repeats
         score = Score(
             sample_id="a", repeat=repeat, metric="j", value=1.0, passed=True,

@@ -27,6 +27,7 @@ from chatbot_tester.common.config import EvaluatorConfig
 from chatbot_tester.common.events import EventBus, Notice, StageFinished, StageStarted
 from chatbot_tester.common.schemas import RunRecord, TestSample
 from chatbot_tester.evaluator.gates import GateResult, check_gates
+from chatbot_tester.evaluator.live import LiveScorer
 from chatbot_tester.evaluator.metrics.base import MetricContext
 from chatbot_tester.evaluator.metrics.judge_client import judge_spend
 from chatbot_tester.evaluator.records import DatasetIndex
@@ -182,6 +183,9 @@ class EvaluationSession:
             self.appender = self._stack.enter_context(JsonlAppender(self.scores_path))
             self.scorer = Scorer(self.appender, self.bus, self.summary, self.dataset, self.on_row)
             self._live_scorer = Scorer(self.appender, None, self.summary, self.dataset, self.on_row)
+            self._fast = LiveScorer(
+                metric_set, self.ledger, self.summary, self.dataset, self.appender, self.on_row
+            )
         except BaseException:
             self._stack.close()
             raise
@@ -206,20 +210,22 @@ class EvaluationSession:
         if not self._live or sample.id not in self.dataset:
             self._unfed += 1
             return
+        tags = self.dataset.tags(sample.id)
+        plan = self._fast.plan(sample, tags)
+        if plan is not None:  # a whole-sample record: the precomputed path
+            if plan.fast and self._claim(sample, record):
+                self._fast.score(plan, sample, record)
+            else:
+                self._unfed += 1
+            return
         slots = self.metric_set.plan(sample)
-        if any(not is_fast(type(m)) for slot in slots for m in slot.metrics):
+        if any(not is_fast(type(m)) for slot in slots for m in slot.metrics) or not self._claim(
+            sample, record
+        ):
             self._unfed += 1
             return
-        key = sample.id if record.repeat == 0 else f"{sample.id}#{record.repeat}"
-        if key in self._fed:  # the runner writes each key once; a repeat would be counted twice
-            self._unfed += 1
-            return
-        self._fed.add(key)
-        if record.repeat:
-            self._seen.add(sample.id)  # without repeats the keys are the ids: no second set
         summary = self.summary
         summary.add_record(record)
-        tags = self.dataset.tags(sample.id)
         pending, units = plan_units(
             sample, record, slots, self.metric_set, self.ledger, summary, tags
         )
@@ -229,6 +235,16 @@ class EvaluationSession:
             return
         for unit in units:
             scorer.finish(unit, score_sync(unit.metric, unit.item))
+
+    def _claim(self, sample: TestSample, record: RunRecord) -> bool:
+        """Mark ``record`` as fed; False when its key was fed already (it is left to finish)."""
+        key = sample.id if record.repeat == 0 else f"{sample.id}#{record.repeat}"
+        if key in self._fed:  # the runner writes each key once; a repeat would be counted twice
+            return False
+        self._fed.add(key)
+        if record.repeat:
+            self._seen.add(sample.id)  # without repeats the keys are the ids: no second set
+        return True
 
     async def finish(self) -> Evaluation:
         """Score what was not fed, count samples without records, build the report."""
@@ -319,7 +335,7 @@ class EvaluationSession:
             report=report,
             gates=gates,
             scores_path=self.scores_path,
-            scored_now=self.scorer.count + self._live_scorer.count,
+            scored_now=self.scorer.count + self._live_scorer.count + self._fast.count,
             skipped=self.ledger.reused,
         )
 

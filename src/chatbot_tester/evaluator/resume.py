@@ -17,12 +17,15 @@ that was reused.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
 from pydantic import ValidationError
+from pydantic_core import TzInfo
 
 from chatbot_tester.common.artifacts.jsonl import (
     format_row_error,
@@ -37,11 +40,13 @@ from chatbot_tester.errors import DatasetError
 _BOM = b"\xef\xbb\xbf"
 
 __all__ = [
+    "FingerprintHead",
     "ScoreLedger",
     "metric_fingerprint",
     "record_identity",
     "retry_on_resume",
     "score_fingerprint",
+    "score_tail",
 ]
 
 
@@ -61,8 +66,8 @@ def record_identity(record: RunRecord) -> str:
         [
             record.sample_id,
             record.repeat,
-            record.started_at.isoformat() if "started_at" in given else None,
-            record.finished_at.isoformat() if "finished_at" in given else None,
+            _when(record.started_at) if "started_at" in given else None,
+            _when(record.finished_at) if "finished_at" in given else None,
             record.attempts,
             record.response.text if record.response is not None else None,
             record.error.kind.value if record.error is not None else None,
@@ -71,9 +76,51 @@ def record_identity(record: RunRecord) -> str:
     )
 
 
+_FIXED_ZONES = (timezone, TzInfo)
+
+
+def _when(moment: datetime) -> datetime | str:
+    """``moment.isoformat()``, or ``moment`` itself when orjson writes exactly that string.
+
+    orjson's RFC 3339 text equals ``isoformat()`` for naive times and fixed offsets in whole
+    minutes (not for offsets with seconds), and costs a fraction of it.
+    """
+    zone = moment.tzinfo
+    if zone is timezone.utc:
+        return moment
+    if zone is None or type(zone) in _FIXED_ZONES:
+        offset = moment.utcoffset()
+        if offset is None or (not offset.microseconds and not offset.seconds % 60):
+            return moment
+    return moment.isoformat()
+
+
 def score_fingerprint(metric_fp: str, record_fp: str, turn: int | None) -> str:
     """The fingerprint of a score of ``metric_fp`` on one turn (or all) of ``record_fp``."""
     return sha256_bytes(f"{metric_fp}|{record_fp}|{'' if turn is None else turn}".encode())
+
+
+class FingerprintHead:
+    """``score_fingerprint`` with the metric's part hashed once: ``of(score_tail(...))``.
+
+    The same digest (SHA-256 is fed the same bytes), about a quarter cheaper per score.
+    """
+
+    __slots__ = ("_head",)
+
+    def __init__(self, metric_fp: str) -> None:
+        self._head = hashlib.sha256(f"{metric_fp}|".encode())
+
+    def of(self, tail: bytes) -> str:
+        """The fingerprint of the score whose record part is ``tail`` (see ``score_tail``)."""
+        digest = self._head.copy()
+        digest.update(tail)
+        return "sha256:" + digest.hexdigest()
+
+
+def score_tail(record_fp: str, turn: int | None) -> bytes:
+    """The record's part of a score fingerprint's input (for ``FingerprintHead.of``)."""
+    return f"{record_fp}|{'' if turn is None else turn}".encode()
 
 
 def retry_on_resume(score: Score) -> bool:
@@ -124,6 +171,11 @@ class ScoreLedger:
             except ValueError:  # a hand-edited line: never reused
                 continue
             self._done.setdefault(key, (index, offset, line_no))  # the first verdict wins
+
+    @property
+    def reusable(self) -> bool:
+        """Whether any score on file may be reused (else ``reuse`` always returns ``None``)."""
+        return bool(self._done)
 
     @property
     def reused(self) -> int:

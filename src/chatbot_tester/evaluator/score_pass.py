@@ -165,6 +165,8 @@ def score_sync(metric: Metric, item: MetricInput) -> Score:
     """``score_one`` for a metric whose ``score`` is a plain function (see ``is_fast``)."""
     try:
         result = metric.score(item)
+        if type(result) is Score:  # the common case: no awaitable check needed
+            return result
         if inspect.isawaitable(result):  # a sync function returning an awaitable: not fast
             close = getattr(result, "close", None)
             if close is not None:

@@ -8,7 +8,7 @@ pipeline metric plus the sample's assertions). ``inputs_for`` pairs a plan with 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import orjson
 
 from chatbot_tester.common.config import EvaluatorConfig
 from chatbot_tester.common.schemas import Assertion, Message, RunRecord, TestSample
+from chatbot_tester.common.trusted import message
 from chatbot_tester.errors import ChatbotTesterError, DatasetError
 from chatbot_tester.evaluator.metrics.base import (
     Metric,
@@ -123,18 +124,23 @@ class MetricSet:
             out.append(metric)
         return tuple(out)
 
+    def for_tags(self, sample_tags: Iterable[str]) -> tuple[tuple[Metric, ...], tuple[Metric, ...]]:
+        """The pipeline metrics that apply to a sample with these tags: all, and per turn."""
+        every, per_turn = self._all, self._per_turn
+        if self._only_tags:
+            tags = set(sample_tags)
+            keep = [
+                m for m in every if m.name not in self._only_tags or tags & self._only_tags[m.name]
+            ]
+            every, per_turn = tuple(keep), tuple(m for m in per_turn if m in keep)
+        return every, per_turn
+
     def plan(
         self, sample: TestSample, *, file: Path | None = None, line: int | None = None
     ) -> list[Slot]:
         """The slots of ``sample``; bad assertions raise DatasetError naming file and line."""
         slots: list[Slot] = []
-        every, per_turn = self._all, self._per_turn
-        if self._only_tags:
-            tags = set(sample.tags)
-            keep = [
-                m for m in every if m.name not in self._only_tags or tags & self._only_tags[m.name]
-            ]
-            every, per_turn = tuple(keep), tuple(m for m in per_turn if m in keep)
+        every, per_turn = self.for_tags(sample.tags)
         if sample.turns is not None:
             for i, turn in enumerate(sample.turns):
                 extra = self._assertion_metrics(turn.assertions, sample, f"turns[{i}].", file, line)
@@ -203,24 +209,25 @@ def _conversation(sample: TestSample, record: RunRecord, upto: int | None) -> li
     if sample.scenario is not None:  # a simulated conversation: the recorded transcript
         msgs = []
         for said in record.turns or []:
-            msgs.append(Message(role="user", content=said.user))
+            msgs.append(message("user", said.user))
             if said.response is not None:
-                msgs.append(Message(role="assistant", content=said.response.text))
+                msgs.append(message("assistant", said.response.text))
         return msgs
     if sample.turns is None:
-        msgs = sample.input_messages()
+        text = sample.input
+        msgs = [message("user", text)] if isinstance(text, str) else sample.input_messages()
         if record.response is not None:
-            msgs.append(Message(role="assistant", content=record.response.text))
+            msgs.append(message("assistant", record.response.text))
         return msgs
     msgs = []
     turns = record.turns or []
     last = len(sample.turns) - 1 if upto is None else upto
     for i, turn in enumerate(sample.turns[: last + 1]):
-        msgs.append(Message(role="user", content=turn.user))
+        msgs.append(message("user", turn.user))
         if i < len(turns) and turns[i].response is not None:
             resp = turns[i].response
             assert resp is not None
-            msgs.append(Message(role="assistant", content=resp.text))
+            msgs.append(message("assistant", resp.text))
     return msgs
 
 

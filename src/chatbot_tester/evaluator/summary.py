@@ -42,7 +42,7 @@ from chatbot_tester.evaluator.report_model import (
     Totals,
 )
 
-__all__ = ["REPORT_SCHEMA_VERSION", "SummaryBuilder", "metric_stats"]
+__all__ = ["REPORT_SCHEMA_VERSION", "Accumulator", "SummaryBuilder", "add_to", "metric_stats"]
 
 
 def _floats() -> array[float]:
@@ -63,7 +63,7 @@ class _Reps:
 
 
 @dataclass
-class _Acc:
+class Accumulator:
     """Counters of one metric (optionally keeping every value for the CI)."""
 
     keep_values: bool = True
@@ -87,26 +87,31 @@ class _Acc:
     unstable_keys: set[tuple[str, int | None]] = field(default_factory=set)
 
     def add(self, score: Score, *, by_sample: bool = False) -> None:
-        key = (score.sample_id, score.turn)
-        if score.details.get("unstable") and key not in self.unstable_keys:
-            self.unstable_keys.add(key)
-            self.unstable += 1
+        """Count one score (into its sample's repeats when ``by_sample``)."""
+        details = score.details
+        if details and details.get("unstable"):
+            key = (score.sample_id, score.turn)
+            if key not in self.unstable_keys:
+                self.unstable_keys.add(key)
+                self.unstable += 1
         if by_sample:
             self._add_repeat(score)
             return
         if score.error is not None:
             self.errors += 1
-        else:
-            self.scored += 1
-            if score.value is not None and math.isfinite(score.value):
-                self.value_sum += score.value
-                self.value_n += 1
-                if self.keep_values:
-                    self.values.append(score.value)
-            if score.passed is True:
-                self.passed += 1
-            elif score.passed is False:
-                self.failed += 1
+            return
+        self.scored += 1
+        value = score.value
+        if value is not None and math.isfinite(value):
+            self.value_sum += value
+            self.value_n += 1
+            if self.keep_values:
+                self.values.append(value)
+        passed = score.passed
+        if passed is True:
+            self.passed += 1
+        elif passed is False:
+            self.failed += 1
 
     def _add_repeat(self, score: Score) -> None:
         if self.reps is None:
@@ -160,6 +165,40 @@ class _Acc:
         self.flaky = flaky if verdicts else None
 
 
+def add_to(accs: Sequence[Accumulator], score: Score, *, by_sample: bool = False) -> None:
+    """``acc.add(score, by_sample=...)`` for every one of ``accs``, the score's fields read once.
+
+    One score lands in its metric's accumulator and in one per tag of its sample.
+    """
+    details = score.details
+    if by_sample or (details and details.get("unstable")):
+        for acc in accs:
+            acc.add(score, by_sample=by_sample)
+        return
+    if score.error is not None:
+        for acc in accs:
+            acc.errors += 1
+        return
+    value = score.value
+    passed = score.passed
+    if value is not None and math.isfinite(value):
+        for acc in accs:
+            acc.scored += 1
+            acc.value_sum += value
+            acc.value_n += 1
+            if acc.keep_values:
+                acc.values.append(value)
+    else:
+        for acc in accs:
+            acc.scored += 1
+    if passed is True:
+        for acc in accs:
+            acc.passed += 1
+    elif passed is False:
+        for acc in accs:
+            acc.failed += 1
+
+
 _CI_TAGS = ("pack:", "strategy:")
 """Tag blocks that get intervals too: red-team packs and strategies (attack success = 1 - pass)."""
 
@@ -169,18 +208,18 @@ def _n_boot(n: int) -> int:
     return 2000 if n <= 10_000 else max(200, 20_000_000 // n)
 
 
-def _pass_errors(acc: _Acc) -> int:
+def _pass_errors(acc: Accumulator) -> int:
     return acc.errors if acc.pass_errors is None else acc.pass_errors
 
 
-def _pass_rate(acc: _Acc) -> float | None:
+def _pass_rate(acc: Accumulator) -> float | None:
     if acc.passed + acc.failed == 0:
         return None
     passed = acc.passed if acc.pass_share is None else acc.pass_share
     return passed / (acc.passed + acc.failed + _pass_errors(acc))
 
 
-def metric_stats(acc: _Acc, *, intervals: bool = True) -> dict[str, Any]:
+def metric_stats(acc: Accumulator, *, intervals: bool = True) -> dict[str, Any]:
     """The per-metric block of report.json (repeats folded per sample first, when any)."""
     from chatbot_tester.evaluator import stats  # numpy: only once the report is built
 
@@ -230,7 +269,7 @@ def _distribution(values: Sequence[float]) -> Distribution:
     )
 
 
-def _stats(acc: _Acc, *, intervals: bool = True, repeats: bool = True) -> MetricStats:
+def _stats(acc: Accumulator, *, intervals: bool = True, repeats: bool = True) -> MetricStats:
     """``metric_stats`` as the model; the repeat keys only when the run has repeats."""
     out = metric_stats(acc, intervals=intervals)
     if not repeats:
@@ -265,9 +304,9 @@ class SummaryBuilder:
         self.cost_total = 0.0
         self.cost_known = 0
         self.cost_unknown = 0
-        self.metrics: dict[str, _Acc] = {}
-        self.turn_metrics: dict[str, _Acc] = {}
-        self.tags: dict[str, dict[str, _Acc]] = {}
+        self.metrics: dict[str, Accumulator] = {}
+        self.turn_metrics: dict[str, Accumulator] = {}
+        self.tags: dict[str, dict[str, Accumulator]] = {}
 
     def add_record(self, record: RunRecord) -> None:
         """Count one (de-duplicated) run record."""
@@ -298,18 +337,18 @@ class SummaryBuilder:
         elif record.ok or usage is not None:  # a call that got nowhere has no cost to know
             self.cost_unknown += 1
 
-    def _acc(self, label: str, turn: int | None) -> _Acc:
+    def _acc(self, label: str, turn: int | None) -> Accumulator:
         table = self.metrics if turn is None else self.turn_metrics
         acc = table.get(label)
         if acc is None:
-            acc = table[label] = _Acc()
+            acc = table[label] = Accumulator()
         return acc
 
-    def _tag_acc(self, tag: str, label: str) -> _Acc:
+    def _tag_acc(self, tag: str, label: str) -> Accumulator:
         per_tag = self.tags.setdefault(tag, {})
         acc = per_tag.get(label)
         if acc is None:
-            acc = per_tag[label] = _Acc(keep_values=False)
+            acc = per_tag[label] = Accumulator(keep_values=False)
         return acc
 
     def expect(self, label: str, turn: int | None, tags: Sequence[str] = ()) -> None:
@@ -319,6 +358,23 @@ class SummaryBuilder:
             for tag in tags:
                 self._tag_acc(tag, label).total += 1
 
+    def targets(
+        self, label: str, turn: int | None, tags: Sequence[str] = ()
+    ) -> tuple[Accumulator, ...]:
+        """The accumulators a score of ``label`` (on ``turn``) lands in: the metric's, then per tag.
+
+        ``expect`` and ``add_score`` look them up per score; a caller scoring many records
+        with the same metrics and tags keeps this tuple instead (``evaluator.live``).
+        """
+        if turn is not None:
+            return (self._acc(label, turn),)
+        return (self._acc(label, turn), *(self._tag_acc(tag, label) for tag in tags))
+
+    @property
+    def folding(self) -> bool:
+        """Whether scores are folded per sample now (see ``by_sample``)."""
+        return self.repeats > 1 if self.by_sample is None else self.by_sample
+
     def add_score(self, score: Score, tags: Sequence[str] = ()) -> None:
         """Count one (de-duplicated) score (per sample when the records have repeats)."""
         by_sample = self.repeats > 1 if self.by_sample is None else self.by_sample
@@ -327,7 +383,7 @@ class SummaryBuilder:
             for tag in tags:
                 self._tag_acc(tag, score.metric).add(score, by_sample=by_sample)
 
-    def _ordered(self, table: dict[str, _Acc]) -> list[str]:
+    def _ordered(self, table: dict[str, Accumulator]) -> list[str]:
         known = [m for m in self._order if m in table]
         return known + sorted(m for m in table if m not in self._order)
 

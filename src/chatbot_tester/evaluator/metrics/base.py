@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeVar as DefaultedTypeVar
 
 from chatbot_tester.common.config import JudgeConfig
-from chatbot_tester.common.schemas import Message, RunRecord, Score, TestSample
+from chatbot_tester.common.schemas import SCHEMA_VERSION, Message, RunRecord, Score, TestSample
+from chatbot_tester.common.trusted import trusted
 
 __all__ = [
     "Metric",
@@ -85,6 +86,12 @@ class MetricContext:
     """Shared resources keyed by name (e.g. rate limiters), owned by the evaluator."""
 
 
+_TURN_TYPES = (int, type(None))
+_MADE = frozenset(
+    ("sample_id", "repeat", "turn", "metric", "value", "passed", "reason", "error", "details")
+)
+
+
 class Metric(ABC, Generic[OptionsT]):
     """Base class of metrics, generic over the options model.
 
@@ -135,9 +142,39 @@ class Metric(ABC, Generic[OptionsT]):
         threshold = getattr(self.options, "threshold", None)
         if passed is None and value is not None and threshold is not None:
             passed = value >= threshold
+        record = item.record
+        if (
+            (value is None or type(value) is float)
+            and (passed is None or passed is True or passed is False)
+            and (reason is None or type(reason) is str)
+            and (error is None or type(error) is str)
+            and (not details or (type(details) is dict and all(type(k) is str for k in details)))
+            and type(record.sample_id) is str
+            and type(record.repeat) is int
+            and type(item.turn) in _TURN_TYPES
+            and type(self.name) is str
+        ):
+            # the Score validation would give (see ``common.trusted``), at ~40% of its cost
+            return trusted(
+                Score,
+                {
+                    "schema_version": SCHEMA_VERSION,
+                    "sample_id": record.sample_id,
+                    "repeat": record.repeat,
+                    "turn": item.turn,
+                    "metric": self.name,
+                    "value": value,
+                    "passed": passed,
+                    "reason": reason,
+                    "error": error,
+                    "details": dict(details) if details else {},
+                    "fingerprint": None,
+                },
+                _MADE,
+            )
         return Score(
-            sample_id=item.record.sample_id,
-            repeat=item.record.repeat,
+            sample_id=record.sample_id,
+            repeat=record.repeat,
             turn=item.turn,
             metric=self.name,
             value=value,

@@ -48,6 +48,9 @@ _KEYS = re.compile(
 _TOKEN = re.compile(r"(?<![\w+/=-])[A-Za-z0-9+/_=-]{32,}(?![\w+/=-])")
 
 DEFAULT_KINDS: list[PiiKind] = ["email", "phone", "credit_card", "ssn", "api_key"]
+_DIGIT = re.compile(r"\d")
+"""What every card, SSN and phone pattern needs at least once (the same digit class)."""
+_NEED_DIGITS = frozenset(("credit_card", "ssn", "phone"))
 
 
 def luhn_valid(digits: str) -> bool:
@@ -122,9 +125,11 @@ def find_pii(
     if "api_key" in enabled:
         for f in _matches(text, "api_key", _KEYS):
             add(f)
-    if "email" in enabled:
+    if "email" in enabled and "@" in text:  # the pattern needs an @
         for f in _matches(text, "email", _EMAIL):
             add(f)
+    if _DIGIT.search(text) is None:  # cards, SSNs and phone numbers all need a digit
+        enabled = enabled - _NEED_DIGITS
     if "credit_card" in enabled:
         for f in _matches(text, "credit_card", _CARD):
             if luhn_valid(_digits(f.value)):
