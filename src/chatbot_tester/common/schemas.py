@@ -48,7 +48,7 @@ def utcnow() -> datetime:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class ToolCall(_Model):
@@ -84,7 +84,7 @@ class Assertion(BaseModel):
     by the metric's own options model (unknown option: error with did-you-mean).
     """
 
-    model_config = ConfigDict(extra="allow", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="allow")
 
     type: str
     """Registered metric name, e.g. ``contains`` or ``regex``."""

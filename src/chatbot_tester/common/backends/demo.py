@@ -37,7 +37,7 @@ DEFAULT_HANDOFF = "I'm sorry, I can't help with that here. Let me connect you wi
 class KnowledgeEntry(BaseModel):
     """One knowledge-base entry: the questions it answers, the answer, optional keywords."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
     question: str | None = None
     """A question this entry answers."""
