@@ -6,15 +6,19 @@ the quickstart pipeline cut to one CSV row, demo backend at 0 ms, all four repor
 
 With ``--ab PATH`` the same commands also run with ``PYTHONPATH=PATH`` (another source tree,
 e.g. an unpacked ``git archive main``), interleaved with this tree's runs (A, B, A, B, ...) so
-that load changes on a shared machine hit both alike, and the ratios B / A are printed.
+that load changes on a shared machine hit both alike, and the CPU ratio this / other is printed.
 
-Usage: python bench/startup.py [--runs 20] [--ab /tmp/base/src] [--only run]
+``--callgrind`` runs each command once per tree under valgrind's callgrind instead and prints
+the instructions executed: exact and independent of the machine's load (about 50x slower).
+
+Usage: python bench/startup.py [--runs 20] [--ab /tmp/base/src] [--only run] [--callgrind]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -58,6 +62,26 @@ def _measure(args: list[str], pythonpath: str, cwd: Path) -> tuple[float, float]
     return wall, usage.ru_utime + usage.ru_stime
 
 
+def _instructions(args: list[str], pythonpath: str, cwd: Path) -> int:
+    """Instructions executed by one ``python -m chatbot_tester ARGS`` under callgrind."""
+    env = dict(os.environ, PYTHONPATH=pythonpath)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable]
+    out = subprocess.run(
+        [*cmd, "-m", "chatbot_tester", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
+    found = re.search(r"Collected : (\d+)", out.stderr)
+    if found is None:
+        raise SystemExit(f"no instruction count from callgrind: {out.stderr[-500:]}")
+    return int(found.group(1))
+
+
 def _base_seconds(runs: int) -> float:
     times = []
     for _ in range(runs):
@@ -72,6 +96,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--ab", default="", help="another source tree to compare with")
     parser.add_argument("--only", default="", help="comma-separated subset: help,version,run")
+    parser.add_argument("--callgrind", action="store_true", help="count instructions instead")
     args = parser.parse_args()
     trees = {"this": str(ROOT / "src")}
     if args.ab:
@@ -85,6 +110,13 @@ def main() -> None:
         for cmd in commands.values():  # warm-up: bytecode caches, dataset, OS caches
             for path in trees.values():
                 _measure(cmd, path, folder)
+        if args.callgrind:
+            for name, cmd in commands.items():
+                counts = {tree: _instructions(cmd, path, folder) for tree, path in trees.items()}
+                line = "  ".join(f"{tree} {n / 1e6:8.1f} M" for tree, n in counts.items())
+                ratio = f"  this/ab {counts['this'] / counts['ab']:.3f}" if args.ab else ""
+                print(f"{name:<10} instructions: {line}{ratio}")
+            return
         samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for i in range(args.runs):
             order = list(trees.items()) if i % 2 == 0 else list(reversed(trees.items()))
@@ -95,16 +127,17 @@ def main() -> None:
     print(f"python -c pass: {base * 1000:.1f} ms wall; medians of {args.runs} runs")
     print(f"{'command':<10} {'tree':<5} {'wall ms':>8} {'CPU ms':>8} {'CPU min':>8} {'CPU x':>6}")
     for name in commands:
-        ref = None
+        cpus = {tree: [c for _, c in samples[(name, tree)]] for tree in trees}
         for tree in trees:
             walls = [w for w, _ in samples[(name, tree)]]
-            cpus = [c for _, c in samples[(name, tree)]]
-            cpu = statistics.median(cpus)
-            ratio = "" if ref is None else f"{cpu / ref:6.2f}"
-            ref = cpu if ref is None else ref
+            cpu = statistics.median(cpus[tree])
+            # CPU x: this tree's median CPU / the other tree's (below 1: this tree is cheaper)
+            ratio = (
+                f"{cpu / statistics.median(cpus['ab']):6.2f}" if tree == "this" and args.ab else ""
+            )
             print(
                 f"{name:<10} {tree:<5} {statistics.median(walls) * 1000:8.1f} "
-                f"{cpu * 1000:8.1f} {min(cpus) * 1000:8.1f} {ratio:>6}"
+                f"{cpu * 1000:8.1f} {min(cpus[tree]) * 1000:8.1f} {ratio:>6}"
             )
 
 
