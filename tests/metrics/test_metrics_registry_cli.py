@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from ct_metric_kit import create
 
 from chatbot_tester.cli.metrics import command
+from chatbot_tester.common.field_docs import documented
 from chatbot_tester.errors import ConfigError, PluginError
 from chatbot_tester.evaluator.metrics import metric_registry
 from chatbot_tester.evaluator.metrics.builtins import BUILTIN_METRICS
@@ -47,7 +48,7 @@ def test_every_builtin_loads_with_description_and_documented_options() -> None:
             continue  # written by the judge module
         cls = metric_registry.get(name)
         assert cls.description and "\n" not in cls.description, name
-        for field, info in cls.Options.model_fields.items():
+        for field, info in documented(cls.Options).model_fields.items():
             assert info.description, f"{name}.{field} has no docstring"
 
 

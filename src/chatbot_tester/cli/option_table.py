@@ -29,8 +29,10 @@ def describe_options(model: type[BaseModel]) -> list[dict[str, Any]]:
     """Name (the YAML key), type, required, JSON-safe default and description of each option."""
     from pydantic_core import PydanticUndefined
 
+    from chatbot_tester.common.field_docs import documented
+
     options = []
-    for field, info in model.model_fields.items():
+    for field, info in documented(model).model_fields.items():
         default = info.get_default(call_default_factory=True)
         if default is PydanticUndefined:
             default = None

@@ -235,7 +235,7 @@ class VariantConfig(_Model):
 class MetricSpec(BaseModel):
     """One metric: ``type`` plus the metric's own options (validated by the metric)."""
 
-    model_config = ConfigDict(extra="allow", use_attribute_docstrings=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
     type: str
     """Registered metric name (see `chatbot-tester metrics`)."""

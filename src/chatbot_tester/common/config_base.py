@@ -145,9 +145,9 @@ Float = Annotated[float, BeforeValidator(_not_bool)]
 
 
 class ConfigModel(BaseModel):
-    """Base of every config model: unknown keys are errors, field docstrings are kept."""
+    """Base of every config model: unknown keys are errors (field docstrings: ``common.field_docs``)."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class BackendSpec(ConfigModel):

@@ -35,6 +35,7 @@ from chatbot_tester.common.config import (
 )
 from chatbot_tester.common.config_generator import Persona, PerturbationsConfig
 from chatbot_tester.common.config_simulation import SimulatedUserConfig
+from chatbot_tester.common.field_docs import documented
 
 __all__ = ["MARK_END", "MARK_START", "render_reference", "replace_in"]
 
@@ -102,7 +103,7 @@ def render_reference() -> str:
         out.append(f"#### `{title}`\n")
         out.append("| key | type | default | meaning |")
         out.append("|---|---|---|---|")
-        for name, info in model.model_fields.items():
+        for name, info in documented(model).model_fields.items():
             desc = (info.description or "").replace("|", "\\|").replace("\n", " ")
             typ = _type_name(info.annotation).replace("|", "\\|")
             out.append(f"| `{name}` | {typ} | {_default(info)} | {desc} |")

@@ -24,6 +24,7 @@ from typing import Any
 from pydantic.json_schema import GenerateJsonSchema
 
 from chatbot_tester.common.config import PipelineConfig
+from chatbot_tester.common.field_docs import documented
 
 __all__ = ["SCHEMA_COMMENT", "SCHEMA_DIALECT", "KnownNames", "pipeline_schema", "render_schema"]
 
@@ -82,7 +83,7 @@ def _offer(prop: dict[str, Any], names: Sequence[str]) -> None:
 def pipeline_schema(names: KnownNames | None = None) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of ``pipeline.yaml``."""
     names = names or KnownNames()
-    raw = PipelineConfig.model_json_schema(schema_generator=_Generator)
+    raw = documented(PipelineConfig).model_json_schema(schema_generator=_Generator)
     schema = _tidy(raw)
     defs = schema["$defs"]
     # GeneratorConfig's validator: a file, an LLM, documents or red-team packs (any mix).

@@ -48,11 +48,13 @@ def utcnow() -> datetime:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class ToolCall(_Model):
     """A function/tool call requested by the model."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: str | None = None
     """Provider-assigned call id, when the API gives one."""
@@ -84,7 +86,7 @@ class Assertion(BaseModel):
     by the metric's own options model (unknown option: error with did-you-mean).
     """
 
-    model_config = ConfigDict(extra="allow", use_attribute_docstrings=True)
+    model_config = ConfigDict(defer_build=True, extra="allow")
 
     type: str
     """Registered metric name, e.g. ``contains`` or ``regex``."""
@@ -98,6 +100,8 @@ class Assertion(BaseModel):
 class Turn(_Model):
     """One user turn of a scripted multi-turn conversation."""
 
+    model_config = ConfigDict(defer_build=True)
+
     user: str
     """What the user says in this turn."""
     expected: str | list[str] | None = None
@@ -108,6 +112,8 @@ class Turn(_Model):
 
 class Scenario(_Model):
     """A conversation to simulate: a user played by a model pursues ``goal`` with the bot."""
+
+    model_config = ConfigDict(defer_build=True)
 
     goal: str = Field(min_length=1)
     """What the simulated user wants to get done."""
@@ -281,12 +287,16 @@ class ChatResponse(_Model):
 class TextDelta(_Model):
     """A piece of streamed text; ``ChatBackend.stream`` yields these and then a ChatResponse."""
 
+    model_config = ConfigDict(defer_build=True)
+
     text: str
     """The new text."""
 
 
 class ErrorInfo(_Model):
     """A structured, recorded failure."""
+
+    model_config = ConfigDict(defer_build=True)
 
     kind: ErrorKind
     """Class of failure (timeout, rate_limited, http, connection, bad_response, auth, ...)."""
@@ -298,6 +308,8 @@ class ErrorInfo(_Model):
 
 class TurnRecord(_Model):
     """The outcome of one turn of a multi-turn sample."""
+
+    model_config = ConfigDict(defer_build=True)
 
     index: int
     """Zero-based turn index."""
@@ -315,6 +327,8 @@ class TurnRecord(_Model):
 
 class ConversationOutcome(_Model):
     """The end of a simulated conversation."""
+
+    model_config = ConfigDict(defer_build=True)
 
     stop_reason: Literal["goal", "gave_up", "stop_phrase", "max_turns", "error"]
     """Why it ended: the user said the goal was met, gave up, the bot said a stop phrase, the

@@ -15,7 +15,7 @@ __all__ = ["FlippedSample", "GroupComparison", "VariantSide"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class VariantSide(_Model):

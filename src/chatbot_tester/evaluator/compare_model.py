@@ -32,7 +32,7 @@ Direction = Literal["higher", "lower"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class RunSide(_Model):

@@ -33,7 +33,7 @@ REPORT_SCHEMA_VERSION = SCHEMA_VERSION
 
 
 class _Part(BaseModel):
-    model_config = ConfigDict(extra="allow", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="allow")
 
 
 class Totals(_Part):
@@ -207,7 +207,7 @@ class Decision(_Part):
 class EvalReport(BaseModel):
     """The summary of one evaluation: what ``report.json`` holds."""
 
-    model_config = ConfigDict(extra="allow", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="allow")
 
     schema_version: int = REPORT_SCHEMA_VERSION
     """Version of this layout."""

@@ -32,7 +32,7 @@ __all__ = [
 class DroppedItem(BaseModel):
     """One planned sample that is not in the dataset."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
     slot: int
     """Slot number (0-based, in plan order)."""
@@ -55,7 +55,7 @@ class DroppedItem(BaseModel):
 class DocumentsReport(BaseModel):
     """Counts and drops of one ``generator.documents`` step."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
     requested: int
     """Samples planned (``count``)."""

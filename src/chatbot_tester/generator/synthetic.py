@@ -64,7 +64,7 @@ _KNOWN = {"id", "input", "expected", "tags", "context", "metadata", "assertions"
 class SyntheticItemError(BaseModel):
     """One item (or batch) the model got wrong after every attempt."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
     batch: int
     """Batch number (0-based)."""
@@ -85,7 +85,7 @@ _PRICES = PriceTable()
 class SyntheticReport(BaseModel):
     """Counts and per-item errors of one synthetic generation; written next to the dataset."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
     requested: int
     """Samples asked for (``count``)."""

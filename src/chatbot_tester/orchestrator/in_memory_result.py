@@ -42,7 +42,7 @@ def _text(value: Any) -> str:
 class SampleResult(BaseModel):
     """One sample (or one repeat of it): its run record and every score it got."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
     sample: TestSample
     """The sample as evaluated."""
@@ -115,7 +115,7 @@ class SampleResult(BaseModel):
 class EvaluationResult(BaseModel):
     """The outcome of ``evaluate``: per-sample results, the summary report and its decision."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
     samples: list[SampleResult]
     """One entry per (sample, repeat), in the order the samples were given."""

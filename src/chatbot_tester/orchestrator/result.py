@@ -17,7 +17,7 @@ __all__ = ["PipelineResult", "StageEvaluation"]
 class StageEvaluation(BaseModel):
     """What ``evaluate_stage`` returns: the report (with its decision) and the files written."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
     report: EvalReport
     """The evaluation summary; ``report.decision`` is the run's verdict."""
@@ -30,7 +30,7 @@ class StageEvaluation(BaseModel):
 class PipelineResult(BaseModel):
     """Outcome of ``run_pipeline``: where everything is and whether the run passed."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
     run_id: str
     """The run's id."""

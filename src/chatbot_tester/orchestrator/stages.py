@@ -154,7 +154,7 @@ class EvaluateJob(BaseModel):
     evaluation with this and hand it to ``evaluate_job``.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     dataset: Path
     """dataset.jsonl to score against."""

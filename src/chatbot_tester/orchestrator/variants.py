@@ -33,7 +33,7 @@ GROUPS_DIR = "groups"
 class VariantsResult(BaseModel):
     """Outcome of a pipeline with variants: each variant's run and the group comparison."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
     group: str
     """The group id (also recorded in every variant's manifest)."""

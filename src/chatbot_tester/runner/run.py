@@ -78,7 +78,7 @@ _HINTS = {
 class RunSummary(BaseModel):
     """How a run went; counts cover every record in the results file (resumes included)."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
     status: RunStatusName
     """completed, aborted or budget_exhausted (interrupted runs re-raise the cancellation)."""

@@ -81,7 +81,7 @@ def _normalised_send(send: _SendFn) -> Callable[[Any, ChatRequest | str], Any]:
 class BackendOptions(BaseModel):
     """Base of every backend's options model: unknown options are errors."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
 
 OptionsT = DefaultedTypeVar(

@@ -37,7 +37,7 @@ DEFAULT_HANDOFF = "I'm sorry, I can't help with that here. Let me connect you wi
 class KnowledgeEntry(BaseModel):
     """One knowledge-base entry: the questions it answers, the answer, optional keywords."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
     question: str | None = None
     """A question this entry answers."""
@@ -85,7 +85,8 @@ def load_knowledge_base(path: Path) -> list[KnowledgeEntry]:
             f"demo.knowledge_base: cannot read {path}: {exc.strerror}", file=path
         ) from None
     try:
-        data: Any = yaml.safe_load(text)
+        # libyaml's parser when PyYAML has it: the same data, ~15x less CPU than pure Python.
+        data: Any = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

@@ -40,7 +40,7 @@ Vector = list[float]
 class EmbeddingOptions(BaseModel):
     """Base of every embedding backend's options: unknown options are errors."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 OptionsT = DefaultedTypeVar(

@@ -33,7 +33,7 @@ __all__ = [
 class MetricOptions(BaseModel):
     """Base of every metric's options: unknown options are errors."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
+    model_config = ConfigDict(defer_build=True, extra="forbid", allow_inf_nan=False)
 
     threshold: float | None = Field(default=None)
     """Pass when the value reaches this (metrics with a natural pass/fail ignore it unless set)."""

@@ -9,6 +9,8 @@ phrasings; replace them (``refusal_patterns``) or extend them (``extra_refusal_p
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -63,12 +65,14 @@ def _normalise(text: str) -> str:
     return text.replace("\u2019", "'").replace("\u2018", "'").replace("\u02bc", "'")
 
 
-def _compile(patterns: list[str]) -> list[re.Pattern[str]]:
-    return [re.compile(p, re.IGNORECASE) for p in patterns]
+@lru_cache(maxsize=64)
+def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    """The patterns compiled once per process, on first use (~10 ms for the defaults)."""
+    return tuple(re.compile(p, re.IGNORECASE) for p in patterns)
 
 
 def classify_reply(
-    text: str, refusal: list[re.Pattern[str]], handoff: list[re.Pattern[str]]
+    text: str, refusal: Sequence[re.Pattern[str]], handoff: Sequence[re.Pattern[str]]
 ) -> tuple[Reply, str | None]:
     """``(class, matched text)``: a hand-off wins over a refusal ("I can't, but an agent can")."""
     norm = _normalise(text)
@@ -137,13 +141,14 @@ class RefusalMetric(AnswerMetric[_RefusalT]):
             refusal = []
         if options.handoff_patterns == []:
             handoff = []
-        self._refusal = _compile(refusal + options.extra_refusal_patterns)
-        self._handoff = _compile(handoff + options.extra_handoff_patterns)
+        # Compiled at the first check: a metric limited by ``only_tags`` may never need them.
+        self._refusal = tuple(refusal + options.extra_refusal_patterns)
+        self._handoff = tuple(handoff + options.extra_handoff_patterns)
 
     def check(self, item: MetricInput, output: str) -> Score:
         """Classify the answer and compare with ``expect``."""
         opts = self.options
-        kind, matched = classify_reply(output, self._refusal, self._handoff)
+        kind, matched = classify_reply(output, _compiled(self._refusal), _compiled(self._handoff))
         ok = kind == opts.expect
         reason = f"detected {kind}" + (f" ('{matched}')" if matched else "")
         if not ok:
