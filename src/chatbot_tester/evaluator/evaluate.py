@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chatbot_tester.common.artifacts.jsonl import JsonlAppender
+from chatbot_tester.common.artifacts.jsonl import JsonlAppender, write_jsonl_atomic
+from chatbot_tester.common.artifacts.run_files import locate, parquet_twin
 from chatbot_tester.common.artifacts.workspace import SCORES
 from chatbot_tester.common.config import EvaluatorConfig
 from chatbot_tester.common.events import EventBus, Notice, StageFinished, StageStarted
@@ -88,9 +89,17 @@ def _scan(path: Path) -> tuple[int | None, bool]:
     """Lines of ``path`` (records, for progress) and whether any record may be a repeat.
 
     A cheap byte scan, so that scores can be folded per sample as they come; a false alarm
-    changes nothing in the figures.
+    changes nothing in the figures. Parquet results (an archived run): the footer's row count
+    and the ``repeat`` column.
     """
-    lines, repeats, tail = 0, False, b""
+    found = locate(path)
+    if found is None:
+        return None, False
+    if found.suffix == ".parquet":
+        from chatbot_tester.common.artifacts.columnar import scan
+
+        return scan(found)
+    path, lines, repeats, tail = found, 0, False, b""
     try:
         with path.open("rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -100,6 +109,16 @@ def _scan(path: Path) -> tuple[int | None, bool]:
     except OSError:
         return None, False
     return lines, repeats
+
+
+def _restore_scores(path: Path) -> None:
+    """An archived run's ``scores.parquet`` back as ``scores.jsonl`` (so scores are reused)."""
+    twin = parquet_twin(path)
+    if not path.exists() and twin.is_file():
+        from chatbot_tester.common.artifacts.columnar import read_records
+        from chatbot_tester.common.schemas import Score
+
+        write_jsonl_atomic(path, read_records(twin, Score))
 
 
 class EvaluationSession:
@@ -174,6 +193,8 @@ class EvaluationSession:
                 )
             )
             self.dataset = self._stack.enter_context(index)
+            if self.resume:
+                _restore_scores(self.scores_path)
             self.ledger = ScoreLedger(self.scores_path, resume=self.resume)
             self._stack.callback(self.ledger.close)
             self.summary = SummaryBuilder(metric_set.labels)

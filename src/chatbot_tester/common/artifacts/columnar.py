@@ -9,7 +9,9 @@ floats and booleans keep their type; timestamps are ISO 8601 strings (as in the 
 nested fields (``response``, ``turns``, ``conversation``, ``error``, ``usage``, ``details``)
 are JSON strings, so the schema is fixed whatever the backend returns. Files are written in
 row groups (bounded memory) to a temporary file renamed into place. ``read_records`` reads
-either format back as models.
+either format back as models, ``iter_rows``/``row_at`` as plain dicts (the viewer), one row
+group at a time; ``scan`` counts rows and repeats from the footer and one column. A run may
+keep only the Parquet files (an archive): ``run_files`` picks whichever is there.
 """
 
 from __future__ import annotations
@@ -26,7 +28,15 @@ from pydantic import BaseModel
 from chatbot_tester.common.artifacts.jsonl import iter_jsonl
 from chatbot_tester.errors import ConfigError
 
-__all__ = ["INSTALL_HINT", "check_pyarrow", "read_records", "write_columnar"]
+__all__ = [
+    "INSTALL_HINT",
+    "check_pyarrow",
+    "iter_rows",
+    "read_records",
+    "row_at",
+    "scan",
+    "write_columnar",
+]
 
 INSTALL_HINT = "columnar results need pyarrow: pip install 'chatbot-tester[parquet]'"
 ROW_GROUP = 1000
@@ -73,11 +83,16 @@ def _row(obj: BaseModel, kinds: dict[str, str]) -> dict[str, Any]:
 
 
 def write_columnar(source: Path, target: Path, model: type[BaseModel]) -> int:
-    """Mirror the JSONL ``source`` into the Parquet ``target`` atomically; the row count."""
+    """Mirror ``source`` (JSONL, or Parquet: a copy) into the Parquet ``target`` atomically.
+
+    Returns the row count; ``source == target`` leaves the file as it is.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     kinds = _kinds(model)
+    if Path(source).resolve() == Path(target).resolve():
+        return int(pq.ParquetFile(target).metadata.num_rows)
     schema = pa.schema(
         [(k, pa.string() if kind == "json" else getattr(pa, kind)()) for k, kind in kinds.items()]
     )
@@ -86,7 +101,7 @@ def write_columnar(source: Path, target: Path, model: type[BaseModel]) -> int:
     try:
         with pq.ParquetWriter(tmp, schema) as writer:
             batch: list[dict[str, Any]] = []
-            for obj in iter_jsonl(source, model, skip_torn_tail=True):
+            for obj in read_records(source, model):
                 batch.append(_row(obj, kinds))
                 count += 1
                 if len(batch) >= ROW_GROUP:
@@ -101,20 +116,62 @@ def write_columnar(source: Path, target: Path, model: type[BaseModel]) -> int:
     return count
 
 
+def _decode(row: dict[str, Any], kinds: dict[str, str]) -> dict[str, Any]:
+    return {
+        k: json.loads(v) if kinds.get(k) == "json" and v is not None else v for k, v in row.items()
+    }
+
+
 def read_records(path: Path, model: type[M]) -> Iterator[M]:
     """``model`` instances from a ``.jsonl`` or ``.parquet`` file (Parquet: the extra)."""
     path = Path(path)
     if path.suffix != ".parquet":
         yield from iter_jsonl(path, model, skip_torn_tail=True)
         return
+    for _n, data in iter_rows(path, model):
+        yield model.model_validate(data)
+
+
+def _file(path: Path) -> Any:
     check_pyarrow(str(path))
     import pyarrow.parquet as pq
 
+    return pq.ParquetFile(path)
+
+
+def iter_rows(path: Path, model: type[BaseModel]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(row number, row as the JSONL line's dict) of a Parquet file, one row group at a time."""
     kinds = _kinds(model)
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=ROW_GROUP):
-        for row in batch.to_pylist():
-            data = {
-                k: json.loads(v) if kinds.get(k) == "json" and v is not None else v
-                for k, v in row.items()
-            }
-            yield model.model_validate(data)
+    n = 0
+    with _file(path) as pf:
+        for batch in pf.iter_batches(batch_size=ROW_GROUP):
+            for row in batch.to_pylist():
+                yield n, _decode(row, kinds)
+                n += 1
+
+
+def row_at(path: Path, model: type[BaseModel], n: int) -> dict[str, Any] | None:
+    """Row ``n`` of a Parquet file (reads its row group only); ``None`` past the end."""
+    with _file(path) as pf:
+        meta = pf.metadata
+        start = 0
+        for group in range(meta.num_row_groups):
+            rows = meta.row_group(group).num_rows
+            if n < start + rows:
+                table = pf.read_row_group(group).slice(n - start, 1)
+                return _decode(table.to_pylist()[0], _kinds(model))
+            start += rows
+    return None
+
+
+def scan(path: Path) -> tuple[int, bool]:
+    """Rows of a results Parquet file and whether any is a repeat (> 0), column-wise."""
+    with _file(path) as pf:
+        repeats = False
+        if "repeat" in pf.schema_arrow.names:
+            for batch in pf.iter_batches(batch_size=64 * ROW_GROUP, columns=["repeat"]):
+                column = batch.column(0).to_pylist()
+                if any(r for r in column):
+                    repeats = True
+                    break
+        return int(pf.metadata.num_rows), repeats
