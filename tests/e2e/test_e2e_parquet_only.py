@@ -42,6 +42,13 @@ def _archive(quickstart: Path, cli: Cli) -> tuple[Path, Path, str]:
     return run, twin, run.name
 
 
+def _replace(path: Path, text: str) -> None:
+    """Write ``path`` by rename, as the tool does (the run index notices the change)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def _lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()
 
@@ -150,3 +157,39 @@ def test_no_results_at_all_or_no_pyarrow_is_one_line_exit_2(
     out = cli("compare", run_id, run_id, *ws, cwd=quickstart)
     assert out.code == 2 and "scores.parquet" in out.stderr, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_runs_compact_archives_a_run_that_stays_readable_and_resumable(
+    quickstart: Path, cli: Cli
+) -> None:
+    text = (quickstart / "pipeline.yaml").read_text(encoding="utf-8")
+    (quickstart / "pipeline.yaml").write_text(text.replace("latency_ms: 40", "latency_ms: 0"))
+    assert cli("run", "pipeline.yaml", "-q", cwd=quickstart).code == 0
+    (run,) = (quickstart / "workspace" / "runs").iterdir()
+    results, scores = _lines(run / "results.jsonl"), _lines(run / "scores.jsonl")
+    assert cli("export", "latest", "-o", "before.csv", cwd=quickstart).code == 0
+
+    manifest = run / "manifest.json"
+    original = manifest.read_text(encoding="utf-8")
+    _replace(manifest, json.dumps({**json.loads(original), "status": "running"}))
+    refused = cli("runs", "compact", run.name, cwd=quickstart)
+    assert refused.code == 2 and "is running" in refused.stderr, refused.stderr
+    assert (run / "results.jsonl").is_file()
+    _replace(manifest, original)
+
+    done = cli("runs", "compact", "latest", cwd=quickstart)
+    assert done.code == 0, done.stderr
+    assert "results.parquet 43 rows" in done.stdout and f"scores.parquet {len(scores)} rows" in (
+        done.stdout
+    )
+    assert not (run / "results.jsonl").exists() and not (run / "scores.jsonl").exists()
+    assert cli("export", "latest", "-o", "after.csv", cwd=quickstart).code == 0
+    assert (quickstart / "after.csv").read_bytes() == (quickstart / "before.csv").read_bytes()
+
+    # --resume goes on from the archived records and scores: nothing is sent or scored again
+    resumed = cli("run", "pipeline.yaml", "--resume", run.name, cwd=quickstart)
+    assert resumed.code == 0, resumed.stderr
+    assert "run: started, 0 items" in resumed.stderr
+    assert "43/43 done, 0 errors, 43 cached" in resumed.stderr  # every score reused
+    assert _lines(run / "results.jsonl") == results
+    assert sorted(_lines(run / "scores.jsonl")) == sorted(scores)

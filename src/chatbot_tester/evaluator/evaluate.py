@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chatbot_tester.common.artifacts.jsonl import JsonlAppender, write_jsonl_atomic
-from chatbot_tester.common.artifacts.run_files import locate, parquet_twin
+from chatbot_tester.common.artifacts.jsonl import JsonlAppender
+from chatbot_tester.common.artifacts.run_files import locate, restore_jsonl
 from chatbot_tester.common.artifacts.workspace import SCORES
 from chatbot_tester.common.config import EvaluatorConfig
 from chatbot_tester.common.events import EventBus, Notice, StageFinished, StageStarted
-from chatbot_tester.common.schemas import RunRecord, TestSample
+from chatbot_tester.common.schemas import RunRecord, Score, TestSample
 from chatbot_tester.evaluator.gates import GateResult, check_gates
 from chatbot_tester.evaluator.metrics.base import MetricContext
 from chatbot_tester.evaluator.metrics.judge_client import judge_spend
@@ -111,16 +111,6 @@ def _scan(path: Path) -> tuple[int | None, bool]:
     return lines, repeats
 
 
-def _restore_scores(path: Path) -> None:
-    """An archived run's ``scores.parquet`` back as ``scores.jsonl`` (so scores are reused)."""
-    twin = parquet_twin(path)
-    if not path.exists() and twin.is_file():
-        from chatbot_tester.common.artifacts.columnar import read_records
-        from chatbot_tester.common.schemas import Score
-
-        write_jsonl_atomic(path, read_records(twin, Score))
-
-
 class EvaluationSession:
     """One evaluation, opened before the records exist so that they can be scored as they land.
 
@@ -193,8 +183,8 @@ class EvaluationSession:
                 )
             )
             self.dataset = self._stack.enter_context(index)
-            if self.resume:
-                _restore_scores(self.scores_path)
+            if self.resume:  # an archived run's scores.parquet: reuse its scores
+                restore_jsonl(self.scores_path, Score)
             self.ledger = ScoreLedger(self.scores_path, resume=self.resume)
             self._stack.callback(self.ledger.close)
             self.summary = SummaryBuilder(metric_set.labels)

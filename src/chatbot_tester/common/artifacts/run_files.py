@@ -6,7 +6,9 @@ written: resume, crash safety); ``evaluator.report.columnar`` adds ``results.par
 deleted to save space, or a run copied to or from an object store). Every reader of a
 finished run goes through here: ``locate`` picks the JSONL file when it is there, else its
 Parquet twin; ``iter_models`` and ``iter_rows`` stream either one (Parquet a row group at a
-time), so callers never branch on the format.
+time), so callers never branch on the format. ``restore_jsonl`` brings an archive's JSONL
+back before a stage appends to it (a resume, a re-evaluation); ``compact_run`` makes the
+archive on purpose (``chatbot-tester runs compact``).
 """
 
 from __future__ import annotations
@@ -18,15 +20,17 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel
 
-from chatbot_tester.common.artifacts.jsonl import iter_jsonl
-from chatbot_tester.errors import UsageError
+from chatbot_tester.common.artifacts.jsonl import iter_jsonl, write_jsonl_atomic
+from chatbot_tester.errors import ConfigError, UsageError
 
 __all__ = [
+    "compact_run",
     "iter_models",
     "iter_rows",
     "locate",
     "parquet_twin",
     "require",
+    "restore_jsonl",
     "row_at",
     "twins",
 ]
@@ -139,3 +143,52 @@ def row_at(path: Path, model: type[BaseModel], locator: int) -> dict[str, Any] |
     with found.open("rb") as fh:
         fh.seek(locator)
         return _load(fh.readline())
+
+
+def restore_jsonl(path: Path, model: type[BaseModel]) -> bool:
+    """Write ``path`` (a JSONL file) back from its Parquet twin when only the twin exists.
+
+    For the stages that append to the JSONL (a resumed run, an evaluation reusing scores):
+    they then go on from the archived rows instead of starting again. True when restored.
+    """
+    path = Path(path)
+    twin = parquet_twin(path)
+    if path.exists() or not twin.is_file():
+        return False
+    from chatbot_tester.common.artifacts.columnar import read_records
+
+    write_jsonl_atomic(path, read_records(twin, model))
+    return True
+
+
+def compact_run(run_dir: Path, files: dict[str, type[BaseModel]]) -> dict[str, int]:
+    """Archive a finished run as Parquet: write each ``name.parquet``, check, delete the JSONL.
+
+    ``files`` maps JSONL names (``results.jsonl``, ``scores.jsonl``) to their model. Each
+    Parquet file is written afresh from its JSONL (so it cannot be stale), then its row count
+    is checked against the JSONL's before the JSONL is deleted; a file already archived is
+    left alone. Returns the rows of each file. ``ConfigError`` if the counts differ.
+    """
+    from chatbot_tester.common.artifacts.columnar import check_pyarrow, write_columnar
+
+    check_pyarrow("runs compact")
+    import pyarrow.parquet as pq
+
+    counts: dict[str, int] = {}
+    for name, model in files.items():
+        jsonl = Path(run_dir) / name
+        twin = parquet_twin(jsonl)
+        if not jsonl.is_file():
+            if twin.is_file():
+                counts[name] = int(pq.ParquetFile(twin).metadata.num_rows)
+            continue
+        expected = sum(1 for _ in iter_jsonl(jsonl, model, skip_torn_tail=True))
+        write_columnar(jsonl, twin, model)
+        written = int(pq.ParquetFile(twin).metadata.num_rows)
+        if written != expected:
+            raise ConfigError(
+                f"{twin}: {written} rows but {jsonl.name} has {expected}; kept {jsonl.name}"
+            )
+        jsonl.unlink()
+        counts[name] = written
+    return counts
