@@ -179,3 +179,35 @@ def test_run_files_read_either_format_across_row_groups(tmp_path: Path, monkeypa
         assert "no results (results.jsonl or results.parquet)" in str(exc)
     else:
         raise AssertionError("require did not raise")
+
+
+def test_variant_group_comparison_reads_parquet_only_runs(tmp_path: Path) -> None:
+    """compare_group (variants) over archived runs: the same verdicts and flipped answers."""
+    import shutil
+
+    from chatbot_tester.evaluator.compare_group import VariantSide, compare_group
+
+    base = run_pipeline(_pipeline(tmp_path)).run_dir
+    config = _pipeline(tmp_path)
+    config["runner"]["options"] = {"prefix": "nope: "}
+    cand = run_pipeline(config).run_dir
+    arch_base, arch_cand = tmp_path / "arch" / base.name, tmp_path / "arch" / cand.name
+    for src, dst in ((base, arch_base), (cand, arch_cand)):
+        shutil.copytree(src, dst)
+        (dst / "results.jsonl").unlink()
+        (dst / "scores.jsonl").unlink()
+
+    def group(b: Path, c: Path) -> dict[str, Any]:
+        out = compare_group(
+            "g",
+            VariantSide(name="a", run_id=b.name, run_dir=str(b)),
+            [VariantSide(name="b", run_id=c.name, run_dir=str(c))],
+        ).model_dump(mode="json")
+        return json.loads(json.dumps(out).replace(str(b.parent), "RUNS"))
+
+    want, got = group(base, cand), group(arch_base, arch_cand)
+    assert got == want
+    flipped = got["flipped"]["b"]
+    assert len(flipped) == 4  # every sample but s1 (whose expected differs) fails now
+    assert all(f["variant_answer"].startswith("nope: say") for f in flipped)
+    assert all(f["baseline_answer"].startswith("say") for f in flipped)
