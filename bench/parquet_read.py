@@ -34,20 +34,23 @@ ANSWER = (
 
 def _record(i: int) -> bytes:
     usage = {"prompt_tokens": 9, "completion_tokens": 27, "total_tokens": 36}
-    return json.dumps(
-        {
-            "schema_version": 1,
-            "sample_id": f"s{i:07d}",
-            "repeat": 0,
-            "response": {"text": f"{ANSWER} #{i}", "usage": usage, "model": "demo"},
-            "latency_ms": 10.0 + i % 97,
-            "usage": usage,
-            "backend": "demo",
-            "model": "demo",
-            "started_at": "2026-12-03T14:37:02.346487Z",
-            "finished_at": "2026-12-03T14:37:02.354450Z",
-        }
-    ).encode() + b"\n"
+    return (
+        json.dumps(
+            {
+                "schema_version": 1,
+                "sample_id": f"s{i:07d}",
+                "repeat": 0,
+                "response": {"text": f"{ANSWER} #{i}", "usage": usage, "model": "demo"},
+                "latency_ms": 10.0 + i % 97,
+                "usage": usage,
+                "backend": "demo",
+                "model": "demo",
+                "started_at": "2026-12-03T14:37:02.346487Z",
+                "finished_at": "2026-12-03T14:37:02.354450Z",
+            }
+        ).encode()
+        + b"\n"
+    )
 
 
 def prepare(root: Path, n: int) -> Path:
@@ -64,10 +67,10 @@ def prepare(root: Path, n: int) -> Path:
 
 
 def child(folder: str, fmt: str, how: str) -> None:
+    import pyarrow.parquet  # noqa: F401  (its import, ~0.3 s, is not the reading)
+
     from chatbot_tester.common.artifacts import run_files
     from chatbot_tester.common.schemas import RunRecord
-
-    import pyarrow.parquet  # noqa: F401  (its import, ~0.3 s, is not the reading)
 
     base = peak_rss_mib()
     with tempfile.TemporaryDirectory() as tmp:
