@@ -141,3 +141,73 @@ def test_evaluate_run_rewrites_the_parquet_files(tmp_path: Path) -> None:
     assert list(read_records(scores, Score)) == list(
         read_records(scores.with_suffix(".jsonl"), Score)
     )
+
+
+def test_run_files_read_either_format_across_row_groups(tmp_path: Path, monkeypatch: Any) -> None:
+    """``run_files``: the JSONL when it is there, else its Parquet twin, row for row."""
+    from chatbot_tester.common.artifacts import columnar, run_files
+    from chatbot_tester.errors import UsageError
+
+    monkeypatch.setattr(columnar, "ROW_GROUP", 2)
+    config = _pipeline(tmp_path, n=5)
+    config["runner"]["repeat"] = 2
+    run = run_pipeline(config).run_dir
+    jsonl, parquet = run / "results.jsonl", run / "results.parquet"
+    assert pq.ParquetFile(parquet).metadata.num_row_groups == 5  # 10 rows
+    want_rows = list(run_files.iter_rows(jsonl, RunRecord))
+    want_models = list(run_files.iter_models(jsonl, RunRecord))
+    assert columnar.scan(parquet) == (10, True)
+    from chatbot_tester.evaluator.evaluate import _scan
+
+    assert _scan(jsonl)[0] == 10
+    jsonl.unlink()
+    assert run_files.locate(jsonl) == parquet
+    assert _scan(jsonl) == (10, True)  # row count and repeats from the Parquet file
+    assert list(run_files.iter_models(jsonl, RunRecord)) == want_models
+    got_rows = list(run_files.iter_rows(jsonl, RunRecord))
+    assert [row for _, row in got_rows] == [row for _, row in want_rows]
+    assert [n for n, _ in got_rows] == list(range(10))  # Parquet locators are row numbers
+    for n, row in got_rows:  # each read back from its own row group
+        assert run_files.row_at(jsonl, RunRecord, n) == row
+    assert run_files.row_at(jsonl, RunRecord, 10) is None
+    parquet.unlink()
+    assert run_files.locate(jsonl) is None
+    assert list(run_files.iter_models(jsonl, RunRecord)) == []
+    try:
+        run_files.require(jsonl, "results")
+    except UsageError as exc:
+        assert "no results (results.jsonl or results.parquet)" in str(exc)
+    else:
+        raise AssertionError("require did not raise")
+
+
+def test_variant_group_comparison_reads_parquet_only_runs(tmp_path: Path) -> None:
+    """compare_group (variants) over archived runs: the same verdicts and flipped answers."""
+    import shutil
+
+    from chatbot_tester.evaluator.compare_group import VariantSide, compare_group
+
+    base = run_pipeline(_pipeline(tmp_path)).run_dir
+    config = _pipeline(tmp_path)
+    config["runner"]["options"] = {"prefix": "nope: "}
+    cand = run_pipeline(config).run_dir
+    arch_base, arch_cand = tmp_path / "arch" / base.name, tmp_path / "arch" / cand.name
+    for src, dst in ((base, arch_base), (cand, arch_cand)):
+        shutil.copytree(src, dst)
+        (dst / "results.jsonl").unlink()
+        (dst / "scores.jsonl").unlink()
+
+    def group(b: Path, c: Path) -> dict[str, Any]:
+        out = compare_group(
+            "g",
+            VariantSide(name="a", run_id=b.name, run_dir=str(b)),
+            [VariantSide(name="b", run_id=c.name, run_dir=str(c))],
+        ).model_dump(mode="json")
+        return json.loads(json.dumps(out).replace(str(b.parent), "RUNS"))
+
+    want, got = group(base, cand), group(arch_base, arch_cand)
+    assert got == want
+    flipped = got["flipped"]["b"]
+    assert len(flipped) == 4  # every sample but s1 (whose expected differs) fails now
+    assert all(f["variant_answer"].startswith("nope: say") for f in flipped)
+    assert all(f["baseline_answer"].startswith("say") for f in flipped)

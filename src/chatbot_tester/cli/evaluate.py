@@ -218,9 +218,12 @@ def command(
             stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
             out_dir, resume = run_dir.path / "evaluations" / stamp, False
         baseline = _baseline(config, ws, run_dir)
-    for path, what in ((dataset, "dataset"), (results, "results")):
-        if not path.is_file():
-            raise UsageError(f"{path}: no {what} file (was the run interrupted before this stage?)")
+    if not dataset.is_file():
+        raise UsageError(f"{dataset}: no dataset file (was the run interrupted before this stage?)")
+    from chatbot_tester.common.artifacts.run_files import require
+
+    # results.jsonl, or results.parquet alone (an archived run); pyarrow's hint if needed
+    results = require(results, "results", "was the run interrupted before this stage?")
     if evaluator.report.columnar:  # before any scoring: the install hint, exit 2
         from chatbot_tester.common.artifacts.columnar import check_pyarrow
 

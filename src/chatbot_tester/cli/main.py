@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Score results (or re-score a run); write reports.",
     ),
     "compare": ("chatbot_tester.cli.compare", "Compare two runs with paired statistics."),
-    "runs": ("chatbot_tester.cli.runs", "List, show, tag and prune a workspace's runs."),
+    "runs": ("chatbot_tester.cli.runs", "List, show, tag, prune and compact a workspace's runs."),
     "view": ("chatbot_tester.cli.view", "Browse a workspace's runs in a local web app."),
     "backends": ("chatbot_tester.cli.backends", "List registered backends and their options."),
     "metrics": ("chatbot_tester.cli.metrics", "List registered metrics."),

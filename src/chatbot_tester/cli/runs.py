@@ -1,4 +1,4 @@
-"""``chatbot-tester runs``: list, show, tag, prune and find the latest runs of a workspace.
+"""``chatbot-tester runs``: list, show, tag, prune, compact and find the latest runs of a workspace.
 
 Everything reads the run index (``common.artifacts.run_index``), which refreshes itself from
 the run directories first, so the answers are never stale. The workspace is ``--workspace``
@@ -174,7 +174,7 @@ def _line(entry: RunEntry, shared: bool = False) -> str:
 
 @click.group("runs")
 def command() -> None:
-    """List, show, tag and prune the runs of a workspace (from its run index)."""
+    """List, show, tag, prune and compact the runs of a workspace (from its run index)."""
 
 
 @command.command("list")
@@ -335,3 +335,41 @@ def prune(
     click.echo(
         f"{len(doomed)} run(s) {'to delete' if dry_run else 'deleted'}, kept {len(kept)}", err=True
     )
+
+
+@command.command("compact")
+@click.argument("run")
+@_workspace_options
+def compact(
+    run: str,
+    workspace: str | None,
+    config_path: Path | None,
+    index_url: str | None,
+    storage_options: tuple[str, ...],
+) -> None:
+    """Archive a finished RUN as Parquet: results.parquet, scores.parquet, then no JSONL.
+
+    Each Parquet file is written from its JSONL and its row count checked before the JSONL
+    is deleted (extra ``parquet``). evaluate, compare, export, the viewer and ``--resume``
+    read the Parquet files afterwards. A local workspace only; a running run is refused.
+    """
+    from chatbot_tester.common.artifacts.remote_store import is_url
+    from chatbot_tester.common.artifacts.run_files import compact_run
+    from chatbot_tester.common.artifacts.workspace import RESULTS, SCORES
+    from chatbot_tester.common.schemas import RunRecord, Score
+    from chatbot_tester.errors import UsageError
+
+    with _Target(workspace, config_path, index_url, storage_options, need_ws=True) as target:
+        entry = _find(target.index, run)
+        home = target.workspace_of(entry)
+        if is_url(home.location):
+            raise UsageError(f"runs compact: {home.location} is remote; compact a local workspace")
+        if entry.status == "running":
+            raise UsageError(f"run {entry.run_id} is running: compact it once it has finished")
+        run_dir = home.open_run(entry.run_id)
+        with run_dir.lock():
+            counts = compact_run(run_dir.path, {RESULTS: RunRecord, SCORES: Score})
+    if RESULTS not in counts:
+        raise UsageError(f"{run_dir.path}: no results.jsonl or results.parquet to compact")
+    parts = ", ".join(f"{n.replace('.jsonl', '.parquet')} {c} rows" for n, c in counts.items())
+    click.echo(f"{entry.run_id}: {parts}; the JSONL files are deleted")

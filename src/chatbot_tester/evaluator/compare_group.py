@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Literal
 
 from chatbot_tester.common.artifacts.jsonl import iter_jsonl
+from chatbot_tester.common.artifacts.run_files import iter_models
 from chatbot_tester.common.artifacts.storage import atomic_write_text
+from chatbot_tester.common.artifacts.workspace import RESULTS
 from chatbot_tester.common.schemas import RunRecord, TestSample
 from chatbot_tester.evaluator.compare import compare_runs
 from chatbot_tester.evaluator.compare_group_model import (
@@ -42,10 +44,8 @@ def _question(sample: TestSample) -> str:
 def _answers(run: Path) -> dict[str, RunRecord]:
     """Sample id -> its first record (repeat 0) in the run's results."""
     out: dict[str, RunRecord] = {}
-    path = run / "results.jsonl"
-    if path.exists():
-        for record in iter_jsonl(path, RunRecord):
-            out.setdefault(record.sample_id, record)
+    for record in iter_models(run / RESULTS, RunRecord, skip_torn_tail=False):
+        out.setdefault(record.sample_id, record)
     return out
 
 

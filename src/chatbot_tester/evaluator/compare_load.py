@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from chatbot_tester.common.artifacts.jsonl import iter_jsonl
+from chatbot_tester.common.artifacts.run_files import iter_models, locate
+from chatbot_tester.common.artifacts.workspace import SCORES
 from chatbot_tester.common.schemas import Score
 from chatbot_tester.errors import ConfigError
 from chatbot_tester.evaluator.compare_model import Direction
@@ -66,13 +67,13 @@ class SampleAcc:
 
 
 def _scores(run: Path) -> Iterator[Score]:
-    path = run / "scores.jsonl"
-    if not path.is_file():
+    path = run / SCORES
+    if locate(path) is None:
         raise ConfigError(
-            f"{run}: no scores.jsonl: the run was not evaluated "
+            f"{run}: no {SCORES} (or scores.parquet): the run was not evaluated "
             "(run 'chatbot-tester evaluate' on it first)"
         )
-    return iter_jsonl(path, Score, skip_torn_tail=True)
+    return iter_models(path, Score)
 
 
 def load_scores(

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from chatbot_tester.common.artifacts.jsonl import JsonlAppender
+from chatbot_tester.common.artifacts.run_files import locate, restore_jsonl
 from chatbot_tester.common.artifacts.workspace import SCORES
 from chatbot_tester.common.config import EvaluatorConfig
 from chatbot_tester.common.events import EventBus, Notice, StageFinished, StageStarted
-from chatbot_tester.common.schemas import RunRecord, TestSample
+from chatbot_tester.common.schemas import RunRecord, Score, TestSample
 from chatbot_tester.evaluator.gates import GateResult, check_gates
 from chatbot_tester.evaluator.live import LiveScorer
 from chatbot_tester.evaluator.metrics.base import MetricContext
@@ -89,9 +90,17 @@ def _scan(path: Path) -> tuple[int | None, bool]:
     """Lines of ``path`` (records, for progress) and whether any record may be a repeat.
 
     A cheap byte scan, so that scores can be folded per sample as they come; a false alarm
-    changes nothing in the figures.
+    changes nothing in the figures. Parquet results (an archived run): the footer's row count
+    and the ``repeat`` column.
     """
-    lines, repeats, tail = 0, False, b""
+    found = locate(path)
+    if found is None:
+        return None, False
+    if found.suffix == ".parquet":
+        from chatbot_tester.common.artifacts.columnar import scan
+
+        return scan(found)
+    path, lines, repeats, tail = found, 0, False, b""
     try:
         with path.open("rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -175,6 +184,8 @@ class EvaluationSession:
                 )
             )
             self.dataset = self._stack.enter_context(index)
+            if self.resume:  # an archived run's scores.parquet: reuse its scores
+                restore_jsonl(self.scores_path, Score)
             self.ledger = ScoreLedger(self.scores_path, resume=self.resume)
             self._stack.callback(self.ledger.close)
             self.summary = SummaryBuilder(metric_set.labels)

@@ -2,7 +2,8 @@
 
 One row per record (sample and repeat): the sample's input, expected and tags, the answer,
 error, latency, tokens and cost, then three columns per metric: ``<metric>.value``,
-``<metric>.passed``, ``<metric>.reason`` (per-turn scores stay in scores.jsonl).
+``<metric>.passed``, ``<metric>.reason`` (per-turn scores stay in scores.jsonl). A run archived as Parquet
+(``results.parquet``/``scores.parquet`` without the JSONL) exports the same.
 
 Answers and inputs are untrusted: a CSV cell that a spreadsheet would run as a formula
 (starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return) is prefixed with ``'``,
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from chatbot_tester.common.artifacts.jsonl import iter_jsonl
+from chatbot_tester.common.artifacts.run_files import iter_models, require
 from chatbot_tester.common.artifacts.storage import atomic_write_bytes
 from chatbot_tester.common.artifacts.workspace import DATASET, RESULTS, SCORES
 from chatbot_tester.common.schemas import RunRecord, Score, TestSample
@@ -53,9 +55,7 @@ def _expected(sample: TestSample | None) -> str | None:
 
 def export_rows(run_dir: Path) -> tuple[list[str], list[dict[str, Any]]]:
     """The column names and rows of a run directory (``UsageError`` if it has no results)."""
-    results = run_dir / RESULTS
-    if not results.is_file():
-        raise UsageError(f"{run_dir}: no {RESULTS} to export (is this a run directory?)")
+    results = require(run_dir / RESULTS, "results to export", "is this a run directory?")
     samples = (
         {s.id: s for s in iter_jsonl(run_dir / DATASET, TestSample)}
         if (run_dir / DATASET).is_file()
@@ -63,13 +63,12 @@ def export_rows(run_dir: Path) -> tuple[list[str], list[dict[str, Any]]]:
     )
     scores: dict[tuple[str, int], dict[str, Score]] = {}
     metrics: list[str] = []
-    if (run_dir / SCORES).is_file():
-        for score in iter_jsonl(run_dir / SCORES, Score, skip_torn_tail=True):
-            if score.turn is not None:
-                continue
-            if score.metric not in metrics:
-                metrics.append(score.metric)
-            scores.setdefault((score.sample_id, score.repeat), {}).setdefault(score.metric, score)
+    for score in iter_models(run_dir / SCORES, Score):
+        if score.turn is not None:
+            continue
+        if score.metric not in metrics:
+            metrics.append(score.metric)
+        scores.setdefault((score.sample_id, score.repeat), {}).setdefault(score.metric, score)
     rows = list(_rows(results, samples, scores, metrics))
     columns = list(rows[0]) if rows else [*_BASE_COLUMNS, *_metric_columns(metrics)]
     return columns, rows
@@ -92,7 +91,7 @@ def _rows(
     metrics: list[str],
 ) -> Iterator[dict[str, Any]]:
     seen: set[tuple[str, int]] = set()
-    for record in iter_jsonl(results, RunRecord, skip_torn_tail=True):
+    for record in iter_models(results, RunRecord):
         key = (record.sample_id, record.repeat)
         if key in seen:  # first occurrence wins, as in the evaluation
             continue

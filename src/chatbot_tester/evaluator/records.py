@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from chatbot_tester.common.artifacts.jsonl import format_row_error, iter_jsonl
+from chatbot_tester.common.artifacts.jsonl import format_row_error
+from chatbot_tester.common.artifacts.run_files import iter_models
 from chatbot_tester.common.schemas import RunRecord, Score, TestSample
 from chatbot_tester.common.validation import duplicate_id_error
 from chatbot_tester.errors import DatasetError
@@ -158,27 +159,14 @@ class DatasetIndex:
         self.close()
 
 
-M = TypeVar("M", bound=BaseModel)
-
-
-def _read(path: Path, model: type[M]) -> Iterator[M]:
-    if path.suffix == ".parquet":
-        from chatbot_tester.common.artifacts.columnar import read_records
-
-        return read_records(path, model)
-    return iter_jsonl(path, model)
-
-
 def iter_unique_records(path: Path) -> Iterator[RunRecord]:
     """Run records of ``results.jsonl`` de-duplicated by (sample id, repeat), first wins.
 
-    A missing file reads as no records (a run stopped before its first answer); a
-    ``.parquet`` path (``evaluator.report.columnar``) is read with ``read_records``.
+    A missing file reads as no records (a run stopped before its first answer); without
+    ``results.jsonl`` its Parquet twin is read (``run_files``), and a ``.parquet`` path as it is.
     """
-    if not path.exists():
-        return
     seen: set[tuple[str, int]] = set()
-    for record in _read(path, RunRecord):
+    for record in iter_models(path, RunRecord, skip_torn_tail=False):
         key = (record.sample_id, record.repeat)
         if key in seen:
             continue
@@ -190,12 +178,11 @@ def iter_unique_scores(path: Path) -> Iterator[Score]:
     """Scores of ``scores.jsonl`` de-duplicated by (sample, repeat, turn, metric), first wins.
 
     After an evaluation the file holds one current score per key (``ScoreLedger.compact``
-    drops stale ones); de-duplication guards against a file edited or raced by hand.
+    drops stale ones); de-duplication guards against a file edited or raced by hand. Without
+    ``scores.jsonl`` its Parquet twin is read.
     """
-    if not path.exists():
-        return
     seen: set[ScoreKey] = set()
-    for score in _read(path, Score):
+    for score in iter_models(path, Score, skip_torn_tail=False):
         key = score_key(score)
         if key in seen:
             continue

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from chatbot_tester.common.artifacts.run_files import restore_jsonl
 from chatbot_tester.common.artifacts.storage import atomic_write_text
 from chatbot_tester.common.artifacts.workspace import (
     CONFIG_SNAPSHOT,
@@ -34,7 +35,7 @@ from chatbot_tester.common.config import PipelineConfig
 from chatbot_tester.common.events import EventBus, RunFinished, RunStarted
 from chatbot_tester.common.gitinfo import git_commit
 from chatbot_tester.common.hashing import stable_hash
-from chatbot_tester.common.schemas import Manifest, utcnow
+from chatbot_tester.common.schemas import Manifest, RunRecord, utcnow
 from chatbot_tester.common.types import RunStatus
 from chatbot_tester.common.versions import collect_versions
 from chatbot_tester.errors import ResumeError, RunAborted, sole_error
@@ -217,6 +218,8 @@ class PipelineRun:
         with run.lock():
             if resume is not None:
                 self._manifest = self._reopen(force)
+                # an archived (compacted) run goes on from its Parquet records
+                restore_jsonl(run.file(RESULTS), RunRecord)
             else:
                 self._manifest = self._create()
             self._save()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from chatbot_tester.common.artifacts.jsonl import iter_jsonl, write_jsonl_atomic
+from chatbot_tester.common.artifacts.run_files import iter_models
 from chatbot_tester.common.artifacts.workspace import RESULTS, SCORES, Workspace
 from chatbot_tester.common.registry import did_you_mean
 from chatbot_tester.common.schemas import RunRecord, Score, TestSample
@@ -62,21 +63,17 @@ class SampleSelection(BaseModel):
 def failing_ids(run_dir: Path) -> set[str]:
     """Samples of a run that errored or have a failed (or errored) score."""
     ids = errored_ids(run_dir)
-    scores = run_dir / SCORES
-    if scores.is_file():
-        for score in iter_jsonl(scores, Score, skip_torn_tail=True):
-            if score.passed is False or score.error is not None:
-                ids.add(score.sample_id)
+    for score in iter_models(run_dir / SCORES, Score):  # JSONL, or an archive's Parquet
+        if score.passed is False or score.error is not None:
+            ids.add(score.sample_id)
     return ids
 
 
 def errored_ids(run_dir: Path) -> set[str]:
     """Samples of a run whose record is an error (first record per sample and repeat, as read)."""
     last: dict[tuple[str, int], bool] = {}
-    results = run_dir / RESULTS
-    if results.is_file():
-        for record in iter_jsonl(results, RunRecord, skip_torn_tail=True):
-            last.setdefault((record.sample_id, record.repeat), record.error is not None)
+    for record in iter_models(run_dir / RESULTS, RunRecord):
+        last.setdefault((record.sample_id, record.repeat), record.error is not None)
     return {sample_id for (sample_id, _), failed in last.items() if failed}
 
 

@@ -356,7 +356,8 @@ class StageEvaluator:
         report = evaluation.report.with_decision(decision)
         paths = files.finish(report)
         files.__exit__(None, None, None)
-        if ev.report.columnar:
+        if ev.report.columnar or job.results.suffix == ".parquet":
+            # an archived run (Parquet results only) keeps its Parquet scores current too
             paths.update(_write_columnar(job.results, out))
         outcome = StageEvaluation(report=report, reports=paths)
         if comparison is not None:
@@ -379,7 +380,10 @@ class StageEvaluator:
 
 
 def _write_columnar(results: Path, out: Path) -> dict[str, Path]:
-    """``results.parquet`` and ``scores.parquet`` mirroring the JSONL (``report.columnar``)."""
+    """``results.parquet`` and ``scores.parquet`` mirroring the JSONL (``report.columnar``).
+
+    ``results`` may be a Parquet file already (it is then copied, or left as it is).
+    """
     from chatbot_tester.common.artifacts.columnar import check_pyarrow, write_columnar
     from chatbot_tester.common.schemas import RunRecord, Score
 

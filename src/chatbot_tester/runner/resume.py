@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from chatbot_tester.common.artifacts.jsonl import iter_json_objects, iter_jsonl, repair_torn_tail
+from chatbot_tester.common.artifacts.jsonl import iter_json_objects, repair_torn_tail
+from chatbot_tester.common.artifacts.run_files import iter_models
 from chatbot_tester.common.schemas import RunRecord
 
 __all__ = [
@@ -142,10 +143,10 @@ def read_records(results_path: Path) -> Iterator[RunRecord]:
     """Stream the records of a results file, de-duplicated by (sample id, repeat), first wins.
 
     A torn last line (left by a crash) is skipped; any other bad line raises ``DatasetError``
-    naming the file and line.
+    naming the file and line. Without ``results.jsonl`` its Parquet twin is read (an archive).
     """
     seen: set[tuple[str, int]] = set()
-    for record in iter_jsonl(Path(results_path), RunRecord, skip_torn_tail=True):
+    for record in iter_models(Path(results_path), RunRecord):
         key = (record.sample_id, record.repeat)
         if key in seen:
             continue

@@ -5,7 +5,9 @@ repeat) and ``scores.jsonl``. ``SampleIndex`` scans them once, in a background t
 a throw-away SQLite file (one row per record with its status, latency and the byte offsets
 of its lines), so the server's memory does not grow with the run: a page is a query, and a
 drill-down reads three lines by offset. Until the scan is done, ``page`` answers from the
-head of the files (the first page of a 1,000,000-sample run opens at once).
+head of the files (the first page of a 1,000,000-sample run opens at once). A run archived
+as Parquet (``results.parquet``/``scores.parquet`` without the JSONL) is read through
+``run_files``: its locators are row numbers, and a drill-down reads one row group.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
+
+from chatbot_tester.common.artifacts.run_files import iter_rows, row_at
+from chatbot_tester.common.artifacts.workspace import RESULTS, SCORES
+from chatbot_tester.common.schemas import RunRecord, Score
 
 __all__ = ["SampleIndex"]
 
@@ -134,10 +140,7 @@ class SampleIndex:
                 batch.clear()
         db.executemany("INSERT OR IGNORE INTO samples VALUES (?,?,?,?,?)", batch)
         batch = []
-        for off, line in _lines(self.run_dir / "scores.jsonl"):
-            data = _load(line)
-            if data is None:
-                continue
+        for off, data in iter_rows(self.run_dir / SCORES, Score):
             passed = data.get("passed")
             batch.append(
                 (
@@ -153,10 +156,7 @@ class SampleIndex:
         db.executemany("INSERT INTO scores VALUES (?,?,?,?)", batch)
         db.execute("CREATE INDEX scores_key ON scores(sid, rep)")
         batch = []
-        for n, (off, line) in enumerate(_lines(self.run_dir / "results.jsonl")):
-            data = _load(line)
-            if data is None:
-                continue
+        for n, (off, data) in enumerate(iter_rows(self.run_dir / RESULTS, RunRecord)):
             sid, rep, answer, error, latency, ttft, cost = _record_row(data)
             batch.append((n, sid, rep, off, answer, error, latency, ttft, cost))
             if len(batch) >= _BATCH:
@@ -289,10 +289,7 @@ class SampleIndex:
         """The first ``limit`` records, read straight from the files (before the index is built)."""
         rows: list[dict[str, Any]] = []
         keys: set[tuple[str, int]] = set()
-        for _off, line in _lines(self.run_dir / "results.jsonl"):
-            data = _load(line)
-            if data is None:
-                continue
+        for _off, data in iter_rows(self.run_dir / RESULTS, RunRecord):
             sid, rep, answer, error, latency, ttft, cost = _record_row(data)
             keys.add((sid, rep))
             rows.append({"id": sid, "repeat": rep, "answer": answer, "error": error,
@@ -300,22 +297,20 @@ class SampleIndex:
             if len(rows) >= limit:
                 break
         verdicts: dict[tuple[str, int], list[bool | None]] = {k: [] for k in keys}
-        for n, (_off, line) in enumerate(_lines(self.run_dir / "scores.jsonl")):
+        for n, (_off, data) in enumerate(iter_rows(self.run_dir / SCORES, Score)):
             if n >= _HEAD_SCAN_LINES:
                 break
-            data = _load(line)
-            if data is not None:
-                key = (str(data.get("sample_id")), int(data.get("repeat") or 0))
-                if key in verdicts:
-                    verdicts[key].append(data.get("passed"))
+            key = (str(data.get("sample_id")), int(data.get("repeat") or 0))
+            if key in verdicts:
+                verdicts[key].append(data.get("passed"))
         questions: dict[str, str] = {}
         wanted = {sid for sid, _ in keys}
         for n, (_off, line) in enumerate(_lines(self.run_dir / "dataset.jsonl")):
             if n >= _HEAD_SCAN_LINES or len(questions) == len(wanted):
                 break
-            data = _load(line)
-            if data is not None and data.get("id") in wanted:
-                questions[str(data["id"])] = _preview(data.get("input"))
+            sample = _load(line)
+            if sample is not None and sample.get("id") in wanted:
+                questions[str(sample["id"])] = _preview(sample.get("input"))
         for row in rows:
             row["status"] = _status(row["error"], verdicts[(row["id"], row["repeat"])])
             row["question"] = questions.get(row["id"], "")
@@ -341,8 +336,8 @@ class SampleIndex:
             return None
         return {
             "sample": self._read_at("dataset.jsonl", smp[0]) if smp else None,
-            "record": self._read_at("results.jsonl", rec[0]) if rec else None,
-            "scores": [s for s in (self._read_at("scores.jsonl", o) for o in offs) if s],
+            "record": row_at(self.run_dir / RESULTS, RunRecord, rec[0]) if rec else None,
+            "scores": [s for s in (row_at(self.run_dir / SCORES, Score, o) for o in offs) if s],
         }
 
     def _read_at(self, name: str, offset: int) -> dict[str, Any] | None:

@@ -100,7 +100,7 @@ class ViewStore:
 
     def _stamp(self, run_id: str) -> tuple[int, ...]:
         out = []
-        for name in ("results.jsonl", "scores.jsonl"):
+        for name in ("results.jsonl", "scores.jsonl", "results.parquet", "scores.parquet"):
             try:
                 st = (self.run_dir(run_id) / name).stat()
                 out += [st.st_size, st.st_mtime_ns]

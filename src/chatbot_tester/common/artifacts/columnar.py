@@ -9,7 +9,9 @@ floats and booleans keep their type; timestamps are ISO 8601 strings (as in the 
 nested fields (``response``, ``turns``, ``conversation``, ``error``, ``usage``, ``details``)
 are JSON strings, so the schema is fixed whatever the backend returns. Files are written in
 row groups (bounded memory) to a temporary file renamed into place. ``read_records`` reads
-either format back as models.
+either format back as models, ``iter_rows``/``row_at`` as plain dicts (the viewer), one row
+group at a time; ``scan`` counts rows and repeats from the footer and one column. A run may
+keep only the Parquet files (an archive): ``run_files`` picks whichever is there.
 """
 
 from __future__ import annotations
@@ -21,12 +23,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin
 
+import orjson
 from pydantic import BaseModel
 
 from chatbot_tester.common.artifacts.jsonl import iter_jsonl
 from chatbot_tester.errors import ConfigError
 
-__all__ = ["INSTALL_HINT", "check_pyarrow", "read_records", "write_columnar"]
+__all__ = [
+    "INSTALL_HINT",
+    "check_pyarrow",
+    "iter_rows",
+    "read_records",
+    "row_at",
+    "scan",
+    "write_columnar",
+]
 
 INSTALL_HINT = "columnar results need pyarrow: pip install 'chatbot-tester[parquet]'"
 ROW_GROUP = 1000
@@ -73,11 +84,16 @@ def _row(obj: BaseModel, kinds: dict[str, str]) -> dict[str, Any]:
 
 
 def write_columnar(source: Path, target: Path, model: type[BaseModel]) -> int:
-    """Mirror the JSONL ``source`` into the Parquet ``target`` atomically; the row count."""
+    """Mirror ``source`` (JSONL, or Parquet: a copy) into the Parquet ``target`` atomically.
+
+    Returns the row count; ``source == target`` leaves the file as it is.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     kinds = _kinds(model)
+    if Path(source).resolve() == Path(target).resolve():
+        return int(pq.ParquetFile(target).metadata.num_rows)
     schema = pa.schema(
         [(k, pa.string() if kind == "json" else getattr(pa, kind)()) for k, kind in kinds.items()]
     )
@@ -86,7 +102,7 @@ def write_columnar(source: Path, target: Path, model: type[BaseModel]) -> int:
     try:
         with pq.ParquetWriter(tmp, schema) as writer:
             batch: list[dict[str, Any]] = []
-            for obj in iter_jsonl(source, model, skip_torn_tail=True):
+            for obj in read_records(source, model):
                 batch.append(_row(obj, kinds))
                 count += 1
                 if len(batch) >= ROW_GROUP:
@@ -101,20 +117,76 @@ def write_columnar(source: Path, target: Path, model: type[BaseModel]) -> int:
     return count
 
 
+def _json_lines(batch: Any, kinds: dict[str, str]) -> Iterator[bytes]:
+    """Each row of a record batch as the JSON object its JSONL line held.
+
+    Column by column (``to_pylist`` per column is far cheaper than per row); the JSON columns
+    are spliced in as stored (``orjson.Fragment``), so a row costs one ``orjson.dumps``.
+    """
+    names = batch.schema.names
+    columns = []
+    for name, column in zip(names, batch.columns, strict=True):
+        values = column.to_pylist()
+        if kinds.get(name) == "json":
+            values = [None if v is None else orjson.Fragment(v) for v in values]
+        columns.append(values)
+    for row in zip(*columns, strict=True):
+        yield orjson.dumps(dict(zip(names, row, strict=True)))
+
+
+def _iter_lines(path: Path, kinds: dict[str, str]) -> Iterator[bytes]:
+    with _file(path) as pf:
+        for batch in pf.iter_batches(batch_size=ROW_GROUP):
+            yield from _json_lines(batch, kinds)
+
+
 def read_records(path: Path, model: type[M]) -> Iterator[M]:
     """``model`` instances from a ``.jsonl`` or ``.parquet`` file (Parquet: the extra)."""
     path = Path(path)
     if path.suffix != ".parquet":
         yield from iter_jsonl(path, model, skip_torn_tail=True)
         return
+    for line in _iter_lines(path, _kinds(model)):
+        yield model.model_validate_json(line)
+
+
+def _file(path: Path) -> Any:
     check_pyarrow(str(path))
     import pyarrow.parquet as pq
 
-    kinds = _kinds(model)
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=ROW_GROUP):
-        for row in batch.to_pylist():
-            data = {
-                k: json.loads(v) if kinds.get(k) == "json" and v is not None else v
-                for k, v in row.items()
-            }
-            yield model.model_validate(data)
+    return pq.ParquetFile(path)
+
+
+def iter_rows(path: Path, model: type[BaseModel]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(row number, row as the JSONL line's dict) of a Parquet file, one row group at a time."""
+    for n, line in enumerate(_iter_lines(path, _kinds(model))):
+        yield n, orjson.loads(line)
+
+
+def row_at(path: Path, model: type[BaseModel], n: int) -> dict[str, Any] | None:
+    """Row ``n`` of a Parquet file (reads its row group only); ``None`` past the end."""
+    with _file(path) as pf:
+        meta = pf.metadata
+        start = 0
+        for group in range(meta.num_row_groups):
+            rows = meta.row_group(group).num_rows
+            if n < start + rows:
+                table = pf.read_row_group(group).slice(n - start, 1).combine_chunks()
+                (batch,) = table.to_batches()
+                data: dict[str, Any] = orjson.loads(next(_json_lines(batch, _kinds(model))))
+                return data
+            start += rows
+    return None
+
+
+def scan(path: Path) -> tuple[int, bool]:
+    """Rows of a results Parquet file and whether any is a repeat (> 0), column-wise."""
+    with _file(path) as pf:
+        repeats = False
+        if "repeat" in pf.schema_arrow.names:
+            for batch in pf.iter_batches(batch_size=64 * ROW_GROUP, columns=["repeat"]):
+                column = batch.column(0).to_pylist()
+                if any(r for r in column):
+                    repeats = True
+                    break
+        return int(pf.metadata.num_rows), repeats

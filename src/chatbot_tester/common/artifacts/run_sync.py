@@ -80,6 +80,8 @@ def _local_files(run_dir: Path) -> dict[str, list[int]]:
 def download_run(store: FsspecStore, prefix: str, run_dir: Path) -> None:
     """Bring run ``prefix`` (``runs/<id>``) into ``run_dir``; parts become one results.jsonl.
 
+    A run archived as Parquet (``results.parquet``, no parts) gets no ``results.jsonl``.
+
     Files already there from an earlier download or upload are kept when unchanged, so
     opening a run twice downloads little.
     """
@@ -105,7 +107,11 @@ def download_run(store: FsspecStore, prefix: str, run_dir: Path) -> None:
         total = sum(size for _, _, size in parts)
         results = run_dir / RESULTS
         have = results.stat().st_size if results.is_file() else -1
-        if not (state.parts == len(parts) and state.offset == total == have):
+        archived = not parts and (run_dir / "results.parquet").is_file()
+        if archived:  # Parquet results only: an empty results.jsonl would hide them
+            results.unlink(missing_ok=True)
+            total = 0
+        elif not (state.parts == len(parts) and state.offset == total == have):
             with atomic_open(results) as fh:
                 for _, key, _ in parts:
                     data = store.get_bytes(key)
