@@ -225,6 +225,11 @@ def command(
         from chatbot_tester.common.artifacts.columnar import check_pyarrow
 
         check_pyarrow()
+    if evaluator.executor == "ray":  # likewise before anything is written
+        from chatbot_tester.common.ray_cluster import check_ray
+
+        check_ray("evaluator.executor")
+    evaluator = evaluator.with_ray_from(config.runner)
     from chatbot_tester.orchestrator.stages import EvaluateJob
 
     job = EvaluateJob(

@@ -207,7 +207,7 @@ def evaluate_job_for(
         dataset=run.file(DATASET),
         results=run.file(RESULTS),
         out_dir=run.path,
-        evaluator=config.evaluator,
+        evaluator=config.evaluator.with_ray_from(config.runner),
         max_error_rate=config.runner.max_error_rate,
         workspace_dir=ws.root,
         base_dir=config.base_dir,
