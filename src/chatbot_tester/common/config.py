@@ -345,7 +345,7 @@ class EvaluatorConfig(_Model):
     """Cluster settings for ``executor: ray`` (default: ``runner.ray`` when the runner uses Ray too)."""
 
     def with_ray_from(self, runner: RunnerConfig) -> EvaluatorConfig:
-        """This config with ``ray`` filled in: its own, else the runner's when it uses Ray, else defaults."""
+        """The config with ``ray`` filled in: its own, else the runner's when it uses Ray, else defaults."""
         if self.executor != "ray" or self.ray is not None:
             return self
         ray = runner.ray if runner.executor == "ray" else RayConfig()
