@@ -242,3 +242,46 @@ def test_killing_a_worker_mid_shard_loses_and_duplicates_no_score(
     assert answered <= judged < answered + 150
     m = evaluation.report.metrics["judge"]
     assert m.total == 300 and m.scored + m.errors == 300
+
+
+def test_pipeline_run_scores_on_ray(ray_address: str, tmp_path: Path) -> None:
+    from chatbot_tester.cli.main import main
+
+    samples = [{"id": f"s{i}", "input": f"q{i}", "expected": "Paris"} for i in range(30)]
+    (tmp_path / "data.jsonl").write_text("".join(orjson.dumps(s).decode() + "\n" for s in samples))
+    with FaultServer(responder=grader).run_in_thread() as server:
+        (tmp_path / "pipeline.yaml").write_text(
+            f"""
+name: ray_eval
+generator:
+  source: data.jsonl
+runner:
+  backend: echo
+evaluator:
+  metrics:
+    - {{type: llm_judge, name: judge}}
+    - {{type: exact_match}}
+  judge:
+    backend: openai
+    model: judge-model
+    options: {{base_url: "{server.base_url}", api_key: sk-judge}}
+  report: {{formats: [json]}}
+  executor: ray
+  ray: {{num_workers: 2, shard_size: 8}}
+"""
+        )
+        try:
+            code = main(
+                ["run", str(tmp_path / "pipeline.yaml"), "--workspace", str(tmp_path / "ws")]
+            )
+        except SystemExit as exc:
+            code = exc.code
+        judged = server.stats.requests
+    assert code in (0, None)
+    [run] = (tmp_path / "ws" / "runs").iterdir()
+    lines = score_lines(run / "scores.jsonl")
+    assert len(lines) == 60 and set(keyed(lines).values()) == {1}
+    assert judged == 30
+    report = orjson.loads((run / "report.json").read_bytes())
+    assert report["metrics"]["judge"]["scored"] == 30
+    assert not any((run / SCORE_SHARDS_DIR).glob("*"))
