@@ -244,15 +244,27 @@ def test_killing_a_worker_mid_shard_loses_and_duplicates_no_score(
     assert m.total == 300 and m.scored + m.errors == 300
 
 
+PLUGIN = """
+from chatbot_tester import register_metric
+
+
+@register_metric("h_ray_short")
+def short(sample, record):
+    return len(record.response.text) < 100
+"""
+
+
 def test_pipeline_run_scores_on_ray(ray_address: str, tmp_path: Path) -> None:
     from chatbot_tester.cli.main import main
 
     samples = [{"id": f"s{i}", "input": f"q{i}", "expected": "Paris"} for i in range(30)]
     (tmp_path / "data.jsonl").write_text("".join(orjson.dumps(s).decode() + "\n" for s in samples))
+    (tmp_path / "ray_plugin.py").write_text(PLUGIN)  # imported by the Ray workers too
     with FaultServer(responder=grader).run_in_thread() as server:
         (tmp_path / "pipeline.yaml").write_text(
             f"""
 name: ray_eval
+plugins: [ray_plugin.py]
 generator:
   source: data.jsonl
 runner:
@@ -261,6 +273,7 @@ evaluator:
   metrics:
     - {{type: llm_judge, name: judge}}
     - {{type: exact_match}}
+    - {{type: h_ray_short}}
   judge:
     backend: openai
     model: judge-model
@@ -280,7 +293,8 @@ evaluator:
     assert code in (0, None)
     [run] = (tmp_path / "ws" / "runs").iterdir()
     lines = score_lines(run / "scores.jsonl")
-    assert len(lines) == 60 and set(keyed(lines).values()) == {1}
+    assert len(lines) == 90 and set(keyed(lines).values()) == {1}
+    assert all(x["passed"] for x in lines if x["metric"] == "h_ray_short")
     assert judged == 30
     report = orjson.loads((run / "report.json").read_bytes())
     assert report["metrics"]["judge"]["scored"] == 30

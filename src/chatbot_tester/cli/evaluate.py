@@ -245,6 +245,7 @@ def command(
         resume=resume,
         baseline=baseline,
         formats=tuple(formats) or None,
+        plugins=tuple(config.plugins),
     )
     outcome = _evaluate(job)
     if run_dir is not None:

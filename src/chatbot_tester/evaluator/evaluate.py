@@ -131,9 +131,12 @@ class EvaluationSession:
         on_row: RowSink | None = None,
         repeats: bool = False,
         validated: bool = False,
+        plugins: tuple[str, ...] = (),
     ) -> None:
         self.dataset_path = dataset_path
         self.validated = validated
+        self.plugins = plugins
+        """The pipeline's ``plugins:``; imported by Ray workers before they build the metrics."""
         """The dataset's samples and assertions were checked by the caller already."""
         self.results_path = results_path
         self.config = config
@@ -314,6 +317,7 @@ class EvaluationSession:
             self.concurrency,
             self.out_dir / SCORE_SHARDS_DIR,
             self.bus,
+            self.plugins,
         )
         await job.run(planned, self.scorer)
         return seen

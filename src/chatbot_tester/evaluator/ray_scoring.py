@@ -125,6 +125,8 @@ class RayScoring:
     """Metric calls in flight per worker."""
     shards_dir: Path
     bus: EventBus | None = None
+    plugins: tuple[str, ...] = ()
+    """``plugins:`` the workers import (relative to the context's base dir)."""
 
     async def run(self, planned: Iterator[tuple[Pending, list[Unit]]], scorer: Scorer) -> None:
         """Score every planned unit on the cluster; each score reaches ``scorer`` once."""
@@ -212,6 +214,7 @@ class _Driver:
             base_dir=context.base_dir,
             cache=context.cache,
             concurrency=job.concurrency,
+            plugins=job.plugins,
             part=attempt.tail.path,
         )
         attempt.ref = self.task.remote(self.coordinator, spec)

@@ -32,6 +32,7 @@ from chatbot_tester.common.calls.policy import CallLimits
 from chatbot_tester.common.calls.remote_limits import LeasedConcurrency, RemoteRate
 from chatbot_tester.common.config import EvaluatorConfig, JudgeConfig
 from chatbot_tester.common.hashing import stable_hash
+from chatbot_tester.common.plugins import import_plugins
 from chatbot_tester.common.schemas import RunRecord, TestSample
 from chatbot_tester.evaluator.metrics.base import Metric, MetricContext, MetricInput
 from chatbot_tester.evaluator.metrics.judge_client import JUDGE_LIMITS_KEY, spend_counters
@@ -71,6 +72,8 @@ class ScoreShardSpec(BaseModel):
     cache: bool
     concurrency: int
     """Metric calls in flight in this worker (judges also obey their shared limits)."""
+    plugins: tuple[str, ...] = ()
+    """The pipeline's ``plugins:``, imported before the metrics are built."""
     part: Path
     """The part file this attempt writes."""
 
@@ -207,6 +210,8 @@ async def score_shard(coordinator: Any, spec: ScoreShardSpec) -> ScoreShardOutco
         extras={JUDGE_LIMITS_KEY: limits},
     )
     try:
+        if spec.plugins:
+            import_plugins(spec.plugins, spec.base_dir)
         metric_set = MetricSet(spec.config, context)
         try:
             units, unplanned = _units(metric_set, spec.items)
