@@ -228,6 +228,11 @@ def command(
         from chatbot_tester.common.artifacts.columnar import check_pyarrow
 
         check_pyarrow()
+    if evaluator.executor == "ray":  # likewise before anything is written
+        from chatbot_tester.common.ray_cluster import check_ray
+
+        check_ray("evaluator.executor")
+    evaluator = evaluator.with_ray_from(config.runner)
     from chatbot_tester.orchestrator.stages import EvaluateJob
 
     job = EvaluateJob(
@@ -243,6 +248,7 @@ def command(
         resume=resume,
         baseline=baseline,
         formats=tuple(formats) or None,
+        plugins=tuple(config.plugins),
     )
     outcome = _evaluate(job)
     if run_dir is not None:

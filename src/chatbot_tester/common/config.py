@@ -142,14 +142,14 @@ class RateLimitConfig(_Model):
 
 
 class RayConfig(_Model):
-    """Where and how wide a ``runner.executor: ray`` run goes (needs ``chatbot-tester[ray]``)."""
+    """Where and how wide an ``executor: ray`` run or evaluation goes (needs ``chatbot-tester[ray]``)."""
 
     address: str | None = None
     """An existing cluster (``ray://host:10001`` or ``auto``); unset starts a local one."""
     num_workers: Int = Field(default=2, ge=1, le=4096)
     """Shard tasks running at once (worker processes)."""
     shard_size: Int = Field(default=500, ge=1, le=1_000_000)
-    """Samples per shard (a retried shard re-sends only its samples without a record)."""
+    """Samples (records, for the evaluator) per shard; a retried shard re-sends only what still lacks a result."""
     max_shard_retries: Int = Field(default=3, ge=0, le=100)
     """Times one shard is retried after its worker died."""
 
@@ -339,6 +339,17 @@ class EvaluatorConfig(_Model):
     """Report formats."""
     cache: Bool = True
     """Cache judge verdicts in the workspace."""
+    executor: Literal["local", "ray"] = "local"
+    """Score in this process, or in shards over a Ray cluster (``ray``: scoring starts once the run is written)."""
+    ray: RayConfig | None = None
+    """Cluster settings for ``executor: ray`` (default: ``runner.ray`` when the runner uses Ray too)."""
+
+    def with_ray_from(self, runner: RunnerConfig) -> EvaluatorConfig:
+        """The config with ``ray`` filled in: its own, else the runner's when it uses Ray, else defaults."""
+        if self.executor != "ray" or self.ray is not None:
+            return self
+        ray = runner.ray if runner.executor == "ray" else RayConfig()
+        return self.model_copy(update={"ray": ray})
 
     @field_validator("metrics")
     @classmethod

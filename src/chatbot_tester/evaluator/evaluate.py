@@ -39,6 +39,7 @@ from chatbot_tester.evaluator.score_pass import (
     RowSink,
     Scorer,
     is_fast,
+    plan_records,
     plan_units,
     score_records,
     score_sync,
@@ -140,9 +141,12 @@ class EvaluationSession:
         on_row: RowSink | None = None,
         repeats: bool = False,
         validated: bool = False,
+        plugins: tuple[str, ...] = (),
     ) -> None:
         self.dataset_path = dataset_path
         self.validated = validated
+        self.plugins = plugins
+        """The pipeline's ``plugins:``; imported by Ray workers before they build the metrics."""
         """The dataset's samples and assertions were checked by the caller already."""
         self.results_path = results_path
         self.config = config
@@ -186,6 +190,12 @@ class EvaluationSession:
             self.dataset = self._stack.enter_context(index)
             if self.resume:  # an archived run's scores.parquet: reuse its scores
                 restore_jsonl(self.scores_path, Score)
+            if self.config.executor == "ray":  # a killed driver's shards: paid-for scores
+                from chatbot_tester.evaluator.ray_scoring import SCORE_SHARDS_DIR, absorb_leftovers
+
+                absorb_leftovers(
+                    self.out_dir / SCORE_SHARDS_DIR, self.scores_path, resume=self.resume
+                )
             self.ledger = ScoreLedger(self.scores_path, resume=self.resume)
             self._stack.callback(self.ledger.close)
             self.summary = SummaryBuilder(metric_set.labels)
@@ -200,7 +210,9 @@ class EvaluationSession:
         except BaseException:
             self._stack.close()
             raise
-        self._live = all(is_fast(type(m)) for m in metric_set.metrics)
+        # with Ray every record is scored on the cluster, after the run
+        local = self.config.executor == "local"
+        self._live = local and all(is_fast(type(m)) for m in metric_set.metrics)
         self._opened = True
         return self
 
@@ -269,7 +281,9 @@ class EvaluationSession:
         try:
             if self._failure is not None:
                 raise self._failure
-            if len(self._fed) < (lines or 0) or self._unfed:
+            if self.config.executor == "ray":
+                self._seen |= await self._score_on_ray()
+            elif len(self._fed) < (lines or 0) or self._unfed:
                 self._seen |= await score_records(
                     dataset,
                     self.results_path,
@@ -307,6 +321,33 @@ class EvaluationSession:
         finally:
             await self.aclose(status)
         return self._evaluation()
+
+    async def _score_on_ray(self) -> set[str]:
+        """Score the records in shards over a Ray cluster (``evaluator.ray_scoring``)."""
+        from chatbot_tester.common.config import RayConfig
+        from chatbot_tester.evaluator.ray_scoring import SCORE_SHARDS_DIR, RayScoring
+
+        seen: set[str] = set()
+        planned = plan_records(
+            self.dataset,
+            self.results_path,
+            self.metric_set,
+            self.ledger,
+            self.summary,
+            self.scorer,
+            seen,
+        )
+        job = RayScoring(
+            self.config,
+            self.config.ray or RayConfig(),
+            self.context,
+            self.concurrency,
+            self.out_dir / SCORE_SHARDS_DIR,
+            self.bus,
+            self.plugins,
+        )
+        await job.run(planned, self.scorer)
+        return seen
 
     async def aclose(self, status: str = "failed") -> None:
         """Close the files and the metrics (idempotent); ``finish`` calls it."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +34,9 @@ __all__ = [
     "RowSink",
     "Scorer",
     "Unit",
+    "final_score",
     "is_fast",
+    "plan_records",
     "plan_units",
     "score_one",
     "score_records",
@@ -96,23 +98,7 @@ class Scorer:
 
     def finish(self, unit: Unit, score: Score) -> None:
         """Record ``score`` of ``unit``; the record's row goes out once all of its are in."""
-        item = unit.item
-        label = unit.metric.name
-        if (
-            score.metric != label
-            or score.sample_id != item.record.sample_id
-            or score.repeat != item.record.repeat
-            or score.turn != item.turn
-        ):
-            score = score.model_copy(
-                update={
-                    "metric": label,
-                    "sample_id": item.record.sample_id,
-                    "repeat": item.record.repeat,
-                    "turn": item.turn,
-                }
-            )
-        score.fingerprint = unit.fingerprint
+        score = final_score(unit.metric.name, unit.item, unit.fingerprint, score)
         self.appender.write(score)
         self.count += 1
         pending = unit.pending
@@ -159,6 +145,26 @@ class Scorer:
         async with receive:
             async for unit in receive:
                 await self.run(unit)
+
+
+def final_score(label: str, item: MetricInput, fingerprint: str, score: Score) -> Score:
+    """``score`` as it is stored: named after the metric's label and the scored record, fingerprinted."""
+    if (
+        score.metric != label
+        or score.sample_id != item.record.sample_id
+        or score.repeat != item.record.repeat
+        or score.turn != item.turn
+    ):
+        score = score.model_copy(
+            update={
+                "metric": label,
+                "sample_id": item.record.sample_id,
+                "repeat": item.record.repeat,
+                "turn": item.turn,
+            }
+        )
+    score.fingerprint = fingerprint
+    return score
 
 
 def score_sync(metric: Metric, item: MetricInput) -> Score:
@@ -229,6 +235,43 @@ def plan_units(
     return pending, units
 
 
+def plan_records(
+    dataset: DatasetIndex,
+    results_path: Path,
+    metric_set: MetricSet,
+    ledger: ScoreLedger,
+    summary: SummaryBuilder,
+    scorer: Scorer,
+    seen: set[str],
+    skip: set[str] | frozenset[str] = frozenset(),
+) -> Iterator[tuple[Pending, list[Unit]]]:
+    """The records of ``results_path`` that need scores, with their units to run.
+
+    Records fully scored on file are passed on at once (``record_done``); records of unknown
+    samples are counted as orphans, those whose key (``id``, or ``id#repeat``) is in ``skip``
+    were scored already. ``seen`` collects the sample ids that have records.
+    """
+    for record in iter_unique_records(results_path):
+        if record.sample_id not in dataset:
+            scorer.orphans += 1
+            continue
+        seen.add(record.sample_id)
+        if skip:
+            key = record.sample_id if record.repeat == 0 else f"{record.sample_id}#{record.repeat}"
+            if key in skip:
+                continue
+        summary.add_record(record)
+        sample = dataset.get(record.sample_id)
+        slots = metric_set.plan(sample)
+        pending, units = plan_units(
+            sample, record, slots, metric_set, ledger, summary, dataset.tags(record.sample_id)
+        )
+        if not units:
+            scorer.record_done(pending, cached=True)
+            continue
+        yield pending, units
+
+
 async def score_records(
     dataset: DatasetIndex,
     results_path: Path,
@@ -251,36 +294,12 @@ async def score_records(
             tg.start_soon(scorer.worker, receive.clone())
         receive.close()
         async with send:
-            for n, record in enumerate(iter_unique_records(results_path)):
+            planned = plan_records(
+                dataset, results_path, metric_set, ledger, summary, scorer, seen, skip
+            )
+            for n, (_, units) in enumerate(planned):
                 if n % 64 == 63:
                     await anyio.lowlevel.checkpoint()  # let workers and subscribers run
-                if record.sample_id not in dataset:
-                    scorer.orphans += 1
-                    continue
-                seen.add(record.sample_id)
-                if skip:
-                    key = (
-                        record.sample_id
-                        if record.repeat == 0
-                        else f"{record.sample_id}#{record.repeat}"
-                    )
-                    if key in skip:
-                        continue
-                summary.add_record(record)
-                sample = dataset.get(record.sample_id)
-                slots = metric_set.plan(sample)
-                pending, units = plan_units(
-                    sample,
-                    record,
-                    slots,
-                    metric_set,
-                    ledger,
-                    summary,
-                    dataset.tags(record.sample_id),
-                )
-                if not units:
-                    scorer.record_done(pending, cached=True)
-                    continue
                 for unit in units:
                     if is_fast(type(unit.metric)):
                         await scorer.run(unit)  # sync metric: no hop through a worker

@@ -188,6 +188,8 @@ class EvaluateJob(BaseModel):
     """The run has ``repeat: k`` with k > 1 (known before its results are written)."""
     validated: bool = False
     """The samples and assertions were validated already (by the pipeline, before the run)."""
+    plugins: tuple[str, ...] = ()
+    """The pipeline's ``plugins:`` (relative to ``base_dir``), imported by Ray workers too."""
 
 
 def evaluate_job_for(
@@ -207,7 +209,7 @@ def evaluate_job_for(
         dataset=run.file(DATASET),
         results=run.file(RESULTS),
         out_dir=run.path,
-        evaluator=config.evaluator,
+        evaluator=config.evaluator.with_ray_from(config.runner),
         max_error_rate=config.runner.max_error_rate,
         workspace_dir=ws.root,
         base_dir=config.base_dir,
@@ -218,6 +220,7 @@ def evaluate_job_for(
         formats=None if formats is None else tuple(formats),
         repeats=config.runner.repeat > 1,
         validated=True,
+        plugins=tuple(config.plugins),
     )
 
 
@@ -294,6 +297,7 @@ class StageEvaluator:
             on_row=files.add,
             repeats=job.repeats,
             validated=job.validated,
+            plugins=job.plugins,
         )
         self._session = session
         try:

@@ -162,15 +162,15 @@ def _check_columnar(config: PipelineConfig) -> None:
 
 
 def _check_executor(config: PipelineConfig) -> None:
-    """``runner.executor: ray`` needs Ray installed (checked before any run folder exists)."""
-    if config.runner.executor != "ray":
-        return
-    import importlib.util
+    """``executor: ray`` (runner or evaluator) needs Ray installed (checked before any run folder exists)."""
+    from chatbot_tester.common.ray_cluster import check_ray
 
-    if importlib.util.find_spec("ray") is None:
-        from chatbot_tester.runner.ray_cluster import INSTALL_HINT
-
-        raise ConfigError(f"{_where(config, 'runner.executor')}: {INSTALL_HINT}")
+    for field, executor in (
+        ("runner.executor", config.runner.executor),
+        ("evaluator.executor", config.evaluator.executor),
+    ):
+        if executor == "ray":
+            check_ray(_where(config, field))
 
 
 def validate_workspace_refs(config: PipelineConfig, ws: Workspace) -> None:

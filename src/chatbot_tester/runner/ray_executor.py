@@ -27,11 +27,11 @@ from uuid import uuid4
 
 from chatbot_tester.common.artifacts.jsonl import iter_jsonl
 from chatbot_tester.common.events import ItemFinished, Notice, StageFinished, StageStarted
+from chatbot_tester.common.ray_cluster import connect, import_ray
 from chatbot_tester.common.schemas import TestSample
 from chatbot_tester.common.validation import duplicate_id_error
 from chatbot_tester.errors import ChatbotTesterError, ExecutorError, ResumeError
 from chatbot_tester.runner.coordinator import Coordinator, budget_for
-from chatbot_tester.runner.ray_cluster import connect, import_ray
 from chatbot_tester.runner.resume import ResultsState, load_results
 from chatbot_tester.runner.run import RunStatusName, RunSummary, count_samples
 from chatbot_tester.runner.shard import ShardOutcome, ShardSpec, run_shard_sync

@@ -3,9 +3,10 @@
 A shard attempt runs ``run_job`` over its samples into its own part file
 (``shards/part-<shard>-<attempt>.jsonl`` in the run directory); the driver merges part files
 into ``results.jsonl``. Concurrency slots, rate-limit start times and budget reservations are
-asked of the run's ``Coordinator`` actor through the proxies below, which keep the local
-classes' interfaces so the runner cannot tell. Progress events go to the coordinator in
-batches (every ``_PUSH_S``) for the driver to re-emit.
+asked of the run's ``Coordinator`` actor through proxies (``common.calls.remote_limits``
+and ``_RemoteBudget`` below) that keep the local classes' interfaces, so the runner cannot
+tell. Progress events go to the coordinator in batches (every ``_PUSH_S``) for the driver
+to re-emit.
 
 Nothing here imports Ray: the coordinator is a Ray actor handle (``handle.method.remote``
 returns an awaitable reference).
@@ -21,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from chatbot_tester.common.calls.limits import ConcurrencyLimit, RateLimiter
+from chatbot_tester.common.calls.remote_limits import LeasedConcurrency, RemoteRate
 from chatbot_tester.common.config import RunnerConfig
 from chatbot_tester.common.events import Event, EventBus, ItemFinished, RetryScheduled
 from chatbot_tester.common.schemas import TestSample, Usage
@@ -31,8 +32,6 @@ __all__ = ["ShardOutcome", "ShardSpec", "run_shard", "run_shard_sync"]
 
 _PUSH_S = 0.2
 """How often a worker hands its progress events to the coordinator."""
-_RETURN_S = 0.05
-"""How often a worker hands its idle concurrency slots back to the coordinator."""
 
 
 class ShardSpec(BaseModel):
@@ -69,89 +68,6 @@ class ShardOutcome(BaseModel):
     status: str
     message: str | None = None
     written: int = 0
-
-
-class _LeasedConcurrency(ConcurrencyLimit):
-    """A ``ConcurrencyLimit`` whose slots are leased from the coordinator (shared by all workers).
-
-    ``current`` is the number of slots this worker holds. A caller finding none free queues
-    here (FIFO, as locally) while one lease call asks the coordinator for as many slots as
-    there are callers waiting; slots left idle are handed back every ``_RETURN_S``. So the
-    run's total never exceeds the configured limit, and a busy worker reuses its slots
-    without a call to the coordinator per request.
-    """
-
-    def __init__(self, coordinator: Any, token: str, limit: int, *, adaptive: bool) -> None:
-        super().__init__(limit, adaptive=adaptive)
-        self.current = 0
-        self._coordinator = coordinator
-        self._token = token
-        self._leasing: asyncio.Task[None] | None = None
-        self._returning: asyncio.Task[None] | None = None
-
-    async def acquire(self) -> None:
-        if self.in_flight >= self.current or self._waiters:
-            if self._leasing is None:
-                self._leasing = asyncio.get_running_loop().create_task(self._lease())
-            if self._returning is None:
-                self._returning = asyncio.get_running_loop().create_task(self._give_back())
-        await super().acquire()
-
-    async def _lease(self) -> None:
-        try:
-            while self._waiters and self.in_flight + len(self._waiters) > self.current:
-                want = self.in_flight + len(self._waiters) + 1 - self.current
-                got: int = await self._coordinator.lease.remote(self._token, want)
-                if not got:
-                    raise RuntimeError("this shard attempt was given up by the driver")
-                self.current += got
-                self._wake()
-        finally:
-            self._leasing = None
-
-    async def _give_back(self) -> None:
-        while True:
-            await asyncio.sleep(_RETURN_S)
-            idle = self.current - self.in_flight - len(self._waiters)
-            if idle > 0:
-                self.current -= idle
-                self._coordinator.release.remote(self._token, idle)
-
-    async def aclose(self) -> None:
-        """Stop leasing and hand every slot back (the attempt is over)."""
-        for task in (self._leasing, self._returning):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, RuntimeError):
-                    await task
-        if self.current:
-            self._coordinator.release.remote(self._token, self.current)
-            self.current = 0
-
-    def on_rate_limited(self) -> None:
-        if self.adaptive:
-            self._coordinator.on_rate_limited.remote()
-
-    def on_success(self) -> None:
-        if self.adaptive:
-            self._coordinator.on_success.remote()
-
-
-class _RemoteRate(RateLimiter):
-    """A ``RateLimiter`` whose buckets are the coordinator's."""
-
-    def __init__(self, coordinator: Any) -> None:
-        super().__init__(None, None)
-        self._coordinator = coordinator
-
-    async def acquire(self, tokens: int = 0) -> None:
-        delay: float = await self._coordinator.reserve.remote(tokens)
-        if delay > 0:
-            await asyncio.sleep(delay)
-
-    def record_usage(self, estimated: int, actual: int) -> None:
-        if actual != estimated:
-            self._coordinator.record_usage.remote(estimated, actual)
 
 
 class _RemoteBudget(CostBudget):
@@ -211,7 +127,7 @@ async def run_shard(coordinator: Any, spec: ShardSpec) -> ShardOutcome:
     token = spec.token
     await coordinator.started.remote(token, os.getpid())
     config = spec.config
-    concurrency = _LeasedConcurrency(
+    concurrency = LeasedConcurrency(
         coordinator, token, config.concurrency, adaptive=config.adaptive_concurrency
     )
     rate_config = config.rate_limit
@@ -220,7 +136,7 @@ async def run_shard(coordinator: Any, spec: ShardSpec) -> ShardOutcome:
     )
     context = ShardContext(
         concurrency=concurrency,
-        rate=_RemoteRate(coordinator) if limited else None,
+        rate=RemoteRate(coordinator) if limited else None,
         budget=_RemoteBudget(coordinator, token) if config.max_cost_usd is not None else None,
         done=spec.done,
     )

@@ -24,18 +24,27 @@ from chatbot_tester.evaluator.metrics.base import MetricContext
 
 if TYPE_CHECKING:
     from chatbot_tester.common.artifacts.cache import ResponseCache
-    from chatbot_tester.common.calls.policy import CallOutcome
+    from chatbot_tester.common.calls.policy import CallLimits, CallOutcome
     from chatbot_tester.evaluator.report_model import Spend
 
 __all__ = [
+    "JUDGE_LIMITS_KEY",
     "JudgeClient",
+    "JudgeLimits",
     "JudgePool",
     "JudgeReply",
     "JudgeSpend",
+    "absorb_spend",
     "judge_spend",
     "resolve_judge_config",
+    "spend_counters",
 ]
 
+JUDGE_LIMITS_KEY = "chatbot_tester.judge.limits"
+"""``MetricContext.extras`` key of a ``JudgeLimits`` that replaces the judges' local limits
+(``evaluator.executor: ray`` shares them across worker processes this way)."""
+JudgeLimits = Callable[[str, JudgeConfig, dict[str, Any]], "CallLimits"]
+"""``(client key, judge config, backend identity) -> CallLimits`` for one judge client."""
 _POOL_KEY = "chatbot_tester.judge.pool"
 _SPEND_KEY = "chatbot_tester.judge.spend"
 _CACHE_SALT = "judge-verdict-v1"
@@ -96,6 +105,22 @@ class JudgeSpend:
         self.cost = 0.0
         self.priced = 0
 
+    _COUNTERS = ("calls", "cached", "failed", "unpriced", "prompt", "completion", "total", "priced")
+
+    def counters(self) -> dict[str, float | int | bool]:
+        """The tallies as plain values (a worker process hands them to the driver)."""
+        out: dict[str, float | int | bool] = {k: getattr(self, k) for k in self._COUNTERS}
+        out.update(usage_seen=self.usage_seen, estimated=self.estimated, cost=self.cost)
+        return out
+
+    def absorb(self, counters: dict[str, float | int | bool]) -> None:
+        """Add another process's ``counters()`` to these."""
+        for key in self._COUNTERS:
+            setattr(self, key, getattr(self, key) + int(counters.get(key, 0)))
+        self.usage_seen |= bool(counters.get("usage_seen"))
+        self.estimated |= bool(counters.get("estimated"))
+        self.cost += float(counters.get("cost", 0.0))
+
     def add(self, outcome: CallOutcome, model: str | None) -> None:
         """Count one judge call's outcome."""
         if outcome.cached:
@@ -152,6 +177,20 @@ def judge_spend(context: MetricContext) -> Spend | None:
     return spend.totals() if isinstance(spend, JudgeSpend) else None
 
 
+def spend_counters(context: MetricContext) -> dict[str, float | int | bool] | None:
+    """The judge spend of ``context`` as plain values (``None``: no judge was used)."""
+    spend = context.extras.get(_SPEND_KEY)
+    return spend.counters() if isinstance(spend, JudgeSpend) else None
+
+
+def absorb_spend(context: MetricContext, counters: dict[str, float | int | bool]) -> None:
+    """Add a worker's ``spend_counters`` to the judge spend of ``context``."""
+    spend = context.extras.get(_SPEND_KEY)
+    if not isinstance(spend, JudgeSpend):
+        spend = context.extras[_SPEND_KEY] = JudgeSpend()
+    spend.absorb(counters)
+
+
 @dataclass(frozen=True)
 class JudgeReply:
     """The text of one judge call, or why there is none."""
@@ -164,7 +203,13 @@ class JudgeReply:
 class JudgeClient:
     """One judge backend with its policy, limits and (optional) verdict cache."""
 
-    def __init__(self, config: JudgeConfig, backend: ChatBackend, pool: JudgePool) -> None:
+    def __init__(
+        self,
+        config: JudgeConfig,
+        backend: ChatBackend,
+        pool: JudgePool,
+        limits: CallLimits | None = None,
+    ) -> None:
         from chatbot_tester.common.calls.client import BackendClient
         from chatbot_tester.common.calls.limits import ConcurrencyLimit, shared_rate_limiter
         from chatbot_tester.common.calls.policy import CallLimits, CallPolicy
@@ -173,10 +218,14 @@ class JudgeClient:
         self.backend = backend
         self.pool = pool
         self.policy = CallPolicy(timeout_s=config.timeout_s, retries=config.retries)
-        self.concurrency = ConcurrencyLimit(config.concurrency)
         self.identity = backend.identity()
-        self.rate = shared_rate_limiter(self.identity, config.rate_limit)
-        limits = CallLimits(self.concurrency, self.rate)
+        if limits is None:
+            limits = CallLimits(
+                ConcurrencyLimit(config.concurrency),
+                shared_rate_limiter(self.identity, config.rate_limit),
+            )
+        self.concurrency = limits.concurrency
+        self.rate = limits.rate
         # The cache is attached on first use (the pool opens it lazily).
         self.client = BackendClient(
             backend, self.policy, limits, None, None, "evaluate", cache_salt=_CACHE_SALT
@@ -260,7 +309,9 @@ class JudgePool:
             backend = backend_registry.create(
                 config.backend, base_dir=self.context.base_dir, **config.resolved_options()
             )
-            client = self._clients[key] = JudgeClient(config, backend, self)
+            shared = self.context.extras.get(JUDGE_LIMITS_KEY)
+            limits = None if shared is None else shared(key, config, backend.identity())
+            client = self._clients[key] = JudgeClient(config, backend, self, limits)
         client.refs += 1
         return client
 

@@ -1,4 +1,7 @@
-"""Reaching Ray: the import with the install hint, and starting or joining the cluster."""
+"""Reaching Ray: the import with the install hint, and starting or joining the cluster.
+
+Shared by the runner's and the evaluator's ``executor: ray`` (neither imports the other).
+"""
 
 from __future__ import annotations
 
@@ -12,12 +15,20 @@ from chatbot_tester.errors import ConfigError
 if TYPE_CHECKING:
     from chatbot_tester.common.config import RayConfig
 
-__all__ = ["INSTALL_HINT", "connect", "import_ray"]
+__all__ = ["INSTALL_HINT", "check_ray", "connect", "import_ray"]
 
 INSTALL_HINT = "executor 'ray' needs Ray, which is not installed: pip install 'chatbot-tester[ray]'"
 
 
-def import_ray(*, local: bool) -> Any:
+def check_ray(where: str) -> None:
+    """One ``ConfigError`` line naming ``where`` when Ray is not installed (nothing imported)."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise ConfigError(f"{where}: {INSTALL_HINT}")
+
+
+def import_ray(*, local: bool, where: str = "runner.executor") -> Any:
     """The ``ray`` module, or one ``ConfigError`` line with the install hint.
 
     For a local cluster (``local``) Ray is told to use the loopback address, so nothing the
@@ -29,7 +40,7 @@ def import_ray(*, local: bool) -> Any:
     try:
         import ray
     except ImportError:
-        raise ConfigError(f"runner.executor: {INSTALL_HINT}") from None
+        raise ConfigError(f"{where}: {INSTALL_HINT}") from None
     return ray
 
 
