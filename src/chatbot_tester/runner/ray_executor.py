@@ -17,6 +17,7 @@ records already paid for are kept and never sent again.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from chatbot_tester.common.schemas import TestSample
 from chatbot_tester.common.validation import duplicate_id_error
 from chatbot_tester.errors import ChatbotTesterError, ExecutorError, ResumeError
 from chatbot_tester.runner.coordinator import Coordinator, budget_for
+from chatbot_tester.runner.keyset import CompactKeys
 from chatbot_tester.runner.ray_cluster import connect, import_ray
 from chatbot_tester.runner.resume import ResultsState, load_results
 from chatbot_tester.runner.run import RunStatusName, RunSummary, count_samples
@@ -68,8 +70,12 @@ async def run_on_ray(
     base_dir: Path,
     bus: EventBus | None = None,
     resume: bool = False,
+    cache_path: Path | None = None,
 ) -> RunSummary:
-    """Run ``dataset_path`` over a Ray cluster into ``results_path``, each key exactly once."""
+    """Run ``dataset_path`` over a Ray cluster into ``results_path``, each key exactly once.
+
+    ``cache_path`` is the response cache's SQLite file, shared by the workers on this host.
+    """
     started = perf_counter()
     ray = import_ray(local=config.ray.address is None)
     results_path = Path(results_path)
@@ -80,7 +86,7 @@ async def run_on_ray(
         raise ResumeError(
             f"{results_path} already holds results: resume it (--resume) or write elsewhere"
         )
-    state = load_results(results_path)
+    state = load_results(results_path, CompactKeys())
     merger = PartMerger(results_path, state)
     try:
         merger.merge_leftovers(shards_dir)
@@ -88,6 +94,8 @@ async def run_on_ray(
         owned = connect(ray, config.ray)
         try:
             driver = _Driver(ray, config, Path(dataset_path), state, merger, bus, base_dir)
+            if cache_path is not None:
+                driver.use_cache(Path(cache_path))
             return await driver.run(shards_dir, started)
         finally:
             if owned:
@@ -120,6 +128,8 @@ class _Driver:
         self.status: RunStatusName = "completed"
         self.message: str | None = None
         self.stop = False
+        self.cache: Path | None = None
+        self.host = socket.gethostname()
         self._announced: dict[str, set[str]] = {}
         """Item ids whose progress event arrived, per running attempt."""
         self._closed: set[str] = set()
@@ -143,19 +153,32 @@ class _Driver:
             .remote(config, budget)
         )
 
+    def use_cache(self, path: Path) -> None:
+        """Let the workers share the response cache at ``path`` (created here, in WAL mode)."""
+        from chatbot_tester.common.artifacts.cache import ResponseCache
+
+        ResponseCache(path).close()
+        self.cache = path
+
     def _shards(self) -> Iterator[tuple[list[TestSample], frozenset[tuple[str, int]]]]:
         """The samples still lacking a record, in shards, with their keys already recorded."""
         repeat = self.config.repeat
         size = self.config.ray.shard_size
         done = self.state.done
-        ids: set[str] = set()
+        resuming = len(done) > 0
+        ids = CompactKeys()
         batch: list[TestSample] = []
         recorded: set[tuple[str, int]] = set()
         for sample in iter_jsonl(self.dataset, TestSample):
             sid = sample.id
-            if sid in ids:
+            if not ids.add((sid, 0)):
                 raise duplicate_id_error(sid, file=self.dataset)
-            ids.add(sid)
+            if not resuming:
+                batch.append(sample)
+                if len(batch) >= size:
+                    yield batch, frozenset()
+                    batch = []
+                continue
             have = [(sid, r) for r in range(repeat) if (sid, r) in done]
             if len(have) == repeat:
                 continue
@@ -179,6 +202,8 @@ class _Driver:
             config=self.config,
             base_dir=self.base_dir,
             part=self._part(shards_dir, attempt),
+            cache=self.cache,
+            cache_host=self.host,
         )
         attempt.ref = self.task.remote(self.coordinator, spec)
         return asyncio.wrap_future(attempt.ref.future())
@@ -226,8 +251,9 @@ class _Driver:
         total = count_samples(self.dataset) * repeat
         bus = self.bus
         if bus is not None:
-            if self.config.cache:
-                bus.emit(Notice("warning", "runner.cache is not used with executor: ray"))
+            if self.cache is not None and self.config.ray.address is not None:
+                where = f"on {self.host} only (the SQLite file needs a local disk)"
+                bus.emit(Notice("info", f"runner.cache is used by the Ray workers {where}"))
             bus.emit(StageStarted("run", max(0, total - self.existing)))
         shards = self._shards()
         retries: deque[_Attempt] = deque()
