@@ -3,7 +3,8 @@
 Each size runs in a fresh child process (``runner.executor: ray`` on a local loopback cluster
 with 2 workers, against the test server in its own process, 0 ms latency) and reports the
 driver's peak RSS; the ratio between sizes shows whether memory is bounded (it grows only
-with the set of done keys, as in the local runner, plus ``num_workers`` shards in flight).
+with the done keys and seen sample ids, 16 bytes each (``runner.keyset``), plus
+``num_workers`` shards in flight).
 
 Usage: python bench/ray_memory.py [--sizes 10000,100000] [--concurrency 64]
 """
