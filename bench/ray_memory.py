@@ -3,9 +3,10 @@
 Each size runs in a fresh child process (``runner.executor: ray`` on a local loopback cluster
 with 2 workers, against the test server in its own process, 0 ms latency) and reports the
 driver's peak RSS; the ratio between sizes shows whether memory is bounded (it grows only
-with the set of done keys, as in the local runner, plus ``num_workers`` shards in flight).
+with the done keys and seen sample ids, 16 bytes each (``runner.keyset``), plus
+``num_workers`` shards in flight).
 
-Usage: python bench/ray_memory.py [--sizes 10000,100000] [--concurrency 64]
+Usage: python bench/ray_memory.py [--sizes 10000,100000] [--concurrency 64] [--timeout 3600]
 """
 
 from __future__ import annotations
@@ -57,24 +58,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds per size")
     parser.add_argument("--child", nargs=3)
     args = parser.parse_args()
     if args.child:
         n, url, concurrency = args.child
         child(int(n), url, int(concurrency))
         return
-    rows = []
+    first = None
+    print(f"{'samples':>9} {'seconds':>8} {'req/s':>7} {'driver peak RSS MiB':>20} {'x first':>8}")
     with Server() as server:
         for n in (int(s) for s in args.sizes.split(",")):
-            rows.append(
-                run_child("ray_memory.py", ["--child", str(n), server.url, str(args.concurrency)])
-            )
-    first = rows[0]["peak_rss_mib"]
-    print(f"{'samples':>9} {'seconds':>8} {'req/s':>7} {'driver peak RSS MiB':>20} {'x first':>8}")
-    for row in rows:
-        rps = row["n"] / row["seconds"]
-        rss = row["peak_rss_mib"]
-        print(f"{row['n']:>9} {row['seconds']:8.1f} {rps:7.0f} {rss:20.1f} {rss / first:8.2f}")
+            child_args = ["--child", str(n), server.url, str(args.concurrency)]
+            row = run_child("ray_memory.py", child_args, timeout=args.timeout)
+            rps = row["n"] / row["seconds"]
+            rss = row["peak_rss_mib"]
+            first = first or rss
+            line = f"{row['n']:>9} {row['seconds']:8.1f} {rps:7.0f} {rss:20.1f} {rss / first:8.2f}"
+            print(line, flush=True)  # each size as it ends (a 1M run takes minutes)
 
 
 if __name__ == "__main__":

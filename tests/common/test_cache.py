@@ -158,3 +158,32 @@ def test_unserialisable_raw_still_cached(tmp_path: Path) -> None:
         cache.flush()
         got = cache.get("k")
         assert got is not None and got.text == "ok"
+
+
+def test_processes_writing_at_once_lose_no_puts(tmp_path: Path) -> None:
+    """Several processes (a run's Ray workers) share one cache file: every put lands."""
+    path = tmp_path / "c.sqlite"
+    ResponseCache(path).close()
+    code = (
+        "import sys; from pathlib import Path;"
+        "from chatbot_tester.common.artifacts.cache import ResponseCache;"
+        "from chatbot_tester.common.schemas import ChatResponse;"
+        "c = ResponseCache(Path(sys.argv[1]), batch_size=20, flush_interval_s=3600);"
+        "[c.put(f'{sys.argv[2]}-{i}', ChatResponse(text='x' * 2000)) for i in range(3000)];"
+        "c.close(); print(c._conn is None and not c._disabled)"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(path), f"w{w}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(4)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [o.strip() for o, _ in outs] == ["True"] * 4, [e[-500:] for _, e in outs]
+    assert not any("continuing without it" in e for _, e in outs)
+    with ResponseCache(path) as cache:
+        assert len(cache) == 4 * 3000
+        assert cache.get("w3-2999") == ChatResponse(text="x" * 2000)

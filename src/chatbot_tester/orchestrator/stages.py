@@ -66,10 +66,17 @@ async def run_stage(
 
     runner = config.runner
     if runner.executor == "ray":
+        from chatbot_tester.common.artifacts.cache import CACHE_FILE
         from chatbot_tester.runner.ray_executor import run_on_ray
 
         return await run_on_ray(
-            dataset_path, runner, results_path, base_dir=config.base_dir, bus=bus, resume=resume
+            dataset_path,
+            runner,
+            results_path,
+            base_dir=config.base_dir,
+            bus=bus,
+            resume=resume,
+            cache_path=ws.root / "cache" / CACHE_FILE if runner.cache and cache else None,
         )
     backend = backend_registry.create(
         runner.backend, base_dir=config.base_dir, **runner.resolved_options()

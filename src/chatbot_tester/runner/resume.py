@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from chatbot_tester.common.artifacts.jsonl import iter_json_objects, repair_torn_tail
 from chatbot_tester.common.artifacts.run_files import iter_models
 from chatbot_tester.common.schemas import RunRecord
 
 __all__ = [
+    "KeySet",
     "ResultsState",
     "RunTally",
     "absorb_record",
@@ -82,11 +83,25 @@ class RunTally:
         return sum(self.errors.values())
 
 
+class KeySet(Protocol):
+    """What the runners need of a set of (sample id, repeat) keys.
+
+    A ``set`` locally; ``runner.keyset.CompactKeys`` (16 bytes a key) on the Ray driver.
+    """
+
+    def __contains__(self, key: object, /) -> bool: ...
+
+    def __len__(self) -> int: ...
+
+    def add(self, key: tuple[str, int], /) -> object:
+        """Add ``key`` (a no-op when it is there)."""
+
+
 class ResultsState:
     """The keys already recorded in a results file and the tallies over them."""
 
-    def __init__(self) -> None:
-        self.done: set[tuple[str, int]] = set()
+    def __init__(self, done: KeySet | None = None) -> None:
+        self.done: KeySet = set() if done is None else done
         """(sample id, repeat) of every record present."""
         self.tally = RunTally()
         """Counters over the records present."""
@@ -127,9 +142,12 @@ def absorb_record(state: ResultsState, obj: dict[str, Any]) -> bool:
     return True
 
 
-def load_results(path: Path) -> ResultsState:
-    """Repair ``path``'s torn tail and read its keys and tallies (cheaply, without pydantic)."""
-    state = ResultsState()
+def load_results(path: Path, keys: KeySet | None = None) -> ResultsState:
+    """Repair ``path``'s torn tail and read its keys and tallies (cheaply, without pydantic).
+
+    ``keys`` is the (empty) set to hold the keys, a ``set`` by default.
+    """
+    state = ResultsState(keys)
     path = Path(path)
     if not path.exists():
         return state

@@ -195,7 +195,8 @@ async def run_job(
     results_path = Path(results_path)
     state = _prepare(results_path, resume)
     if shard is not None:
-        state.done |= shard.done
+        for key in shard.done:
+            state.done.add(key)
     owned = backend is None
     if backend is None:
         backend = backend_registry.create(

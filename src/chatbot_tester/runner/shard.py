@@ -6,7 +6,8 @@ into ``results.jsonl``. Concurrency slots, rate-limit start times and budget res
 asked of the run's ``Coordinator`` actor through proxies (``common.calls.remote_limits``
 and ``_RemoteBudget`` below) that keep the local classes' interfaces, so the runner cannot
 tell. Progress events go to the coordinator in batches (every ``_PUSH_S``) for the driver
-to re-emit.
+to re-emit. The run's response cache (one SQLite file in WAL mode, shared by every worker
+process) is used by workers on the driver's host.
 
 Nothing here imports Ray: the coordinator is a Ray actor handle (``handle.method.remote``
 returns an awaitable reference).
@@ -17,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -27,6 +29,9 @@ from chatbot_tester.common.config import RunnerConfig
 from chatbot_tester.common.events import Event, EventBus, ItemFinished, RetryScheduled
 from chatbot_tester.common.schemas import TestSample, Usage
 from chatbot_tester.runner.budget import CostBudget
+
+if TYPE_CHECKING:
+    from chatbot_tester.common.artifacts.cache import ResponseCache
 
 __all__ = ["ShardOutcome", "ShardSpec", "run_shard", "run_shard_sync"]
 
@@ -53,6 +58,10 @@ class ShardSpec(BaseModel):
     """Directory that relative paths in backend options refer to."""
     part: Path
     """The part file this attempt writes."""
+    cache: Path | None = None
+    """The run's response cache (SQLite file), used when this worker is on ``cache_host``."""
+    cache_host: str | None = None
+    """Host name of the driver: the cache file is on its disk (SQLite needs a local one)."""
 
     @property
     def token(self) -> str:
@@ -144,12 +153,21 @@ async def run_shard(coordinator: Any, spec: ShardSpec) -> ShardOutcome:
     pump = _EventPump(coordinator, token)
     bus.subscribe(pump)
     spec.part.parent.mkdir(parents=True, exist_ok=True)
+    cache = _open_cache(spec)
     pusher = asyncio.create_task(pump.run())
     try:
         summary = await run_job(
-            spec.samples, config, spec.part, base_dir=spec.base_dir, bus=bus, shard=context
+            spec.samples,
+            config,
+            spec.part,
+            base_dir=spec.base_dir,
+            bus=bus,
+            cache=cache,
+            shard=context,
         )
     finally:
+        if cache is not None:
+            cache.close()
         pusher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await pusher
@@ -158,6 +176,15 @@ async def run_shard(coordinator: Any, spec: ShardSpec) -> ShardOutcome:
         await pump.flush()
         await coordinator.finished.remote(token)
     return ShardOutcome(status=summary.status, message=summary.message, written=summary.completed)
+
+
+def _open_cache(spec: ShardSpec) -> ResponseCache | None:
+    """The run's response cache, when this worker shares the driver's disk."""
+    if spec.cache is None or socket.gethostname() != spec.cache_host:
+        return None
+    from chatbot_tester.common.artifacts.cache import ResponseCache
+
+    return ResponseCache(spec.cache)
 
 
 def run_shard_sync(coordinator: Any, spec: ShardSpec) -> ShardOutcome:

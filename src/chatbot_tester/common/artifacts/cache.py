@@ -5,7 +5,11 @@ messages, tools, template variables) and never of the sample or session id, so i
 requests share an answer across samples and runs. Writes are buffered in memory and flushed
 in one short transaction every ``batch_size`` puts, ~``flush_interval_s`` seconds, or on
 close: 10k puts cost a handful of commits, not 10k. WAL mode lets a second process read
-(and write) the same file. A corrupted file is moved aside with a warning, never fatal.
+(and write) the same file: several processes (the Ray workers of one run) share it safely;
+a batch takes the write lock up front (``BEGIN IMMEDIATE``, waiting up to the busy timeout),
+and a batch that still finds the file locked stays pending for the next flush instead of
+turning the cache off. A corrupted file is moved aside with a warning, never fatal (a locked
+one is never taken for corrupted).
 """
 
 from __future__ import annotations
@@ -71,7 +75,10 @@ class ResponseCache:
     def _open(self) -> sqlite3.Connection | None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            return _connect(self.path)
+            return _connect_waiting(self.path)
+        except sqlite3.OperationalError as exc:  # locked or unopenable: not corrupted
+            log.warning("response cache %s disabled: %s", self.path, exc)
+            return None
         except sqlite3.DatabaseError as exc:
             aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
             log.warning(
@@ -175,6 +182,13 @@ class ResponseCache:
                     "INSERT OR REPLACE INTO responses (key, value, created) VALUES (?, ?, ?)",
                     rows,
                 )
+        except sqlite3.OperationalError as exc:
+            if not _is_locked(exc):
+                self._fail(exc)
+                return
+            for key, value, _ in rows:  # another process held the lock: retry next flush
+                self._pending.setdefault(key, value)
+            log.debug("response cache %s is busy; %d puts kept for later", self.path, len(rows))
         except sqlite3.Error as exc:
             self._fail(exc)
 
@@ -224,8 +238,27 @@ def _connect(path: Path) -> sqlite3.Connection:
     except sqlite3.DatabaseError:
         conn.close()
         raise
-    conn.isolation_level = "DEFERRED"  # deferred transactions for `with conn:` batches
+    # `with conn:` batches take the write lock at BEGIN, where the busy timeout applies (a
+    # deferred transaction upgrading later can fail at once when another process wrote).
+    conn.isolation_level = "IMMEDIATE"
     return conn
+
+
+def _is_locked(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _connect_waiting(path: Path, attempts: int = 5) -> sqlite3.Connection:
+    """``_connect``, retried a few times while another process holds the file locked."""
+    for attempt in range(attempts):
+        try:
+            return _connect(path)
+        except sqlite3.OperationalError as exc:
+            if not _is_locked(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.1 * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 def open_cache(workspace_root: Path) -> ResponseCache:
