@@ -325,8 +325,8 @@ class _Job:
         self._keys = self._iter_keys()
         self._appender: JsonlAppender | None = None
         self._scope: anyio.CancelScope | None = None
-        self._lines: list[bytes] = []
-        """Serialised records not yet appended (those completed since the writer last ran)."""
+        self._done: list[tuple[RunRecord, TestSample]] = []
+        """Records completed since the writer last ran: not yet serialised, scored or appended."""
         self._wake = asyncio.Event()
         self._workers_left = 0
 
@@ -398,11 +398,23 @@ class _Job:
             self._flush()
 
     def _flush(self) -> None:
-        lines = self._lines
-        if lines:
-            self._lines = []
-            assert self._appender is not None
-            self._appender.write_lines(lines)
+        """Serialise, hand on (scoring, tallies, events) and append the records completed.
+
+        A worker only queues its record and goes on to its next request: when many answers
+        arrive at once, every next request is on the wire before this turn of the writer
+        spends the CPU on them, so that per-record work overlaps the waiting.
+        """
+        done = self._done
+        if done:
+            self._done = []
+            lines: list[bytes] = []
+            try:
+                for record, sample in done:
+                    lines.append(dump_line(record))
+                    self._finish(record, sample)
+            finally:
+                assert self._appender is not None
+                self._appender.write_lines(lines)
 
     async def _worker(self) -> None:
         try:
@@ -458,9 +470,12 @@ class _Job:
             self._write(record, sample)
 
     def _write(self, record: RunRecord, sample: TestSample) -> None:
-        self._lines.append(dump_line(record))
+        self._done.append((record, sample))
         self._wake.set()
         self.written += 1
+
+    def _finish(self, record: RunRecord, sample: TestSample) -> None:
+        """Hand a record on: the sink (scoring), the tallies, the ``ItemFinished`` event."""
         if self.on_record is not None:
             self.on_record(sample, record)
         error = record.error
