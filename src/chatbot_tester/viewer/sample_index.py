@@ -15,15 +15,12 @@ from __future__ import annotations
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
-
-import orjson
+from typing import Any
 
 from chatbot_tester.common.artifacts.run_files import iter_rows, row_at
-from chatbot_tester.common.artifacts.workspace import RESULTS, SCORES
-from chatbot_tester.common.schemas import RunRecord, Score
+from chatbot_tester.common.artifacts.workspace import DATASET, RESULTS, SCORES
+from chatbot_tester.common.schemas import RunRecord, Score, TestSample
 
 __all__ = ["SampleIndex"]
 
@@ -32,28 +29,6 @@ _HEAD_SCAN_LINES = 20_000
 _PREVIEW = 300
 """Characters of the question and answer kept in a page row."""
 _BATCH = 5_000
-
-
-def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(offset, line) for every non-empty line of ``path`` (nothing when it is missing)."""
-    try:
-        fh = path.open("rb")
-    except FileNotFoundError:
-        return
-    with fh:
-        pos = 0
-        for line in fh:
-            if line.strip():
-                yield pos, line
-            pos += len(line)
-
-
-def _load(line: bytes) -> dict[str, Any] | None:
-    try:
-        data = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _preview(text: object) -> str:
@@ -127,10 +102,7 @@ class SampleIndex:
             """
         )
         batch: list[tuple[Any, ...]] = []
-        for pos, (off, line) in enumerate(_lines(self.run_dir / "dataset.jsonl")):
-            data = _load(line)
-            if data is None:
-                continue
+        for pos, (off, data) in enumerate(iter_rows(self.run_dir / DATASET, TestSample)):
             tags = data.get("tags") or []
             batch.append(
                 (str(data.get("id")), pos, off, _preview(data.get("input")), " ".join(tags))
@@ -305,11 +277,10 @@ class SampleIndex:
                 verdicts[key].append(data.get("passed"))
         questions: dict[str, str] = {}
         wanted = {sid for sid, _ in keys}
-        for n, (_off, line) in enumerate(_lines(self.run_dir / "dataset.jsonl")):
+        for n, (_off, sample) in enumerate(iter_rows(self.run_dir / DATASET, TestSample)):
             if n >= _HEAD_SCAN_LINES or len(questions) == len(wanted):
                 break
-            sample = _load(line)
-            if sample is not None and sample.get("id") in wanted:
+            if sample.get("id") in wanted:
                 questions[str(sample["id"])] = _preview(sample.get("input"))
         for row in rows:
             row["status"] = _status(row["error"], verdicts[(row["id"], row["repeat"])])
@@ -335,21 +306,13 @@ class SampleIndex:
         if rec is None and smp is None:
             return None
         return {
-            "sample": self._read_at("dataset.jsonl", smp[0]) if smp else None,
+            "sample": row_at(self.run_dir / DATASET, TestSample, smp[0]) if smp else None,
             "record": row_at(self.run_dir / RESULTS, RunRecord, rec[0]) if rec else None,
             "scores": [s for s in (row_at(self.run_dir / SCORES, Score, o) for o in offs) if s],
         }
-
-    def _read_at(self, name: str, offset: int) -> dict[str, Any] | None:
-        with (self.run_dir / name).open("rb") as fh:
-            return _read_line(fh, offset)
 
     def close(self) -> None:
         """Forget the index (its temporary file goes with it)."""
         self._thread.join(timeout=5)
         self._tmp.cleanup()
 
-
-def _read_line(fh: BinaryIO, offset: int) -> dict[str, Any] | None:
-    fh.seek(offset)
-    return _load(fh.readline())
