@@ -179,11 +179,8 @@ def score_sync(metric: Metric, item: MetricInput) -> Score:
                 close()
             raise TypeError("score() returned an awaitable from a plain function")
     except Exception as exc:  # a metric bug must not lose the other scores
-        no_answer = no_answer_reason(item.record, item.turn) if item.output is None else None
-        return metric.make(item, error=no_answer or f"{type(exc).__name__}: {exc}")
-    if not isinstance(result, Score):
-        return metric.make(item, error=f"metric returned {type(result).__name__}, not a Score")
-    return result
+        return _settle(metric, item, None, exc)
+    return _settle(metric, item, result)
 
 
 async def score_one(metric: Metric, item: MetricInput) -> Score:
@@ -195,8 +192,21 @@ async def score_one(metric: Metric, item: MetricInput) -> Score:
         if inspect.isawaitable(result):
             result = await result
     except Exception as exc:  # a metric bug must not lose the other scores
+        return _settle(metric, item, None, exc)
+    return _settle(metric, item, result)
+
+
+def _settle(
+    metric: Metric, item: MetricInput, result: object, error: Exception | None = None
+) -> Score:
+    """What one call of ``metric`` comes to: ``result`` when it is a Score, else an error Score.
+
+    A crash (``error``) reads ``"no answer: <kind>"`` when the record has no answer, else the
+    exception; a result of another type says so.
+    """
+    if error is not None:
         no_answer = no_answer_reason(item.record, item.turn) if item.output is None else None
-        return metric.make(item, error=no_answer or f"{type(exc).__name__}: {exc}")
+        return metric.make(item, error=no_answer or f"{type(error).__name__}: {error}")
     if not isinstance(result, Score):
         return metric.make(item, error=f"metric returned {type(result).__name__}, not a Score")
     return result
