@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -30,8 +30,9 @@ from chatbot_tester.common.artifacts.jsonl import JsonlAppender, repair_torn_tai
 from chatbot_tester.common.config import EvaluatorConfig, RayConfig
 from chatbot_tester.common.events import EventBus, Notice
 from chatbot_tester.common.ray_cluster import connect, import_ray
+from chatbot_tester.common.ray_shards import ShardPool, raise_task_error
 from chatbot_tester.common.schemas import Score
-from chatbot_tester.errors import ChatbotTesterError, ExecutorError
+from chatbot_tester.errors import ExecutorError
 from chatbot_tester.evaluator.metrics.base import MetricContext
 from chatbot_tester.evaluator.metrics.judge_client import absorb_spend
 from chatbot_tester.evaluator.ray_coordinator import JudgeCoordinator
@@ -106,7 +107,6 @@ class _Attempt:
     attempt: int
     items: list[ShardItem]
     shards_dir: Path
-    ref: Any = field(default=None)
 
     def __post_init__(self) -> None:
         self.token = f"{self.shard}-{self.attempt}"
@@ -145,14 +145,15 @@ class _Driver:
         self.scorer = scorer
         self.waiting: dict[str, Unit] = {}
         """Units without a merged score, by fingerprint (only those of dispatched shards)."""
-        self.in_flight: dict[asyncio.Future[Any], _Attempt] = {}
+        self.pool: ShardPool[_Attempt] | None = None
+        """The shards in flight (made with the cluster, on the first shard)."""
         self.shards = 0
         self.ray: Any = None
         self.owned = False
         self.coordinator: Any = None
         self.task: Any = None
 
-    def _start(self) -> None:
+    def _start(self) -> ShardPool[_Attempt]:
         """Join or start the cluster and the coordinator (on the first shard, not before)."""
         settings = self.job.settings
         self.ray = ray = import_ray(local=settings.address is None, where="evaluator.executor")
@@ -163,6 +164,13 @@ class _Driver:
             .options(name=COORDINATOR_PREFIX + uuid4().hex[:12], num_cpus=0, max_concurrency=1000)
             .remote()
         )
+        return ShardPool(
+            ray,
+            poll_s=_TAIL_S,
+            on_poll=self._poll,
+            on_done=self._finish,
+            on_abandon=self._close_part,
+        )
 
     def close(self) -> None:
         if self.ray is None:
@@ -171,7 +179,7 @@ class _Driver:
             self.ray.shutdown()
         elif self.coordinator is not None:
             self.ray.kill(self.coordinator)
-        self.ray = None
+        self.ray = self.pool = None
 
     async def run(self, planned: Iterator[tuple[Pending, list[Unit]]]) -> None:
         size = self.job.settings.shard_size
@@ -187,21 +195,22 @@ class _Driver:
                     batch = []
             if batch:
                 await self._dispatch(batch)
-            while self.in_flight:
-                await self._step()
-        except BaseException:
-            await self._abandon()
+            if self.pool is not None:
+                await self.pool.drain()
+        except BaseException:  # an interrupted evaluation keeps what its shards wrote
+            if self.pool is not None:
+                await self.pool.abandon()
             raise
 
     async def _dispatch(self, items: list[ShardItem]) -> None:
-        while len(self.in_flight) >= self.job.settings.num_workers:
-            await self._step()
+        if self.pool is not None:
+            await self.pool.wait_for_slot(self.job.settings.num_workers)
         self._submit(_Attempt(self.shards, 0, items, self.job.shards_dir))
         self.shards += 1
 
     def _submit(self, attempt: _Attempt) -> None:
-        if self.ray is None:
-            self._start()
+        if self.pool is None:
+            self.pool = self._start()
         job = self.job
         context = job.context
         spec = ScoreShardSpec(
@@ -217,8 +226,7 @@ class _Driver:
             plugins=job.plugins,
             part=attempt.tail.path,
         )
-        attempt.ref = self.task.remote(self.coordinator, spec)
-        self.in_flight[asyncio.wrap_future(attempt.ref.future())] = attempt
+        self.pool.launch(attempt, self.task.remote(self.coordinator, spec))
 
     def _merge(self, lines: list[bytes]) -> None:
         waiting, scorer = self.waiting, self.scorer
@@ -235,14 +243,9 @@ class _Driver:
         self._merge(attempt.tail.read(final=True))
         attempt.tail.path.unlink(missing_ok=True)
 
-    async def _step(self) -> None:
-        finished, _ = await asyncio.wait(
-            self.in_flight, timeout=_TAIL_S, return_when=asyncio.FIRST_COMPLETED
-        )
-        for attempt in self.in_flight.values():
+    async def _poll(self, running: list[_Attempt]) -> None:
+        for attempt in running:
             self._merge(attempt.tail.read())
-        for fut in finished:
-            await self._finish(self.in_flight.pop(fut), fut)
 
     def _left(self, attempt: _Attempt) -> list[ShardItem]:
         """The attempt's items reduced to the scores still waiting."""
@@ -271,12 +274,7 @@ class _Driver:
                 )
             return
         await self.coordinator.reclaim.remote(attempt.token)
-        if isinstance(exc, ray.exceptions.RayTaskError):
-            cause = getattr(exc, "cause", None)
-            if isinstance(cause, ChatbotTesterError):
-                raise cause
-            if not isinstance(cause, KeyboardInterrupt):
-                raise ExecutorError(f"scoring shard {attempt.shard} failed in its worker: {exc}")
+        raise_task_error(ray, exc, f"scoring shard {attempt.shard}")
         left = self._left(attempt)
         if not left:
             return
@@ -295,14 +293,3 @@ class _Driver:
                 )
             )
         self._submit(_Attempt(attempt.shard, attempt.attempt + 1, left, attempt.shards_dir))
-
-    async def _abandon(self) -> None:
-        """Stop the running shards and keep what they wrote (an interrupted evaluation)."""
-        if not self.in_flight:
-            return
-        for attempt in self.in_flight.values():
-            self.ray.cancel(attempt.ref, force=True)
-        await asyncio.wait(self.in_flight, timeout=10)
-        for attempt in self.in_flight.values():
-            self._close_part(attempt)
-        self.in_flight.clear()

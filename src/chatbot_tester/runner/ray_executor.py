@@ -25,7 +25,7 @@ import asyncio
 import socket
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -34,9 +34,10 @@ from uuid import uuid4
 from chatbot_tester.common.artifacts.jsonl import iter_jsonl
 from chatbot_tester.common.events import Notice, StageFinished, StageStarted
 from chatbot_tester.common.ray_cluster import connect, import_ray
+from chatbot_tester.common.ray_shards import ShardPool, raise_task_error
 from chatbot_tester.common.schemas import TestSample
 from chatbot_tester.common.validation import duplicate_id_error
-from chatbot_tester.errors import ChatbotTesterError, ExecutorError, ResumeError
+from chatbot_tester.errors import ExecutorError, ResumeError
 from chatbot_tester.runner.coordinator import Coordinator, budget_for
 from chatbot_tester.runner.keyset import CompactKeys
 from chatbot_tester.runner.ray_events import EventRelay
@@ -65,7 +66,6 @@ class _Attempt:
     attempt: int
     samples: list[TestSample]
     done: frozenset[tuple[str, int]]
-    ref: Any = field(default=None)
 
 
 async def run_on_ray(
@@ -99,10 +99,12 @@ async def run_on_ray(
         merger.merged = 0
         owned = connect(ray, config.ray)
         try:
-            driver = _Driver(ray, config, Path(dataset_path), state, merger, bus, base_dir)
+            driver = _Driver(
+                ray, config, Path(dataset_path), state, merger, bus, base_dir, shards_dir
+            )
             if cache_path is not None:
                 driver.use_cache(Path(cache_path))
-            return await driver.run(shards_dir, started)
+            return await driver.run(started)
         finally:
             if owned:
                 ray.shutdown()
@@ -122,6 +124,7 @@ class _Driver:
         merger: PartMerger,
         bus: EventBus | None,
         base_dir: Path,
+        shards_dir: Path,
     ) -> None:
         self.ray = ray
         self.config = config
@@ -130,6 +133,8 @@ class _Driver:
         self.merger = merger
         self.bus = bus
         self.base_dir = base_dir
+        self.shards_dir = shards_dir
+        """Where the part files go."""
         self.existing = len(state.done)
         self.status: RunStatusName = "completed"
         self.message: str | None = None
@@ -155,6 +160,15 @@ class _Driver:
             .remote(config, budget)
         )
         self.relay = EventRelay(bus, self.coordinator, config.repeat)
+        self.retries: deque[_Attempt] = deque()
+        """Shards whose worker died, sent again before the next new shard."""
+        self.pool: ShardPool[_Attempt] = ShardPool(
+            ray,
+            poll_s=_DRAIN_S,
+            on_poll=lambda _running: self.relay.drain(),
+            on_done=self._finish,
+            on_abandon=lambda attempt: self.merger.merge(self._part(attempt)),
+        )
 
     def use_cache(self, path: Path) -> None:
         """Let the workers share the response cache at ``path`` (created here, in WAL mode)."""
@@ -193,10 +207,10 @@ class _Driver:
         if batch:
             yield batch, frozenset(recorded)
 
-    def _part(self, shards_dir: Path, attempt: _Attempt) -> Path:
-        return shards_dir / f"part-{attempt.shard}-{attempt.attempt}.jsonl"
+    def _part(self, attempt: _Attempt) -> Path:
+        return self.shards_dir / f"part-{attempt.shard}-{attempt.attempt}.jsonl"
 
-    def _submit(self, shards_dir: Path, attempt: _Attempt) -> asyncio.Future[Any]:
+    def _submit(self, attempt: _Attempt) -> None:
         spec = ShardSpec(
             shard=attempt.shard,
             attempt=attempt.attempt,
@@ -204,19 +218,18 @@ class _Driver:
             done=attempt.done,
             config=self.config,
             base_dir=self.base_dir,
-            part=self._part(shards_dir, attempt),
+            part=self._part(attempt),
             cache=self.cache,
             cache_host=self.host,
         )
-        attempt.ref = self.task.remote(self.coordinator, spec)
-        return asyncio.wrap_future(attempt.ref.future())
+        self.pool.launch(attempt, self.task.remote(self.coordinator, spec))
 
     def _halt(self, status: RunStatusName, message: str | None) -> None:
         if self.status == "completed":
             self.status, self.message = status, message
         self.stop = True
 
-    async def run(self, shards_dir: Path, started: float) -> RunSummary:
+    async def run(self, started: float) -> RunSummary:
         """Dispatch every shard to the end (or a stop), merge, and summarise."""
         repeat = self.config.repeat
         total = count_samples(self.dataset) * repeat
@@ -227,12 +240,11 @@ class _Driver:
                 bus.emit(Notice("info", f"runner.cache is used by the Ray workers {where}"))
             bus.emit(StageStarted("run", max(0, total - self.existing)))
         shards = self._shards()
-        retries: deque[_Attempt] = deque()
-        in_flight: dict[asyncio.Future[Any], _Attempt] = {}
+        pool, retries = self.pool, self.retries
         index = 0
         try:
             while True:
-                while not self.stop and len(in_flight) < self.config.ray.num_workers:
+                while not self.stop and len(pool) < self.config.ray.num_workers:
                     attempt = retries.popleft() if retries else None
                     if attempt is None:
                         nxt = next(shards, None)
@@ -240,24 +252,13 @@ class _Driver:
                             break
                         attempt = _Attempt(index, 0, *nxt)
                         index += 1
-                    in_flight[self._submit(shards_dir, attempt)] = attempt
-                if not in_flight:
+                    self._submit(attempt)
+                if not pool:
                     break
-                finished, _ = await asyncio.wait(
-                    in_flight, timeout=_DRAIN_S, return_when=asyncio.FIRST_COMPLETED
-                )
-                await self.relay.drain()
-                for fut in finished:
-                    attempt = in_flight.pop(fut)
-                    await self._finish(attempt, fut, shards_dir, retries, in_flight)
+                await pool.step()
             await self.relay.drain()
         except BaseException as exc:
-            for attempt in in_flight.values():
-                self.ray.cancel(attempt.ref, force=True)
-            if in_flight:
-                await asyncio.wait(in_flight, timeout=10)
-            for attempt in in_flight.values():
-                self.merger.merge(self._part(shards_dir, attempt))
+            await pool.abandon()  # the records the shards wrote are kept
             if bus is not None and isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
                 bus.emit(StageFinished("run", perf_counter() - started, "interrupted", {}))
             raise
@@ -267,39 +268,24 @@ class _Driver:
             bus.emit(StageFinished("run", summary.seconds, summary.status, counts))
         return summary
 
-    async def _finish(
-        self,
-        attempt: _Attempt,
-        fut: asyncio.Future[Any],
-        shards_dir: Path,
-        retries: deque[_Attempt],
-        in_flight: dict[asyncio.Future[Any], _Attempt],
-    ) -> None:
+    async def _finish(self, attempt: _Attempt, fut: asyncio.Future[Any]) -> None:
         ray = self.ray
         exc = fut.exception()
         token = f"{attempt.shard}-{attempt.attempt}"
-        self.merger.merge(
-            self._part(shards_dir, attempt), lambda obj: self.relay.merged(token, obj)
-        )
+        self.merger.merge(self._part(attempt), lambda obj: self.relay.merged(token, obj))
         self.relay.close(token)
         if exc is None:
             outcome: ShardOutcome = fut.result()
             if outcome.status == "aborted":
                 self._halt("aborted", outcome.message)
-                for other in in_flight.values():
-                    ray.cancel(other.ref)
+                self.pool.cancel()
             elif outcome.status == "budget_exhausted":
                 self._halt("budget_exhausted", outcome.message)
             return
         await self.coordinator.reclaim.remote(token)
         if self.stop and isinstance(exc, ray.exceptions.TaskCancelledError):
             return
-        if isinstance(exc, ray.exceptions.RayTaskError):
-            cause = getattr(exc, "cause", None)
-            if isinstance(cause, ChatbotTesterError):
-                raise cause
-            if not isinstance(cause, KeyboardInterrupt):
-                raise ExecutorError(f"shard {attempt.shard} failed in its worker: {exc}")
+        raise_task_error(ray, exc, f"shard {attempt.shard}")
         done = self.state.done
         repeat = self.config.repeat
         remaining = [
@@ -323,7 +309,7 @@ class _Driver:
         recorded = frozenset(
             (s.id, r) for s in remaining for r in range(repeat) if (s.id, r) in done
         )
-        retries.append(_Attempt(attempt.shard, attempt.attempt + 1, remaining, recorded))
+        self.retries.append(_Attempt(attempt.shard, attempt.attempt + 1, remaining, recorded))
 
     def _summary(self, total: int, seconds: float) -> RunSummary:
         return RunSummary.of(

@@ -315,4 +315,3 @@ class SampleIndex:
         """Forget the index (its temporary file goes with it)."""
         self._thread.join(timeout=5)
         self._tmp.cleanup()
-
