@@ -4,6 +4,8 @@
 - ``fault_server_factory``: ``await fault_server_factory(FaultPlan(...), latency_ms=...)``
   starts servers with custom plans; all are stopped after the test.
 - ``fault_server_thread``: a server on its own thread, for sync tests (CLI runs, sync clients).
+- ``ray_address`` (module scope): a local Ray head on 127.0.0.1 (2 CPUs, no dashboard) for the
+  Ray tests of the module; its GCS address. Their other helpers are in ``ray_helpers``.
 - ``loopback_only`` (autouse): a socket connection to anything but 127.0.0.0/8, ::1 or a Unix
   socket raises ``NonLoopbackConnection``, so no test can reach a real service.
 
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 import inspect
 import ipaddress
+import logging
+import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -51,6 +55,21 @@ async def fault_server_factory() -> AsyncIterator[FaultServerFactory]:
 def fault_server_thread() -> Iterator[FaultServer]:
     with FaultServer().run_in_thread() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def ray_address() -> Iterator[str]:
+    """A local Ray head on loopback only (no dashboard); its GCS address."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # node IP 127.0.0.1, not the NIC's
+    import ray
+
+    ctx = ray.init(
+        num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False
+    )
+    address = str(ctx.address_info["gcs_address"])
+    assert address.startswith("127.0.0.1:"), address
+    yield address
+    ray.shutdown()
 
 
 class NonLoopbackConnection(RuntimeError):

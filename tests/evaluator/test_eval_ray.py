@@ -1,20 +1,14 @@
 """``evaluator.executor: ray`` on a real local Ray cluster bound to 127.0.0.1: same scores, once.
 
-One cluster (2 CPUs, no dashboard) serves the module; the judge is the openai backend
-against the loopback FaultServer (a deterministic grader), so every judge call is real HTTP
-from a Ray worker process.
+One cluster (2 CPUs, no dashboard: the ``ray_address`` fixture) serves the module; the judge
+is the openai backend against the loopback FaultServer (a deterministic grader), so every
+judge call is real HTTP from a Ray worker process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
-import signal
-import threading
-import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,23 +24,9 @@ from chatbot_tester.evaluator.metrics.base import MetricContext
 from chatbot_tester.evaluator.ray_scoring import COORDINATOR_PREFIX, SCORE_SHARDS_DIR
 from chatbot_tester.testing.server import FaultServer
 from chatbot_tester.testing.server_payloads import message_text
+from ray_helpers import kill_worker_mid_shard, run_in_thread
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-
-
-@pytest.fixture(scope="module")
-def ray_address() -> Iterator[str]:
-    """A local Ray head on loopback only (no dashboard); its GCS address."""
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # node IP 127.0.0.1, not the NIC's
-    import ray
-
-    ctx = ray.init(
-        num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False
-    )
-    address = str(ctx.address_info["gcs_address"])
-    assert address.startswith("127.0.0.1:"), address
-    yield address
-    ray.shutdown()
 
 
 def grader(messages: list[dict[str, Any]]) -> str:
@@ -183,20 +163,6 @@ def test_ray_scores_equal_local_scores(ray_address: str, tmp_path: Path) -> None
     assert comparable(again)["metrics"] == comparable(local)["metrics"]
 
 
-def _worker_pids(deadline_s: float = 60) -> dict[str, int]:
-    import ray
-
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        names = [n for n in ray.util.list_named_actors() if n.startswith(COORDINATOR_PREFIX)]
-        if names:
-            pids: dict[str, int] = ray.get(ray.get_actor(names[0]).pids.remote())
-            if pids:
-                return pids
-        time.sleep(0.05)
-    raise AssertionError("no scoring shard started")
-
-
 def test_killing_a_worker_mid_shard_loses_and_duplicates_no_score(
     ray_address: str, tmp_path: Path
 ) -> None:
@@ -205,30 +171,14 @@ def test_killing_a_worker_mid_shard_loses_and_duplicates_no_score(
     bus = EventBus()
     notices: list[str] = []
     bus.subscribe(lambda e: notices.append(e.message) if isinstance(e, Notice) else None)
-    got: list[Any] = []
     with FaultServer(responder=grader, latency_ms=40).run_in_thread() as server:
         config = evaluator("ray", shard_size=150)
-
-        def main() -> None:
-            try:
-                got.append(
-                    asyncio.run(
-                        evaluate_run(
-                            dataset, results, config, out, context=context(server, 4), bus=bus
-                        )
-                    )
-                )
-            except BaseException as exc:  # handed to the test
-                got.append(exc)
-
-        thread = threading.Thread(target=main, daemon=True)
-        thread.start()
-        token, pid = sorted(_worker_pids().items())[0]
-        part = out / SCORE_SHARDS_DIR / f"part-{token}.jsonl"
-        end = time.monotonic() + 60
-        while time.monotonic() < end and (not part.exists() or part.stat().st_size < 20_000):
-            time.sleep(0.02)  # mid-shard: some of its scores are written, most are not
-        os.kill(pid, signal.SIGKILL)
+        thread, got = run_in_thread(
+            evaluate_run(dataset, results, config, out, context=context(server, 4), bus=bus)
+        )
+        token = kill_worker_mid_shard(
+            COORDINATOR_PREFIX, out / SCORE_SHARDS_DIR, min_bytes=20_000, deadline_s=60
+        )
         thread.join(timeout=240)
         judged = server.stats.requests
     [evaluation] = got

@@ -1,14 +1,11 @@
 """``runner.cache`` with ``executor: ray``: the workers share the workspace's response cache.
 
-A real local Ray cluster on 127.0.0.1 (2 CPUs, no dashboard) and the loopback test server,
-whose request counter shows what reached the chatbot.
+A real local Ray cluster on 127.0.0.1 (2 CPUs, no dashboard: the ``ray_address`` fixture)
+and the loopback test server, whose request counter shows what reached the chatbot.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -17,49 +14,15 @@ from runner_test_helpers import samples, write_dataset
 from test_runner_cli_execute import run_cli
 
 from chatbot_tester.testing.server import FaultServer
+from ray_helpers import ray_pipeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 N = 120
 
 
-@pytest.fixture(scope="module")
-def ray_address() -> Iterator[str]:
-    """A local Ray head on loopback only (no dashboard); its GCS address."""
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    import ray
-
-    ctx = ray.init(
-        num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False
-    )
-    address = str(ctx.address_info["gcs_address"])
-    assert address.startswith("127.0.0.1:"), address
-    yield address
-    ray.shutdown()
-
-
 def _pipeline(tmp_path: Path, base_url: str, address: str) -> Path:
-    path = tmp_path / "pipeline.yaml"
-    path.write_text(
-        f"""
-name: ray-cache
-generator:
-  source: dataset.jsonl
-runner:
-  backend: openai
-  model: test-model
-  concurrency: 8
-  timeout_s: 5
-  retries: 2
-  cache: true
-  options:
-    base_url: {base_url}
-    api_key: "key-for-tests-1234"
-  executor: ray
-  ray: {{address: "{address}", num_workers: 2, shard_size: 30}}
-"""
-    )
-    return path
+    return ray_pipeline(tmp_path, base_url, address, name="ray-cache", shard_size=30, cache=True)
 
 
 def _records(ws: Path) -> list[list[dict[str, object]]]:

@@ -1,23 +1,19 @@
 """``runner.executor: ray`` on a real local Ray cluster bound to 127.0.0.1: exactly once.
 
-One cluster (2 CPUs, no dashboard) serves the whole module; every test sends real HTTP to the
-loopback fault server. The whole module takes ~1 minute on a shared 2-core machine (the 10k
-run ~15 s of it).
+One cluster (2 CPUs, no dashboard: the ``ray_address`` fixture) serves the whole module;
+every test sends real HTTP to the loopback fault server. The whole module takes ~1 minute on
+a shared 2-core machine (the 10k run ~15 s of it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,25 +25,11 @@ from chatbot_tester.common.events import EventBus, ItemFinished, Notice
 from chatbot_tester.runner import RunSummary
 from chatbot_tester.runner.ray_executor import COORDINATOR_PREFIX, SHARDS_DIR, run_on_ray
 from chatbot_tester.testing.server import FaultPlan, FaultServer
+from ray_helpers import kill_worker_mid_shard, ray_pipeline, run_in_thread
 
 N_SAMPLES = 10_000
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-
-
-@pytest.fixture(scope="module")
-def ray_address() -> Iterator[str]:
-    """A local Ray head on loopback only (no dashboard); its GCS address."""
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # node IP 127.0.0.1, not the NIC's
-    import ray
-
-    ctx = ray.init(
-        num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False
-    )
-    address = str(ctx.address_info["gcs_address"])
-    assert address.startswith("127.0.0.1:"), address
-    yield address
-    ray.shutdown()
 
 
 def lines_by_key(path: Path) -> Counter[tuple[str, int]]:
@@ -95,34 +77,6 @@ def test_10k_samples_with_20pct_faults_give_10k_unique_records(
     assert not (tmp_path / SHARDS_DIR).exists() or not any((tmp_path / SHARDS_DIR).iterdir())
 
 
-def _run_in_thread(coro: Any) -> tuple[threading.Thread, list[Any]]:
-    out: list[Any] = []
-
-    def main() -> None:
-        try:
-            out.append(asyncio.run(coro))
-        except BaseException as exc:  # handed to the test
-            out.append(exc)
-
-    thread = threading.Thread(target=main, daemon=True)
-    thread.start()
-    return thread, out
-
-
-def _worker_pids(deadline_s: float = 60) -> dict[str, int]:
-    import ray
-
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        names = [n for n in ray.util.list_named_actors() if n.startswith(COORDINATOR_PREFIX)]
-        if names:
-            pids: dict[str, int] = ray.get(ray.get_actor(names[0]).pids.remote())
-            if pids:
-                return pids
-        time.sleep(0.05)
-    raise AssertionError("no shard attempt started")
-
-
 def test_killing_a_worker_mid_shard_loses_and_duplicates_nothing(
     ray_address: str, tmp_path: Path
 ) -> None:
@@ -135,16 +89,12 @@ def test_killing_a_worker_mid_shard_loses_and_duplicates_nothing(
     bus.subscribe(lambda e: items.append(e.item_id) if isinstance(e, ItemFinished) else None)
     with FaultServer(latency_ms=40).run_in_thread() as server:
         config = ray_config(server.base_url, shard_size=300)
-        thread, out = _run_in_thread(
+        thread, out = run_in_thread(
             run_on_ray(dataset, config, results, base_dir=tmp_path, bus=bus)
         )
-        pids = _worker_pids()
-        token, pid = sorted(pids.items())[0]
-        part = tmp_path / SHARDS_DIR / f"part-{token}.jsonl"
-        end = time.monotonic() + 30
-        while time.monotonic() < end and (not part.exists() or part.stat().st_size < 2000):
-            time.sleep(0.02)  # mid-shard: some of its records are written, most are not
-        os.kill(pid, signal.SIGKILL)
+        token = kill_worker_mid_shard(
+            COORDINATOR_PREFIX, tmp_path / SHARDS_DIR, min_bytes=2000, deadline_s=30
+        )
         thread.join(timeout=240)
         attempts = server.stats.attempts
     summary = out[0]
@@ -160,28 +110,15 @@ def test_killing_a_worker_mid_shard_loses_and_duplicates_nothing(
 
 
 def _pipeline(tmp_path: Path, base_url: str, address: str) -> Path:
-    path = tmp_path / "pipeline.yaml"
-    path.write_text(
-        f"""
-name: ray-test
-generator:
-  source: dataset.jsonl
-runner:
-  backend: openai
-  model: test-model
-  concurrency: 8
-  timeout_s: 5
-  retries: 2
-  backoff: {{initial_s: 0.01, max_s: 0.02}}
-  options:
-    base_url: {base_url}
-    api_key: "key-for-tests-1234"
-    sample_id_header: X-Sample-Id
-  executor: ray
-  ray: {{address: "{address}", num_workers: 2, shard_size: 40}}
-"""
+    return ray_pipeline(
+        tmp_path,
+        base_url,
+        address,
+        name="ray-test",
+        shard_size=40,
+        backoff={"initial_s": 0.01, "max_s": 0.02},
+        options={"sample_id_header": "X-Sample-Id"},
     )
-    return path
 
 
 def _recorded_keys(results: Path, shards: Path) -> set[str]:
