@@ -21,6 +21,7 @@ from pydantic import Field, field_validator
 from chatbot_tester.common.backends.aio_session import LoopSession
 from chatbot_tester.common.backends.base import BackendOptions, ChatBackend, RetryDecision
 from chatbot_tester.common.backends.body_limit import read_aiohttp
+from chatbot_tester.common.backends.h1 import H1Error, H1Pool
 from chatbot_tester.common.backends.http_codec import (
     DEFAULT_BODY_TEMPLATE,
     PROBE_REQUEST,
@@ -238,6 +239,21 @@ class HTTPBackend(ChatBackend[HTTPOptions]):
             headers=self._headers,
             connector_factory=connector_factory,
         )
+        # Non-streamed calls to a static URL skip aiohttp's client (see ``h1``); an injected
+        # connector (tests counting connections) keeps every call on aiohttp.
+        self._h1 = (
+            H1Pool(
+                options.url,
+                headers=self._headers,
+                limit=options.max_connections,
+                verify_tls=options.verify_tls,
+            )
+            if connector_factory is None
+            and self._url_template is None
+            and self._stream is None
+            and H1Pool.supports(options.url, self._headers)
+            else None
+        )
         self._check_template()
 
     # -- setup ----------------------------------------------------------------------------
@@ -316,6 +332,16 @@ class HTTPBackend(ChatBackend[HTTPOptions]):
             assert final is not None
             return final
         body, url = self._prepare(request)
+        if self._h1 is not None:
+            try:
+                reply = await self._h1.request(self._opts.method, body)
+            except H1Error as exc:
+                raise self._connection_error(exc) from None
+            status = reply.status
+            if not 300 <= status < 400:  # a redirect is followed by aiohttp, below
+                if status >= 300:
+                    raise status_error(self._status_class(status, reply.headers, reply.body))
+                return self._parse(reply.body, reply.headers.get("Content-Type", ""), request)
         session = self._sessions.get()
         try:
             async with session.request(self._opts.method, url, data=body) as resp:
@@ -468,5 +494,7 @@ class HTTPBackend(ChatBackend[HTTPOptions]):
         return data
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pools."""
+        if self._h1 is not None:
+            self._h1.close()
         await self._sessions.aclose()
