@@ -20,7 +20,12 @@ from chatbot_tester.common.backends.body_limit import response_limit
 from chatbot_tester.common.backends.h1 import H1Error, H1Pool
 from chatbot_tester.common.backends.http import HTTPBackend, HTTPOptions
 from chatbot_tester.common.schemas import ChatRequest, Message
-from chatbot_tester.errors import BackendConnectionError, BadResponse, ResponseTooLarge
+from chatbot_tester.errors import (
+    BackendConnectionError,
+    BackendError,
+    BadResponse,
+    ResponseTooLarge,
+)
 
 ANSWER = orjson.dumps({"choices": [{"message": {"content": "hello"}, "finish_reason": "stop"}]})
 
@@ -366,3 +371,30 @@ async def test_the_backend_reports_errors_as_before(script) -> None:
             match=r"connection to http://127\.0\.0\.1:\d+ failed: the server closed",
         ):
             await backend.send(ask())
+
+
+async def test_the_openai_direct_transport_sends_over_h1_and_refuses_a_broken_header(
+    script,
+) -> None:
+    from chatbot_tester.common.backends import backend_registry
+
+    completion = orjson.dumps(
+        {"id": "c", "object": "chat.completion", "model": "m",
+         "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}]}
+    )  # fmt: skip
+    srv = await script(lambda n, head: reply(completion))
+    base = srv.url.split("/v1/")[0] + "/v1"
+    backend = backend_registry.create(
+        "openai", base_url=base, api_key="sk-test-123456", sample_id_header="X-Sample-Id"
+    )
+    try:
+        request = ChatRequest(messages=[Message(role="user", content="hi")], model="m")
+        assert (await backend.send(request.model_copy(update={"sample_id": "s-1"}))).text == "ok"
+        with pytest.raises(BackendError, match="line break"):
+            await backend.send(request.model_copy(update={"sample_id": "s\r\nX-Evil: 1"}))
+    finally:
+        await backend.aclose()
+    assert backend._direct is not None
+    assert all(r.h1 is not None for r in backend._direct._routes.values())
+    assert len(srv.heads) == 1 and b"X-Sample-Id: s-1\r\n" in srv.heads[0]
+    assert srv.heads[0].startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")

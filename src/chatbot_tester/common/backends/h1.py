@@ -21,6 +21,7 @@ import asyncio
 import ssl
 import zlib
 from collections import deque
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -188,6 +189,20 @@ class _Connection(asyncio.Protocol):
         waiter.set_result(H1Response(self._parser.get_status_code(), self._headers, body))
 
 
+def _unsafe(name: str, value: str) -> bool:
+    """True when a header would not be one well-formed line."""
+    return ":" in name or any(c in name or c in value for c in "\r\n\0")
+
+
+def _header_lines(headers: Mapping[str, str]) -> bytes:
+    lines = []
+    for name, value in headers.items():
+        if _unsafe(name, value):
+            raise ValueError(f"header {name[:40]!r} holds a line break or colon; not sent")
+        lines.append(f"{name}: {value}\r\n")
+    return "".join(lines).encode("utf-8")
+
+
 def _decode(body: bytes, encoding: str, limit: int) -> bytes:
     """``body`` decompressed (gzip or deflate), at most ``limit`` bytes."""
     encoding = encoding.strip().lower()
@@ -253,13 +268,19 @@ class H1Pool:
         target = parts.path + parts.query
         if not set(target) <= _TARGET_CHARS:
             return False
-        for name, value in headers.items():
-            if any(c in name or c in value for c in "\r\n\0") or ":" in name:
-                return False
+        if any(_unsafe(name, value) for name, value in headers.items()):
+            return False
         return all(name.lower() not in ("host", "content-length") for name in headers)
 
-    async def request(self, method: str, body: bytes | None) -> H1Response:
-        """Send ``method`` with ``body`` to the URL; the complete response (never a redirect followed)."""
+    async def request(
+        self, method: str, body: bytes | None, extra: Mapping[str, str] | None = None
+    ) -> H1Response:
+        """The complete response to ``method`` with ``body`` and ``extra`` headers.
+
+        A redirect is returned, not followed. ``ValueError`` when an ``extra`` header holds a
+        line break (its value may come from a dataset).
+        """
+        more = b"" if not extra else _header_lines(extra)
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._rebind(loop)
@@ -268,7 +289,12 @@ class H1Pool:
         self._free -= 1
         try:
             conn = self._idle_connection(loop) or await self._connect(loop)
-            head = b"%s %s HTTP/1.1\r\n%s" % (method.encode("ascii"), self._target, self._head)
+            head = b"%s %s HTTP/1.1\r\n%s%s" % (
+                method.encode("ascii"),
+                self._target,
+                self._head,
+                more,
+            )
             if body is not None:
                 data = b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
             else:
