@@ -390,8 +390,9 @@ async def test_the_openai_direct_transport_sends_over_h1_and_refuses_a_broken_he
     try:
         request = ChatRequest(messages=[Message(role="user", content="hi")], model="m")
         assert (await backend.send(request.model_copy(update={"sample_id": "s-1"}))).text == "ok"
-        with pytest.raises(BackendError, match="line break"):
+        with pytest.raises(BackendError, match="line break") as broken:
             await backend.send(request.model_copy(update={"sample_id": "s\r\nX-Evil: 1"}))
+        assert broken.value.retryable is False  # a retry would send the same broken header
     finally:
         await backend.aclose()
     assert backend._direct is not None

@@ -30,11 +30,14 @@ from chatbot_tester.common.backends.body_limit import read_aiohttp
 from chatbot_tester.common.backends.direct_http import (
     DirectRoute,
     SDKInternalsChanged,
+    h1_post,
+    lean_pool,
+    request_headers,
     sdk_route,
     sse_payloads,
     status_error,
 )
-from chatbot_tester.common.backends.h1 import H1Error, H1Pool
+from chatbot_tester.common.backends.h1 import H1Pool
 from chatbot_tester.common.backends.openai_wire import StreamAccumulator, parse_completion
 from chatbot_tester.common.backends.sdk_common import json_payload, snippet
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, TextDelta
@@ -128,40 +131,20 @@ class DirectTransport:
                 sessions = LoopSession(
                     limit=self.max_connections, timeout_s=self.timeout_s, headers=route.headers
                 )
-                h1 = (
-                    H1Pool(route.url, headers=route.headers, limit=self.max_connections)
-                    if H1Pool.supports(route.url, route.headers)
-                    else None
-                )
+                h1 = lean_pool(route, self.max_connections)
             found = self._routes[model] = _Route(route, sessions, h1)
         return found
 
     def _headers(self, route: DirectRoute, request: ChatRequest) -> dict[str, str] | None:
-        """Per-request headers on top of the route's (``None`` when there are none)."""
-        headers: dict[str, str] | None = None
-        if self.sample_id_header is not None and request.sample_id:
-            headers = {self.sample_id_header: request.sample_id}
-        if route.idempotency_header is not None:
-            headers = headers or {}
-            headers[route.idempotency_header] = self.client._idempotency_key()
-        return headers
+        return request_headers(self.client, route, self.sample_id_header, request.sample_id)
 
     async def send(self, request: ChatRequest, body: dict[str, Any]) -> ChatResponse:
         """POST one completion and parse it (``BackendError`` on any failure)."""
         model = body["model"]
         route, sessions, h1 = self._routes.get(model) or await self._derive(model)
         if h1 is not None:
-            try:
-                reply = await h1.request("POST", orjson.dumps(body), self._headers(route, request))
-            except H1Error as exc:
-                raise BackendConnectionError(
-                    f"connection failed: {snippet(str(exc), 120)}"
-                ) from None
-            except ValueError as exc:
-                raise convert_aiohttp_error(exc) from None
-            if reply.status >= 300:
-                raise status_error(reply.status, reply.headers, reply.body)
-            return parse_completion(json_payload(reply.body, reply.headers.get("Content-Type", "")))
+            raw, content_type = await h1_post(h1, orjson.dumps(body), self._headers(route, request))
+            return parse_completion(json_payload(raw, content_type))
         import aiohttp
 
         try:
