@@ -79,7 +79,7 @@ class _Connection(asyncio.Protocol):
         self._reset()
 
     def _reset(self) -> None:
-        self._headers = ResponseHeaders()
+        self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
         self._size = 0
         self._until_close = False
@@ -145,9 +145,11 @@ class _Connection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        old = self._headers.get(key)
-        dict.__setitem__(self._headers, key, text if old is None else f"{old}, {text}")
+        headers = self._headers
+        if key in headers:
+            headers[key] += ", " + value.decode("latin-1")
+        else:
+            headers[key] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
         headers = self._headers
@@ -186,7 +188,8 @@ class _Connection(asyncio.Protocol):
                 self.abort()
                 waiter.set_exception(exc)
                 return
-        waiter.set_result(H1Response(self._parser.get_status_code(), self._headers, body))
+        status = self._parser.get_status_code()
+        waiter.set_result(H1Response(status, ResponseHeaders(self._headers), body))
 
 
 def _unsafe(name: str, value: str) -> bool:
