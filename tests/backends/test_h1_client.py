@@ -399,3 +399,25 @@ async def test_the_openai_direct_transport_sends_over_h1_and_refuses_a_broken_he
     assert all(r.h1 is not None for r in backend._direct._routes.values())
     assert len(srv.heads) == 1 and b"X-Sample-Id: s-1\r\n" in srv.heads[0]
     assert srv.heads[0].startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["h1", "aiohttp-stream"])
+async def test_no_cookie_travels_from_one_call_to_the_next(script, stream: bool) -> None:
+    sse = (
+        b"data: "
+        + orjson.dumps({"choices": [{"delta": {"content": "hi"}}]})
+        + b"\n\ndata: [DONE]\n\n"
+    )
+    cookie = "Set-Cookie: session=sample-one; Path=/\r\n"
+    body = sse if stream else ANSWER
+    kind = "text/event-stream" if stream else "application/json"
+    srv = await script(
+        lambda n, head: reply(body, headers=cookie).replace(b"application/json", kind.encode())
+    )
+    # aiohttp's jar ignores cookies of IP hosts: a host name makes the test able to fail
+    url = srv.url.replace("127.0.0.1", "localhost")
+    backend = HTTPBackend(HTTPOptions(url=url, stream="sse" if stream else None))
+    async with backend:
+        for _ in range(2):
+            await backend.send(ask())
+    assert len(srv.heads) == 2 and all(b"cookie" not in h.lower() for h in srv.heads)
