@@ -1,5 +1,5 @@
 """``python -m chatbot_tester`` runs the CLI."""
 
-from chatbot_tester.cli.main import main
+from chatbot_tester.cli.main import entry
 
-main()
+entry()

@@ -130,6 +130,13 @@ def _os_error_line(exc: OSError) -> str:
     return f"{filename}: {reason}" if filename else reason
 
 
+def entry() -> None:
+    """The ``chatbot-tester`` console script: ``main()``, then a fast exit (``fast_exit``)."""
+    from chatbot_tester.cli.fast_exit import run_then_exit
+
+    run_then_exit(main)
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Console-script entry point (console output has registered secrets masked)."""
     from chatbot_tester.cli.masked_streams import masked_console

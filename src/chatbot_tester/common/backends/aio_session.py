@@ -24,7 +24,8 @@ class LoopSession:
     ``timeout_s`` is a generous whole-request limit (the runner enforces its own per-attempt
     limit); ``headers`` are sent with every request (as session defaults, which aiohttp
     merges faster than per-request headers); ``skip_auto_headers`` lists headers aiohttp
-    should not add (e.g. ``User-Agent`` when the caller sends its own).
+    should not add (e.g. ``User-Agent`` when the caller sends its own). No cookies are kept:
+    one sample's ``Set-Cookie`` must not reach the next sample's request.
     """
 
     __slots__ = (
@@ -93,6 +94,7 @@ class LoopSession:
             timeout=aiohttp.ClientTimeout(total=self.timeout_s, sock_connect=30),
             headers=headers,
             skip_auto_headers=self.skip_auto_headers,
+            cookie_jar=aiohttp.DummyCookieJar(),  # samples share nothing, as on the h1 path
         )
         self._session, self._loop = session, asyncio.get_running_loop()
         return session

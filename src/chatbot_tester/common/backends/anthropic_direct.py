@@ -23,10 +23,14 @@ from chatbot_tester.common.backends.anthropic_wire import StreamState, parse_mes
 from chatbot_tester.common.backends.body_limit import read_aiohttp
 from chatbot_tester.common.backends.direct_http import (
     DirectRoute,
+    h1_post,
+    lean_pool,
+    request_headers,
     sdk_route,
     sse_payloads,
     status_error,
 )
+from chatbot_tester.common.backends.h1 import H1Pool
 from chatbot_tester.common.backends.openai_direct import convert_aiohttp_error
 from chatbot_tester.common.backends.sdk_common import json_payload
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, TextDelta
@@ -80,6 +84,7 @@ class AnthropicDirect:
         self.timeout_s = timeout_s
         self._route: DirectRoute | None = None
         self._sessions: LoopSession | None = None
+        self._h1: H1Pool | None = None
 
     async def route(self) -> tuple[DirectRoute, LoopSession]:
         """The route (derived through the SDK on first use) and its connection pool."""
@@ -90,23 +95,23 @@ class AnthropicDirect:
                 self._sessions = LoopSession(
                     limit=self.max_connections, timeout_s=self.timeout_s, headers=route.headers
                 )
+                self._h1 = lean_pool(route, self.max_connections)
         assert self._route is not None and self._sessions is not None
         return self._route, self._sessions
 
     def _headers(self, route: DirectRoute, request: ChatRequest) -> dict[str, str] | None:
-        headers: dict[str, str] | None = None
-        if self.sample_id_header is not None and request.sample_id:
-            headers = {self.sample_id_header: request.sample_id}
-        if route.idempotency_header is not None:
-            headers = headers or {}
-            headers[route.idempotency_header] = self.client._idempotency_key()
-        return headers
+        return request_headers(self.client, route, self.sample_id_header, request.sample_id)
 
     async def send(self, request: ChatRequest, body: dict[str, Any]) -> ChatResponse:
         """POST one message and parse it (``BackendError`` on any failure)."""
+        route, sessions = await self.route()
+        if self._h1 is not None:
+            raw, content_type = await h1_post(
+                self._h1, orjson.dumps(body), self._headers(route, request)
+            )
+            return parse_message(json_payload(raw, content_type))
         import aiohttp
 
-        route, sessions = await self.route()
         try:
             async with sessions.get().post(
                 route.url,
@@ -151,6 +156,8 @@ class AnthropicDirect:
         yield state.result()
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pools."""
+        if self._h1 is not None:
+            self._h1.close()
         if self._sessions is not None:
             await self._sessions.aclose()

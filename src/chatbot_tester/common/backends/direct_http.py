@@ -19,14 +19,25 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import orjson
 
 from chatbot_tester.common.backends.body_limit import StreamBudget, read_aiohttp, too_large
+from chatbot_tester.common.backends.h1 import H1Error, H1Pool
 from chatbot_tester.common.backends.openai_wire import SSELines
 from chatbot_tester.common.backends.sdk_common import error_for_status, snippet
-from chatbot_tester.errors import BackendError, BadResponse
+from chatbot_tester.common.types import ErrorKind
+from chatbot_tester.errors import BackendConnectionError, BackendError, BadResponse
 
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["DirectRoute", "SDKInternalsChanged", "sdk_route", "sse_payloads", "status_error"]
+__all__ = [
+    "DirectRoute",
+    "SDKInternalsChanged",
+    "h1_post",
+    "lean_pool",
+    "request_headers",
+    "sdk_route",
+    "sse_payloads",
+    "status_error",
+]
 
 TRANSPORT_OWNED = frozenset(
     {"host", "content-length", "transfer-encoding", "connection", "accept-encoding"}
@@ -86,6 +97,44 @@ async def sdk_route(
         if lower not in TRANSPORT_OWNED and keep(lower):
             headers[name] = value.decode("latin-1")
     return DirectRoute(url, headers, idempotency)
+
+
+def request_headers(
+    client: Any, route: DirectRoute, sample_id_header: str | None, sample_id: str | None
+) -> dict[str, str] | None:
+    """Per-request headers on top of the route's (``None`` when there are none)."""
+    headers: dict[str, str] | None = None
+    if sample_id_header is not None and sample_id:
+        headers = {sample_id_header: sample_id}
+    if route.idempotency_header is not None:
+        headers = headers or {}
+        headers[route.idempotency_header] = client._idempotency_key()
+    return headers
+
+
+def lean_pool(route: DirectRoute, limit: int) -> H1Pool | None:
+    """The ``h1`` pool for the route's non-streamed calls, when it serves the route exactly."""
+    if not H1Pool.supports(route.url, route.headers):
+        return None
+    return H1Pool(route.url, headers=route.headers, limit=limit)
+
+
+async def h1_post(
+    pool: H1Pool, body: bytes, headers: Mapping[str, str] | None
+) -> tuple[bytes, str]:
+    """POST ``body`` on ``pool``: the 2xx answer's body and content type, else our error.
+
+    Redirects are not followed (``status_error`` names the new location).
+    """
+    try:
+        reply = await pool.request("POST", body, headers)
+    except H1Error as exc:
+        raise BackendConnectionError(f"connection failed: {snippet(str(exc), 120)}") from None
+    except ValueError as exc:  # a per-request header (sample id) that would break the request
+        raise BackendError(str(exc), kind=ErrorKind.CONFIG, retryable=False) from None
+    if reply.status >= 300:
+        raise status_error(reply.status, reply.headers, reply.body)
+    return reply.body, reply.headers.get("Content-Type", "")
 
 
 def status_error(status: int, headers: Mapping[str, str], raw: bytes) -> BackendError:

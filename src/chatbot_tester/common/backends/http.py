@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import orjson
 from pydantic import Field, field_validator
@@ -21,6 +21,7 @@ from pydantic import Field, field_validator
 from chatbot_tester.common.backends.aio_session import LoopSession
 from chatbot_tester.common.backends.base import BackendOptions, ChatBackend, RetryDecision
 from chatbot_tester.common.backends.body_limit import read_aiohttp
+from chatbot_tester.common.backends.h1 import H1Error, H1Pool
 from chatbot_tester.common.backends.http_codec import (
     DEFAULT_BODY_TEMPLATE,
     PROBE_REQUEST,
@@ -65,6 +66,8 @@ __all__ = [
 
 
 _CONNECTION_ERRORS: tuple[type[BaseException], ...] = ()
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+"""The statuses aiohttp follows (with a ``Location``)."""
 
 
 def _connection_errors() -> tuple[type[BaseException], ...]:
@@ -232,11 +235,27 @@ class HTTPBackend(ChatBackend[HTTPOptions]):
         self._origin = f"{parts.scheme}://{parts.hostname}" + (
             f":{parts.port}" if parts.port else ""
         )
+        self._netloc_origin = f"{parts.scheme}://{parts.netloc}"
         self._sessions = LoopSession(
             limit=options.max_connections,
             verify_tls=options.verify_tls,
             headers=self._headers,
             connector_factory=connector_factory,
+        )
+        # Non-streamed calls to a static URL skip aiohttp's client (see ``h1``); an injected
+        # connector (tests counting connections) keeps every call on aiohttp.
+        self._h1 = (
+            H1Pool(
+                options.url,
+                headers=self._headers,
+                limit=options.max_connections,
+                verify_tls=options.verify_tls,
+            )
+            if connector_factory is None
+            and self._url_template is None
+            and self._stream is None
+            and H1Pool.supports(options.url, self._headers)
+            else None
         )
         self._check_template()
 
@@ -316,9 +335,45 @@ class HTTPBackend(ChatBackend[HTTPOptions]):
             assert final is not None
             return final
         body, url = self._prepare(request)
+        if self._h1 is not None:
+            try:
+                reply = await self._h1.request(self._opts.method, body)
+            except H1Error as exc:
+                raise self._connection_error(exc) from None
+            status = reply.status
+            location = reply.headers.get("Location")
+            if status not in _REDIRECTS or not location:
+                if status >= 300:
+                    raise status_error(self._status_class(status, reply.headers, reply.body))
+                return self._parse(reply.body, reply.headers.get("Content-Type", ""), request)
+            return await self._follow(status, urljoin(url, location), body, request)
+        return await self._send_aiohttp(self._opts.method, url, body, request)
+
+    async def _follow(
+        self, status: int, url: str, body: bytes | None, request: ChatRequest
+    ) -> ChatResponse:
+        """Follow a lean-path redirect through aiohttp, which follows any further ones.
+
+        The method changes as aiohttp changes it: 303, and 301/302 after a POST, become a GET.
+        Only within the origin: the headers (often an API key) never go to another host.
+        """
+        target = urlsplit(url)
+        if f"{target.scheme}://{target.netloc}" != self._netloc_origin:
+            raise BadResponse(
+                f"the endpoint redirects ({status}) to another origin, "
+                f"{target.scheme}://{target.hostname}; not followed: set http.url to the final URL"
+            )
+        method = self._opts.method
+        if status == 303 or (status in (301, 302) and method == "POST"):
+            method, body = "GET", None
+        return await self._send_aiohttp(method, url, body, request)
+
+    async def _send_aiohttp(
+        self, method: str, url: str, body: bytes | None, request: ChatRequest
+    ) -> ChatResponse:
         session = self._sessions.get()
         try:
-            async with session.request(self._opts.method, url, data=body) as resp:
+            async with session.request(method, url, data=body) as resp:
                 raw = await read_aiohttp(resp)
                 status = resp.status
                 if status >= 300:
@@ -468,5 +523,7 @@ class HTTPBackend(ChatBackend[HTTPOptions]):
         return data
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pools."""
+        if self._h1 is not None:
+            self._h1.close()
         await self._sessions.aclose()

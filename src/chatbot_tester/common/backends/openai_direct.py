@@ -6,8 +6,8 @@ model** to build a chat-completions request through its own pipeline (``_prepare
 ``_build_request``, ``_prepare_request``): that yields the final URL (base URL, Azure
 endpoint/deployment routing, ``api-version`` query) and headers (API key or Azure
 ``api-key``, organization, project, default headers, ``OPENAI_CUSTOM_HEADERS``, user agent,
-platform headers). Every call then is one POST on a shared aiohttp session with an orjson
-body; answers, errors and event streams are read with ``openai_wire`` and
+platform headers). Every call then is one POST with an orjson body, on the lean HTTP/1.1
+pool of ``h1`` (non-streamed calls to a URL it serves exactly) or a shared aiohttp session; answers, errors and event streams are read with ``openai_wire`` and
 ``error_for_status``, exactly as on the SDK path.
 
 Clients that authenticate per request (an API-key or Azure AD token provider, workload
@@ -30,10 +30,14 @@ from chatbot_tester.common.backends.body_limit import read_aiohttp
 from chatbot_tester.common.backends.direct_http import (
     DirectRoute,
     SDKInternalsChanged,
+    h1_post,
+    lean_pool,
+    request_headers,
     sdk_route,
     sse_payloads,
     status_error,
 )
+from chatbot_tester.common.backends.h1 import H1Pool
 from chatbot_tester.common.backends.openai_wire import StreamAccumulator, parse_completion
 from chatbot_tester.common.backends.sdk_common import json_payload, snippet
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, TextDelta
@@ -67,6 +71,8 @@ class _Route(NamedTuple):
     route: DirectRoute
     sessions: LoopSession
     """Connection pool sending ``route.headers`` as session defaults (cheaper per call)."""
+    h1: H1Pool | None
+    """The lean HTTP/1.1 pool for non-streamed calls, when the route allows it (``h1``)."""
 
 
 def sdk_authenticates_per_request(client: Any) -> bool:
@@ -119,32 +125,28 @@ class DirectTransport:
             route = await openai_route(self.client, model)
             # Models answered at the same URL with the same headers share one pool.
             same = next((r for r in self._routes.values() if r.route[:2] == route[:2]), None)
-            sessions = (
-                same.sessions
-                if same is not None
-                else LoopSession(
+            if same is not None:
+                sessions, h1 = same.sessions, same.h1
+            else:
+                sessions = LoopSession(
                     limit=self.max_connections, timeout_s=self.timeout_s, headers=route.headers
                 )
-            )
-            found = self._routes[model] = _Route(route, sessions)
+                h1 = lean_pool(route, self.max_connections)
+            found = self._routes[model] = _Route(route, sessions, h1)
         return found
 
     def _headers(self, route: DirectRoute, request: ChatRequest) -> dict[str, str] | None:
-        """Per-request headers on top of the route's (``None`` when there are none)."""
-        headers: dict[str, str] | None = None
-        if self.sample_id_header is not None and request.sample_id:
-            headers = {self.sample_id_header: request.sample_id}
-        if route.idempotency_header is not None:
-            headers = headers or {}
-            headers[route.idempotency_header] = self.client._idempotency_key()
-        return headers
+        return request_headers(self.client, route, self.sample_id_header, request.sample_id)
 
     async def send(self, request: ChatRequest, body: dict[str, Any]) -> ChatResponse:
         """POST one completion and parse it (``BackendError`` on any failure)."""
+        model = body["model"]
+        route, sessions, h1 = self._routes.get(model) or await self._derive(model)
+        if h1 is not None:
+            raw, content_type = await h1_post(h1, orjson.dumps(body), self._headers(route, request))
+            return parse_completion(json_payload(raw, content_type))
         import aiohttp
 
-        model = body["model"]
-        route, sessions = self._routes.get(model) or await self._derive(model)
         try:
             async with sessions.get().post(
                 route.url,
@@ -169,7 +171,7 @@ class DirectTransport:
         import aiohttp
 
         model = body["model"]
-        route, sessions = self._routes.get(model) or await self._derive(model)
+        route, sessions, _ = self._routes.get(model) or await self._derive(model)
         acc = StreamAccumulator() if acc is None else acc
         try:
             resp = await sessions.get().post(
@@ -197,6 +199,8 @@ class DirectTransport:
     async def aclose(self) -> None:
         """Close the connection pools."""
         for route in self._routes.values():
+            if route.h1 is not None:
+                route.h1.close()
             await route.sessions.aclose()
 
 
