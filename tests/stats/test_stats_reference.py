@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import struct
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -11,10 +13,13 @@ from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 from statsmodels.stats.proportion import proportion_confint
 
 from chatbot_tester.evaluator.stats import (
+    _PURE_MAX,
+    bounded_mean_ci,
     mcnemar_exact,
     mean_ci,
     paired_bootstrap_diff,
     percentile,
+    percentiles,
     wilson_interval,
 )
 
@@ -142,3 +147,50 @@ def test_paired_bootstrap_diff_direction_and_lengths() -> None:
     assert diff == -0.75 and high <= 0
     with pytest.raises(ValueError):
         paired_bootstrap_diff([1.0], [1.0, 2.0])
+
+
+def _bits(values: list[float]) -> list[bytes]:
+    return [struct.pack("<d", v) for v in values]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 8, 100, 101, 1234])
+def test_pure_python_percentiles_are_numpys_floats_bit_for_bit(n: int) -> None:
+    rng = np.random.default_rng(n)
+    qs = [0, 0.001, 1, 25, 33.3, 50, 66.7, 95, 99, 99.9, 100]
+    for data in (
+        rng.lognormal(3.0, 2.0, size=n).tolist(),
+        rng.integers(0, 5, size=n).astype(float).tolist(),
+        rng.choice([1.5, 1e308, -1e308, math.inf, -math.inf, 2.0], size=n).tolist(),
+    ):
+        with np.errstate(all="ignore"):
+            ref = [float(np.percentile(data, q)) for q in qs]
+        ours = percentiles(data, qs)
+        assert [math.isnan(v) for v in ours] == [math.isnan(v) for v in ref]
+        assert _bits([v for v in ours if not math.isnan(v)]) == _bits(
+            [v for v in ref if not math.isnan(v)]
+        )
+    assert all(math.isnan(v) for v in percentiles([1.0, math.nan, 2.0], [0, 50]))
+
+
+def test_percentiles_past_the_pure_limit_go_through_numpy() -> None:
+    data = np.random.default_rng(3).exponential(50.0, size=_PURE_MAX + 1).tolist()
+    assert percentiles(data, [50, 99]) == [float(v) for v in np.percentile(data, [50, 99])]
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 50, 999])
+def test_binary_bounded_mean_ci_is_the_numpy_result(n: int) -> None:
+    rng = np.random.default_rng(n)
+    for p in (0.0, 0.3, 0.97, 1.0):
+        data = (rng.random(n) < p).astype(float).tolist()
+        mean, low, high = bounded_mean_ci(data)
+        # the Agresti-Coull formula over numpy's mean: what it gave before 0/1 scores skipped numpy
+        ref_mean = float(np.mean(data))
+        assert mean == ref_mean
+        z = NormalDist().inv_cdf(0.975)
+        n_tilde = n + z * z
+        centre = (n * ref_mean + z * z / 2.0) / n_tilde
+        half = z * math.sqrt(centre * (1.0 - centre) / n_tilde)
+        assert (low, high) == (
+            max(0.0, min(ref_mean, centre - half)),
+            min(1.0, max(ref_mean, centre + half)),
+        )

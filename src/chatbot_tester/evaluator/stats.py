@@ -2,6 +2,10 @@
 
 Every resampling function is seeded, so the same data always gives the same interval.
 Empty inputs give ``nan`` (never a made-up 0); callers write ``null`` for them.
+
+numpy is imported on first need: a report's percentiles of up to ``_PURE_MAX`` values and the
+interval of 0/1 scores are computed in Python with numpy's exact arithmetic (same floats),
+which spares a small run the ~50 ms numpy import.
 """
 
 from __future__ import annotations
@@ -9,9 +13,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from statistics import NormalDist
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = [
     "bootstrap_pvalue",
@@ -26,9 +32,13 @@ __all__ = [
 _NAN = float("nan")
 _CHUNK_CELLS = 1 << 20
 """Most resampled values drawn at once (bounds memory for large samples)."""
+_PURE_MAX = 200_000
+"""Most values whose percentiles are taken in Python (a sort); numpy's partition beyond."""
 
 
 def _array(values: Sequence[float], what: str) -> npt.NDArray[np.float64]:
+    import numpy as np
+
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim != 1:
         raise ValueError(f"{what} must be a flat sequence of numbers")
@@ -44,6 +54,8 @@ def _bootstrap_means(
     data: npt.NDArray[np.float64], n_boot: int, seed: int
 ) -> npt.NDArray[np.float64]:
     """Means of ``n_boot`` resamples (with replacement) of ``data``, drawn in bounded chunks."""
+    import numpy as np
+
     n = data.size
     rng = np.random.default_rng(seed)
     out = np.empty(n_boot, dtype=np.float64)
@@ -56,6 +68,8 @@ def _bootstrap_means(
 
 
 def _percentile_interval(boot: npt.NDArray[np.float64], confidence: float) -> tuple[float, float]:
+    import numpy as np
+
     alpha = (1.0 - confidence) / 2.0
     low, high = np.percentile(boot, [100.0 * alpha, 100.0 * (1.0 - alpha)])
     return float(low), float(high)
@@ -68,6 +82,8 @@ def mean_ci(
 
     One value gives a zero-width interval; no values give ``(nan, nan, nan)``.
     """
+    import numpy as np
+
     _check_confidence(confidence)
     data = _array(values, "values")
     if data.size == 0:
@@ -90,15 +106,34 @@ def bounded_mean_ci(
     dips to 92% there). Values outside 0..1 get the percentile bootstrap of ``mean_ci``.
     """
     _check_confidence(confidence)
-    data = _array(values, "values")
-    if data.size == 0 or bool(np.any((data < 0.0) | (data > 1.0))):
-        return mean_ci(values, confidence=confidence, n_boot=n_boot, seed=seed)
-    mean = float(data.mean())
+    ones = _count_binary(values)
+    if ones is not None:  # 0/1 scores: the sum is exact, so this is numpy's mean bit for bit
+        n, mean = len(values), ones / len(values)
+    else:
+        import numpy as np
+
+        data = _array(values, "values")
+        if data.size == 0 or bool(np.any((data < 0.0) | (data > 1.0))):
+            return mean_ci(values, confidence=confidence, n_boot=n_boot, seed=seed)
+        n, mean = data.size, float(data.mean())
     z = NormalDist().inv_cdf(1.0 - (1.0 - confidence) / 2.0)
-    n_tilde = data.size + z * z
-    centre = (data.size * mean + z * z / 2.0) / n_tilde
+    n_tilde = n + z * z
+    centre = (n * mean + z * z / 2.0) / n_tilde
     half = z * math.sqrt(centre * (1.0 - centre) / n_tilde)
     return (mean, max(0.0, min(mean, centre - half)), min(1.0, max(mean, centre + half)))
+
+
+def _count_binary(values: Sequence[float]) -> int | None:
+    """How many of ``values`` are 1 when every one is 0 or 1 (and there is one); else None."""
+    if not values:
+        return None
+    ones = 0
+    for v in values:
+        if v == 1.0:
+            ones += 1
+        elif v != 0.0:
+            return None
+    return ones
 
 
 def wilson_interval(successes: float, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
@@ -125,12 +160,43 @@ def wilson_interval(successes: float, n: int, *, confidence: float = 0.95) -> tu
 
 def percentile(values: Sequence[float], q: float) -> float:
     """The ``q``-th percentile (0..100) with linear interpolation (numpy's default); nan if empty."""
-    if not 0.0 <= q <= 100.0:
-        raise ValueError(f"percentile q must be within 0..100, got {q}")
-    data = _array(values, "values")
-    if data.size == 0:
-        return _NAN
-    return float(np.percentile(data, q))
+    return percentiles(values, (q,))[0]
+
+
+def percentiles(values: Sequence[float], qs: Sequence[float]) -> list[float]:
+    """``percentile(values, q)`` for each of ``qs``, sorting or partitioning the data once.
+
+    Up to ``_PURE_MAX`` finite values are sorted in Python and interpolated with numpy's own
+    formula (``(n - 1) * q / 100``, then its two-sided lerp), so the floats are numpy's.
+    """
+    for q in qs:
+        if not 0.0 <= q <= 100.0:
+            raise ValueError(f"percentile q must be within 0..100, got {q}")
+    if len(values) > _PURE_MAX:
+        import numpy as np
+
+        data = _array(values, "values")
+        if data.size == 0:
+            return [_NAN for _ in qs]
+        return [float(v) for v in np.percentile(data, list(qs))]
+    ordered = sorted(float(v) for v in values)
+    if not ordered:
+        return [_NAN for _ in qs]
+    if any(v != v for v in ordered):
+        return [_NAN for _ in qs]  # numpy: a nan anywhere makes every percentile nan
+    return [_lerp_at(ordered, q) for q in qs]
+
+
+def _lerp_at(ordered: list[float], q: float) -> float:
+    """The value of numpy's ``linear`` method at ``q`` (0..100) over sorted non-nan values."""
+    index = (len(ordered) - 1) * (q / 100.0)
+    low = math.floor(index)
+    if index >= len(ordered) - 1:
+        low = -1  # numpy's lower index at the top: both ends are the last value
+    below, above = ordered[low], ordered[low + 1] if low >= 0 else ordered[-1]
+    t = index - low
+    diff = above - below
+    return above - diff * (1.0 - t) if t >= 0.5 else below + diff * t
 
 
 def _paired_diffs(a: Sequence[float], b: Sequence[float]) -> npt.NDArray[np.float64]:
@@ -153,6 +219,8 @@ def paired_bootstrap_diff(
     Pairs are resampled together, so per-sample difficulty cancels out. Returns
     ``(diff, low, high)``; empty input gives nans.
     """
+    import numpy as np
+
     _check_confidence(confidence)
     diffs = _paired_diffs(a, b)
     if diffs.size == 0:
@@ -172,6 +240,8 @@ def bootstrap_pvalue(
     The differences are centred (the null made true) and resampled; the p-value is the share
     of resampled means at least as far from 0 as the observed one, with the +1 correction.
     """
+    import numpy as np
+
     diffs = _paired_diffs(a, b)
     if diffs.size == 0:
         return _NAN
@@ -199,6 +269,8 @@ def paired_quantile_test(
     the percentile interval of the resampled differences and the two-sided p-value is the share
     of centred resampled differences at least as far from 0 as the observed one (+1 corrected).
     """
+    import numpy as np
+
     _check_confidence(confidence)
     xa, xb = _array(a, "a"), _array(b, "b")
     if xa.size != xb.size:

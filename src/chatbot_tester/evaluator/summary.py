@@ -221,7 +221,7 @@ def _pass_rate(acc: Accumulator) -> float | None:
 
 def metric_stats(acc: Accumulator, *, intervals: bool = True) -> dict[str, Any]:
     """The per-metric block of report.json (repeats folded per sample first, when any)."""
-    from chatbot_tester.evaluator import stats  # numpy: only once the report is built
+    from chatbot_tester.evaluator import stats
 
     acc.fold()
     scored = acc.scored
@@ -260,12 +260,9 @@ def _distribution(values: Sequence[float]) -> Distribution:
         return Distribution(mean=None, p50=None, p95=None, p99=None, count=0)
     from chatbot_tester.evaluator import stats
 
+    p50, p95, p99 = stats.percentiles(values, (50, 95, 99))
     return Distribution(
-        mean=sum(values) / len(values),
-        p50=stats.percentile(values, 50),
-        p95=stats.percentile(values, 95),
-        p99=stats.percentile(values, 99),
-        count=len(values),
+        mean=sum(values) / len(values), p50=p50, p95=p95, p99=p99, count=len(values)
     )
 
 
