@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from jinja2 import Undefined
 
 from chatbot_tester.common.registry import did_you_mean
 from chatbot_tester.common.schemas import ChatRequest, Message, ToolCall, Usage
@@ -64,18 +64,18 @@ _STEP = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d+)\]")
 def compile_path(expr: str, option: str) -> Callable[[Any], Any]:
     """Compile a JMESPath once; plain ``a.b[0].c`` paths get a fast evaluator with the same result.
 
-    A syntax error raises ``ConfigError`` naming ``option``.
+    A syntax error raises ``ConfigError`` naming ``option``. A plain path is always valid
+    JMESPath, so jmespath is imported only for the others.
     """
-    import jmespath
-    from jmespath.exceptions import JMESPathError
-
-    try:
-        compiled = jmespath.compile(expr)
-    except JMESPathError as exc:
-        msg = str(exc).replace("\n", " ")
-        raise ConfigError(f"http.{option}: invalid JMESPath {expr!r}: {msg}") from None
     if not _SIMPLE_PATH.fullmatch(expr):
-        return compiled.search
+        import jmespath
+        from jmespath.exceptions import JMESPathError
+
+        try:
+            return jmespath.compile(expr).search
+        except JMESPathError as exc:
+            msg = str(exc).replace("\n", " ")
+            raise ConfigError(f"http.{option}: invalid JMESPath {expr!r}: {msg}") from None
     steps: tuple[str | int, ...] = tuple(
         m.group(1) if m.group(1) is not None else int(m.group(2)) for m in _STEP.finditer(expr)
     )
@@ -105,7 +105,8 @@ def compile_path(expr: str, option: str) -> Callable[[Any], Any]:
 
 def tojson(value: Any) -> str:
     """Compact JSON text of ``value`` (the templates' ``tojson`` filter)."""
-    if isinstance(value, Undefined):
+    jinja2 = sys.modules.get("jinja2")  # an Undefined exists only once jinja2 is imported
+    if jinja2 is not None and isinstance(value, jinja2.Undefined):
         str(value)  # raises UndefinedError for StrictUndefined, naming the missing variable
     return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
