@@ -181,16 +181,16 @@ class RunDir:
         """Hold the run's exclusive lock; ``ResumeError`` when another process holds it.
 
         Two processes appending to one run (e.g. two ``--resume`` of the same id) would send
-        samples twice; the lock (``filelock`` on ``.lock``: ``flock`` on POSIX, ``msvcrt`` on
-        Windows; released automatically when the process dies, so a killed run never stays
-        locked) makes the second one stop at once. The holder's pid is in ``.lock.pid``.
+        samples twice; the lock (``common.artifacts.run_lock`` on ``.lock``: ``flock`` on
+        POSIX, ``msvcrt`` on Windows; released automatically when the process dies, so a
+        killed run never stays locked) makes the second one stop at once. The holder's pid is
+        in ``.lock.pid``.
         """
-        from filelock import FileLock, Timeout
+        from chatbot_tester.common.artifacts.run_lock import LockHeld, try_lock
 
-        lock = FileLock(self.path / ".lock", timeout=0, thread_local=False)
         try:
-            lock.acquire()
-        except Timeout:
+            release = try_lock(self.path / ".lock")
+        except LockHeld:
             raise ResumeError(
                 f"run {self.run_id} is in use by another chatbot-tester process; "
                 "wait for it to finish (or stop it) before resuming"
@@ -199,7 +199,7 @@ class RunDir:
             atomic_write_bytes(self.path / ".lock.pid", f"{os.getpid()}\n".encode())
             yield
         finally:
-            lock.release()
+            release()
 
     def read_manifest(self) -> Manifest:
         """The run's manifest; ``ResumeError`` when it is missing or unreadable."""
