@@ -20,12 +20,12 @@ garble ordinary text.
 
 from __future__ import annotations
 
-import html
+import functools
 import json
 import re
 import string
 import threading
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import quote, quote_plus
 
 __all__ = [
@@ -47,8 +47,9 @@ _MASK = "***"
 _MASK_BYTES = _MASK.encode()
 
 # Well-known key shapes, redacted even when never registered (keys pasted into a dataset,
-# echoed in a server's error body, ...). Group 1, when present, is kept.
-_PATTERNS = re.compile(
+# echoed in a server's error body, ...). Group 1, when present, is kept. Compiled at the
+# first ``redact`` (see ``_key_shapes``): most runs never call it.
+_PATTERNS = (
     r"(?:\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{16,}"  # OpenAI/Anthropic/Stripe style
     r"|\bgh[pousr]_[A-Za-z0-9]{20,}"  # GitHub tokens
     r"|\bxox[abprs]-[A-Za-z0-9\-]{10,}"  # Slack tokens
@@ -56,21 +57,25 @@ _PATTERNS = re.compile(
     r"|\bAIza[0-9A-Za-z_\-]{30,}"  # Google API keys
     r"|(\b(?:Bearer|Basic|Token)\s+)[A-Za-z0-9._~+/=\-]{8,}"  # Authorization header values
     r"|((?:[?&]|\b)(?:api[_-]?key|access[_-]?token|token|secret|password|key)=)[^&\s\"']{4,}"
-    r")",
-    re.IGNORECASE,
+    r")"
 )
 
 _SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTHORIZATION")
 _SECRET_PARTS = frozenset({"AUTH", "CREDS", "PWD", "BEARER"})
 
 _PUNCT = str.maketrans("", "", string.punctuation)
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_ALNUM_RUN = re.compile(r"[a-z0-9]+")
-_NON_WORD = re.compile(r"[^\w\s]|_")
+_ARTICLES = r"\b(a|an|the)\b"
+_ALNUM_RUN = r"[a-z0-9]+"
+_NON_WORD = r"[^\w\s]|_"
+"""Used (through ``re``'s cache) only when a secret is registered."""
 
 
-@dataclass(frozen=True)
-class _Entry:
+@functools.cache
+def _key_shapes() -> re.Pattern[str]:
+    return re.compile(_PATTERNS, re.IGNORECASE)
+
+
+class _Entry(NamedTuple):
     """One registered secret: the gate's anchors and the pattern of all its forms."""
 
     anchors: tuple[str, ...]
@@ -101,6 +106,8 @@ def _escaped(text: str) -> set[str]:
     out |= {  # JSON embedded in an HTML <script> (report.html): <, > and & as \u escapes
         j.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") for j in out
     }
+    import html  # its entity table: only once a secret is registered
+
     for quoted in (html.escape(text, quote=False), html.escape(text)):
         out.update({quoted, quoted.replace("&#x27;", "&#39;"), quoted.replace("&#x27;", "&apos;")})
     out.update({quote(text, safe=""), quote_plus(text, safe="")})
@@ -118,8 +125,8 @@ def _forms(secret: str) -> set[str]:
     forms = {secret}
     lowered = secret.lower()
     stripped = lowered.translate(_PUNCT)
-    spaced = _NON_WORD.sub(" ", lowered)  # what a tokeniser splitting on punctuation keeps
-    for norm in (stripped, _ARTICLES.sub(" ", stripped), spaced):
+    spaced = re.sub(_NON_WORD, " ", lowered)  # what a tokeniser splitting on punctuation keeps
+    for norm in (stripped, re.sub(_ARTICLES, " ", stripped), spaced):
         forms.update({norm, " ".join(norm.split()), "".join(norm.split())})
     for _depth in range(2):
         forms |= {e for f in forms for e in _escaped(f)}
@@ -128,7 +135,7 @@ def _forms(secret: str) -> set[str]:
 
 def _anchors(secret: str, forms: set[str]) -> set[str]:
     """Lowercase substrings such that every form contains at least one of them."""
-    runs = _ALNUM_RUN.findall(secret.lower())
+    runs = re.findall(_ALNUM_RUN, secret.lower())
     longest = max(runs, key=len, default="")
     if len(longest) >= 4 and all(longest in f.lower() for f in forms):
         return {longest}
@@ -226,4 +233,4 @@ def redact(text: str) -> str:
     """``text`` with registered secrets and well-known key shapes replaced by ``***``."""
     if not text:
         return text
-    return _PATTERNS.sub(_mask_pattern, mask_secrets(text))
+    return _key_shapes().sub(_mask_pattern, mask_secrets(text))
