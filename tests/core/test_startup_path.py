@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import gc
 import subprocess
 import sys
@@ -49,7 +50,7 @@ def _run_and_list(pipeline: Path, names: tuple[str, ...]) -> list[str]:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     line = next(line for line in out.stdout.splitlines() if line.startswith("loaded"))
-    return list(eval(line.removeprefix("loaded ")))
+    return list(ast.literal_eval(line.removeprefix("loaded ")))
 
 
 @pytest.mark.parametrize("n", [1, 50])
