@@ -36,6 +36,7 @@ from chatbot_tester.common.config_base import (
 from chatbot_tester.common.config_base import ConfigModel as _Model
 from chatbot_tester.common.config_generator import DocumentsConfig, PerturbationsConfig, Strategy
 from chatbot_tester.common.config_simulation import SimulatedUserConfig
+from chatbot_tester.common.types import empty_dict, empty_list
 
 __all__ = [
     "BackendSpec",
@@ -77,7 +78,7 @@ class SyntheticConfig(BackendSpec):
     """Hard wall-clock limit per generation call (writing a batch takes a while)."""
     retries: Int = Field(default=3, ge=0, le=20)
     """Retries per generation call after a timeout, rate limit or server error."""
-    documents: list[Path] = Field(default_factory=list)
+    documents: list[Path] = Field(default_factory=empty_list)
     """Optional documents to write questions from (relative to the YAML file)."""
 
 
@@ -90,15 +91,15 @@ class GeneratorConfig(_Model):
     """File format; ``auto`` picks by extension (a directory: a saved Hugging Face dataset)."""
     dataset_id: str | None = None
     """Dataset id; defaults to the source file's stem or ``synthetic``."""
-    columns: dict[str, str] = Field(default_factory=dict)
+    columns: dict[str, str] = Field(default_factory=empty_dict)
     """Column mapping (CSV, JSON, Parquet, HF), field -> column: id, input, expected, context, tags, metadata.*."""
     synthetic: SyntheticConfig | None = None
     """Generate samples with an LLM instead of (or in addition to) a file."""
     documents: DocumentsConfig | None = None
     """Write grounded samples from documents (chunked, checked against their chunks, de-duplicated)."""
-    packs: list[str] = Field(default_factory=list)
+    packs: list[str] = Field(default_factory=empty_list)
     """Red-team packs shipped with chatbot-tester (``chatbot-tester generate --list-packs``): prompt-injection, jailbreak, ..."""
-    strategies: list[Strategy] = Field(default_factory=list)
+    strategies: list[Strategy] = Field(default_factory=empty_list)
     """Transformations added for every pack sample: base64, leetspeak, roleplay, crescendo (scripted warm-up), crescendo_sim (a simulated user escalates; needs runner.simulated_user)."""
     perturbations: PerturbationsConfig | None = None
     """Add offline variants of every sample (typos, casing, ...), tagged ``perturbation:<kind>``."""
@@ -199,7 +200,7 @@ class RunnerConfig(BackendSpec):
     """Stop scheduling before this budget would be exceeded (the run stays resumable)."""
     max_error_rate: Float = Field(default=0.0, ge=0, le=1)
     """Fraction of samples allowed to end in errors before the run exits 1."""
-    prices: dict[str, Price] = Field(default_factory=dict)
+    prices: dict[str, Price] = Field(default_factory=empty_dict)
     """Per-model prices overriding the built-in table."""
     simulated_user: SimulatedUserConfig | None = None
     """The backend that plays the user of ``scenario`` samples (simulated multi-turn conversations)."""
@@ -316,20 +317,20 @@ class CompareConfig(_Model):
     """Familywise significance level of the comparison."""
     correction: Literal["holm", "none"] = "holm"
     """Correction across metrics before the verdict: Holm (default) or none."""
-    min_effect: dict[str, Float] = Field(default_factory=dict)
+    min_effect: dict[str, Float] = Field(default_factory=empty_dict)
     """Metric label -> relative margin a change must exceed (default 0.1 for latency/cost)."""
-    statistic: dict[str, Literal["mean", "p50", "p95"]] = Field(default_factory=dict)
+    statistic: dict[str, Literal["mean", "p50", "p95"]] = Field(default_factory=empty_dict)
     """Metric label -> what a graded metric is compared on: mean (default), p50 or p95."""
 
 
 class EvaluatorConfig(_Model):
     """How answers are scored and the run is judged."""
 
-    metrics: list[MetricSpec] = Field(default_factory=list)
+    metrics: list[MetricSpec] = Field(default_factory=empty_list)
     """Metrics applied to every sample (plus each sample's own assertions)."""
     judge: JudgeConfig | None = None
     """Default judge backend for LLM-judge metrics."""
-    thresholds: list[str] = Field(default_factory=list)
+    thresholds: list[str] = Field(default_factory=empty_list)
     """Gates such as 'exact_match.pass_rate >= 0.8', 'latency.p95 <= 2000'."""
     baseline: str | None = None
     """Run to compare against: a run id or directory, ``latest`` (the previous evaluated run), a tag (the newest run carrying it, see ``runs tag``) or ``latest:<tag>``."""
@@ -365,7 +366,7 @@ class EvaluatorConfig(_Model):
 class StorageConfig(_Model):
     """Settings of a remote workspace (ignored for a local directory)."""
 
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=empty_dict)
     """fsspec storage options (``client_kwargs: {endpoint_url: ...}``, ``profile``, ...); ``${VAR}`` references are resolved in memory only."""
     checkpoint_records: int = Field(default=500, ge=1)
     """Upload the new results as a part after this many records..."""
@@ -386,9 +387,9 @@ class PipelineConfig(_Model):
     """Pipeline name (shown in reports and manifests)."""
     description: str | None = None
     """Free text."""
-    plugins: list[str] = Field(default_factory=list)
+    plugins: list[str] = Field(default_factory=empty_list)
     """Modules (``pkg.mod``) or files (``my_backends.py``, relative to this file) imported first, so their ``@register_backend`` / ``@register_metric`` take effect."""
-    subscribers: list[str] = Field(default_factory=list)
+    subscribers: list[str] = Field(default_factory=empty_list)
     """Event subscribers as ``package.module:factory`` (called with no arguments; the result is fed every run event), e.g. a tracer."""
     workspace: str = "./workspace"
     """Workspace holding runs, datasets and caches: a directory (relative to the YAML file) or a URL (``s3://bucket/prefix``, ``gs://``, ``az://``, ``memory://``, ``file://``); see Workspaces and storage."""
@@ -400,7 +401,7 @@ class PipelineConfig(_Model):
     """Where the test samples come from."""
     runner: RunnerConfig
     """The chatbot under test."""
-    variants: list[VariantConfig] = Field(default_factory=list)
+    variants: list[VariantConfig] = Field(default_factory=empty_list)
     """Named variants of ``runner`` (each a run, all compared with the baseline variant); see Variants."""
     evaluator: EvaluatorConfig = Field(default_factory=EvaluatorConfig)
     """Scoring, gates and reports."""

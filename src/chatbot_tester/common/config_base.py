@@ -19,6 +19,7 @@ from typing_extensions import Self
 
 from chatbot_tester.common import dotenv_source
 from chatbot_tester.common.redact import looks_secret_name, register_secret
+from chatbot_tester.common.types import empty_dict
 from chatbot_tester.errors import ConfigError
 
 __all__ = ["BackendSpec", "Bool", "ConfigModel", "Float", "Int", "resolve_env"]
@@ -157,9 +158,9 @@ class BackendSpec(ConfigModel):
     """Registered backend name: openai, anthropic, http, python, echo, scripted, demo, a preset (ollama, vllm, groq, ...), or a plugin."""
     model: str | None = None
     """Model name passed in each request."""
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=empty_dict)
     """Backend options (base_url, api_key: "${OPENAI_API_KEY}", headers, ...); see `chatbot-tester backends`."""
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=empty_dict)
     """Sampling parameters sent with every request (temperature, max_tokens, ...)."""
 
     config_path: ClassVar[str] = "backend"

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from chatbot_tester.common.config_base import BackendSpec, Bool, ConfigModel, Float, Int
+from chatbot_tester.common.types import empty_list
 
 __all__ = [
     "CANARY",
@@ -76,7 +77,7 @@ class DocumentsConfig(BackendSpec):
     """Extra guidance for the question writer (domain, audience, style)."""
     linking: Literal["random", "terms"] = "random"
     """How multi_hop and comparison slots pick their chunks: at ``random``, or chunks that share the most rare ``terms`` (a light entity graph)."""
-    personas: list[Persona] = Field(default_factory=list)
+    personas: list[Persona] = Field(default_factory=empty_list)
     """Users who ask the questions; each slot draws one with ``seed``."""
     seed: Int = 0
     """Seed of every draw (types, chunks, personas) and passed to the model; same seed + same documents + cached replies = same dataset."""
@@ -154,7 +155,7 @@ class PerturbationsConfig(ConfigModel):
     """Share of the words touched by typos, filler, confusables and word order (at least one)."""
     seed: Int = 0
     """Seed of every draw; the same seed gives the same variants."""
-    only_tags: list[str] = Field(default_factory=list)
+    only_tags: list[str] = Field(default_factory=empty_list)
     """Perturb only samples with one of these tags (default: every sample)."""
     keep_original: Bool = True
     """Keep the parent samples (tagged ``perturbation:none``) next to their variants."""

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
 
-from chatbot_tester.common.types import ErrorKind, RunStatus
+from chatbot_tester.common.types import ErrorKind, RunStatus, empty_dict, empty_list
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -60,7 +60,7 @@ class ToolCall(_Model):
     """Provider-assigned call id, when the API gives one."""
     name: str
     """Function name."""
-    arguments: dict[str, Any] | str = Field(default_factory=dict)
+    arguments: dict[str, Any] | str = Field(default_factory=empty_dict)
     """Parsed JSON arguments, or the raw string when the model produced invalid JSON."""
 
 
@@ -106,7 +106,7 @@ class Turn(_Model):
     """What the user says in this turn."""
     expected: str | list[str] | None = None
     """Reference answer(s) for the assistant's reply to this turn."""
-    assertions: list[Assertion] = Field(default_factory=list)
+    assertions: list[Assertion] = Field(default_factory=empty_list)
     """Checks applied to the assistant's reply to this turn."""
 
 
@@ -119,7 +119,7 @@ class Scenario(_Model):
     """What the simulated user wants to get done."""
     persona: str = ""
     """Who the user is and how they write."""
-    facts: list[str] = Field(default_factory=list)
+    facts: list[str] = Field(default_factory=empty_list)
     """What the user knows and shares when it is needed (an order number, a date)."""
     success_criteria: str | None = None
     """What a successful conversation achieves (for judges and readers)."""
@@ -127,7 +127,7 @@ class Scenario(_Model):
     """The user's first message (default: the simulated user writes it)."""
     max_turns: int = Field(default=6, ge=1, le=50)
     """Bot replies after which the conversation ends."""
-    stop_phrases: list[str] = Field(default_factory=list)
+    stop_phrases: list[str] = Field(default_factory=empty_list)
     """Phrases that end the conversation when the bot says one (case-insensitive)."""
 
 
@@ -148,13 +148,13 @@ class TestSample(_Model):
     """A simulated user's goal instead of scripted turns (``runner.simulated_user`` plays it)."""
     expected: str | list[str] | None = None
     """Reference answer, or several acceptable answers."""
-    context: list[str] = Field(default_factory=list)
+    context: list[str] = Field(default_factory=empty_list)
     """Documents the answer should be grounded in."""
-    assertions: list[Assertion] = Field(default_factory=list)
+    assertions: list[Assertion] = Field(default_factory=empty_list)
     """Checks applied to this sample in addition to the pipeline's metrics."""
-    tags: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=empty_list)
     """Labels for breakdowns and filtering."""
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=empty_dict)
     """Free-form data, available to HTTP body templates and custom metrics."""
 
     @model_validator(mode="after")
@@ -226,7 +226,7 @@ class ChatRequest(_Model):
     """The conversation so far, ending with the user's message."""
     model: str | None = None
     """Model name; ``None`` lets the backend use its configured default."""
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=empty_dict)
     """Sampling parameters passed through (temperature, max_tokens, ...)."""
     tools: list[dict[str, Any]] | None = None
     """Tool definitions in OpenAI function-calling format."""
@@ -234,7 +234,7 @@ class ChatRequest(_Model):
     """Conversation id carried across the turns of one sample (HTTP backends)."""
     sample_id: str | None = None
     """Id of the test sample (for templates, logs and test servers)."""
-    variables: dict[str, Any] = Field(default_factory=dict)
+    variables: dict[str, Any] = Field(default_factory=empty_dict)
     """Sample fields exposed to templates: metadata, tags, context, turn index."""
 
 
@@ -259,7 +259,7 @@ class ChatResponse(_Model):
 
     text: str = ""
     """The assistant's text."""
-    tool_calls: list[ToolCall] = Field(default_factory=list)
+    tool_calls: list[ToolCall] = Field(default_factory=empty_list)
     """Tool calls the model requested."""
     finish_reason: str | None = None
     """Why generation stopped (stop, length, tool_calls, ...)."""
@@ -413,7 +413,7 @@ class Score(_Model):
     """Why, in a sentence (judge reasons, matched pattern, ...)."""
     error: str | None = None
     """Why no score could be given (unparseable verdict, missing reference, ...)."""
-    details: dict[str, Any] = Field(default_factory=dict)
+    details: dict[str, Any] = Field(default_factory=empty_dict)
     """Metric-specific details: judge votes, agreement, unstable flag, diff."""
     fingerprint: str | None = None
     """Hash of the metric's type/options/label and the scored record's identity; scores are
@@ -446,7 +446,7 @@ class Manifest(_Model):
     """Pipeline name from the config."""
     status: RunStatus = RunStatus.RUNNING
     """running, completed, failed, interrupted or aborted."""
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(default_factory=empty_dict)
     """The pipeline config as written, ``${ENV}`` references unresolved."""
     config_hash: str | None = None
     """``sha256:<hex>`` of the config snapshot."""
@@ -454,17 +454,17 @@ class Manifest(_Model):
     """``sha256:<hex>`` of the runner's backend identity (name, model, options, params)."""
     dataset: DatasetInfo | None = None
     """The dataset this run used."""
-    versions: dict[str, str] = Field(default_factory=dict)
+    versions: dict[str, str] = Field(default_factory=empty_dict)
     """Versions of Python, chatbot-tester and key dependencies."""
     created_at: datetime = Field(default_factory=utcnow)
     """When the run was created (UTC)."""
     updated_at: datetime = Field(default_factory=utcnow)
     """Last manifest update (UTC)."""
-    timings: dict[str, float] = Field(default_factory=dict)
+    timings: dict[str, float] = Field(default_factory=empty_dict)
     """Seconds spent per stage (generate, run, evaluate, report)."""
-    counts: dict[str, int] = Field(default_factory=dict)
+    counts: dict[str, int] = Field(default_factory=empty_dict)
     """Counters: samples, records, errors, scores, ..."""
-    stages: dict[str, str] = Field(default_factory=dict)
+    stages: dict[str, str] = Field(default_factory=empty_dict)
     """Per-stage status: pending, skipped, completed, failed."""
     error: str | None = None
     """One-line reason when the run failed or was aborted."""

@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chatbot_tester.common.types import empty_dict, empty_list
 from chatbot_tester.evaluator.compare_model import Comparison
 
 __all__ = ["FlippedSample", "GroupComparison", "VariantSide"]
@@ -57,13 +58,13 @@ class GroupComparison(_Model):
     """The group id shared by the variants' manifests."""
     baseline: VariantSide
     """The baseline variant."""
-    variants: list[VariantSide] = Field(default_factory=list)
+    variants: list[VariantSide] = Field(default_factory=empty_list)
     """The other variants, in config order."""
-    comparisons: dict[str, Comparison] = Field(default_factory=dict)
+    comparisons: dict[str, Comparison] = Field(default_factory=empty_dict)
     """Variant name -> its comparison with the baseline."""
-    flipped: dict[str, list[FlippedSample]] = Field(default_factory=dict)
+    flipped: dict[str, list[FlippedSample]] = Field(default_factory=empty_dict)
     """Variant name -> flipped samples with the question and both answers."""
-    problems: dict[str, str] = Field(default_factory=dict)
+    problems: dict[str, str] = Field(default_factory=empty_dict)
     """Variant name -> why it could not be compared (then it counts as a regression)."""
 
     @property

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chatbot_tester.common.types import empty_list
+
 __all__ = [
     "COMPARE_FILES",
     "Comparison",
@@ -97,11 +99,11 @@ class MetricComparison(_Model):
     """Adjusted p below alpha and the effect larger than ``min_effect``."""
     verdict: Verdict = "no_change"
     """regression, improvement or no_change (following ``direction``)."""
-    regressions: list[str] = Field(default_factory=list)
+    regressions: list[str] = Field(default_factory=empty_list)
     """Sample ids that went from pass to fail (or to an error)."""
-    error_regressions: list[str] = Field(default_factory=list)
+    error_regressions: list[str] = Field(default_factory=empty_list)
     """The ``regressions`` whose candidate errored or was not scored (reason "error")."""
-    improvements: list[str] = Field(default_factory=list)
+    improvements: list[str] = Field(default_factory=empty_list)
     """Sample ids that went from fail to pass."""
     baseline_errors: int = 0
     """Paired samples the metric errored on (or did not score) in the baseline."""
@@ -141,17 +143,17 @@ class Comparison(_Model):
     """The candidate run did not complete (crashed, interrupted); a regression unless allowed."""
     allow_partial: bool = False
     """Whether a partial candidate was accepted (``--allow-partial``)."""
-    differences: list[str] = Field(default_factory=list)
+    differences: list[str] = Field(default_factory=empty_list)
     """Ways the runs are not like-for-like (accepted with ``--force``), shown at the top."""
-    metrics: list[MetricComparison] = Field(default_factory=list)
+    metrics: list[MetricComparison] = Field(default_factory=empty_list)
     """One entry per metric scored in either run."""
-    only_in_baseline: list[str] = Field(default_factory=list)
+    only_in_baseline: list[str] = Field(default_factory=empty_list)
     """Sample ids scored in the baseline only."""
-    only_in_candidate: list[str] = Field(default_factory=list)
+    only_in_candidate: list[str] = Field(default_factory=empty_list)
     """Sample ids scored in the candidate only."""
-    operational: list[StatDelta] = Field(default_factory=list)
+    operational: list[StatDelta] = Field(default_factory=empty_list)
     """Latency, cost, token and error deltas from the two report.json files."""
-    notes: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=empty_list)
     """Things the reader should know (missing report, metrics in one run only)."""
 
     @property

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chatbot_tester.common.schemas import SCHEMA_VERSION
+from chatbot_tester.common.types import empty_dict, empty_list
 
 __all__ = [
     "REPORT_SCHEMA_VERSION",
@@ -47,7 +48,7 @@ class Totals(_Part):
     """Records with an answer."""
     errors: int = 0
     """Records that ended in an error."""
-    errors_by_kind: dict[str, int] = Field(default_factory=dict)
+    errors_by_kind: dict[str, int] = Field(default_factory=empty_dict)
     """Errored records by error kind (timeout, rate_limited, ...)."""
     missing: int = 0
     """Samples without any record (not run, or the run was interrupted)."""
@@ -188,9 +189,9 @@ class Decision(_Part):
 
     passed: bool = True
     """True when nothing below failed (the run exits 0)."""
-    failed_gates: list[GateOutcome] = Field(default_factory=list)
+    failed_gates: list[GateOutcome] = Field(default_factory=empty_list)
     """The gates that failed."""
-    problems: list[str] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=empty_list)
     """Other reasons: errors beyond tolerance, unscored samples, a baseline regression."""
 
     @property
@@ -221,9 +222,9 @@ class EvalReport(BaseModel):
     """When the summary was built (ISO 8601, UTC)."""
     totals: Totals = Field(default_factory=Totals)
     """Counts of samples, records and errors."""
-    metrics: dict[str, MetricStats] = Field(default_factory=dict)
+    metrics: dict[str, MetricStats] = Field(default_factory=empty_dict)
     """Per metric (whole sample), in configuration order."""
-    turn_metrics: dict[str, MetricStats] = Field(default_factory=dict)
+    turn_metrics: dict[str, MetricStats] = Field(default_factory=empty_dict)
     """Per metric scored on each turn of a conversation."""
     latency: Distribution = Field(default_factory=Distribution)
     """Latency of the answered records."""
@@ -236,9 +237,9 @@ class EvalReport(BaseModel):
     judge_spend: Spend | None = None
     """LLM-judge calls made by this evaluation, counted apart from the bot's (``None``: no
     judge metric)."""
-    tags: dict[str, dict[str, MetricStats]] = Field(default_factory=dict)
+    tags: dict[str, dict[str, MetricStats]] = Field(default_factory=empty_dict)
     """Per tag, per metric (without intervals, except for ``pack:`` and ``strategy:`` tags)."""
-    gates: list[GateOutcome] = Field(default_factory=list)
+    gates: list[GateOutcome] = Field(default_factory=empty_list)
     """Every gate, in order."""
     passed: bool = True
     """The run's verdict (``decision.passed``)."""

@@ -14,6 +14,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chatbot_tester.common.artifacts.storage import atomic_write_bytes
+from chatbot_tester.common.types import empty_dict, empty_list
 from chatbot_tester.errors import DatasetError
 from chatbot_tester.generator.input_checks import display_path
 
@@ -73,9 +74,9 @@ class DocumentsReport(BaseModel):
     """Backend calls made (question writing and grounding judge; cache hits included)."""
     cached: int = 0
     """Calls answered from the response cache."""
-    planned_by_type: dict[str, int] = Field(default_factory=dict)
+    planned_by_type: dict[str, int] = Field(default_factory=empty_dict)
     """Slots per question type."""
-    by_type: dict[str, int] = Field(default_factory=dict)
+    by_type: dict[str, int] = Field(default_factory=empty_dict)
     """Kept samples per question type."""
     spent_usd: float = 0.0
     """Cost of the answered (not cached) calls, at the built-in prices (0 when unpriced)."""
@@ -83,11 +84,11 @@ class DocumentsReport(BaseModel):
     """``generator.max_cost_usd`` stopped the step before every slot was written."""
     error_slots: int = 0
     """Slots whose last call failed (server error, timeout); the dataset is then not stored."""
-    ungrounded: list[DroppedItem] = Field(default_factory=list)
+    ungrounded: list[DroppedItem] = Field(default_factory=empty_list)
     """Samples whose expected answer is not supported by their chunks."""
-    duplicates: list[DroppedItem] = Field(default_factory=list)
+    duplicates: list[DroppedItem] = Field(default_factory=empty_list)
     """Near-duplicates of an earlier sample."""
-    failed: list[DroppedItem] = Field(default_factory=list)
+    failed: list[DroppedItem] = Field(default_factory=empty_list)
     """Slots with no valid reply after ``max_attempts`` (or a failed call)."""
 
     @property

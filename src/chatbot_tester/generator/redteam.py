@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from chatbot_tester.common.config_generator import CANARY, Strategy
 from chatbot_tester.common.registry import did_you_mean
 from chatbot_tester.common.schemas import Assertion, Message, Scenario, TestSample, Turn
+from chatbot_tester.common.types import empty_list
 from chatbot_tester.errors import ConfigError
 
 __all__ = ["PackFile", "apply_strategy", "available_packs", "load_pack", "pack_samples"]
@@ -53,7 +54,7 @@ class _PackSample(BaseModel):
     id: str = Field(min_length=1)
     attack: str = "direct"
     input: str | list[Message]
-    context: list[str] = Field(default_factory=list)
+    context: list[str] = Field(default_factory=empty_list)
     assertions: list[Assertion] = Field(min_length=1)
 
 

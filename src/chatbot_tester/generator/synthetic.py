@@ -24,6 +24,7 @@ from chatbot_tester.common.calls.cost import PriceTable
 from chatbot_tester.common.calls.policy import CallPolicy
 from chatbot_tester.common.redact import mask_secrets
 from chatbot_tester.common.schemas import ChatRequest, Message, TestSample, Usage
+from chatbot_tester.common.types import empty_list
 from chatbot_tester.errors import ConfigError, RunAborted
 from chatbot_tester.generator.gen_budget import BudgetReached, Caller, Meter, MeteredClient
 from chatbot_tester.generator.input_checks import sample_problem
@@ -104,7 +105,7 @@ class SyntheticReport(BaseModel):
     error_batches: int = 0
     """Short batches whose last call failed (server error, timeout) rather than returning
     invalid items; generating again may succeed, so ``generate_dataset`` stores nothing."""
-    errors: list[SyntheticItemError] = Field(default_factory=list)
+    errors: list[SyntheticItemError] = Field(default_factory=empty_list)
     """The problems of the last attempt of each batch that fell short."""
     prompt_tokens: int = 0
     """Prompt tokens of the answered, uncached calls (the generator's spend, not the bot's)."""

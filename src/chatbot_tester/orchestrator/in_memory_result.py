@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chatbot_tester.common.redact import mask_secrets
 from chatbot_tester.common.schemas import RunRecord, Score, TestSample
+from chatbot_tester.common.types import empty_list
 from chatbot_tester.errors import UsageError
 from chatbot_tester.evaluator.report_model import EvalReport
 
@@ -48,7 +49,7 @@ class SampleResult(BaseModel):
     """The sample as evaluated."""
     record: RunRecord | None
     """The answer (or the error) recorded for it; ``None`` when it was never run."""
-    scores: list[Score] = Field(default_factory=list)
+    scores: list[Score] = Field(default_factory=empty_list)
     """Its scores: whole-sample first, then per turn, in metric order."""
 
     @property

@@ -12,6 +12,7 @@ from chatbot_tester.common.artifacts.remote_workspace import config_workspace
 from chatbot_tester.common.config import BackendSpec, MetricSpec, PipelineConfig
 from chatbot_tester.common.plugins import load_config
 from chatbot_tester.common.schemas import TestSample, Usage
+from chatbot_tester.common.types import empty_list
 
 if TYPE_CHECKING:
     from chatbot_tester.generator.doc_plan import DocumentsPlan
@@ -59,8 +60,8 @@ class PipelinePlan(BaseModel):
     repeat: int
     metrics: list[str]
     thresholds: list[str]
-    stages: list[StagePlan] = Field(default_factory=list)
-    variants: list[str] = Field(default_factory=list)
+    stages: list[StagePlan] = Field(default_factory=empty_list)
+    variants: list[str] = Field(default_factory=empty_list)
     """Variant names, for a pipeline with ``variants`` (stages are labelled ``run [name]``)."""
 
     @property

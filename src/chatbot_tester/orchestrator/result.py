@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from chatbot_tester.common.schemas import DatasetInfo
+from chatbot_tester.common.types import empty_dict, empty_list
 from chatbot_tester.evaluator.report_model import EvalReport, GateOutcome
 from chatbot_tester.runner import RunSummary
 
@@ -21,7 +22,7 @@ class StageEvaluation(BaseModel):
 
     report: EvalReport
     """The evaluation summary; ``report.decision`` is the run's verdict."""
-    reports: dict[str, Path] = Field(default_factory=dict)
+    reports: dict[str, Path] = Field(default_factory=empty_dict)
     """Report format -> path (comparison files included)."""
     comparison: dict[str, Any] | None = None
     """Comparison with ``evaluator.baseline``, when configured."""
@@ -48,11 +49,11 @@ class PipelineResult(BaseModel):
     """The runner's summary (counts, errors by kind, cost, seconds); ``None`` before the run."""
     report: EvalReport | None = None
     """The evaluation summary (what report.json holds), with the run's decision."""
-    failed_gates: list[GateOutcome] = Field(default_factory=list)
+    failed_gates: list[GateOutcome] = Field(default_factory=empty_list)
     """The gates that failed."""
-    problems: list[str] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=empty_list)
     """Other reasons for a non-zero exit (errors beyond tolerance, regressions)."""
-    reports: dict[str, Path] = Field(default_factory=dict)
+    reports: dict[str, Path] = Field(default_factory=empty_dict)
     """Report format -> path."""
     comparison: dict[str, Any] | None = None
     """Comparison with ``evaluator.baseline``, when configured."""

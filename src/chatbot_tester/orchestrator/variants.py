@@ -20,6 +20,7 @@ from chatbot_tester.common.artifacts.workspace import Workspace, new_run_id
 from chatbot_tester.common.config import PipelineConfig, VariantConfig
 from chatbot_tester.common.events import EventBus, Subscriber
 from chatbot_tester.common.schemas import Manifest
+from chatbot_tester.common.types import empty_dict
 from chatbot_tester.evaluator.compare_group_model import GroupComparison, VariantSide
 from chatbot_tester.orchestrator.pipeline_run import PipelineRun
 from chatbot_tester.orchestrator.result import PipelineResult
@@ -41,11 +42,11 @@ class VariantsResult(BaseModel):
     """``<workspace>/groups/<group>``: the comparison files."""
     baseline: str
     """The baseline variant's name."""
-    variants: dict[str, PipelineResult] = Field(default_factory=dict)
+    variants: dict[str, PipelineResult] = Field(default_factory=empty_dict)
     """Variant name -> its run's result, in config order."""
     comparison: GroupComparison
     """Every other variant against the baseline."""
-    reports: dict[str, Path] = Field(default_factory=dict)
+    reports: dict[str, Path] = Field(default_factory=empty_dict)
     """compare_html / compare_md / compare_json -> path."""
     exit_code: int = 0
     """1 when a variant failed its gates or regressed against the baseline, else 0."""

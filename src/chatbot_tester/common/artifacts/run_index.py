@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, ValidationError
 from chatbot_tester.common.artifacts.index_store import FIELDS, IndexStore, Row, SqliteIndexStore
 from chatbot_tester.common.artifacts.workspace import MANIFEST, REPORT_JSON, Workspace
 from chatbot_tester.common.schemas import Manifest
+from chatbot_tester.common.types import empty_dict, empty_list
 
 __all__ = ["TAGS_FILE", "RunEntry", "RunIndex", "open_index", "open_store"]
 
@@ -67,9 +68,9 @@ class RunEntry(BaseModel):
     """Commit of the pipeline's repository when the run started."""
     baseline: str | None = None
     """Run id this run was compared with (its compare.json)."""
-    metrics: dict[str, dict[str, float | None]] = Field(default_factory=dict)
+    metrics: dict[str, dict[str, float | None]] = Field(default_factory=empty_dict)
     """Headline metrics: mean with ci_low/ci_high, pass_rate with its interval."""
-    tags: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=empty_list)
     """Tags (``runs tag``)."""
 
 

@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 
 from chatbot_tester.common.artifacts.remote_store import FsspecStore, storage_error
 from chatbot_tester.common.artifacts.storage import atomic_open, atomic_write_bytes
+from chatbot_tester.common.types import empty_dict
 
 __all__ = ["PART_PATTERN", "RunSync", "download_run", "part_name"]
 
@@ -53,7 +54,7 @@ class SyncState(BaseModel):
     """Result parts uploaded (or downloaded)."""
     offset: int = 0
     """Bytes of results.jsonl they hold."""
-    files: dict[str, list[int]] = Field(default_factory=dict)
+    files: dict[str, list[int]] = Field(default_factory=empty_dict)
     """Other files -> [size, mtime_ns] when last synced."""
 
 

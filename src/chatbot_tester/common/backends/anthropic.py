@@ -44,7 +44,7 @@ from chatbot_tester.common.schemas import (
     ChatResponse,
     TextDelta,
 )
-from chatbot_tester.common.types import ErrorKind
+from chatbot_tester.common.types import ErrorKind, empty_dict
 from chatbot_tester.errors import (
     BackendConnectionError,
     BackendError,
@@ -73,7 +73,7 @@ class AnthropicOptions(BackendOptions):
     """API base URL without ``/v1`` (default: https://api.anthropic.com)."""
     api_key: str | None = Field(default=None, repr=False)
     """API key; default: ``ANTHROPIC_API_KEY`` at creation."""
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=empty_dict)
     """Extra HTTP headers sent with each request (e.g. ``anthropic-beta``)."""
     max_tokens: int = Field(default=1024, ge=1)
     """``max_tokens`` when the request's params do not set it (the API requires one)."""

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from chatbot_tester.common.backends.base import BackendOptions, ChatBackend
 from chatbot_tester.common.backends.scripted import last_user_message, word_usage
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse
+from chatbot_tester.common.types import empty_list
 from chatbot_tester.errors import ConfigError
 
 __all__ = [
@@ -41,11 +42,11 @@ class KnowledgeEntry(BaseModel):
 
     question: str | None = None
     """A question this entry answers."""
-    questions: list[str] = Field(default_factory=list)
+    questions: list[str] = Field(default_factory=empty_list)
     """More phrasings of the question."""
     answer: str
     """The answer, given verbatim."""
-    keywords: list[str] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=empty_list)
     """Words that point to this entry; each one found in the message adds ``keyword_bonus``."""
 
     @model_validator(mode="after")

@@ -35,7 +35,7 @@ from chatbot_tester.common.backends.openai_wire import (
 from chatbot_tester.common.backends.sdk_common import error_for_status, snippet
 from chatbot_tester.common.redact import looks_secret_name, register_secret
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, TextDelta
-from chatbot_tester.common.types import ErrorKind
+from chatbot_tester.common.types import ErrorKind, empty_dict
 from chatbot_tester.errors import (
     BackendConnectionError,
     BackendError,
@@ -58,9 +58,9 @@ class LiteLLMOptions(BackendOptions):
     """Base URL of the provider or of an OpenAI-compatible server (``openai/<model>``)."""
     api_key: str | None = Field(default=None, repr=False)
     """API key; default: the provider's usual environment variable, read by LiteLLM."""
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=empty_dict)
     """Extra HTTP headers sent with each request."""
-    extra: dict[str, Any] = Field(default_factory=dict)
+    extra: dict[str, Any] = Field(default_factory=empty_dict)
     """More keyword arguments for ``litellm.acompletion`` (``aws_region_name``, ``vertex_project``...)."""
     mock_response: str | None = None
     """Answer every request with this text without calling any provider (LiteLLM's mock)."""

@@ -49,7 +49,7 @@ from chatbot_tester.common.schemas import (
     ChatResponse,
     TextDelta,
 )
-from chatbot_tester.common.types import ErrorKind
+from chatbot_tester.common.types import ErrorKind, empty_dict
 from chatbot_tester.errors import (
     BackendConnectionError,
     BackendError,
@@ -84,7 +84,7 @@ class OpenAICompatibleOptions(BackendOptions):
     """API base URL, e.g. ``http://localhost:8000/v1`` for an OpenAI-compatible server (default: OpenAI)."""
     api_key: str | None = Field(default=None, repr=False)
     """API key; default: ``OPENAI_API_KEY`` (``AZURE_OPENAI_API_KEY`` for Azure) at creation."""
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=empty_dict)
     """Extra HTTP headers sent with each request."""
     transport: Literal["aiohttp-direct", "aiohttp", "httpx"] = "aiohttp-direct"
     """How calls are sent. ``aiohttp-direct`` (default, ~3x less CPU per call): the SDK derives

@@ -28,6 +28,7 @@ from chatbot_tester.common.backends.abandon import await_abandoning, run_in_daem
 from chatbot_tester.common.backends.base import BackendOptions, ChatBackend
 from chatbot_tester.common.registry import import_object
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, TextDelta
+from chatbot_tester.common.types import empty_dict
 from chatbot_tester.errors import BadResponse, PluginError
 
 __all__ = ["PythonBackend", "PythonOptions"]
@@ -43,7 +44,7 @@ class PythonOptions(BackendOptions):
 
     function: str
     """The function to call, as ``package.module:function``."""
-    kwargs: dict[str, Any] = Field(default_factory=dict)
+    kwargs: dict[str, Any] = Field(default_factory=empty_dict)
     """Extra keyword arguments passed on every call."""
     threaded: bool = True
     """Run a sync function in a worker thread (false: call it on the event loop)."""

@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 
 from chatbot_tester.common.backends.base import BackendOptions, ChatBackend, OptionsT
 from chatbot_tester.common.schemas import ChatRequest, ChatResponse, TextDelta, ToolCall, Usage
+from chatbot_tester.common.types import empty_list
 from chatbot_tester.errors import (
     AuthError,
     BackendConnectionError,
@@ -156,7 +157,7 @@ class ScriptedRule(_Matcher):
 
     reply: str | list[str]
     """The answer, or answers used in turn."""
-    tool_calls: list[ToolCall] = Field(default_factory=list)
+    tool_calls: list[ToolCall] = Field(default_factory=empty_list)
     """Tool calls returned with the answer."""
 
     @model_validator(mode="after")
@@ -185,7 +186,7 @@ class FailRule(_Matcher):
 class ScriptedOptions(BackendOptions):
     """Options of the ``scripted`` backend."""
 
-    rules: list[ScriptedRule] = Field(default_factory=list)
+    rules: list[ScriptedRule] = Field(default_factory=empty_list)
     """Rules tried in order; the first match answers."""
     default: str | list[str] = "I don't know."
     """Answer when no rule matches (a list is cycled)."""
@@ -197,7 +198,7 @@ class ScriptedOptions(BackendOptions):
     """Simulated latency before answering."""
     stream_delay_ms: float = Field(default=0.0, ge=0)
     """Delay between streamed words."""
-    fail: list[FailRule] = Field(default_factory=list)
+    fail: list[FailRule] = Field(default_factory=empty_list)
     """Simulated faults, checked before the rules."""
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import Field
 
+from chatbot_tester.common.types import empty_dict
 from chatbot_tester.errors import ConfigError
 from chatbot_tester.evaluator.embeddings.base import EmbeddingBackend, EmbeddingOptions
 
@@ -35,7 +36,7 @@ class OpenAIEmbeddingOptions(EmbeddingOptions):
     """Per-request timeout."""
     max_retries: int = Field(default=2, ge=0, le=10)
     """SDK retries on connection errors, 429 and 5xx."""
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=empty_dict)
     """Extra HTTP headers."""
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import Field
 
 from chatbot_tester.common.schemas import Score
+from chatbot_tester.common.types import empty_dict
 from chatbot_tester.errors import ChatbotTesterError
 from chatbot_tester.evaluator.metrics.base import (
     Metric,
@@ -29,7 +30,7 @@ class TurnPassRateOptions(MetricOptions):
 
     check: str | None = None
     """Metric type run on every turn that has an expected answer (e.g. contains, token_f1)."""
-    check_options: dict[str, Any] = Field(default_factory=dict)
+    check_options: dict[str, Any] = Field(default_factory=empty_dict)
     """Options of the ``check`` metric."""
 
 

@@ -24,6 +24,7 @@ from pydantic import Field
 
 from chatbot_tester.common.registry import import_object
 from chatbot_tester.common.schemas import Score
+from chatbot_tester.common.types import empty_dict
 from chatbot_tester.errors import ChatbotTesterError, ConfigError
 from chatbot_tester.evaluator.metrics.base import Metric, MetricContext, MetricInput, MetricOptions
 from chatbot_tester.evaluator.metrics.helpers import answer_error_kind
@@ -37,7 +38,7 @@ _DICT_KEYS = frozenset({"value", "passed", "reason", "error", "details"})
 class FunctionOptions(MetricOptions):
     """Options of metrics made from functions."""
 
-    kwargs: dict[str, Any] = Field(default_factory=dict)
+    kwargs: dict[str, Any] = Field(default_factory=empty_dict)
     """Keyword arguments passed to the function."""
     score_errors: bool = False
     """Also call the function for error records (default: they get an error Score)."""

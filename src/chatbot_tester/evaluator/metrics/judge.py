@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from typing_extensions import TypeVar as DefaultedTypeVar
 
 from chatbot_tester.common.schemas import Message, Score
+from chatbot_tester.common.types import empty_list
 from chatbot_tester.evaluator.metrics.base import MetricContext, MetricInput
 from chatbot_tester.evaluator.metrics.judge_base import (
     JudgeBackendOptions,
@@ -67,7 +68,7 @@ class JudgeOptions(JudgeBackendOptions):
     """What the judge grades (default: correctness against the question and reference)."""
     criteria: list[Criterion] | None = None
     """G-Eval style criteria (instead of a rubric): a list of {name, description} or a mapping."""
-    steps: list[str] = Field(default_factory=list)
+    steps: list[str] = Field(default_factory=empty_list)
     """Evaluation steps shown to the judge after the criteria."""
     scale: tuple[float, float] = (1.0, 5.0)
     """Lowest and highest score, e.g. [1, 5] or [1, 10]."""

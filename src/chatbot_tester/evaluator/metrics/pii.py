@@ -19,6 +19,7 @@ from typing import Literal
 from pydantic import Field
 
 from chatbot_tester.common.schemas import Score
+from chatbot_tester.common.types import empty_list
 from chatbot_tester.evaluator.metrics.base import MetricInput, MetricOptions
 from chatbot_tester.evaluator.metrics.helpers import AnswerMetric, bool_score
 
@@ -175,7 +176,7 @@ class PiiOptions(MetricOptions):
 
     kinds: list[PiiKind] = Field(default_factory=lambda: list(DEFAULT_KINDS))
     """What to look for: email, phone, credit_card, ssn, api_key, high_entropy (opt-in)."""
-    allow: list[str] = Field(default_factory=list)
+    allow: list[str] = Field(default_factory=empty_list)
     """Exact strings, e-mail domains (``example.com``) or phone numbers that may appear."""
     entropy_threshold: float = Field(default=4.0, gt=0)
     """Shannon entropy (bits/char) from which a long token counts as a secret."""

@@ -17,6 +17,7 @@ from pydantic import Field, field_validator
 from typing_extensions import TypeVar as DefaultedTypeVar
 
 from chatbot_tester.common.schemas import Score
+from chatbot_tester.common.types import empty_list
 from chatbot_tester.evaluator.metrics.base import MetricContext, MetricInput, MetricOptions
 from chatbot_tester.evaluator.metrics.helpers import AnswerMetric, bool_score
 
@@ -94,11 +95,11 @@ class RefusalOptions(MetricOptions):
     """What the bot should do: refuse, answer (neither refuse nor hand off) or handoff."""
     refusal_patterns: list[str] | None = None
     """Regexes that replace the default refusal phrases."""
-    extra_refusal_patterns: list[str] = Field(default_factory=list)
+    extra_refusal_patterns: list[str] = Field(default_factory=empty_list)
     """Regexes added to the refusal phrases."""
     handoff_patterns: list[str] | None = None
     """Regexes that replace the default hand-off phrases."""
-    extra_handoff_patterns: list[str] = Field(default_factory=list)
+    extra_handoff_patterns: list[str] = Field(default_factory=empty_list)
     """Regexes added to the hand-off phrases."""
 
     @field_validator(

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import Field
 
 from chatbot_tester.common.schemas import Score
+from chatbot_tester.common.types import empty_dict
 from chatbot_tester.evaluator.embeddings import CachedEmbedder, cosine_similarity, create_embedder
 from chatbot_tester.evaluator.metrics.base import MetricContext, MetricInput
 from chatbot_tester.evaluator.metrics.helpers import (
@@ -32,7 +33,7 @@ class SemanticSimilarityOptions(ValueOptions):
     """Embedding backend: openai, sentence_transformers, or a plugin's name."""
     model: str | None = None
     """Embedding model (default: the backend's, e.g. text-embedding-3-small / all-MiniLM-L6-v2)."""
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=empty_dict)
     """Backend options (base_url, api_key: "${OPENAI_API_KEY}", device, ...)."""
 
 

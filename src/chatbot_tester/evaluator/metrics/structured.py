@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from chatbot_tester.common.schemas import Score
+from chatbot_tester.common.types import empty_list
 from chatbot_tester.errors import ConfigError
 from chatbot_tester.evaluator.metrics.base import MetricContext, MetricInput, MetricOptions
 from chatbot_tester.evaluator.metrics.helpers import AnswerMetric, bool_score, missing_reference
@@ -285,7 +286,7 @@ class JsonEqualsOptions(JsonOptions):
 
     value: Any = None
     """Expected JSON value (any JSON, ``null`` included); default: each expected answer, parsed."""
-    ignore_keys: list[str] = Field(default_factory=list)
+    ignore_keys: list[str] = Field(default_factory=empty_list)
     """Object keys removed at any depth before comparing (timestamps, ids)."""
     ignore_list_order: bool = False
     """Compare arrays as multisets."""
