@@ -64,14 +64,16 @@ def test_the_bench_pipeline_loads_none_of_what_it_does_not_use(
 
 
 def test_exit_collection_is_skipped_only_for_the_process_entry_point() -> None:
-    """``main()`` as the process's entry point freezes the heap (no GC passes at shutdown);
-    a caller passing ``argv`` (tests, embedding code) keeps its collector as it was."""
-    before = gc.get_freeze_count()
+    """``main()`` as the process's entry point collects less often and freezes the heap
+    before exit (no GC passes at shutdown); a caller passing ``argv`` (tests, embedding code)
+    keeps its collector as it was."""
+    before = gc.get_freeze_count(), gc.get_threshold()
     main(["--version"])
-    assert gc.get_freeze_count() == before
+    assert (gc.get_freeze_count(), gc.get_threshold()) == before
     code = (
         "import atexit, gc, sys\n"
         "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0))\n"
+        "atexit.register(lambda: print('young', gc.get_threshold()[0]))\n"
         "from chatbot_tester.cli.main import main\n"
         "sys.argv = ['chatbot-tester', '--version']\n"
         "main()\n"
@@ -79,6 +81,7 @@ def test_exit_collection_is_skipped_only_for_the_process_entry_point() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "frozen True" in out.stdout
+    assert "young 10000" in out.stdout
 
 
 def test_models_use_python_default_factories_for_lists() -> None:
