@@ -134,21 +134,8 @@ def entry() -> None:
     """The ``chatbot-tester`` console script: ``main()``, then a fast exit (``fast_exit``)."""
     from chatbot_tester.cli.fast_exit import run_then_exit
 
+    _fewer_young_collections()
     run_then_exit(main)
-
-
-def main(argv: list[str] | None = None) -> Any:
-    """Console-script entry point (console output has registered secrets masked)."""
-    from chatbot_tester.cli.masked_streams import masked_console
-
-    if argv is None:  # the process's entry point
-        _fewer_young_collections()
-    try:
-        with masked_console():
-            return _main(argv)
-    finally:
-        if argv is None:  # it exits next
-            _skip_exit_collection()
 
 
 def _fewer_young_collections() -> None:
@@ -165,16 +152,12 @@ def _fewer_young_collections() -> None:
     gc.set_threshold(10_000, older, oldest)
 
 
-def _skip_exit_collection() -> None:
-    """Spare the interpreter's shutdown its garbage-collection passes over every object.
+def main(argv: list[str] | None = None) -> Any:
+    """Console-script entry point (console output has registered secrets masked)."""
+    from chatbot_tester.cli.masked_streams import masked_console
 
-    ``gc.freeze`` moves all objects to the permanent generation, which the collections run
-    while the interpreter shuts down skip (~4% of a short run's CPU). The process is about
-    to exit, so nothing needs the memory back; atexit handlers and stream flushing still run.
-    """
-    import gc
-
-    gc.freeze()
+    with masked_console():
+        return _main(argv)
 
 
 def _main(argv: list[str] | None) -> Any:
