@@ -101,7 +101,7 @@ def _warm_up(*modules: str) -> None:
 
 
 _AFTER_THE_RUN = (
-    "chatbot_tester.evaluator.stats",  # numpy, for the report's confidence intervals
+    "chatbot_tester.evaluator.stats",  # the report's intervals (numpy only when its data needs it)
     "chatbot_tester.evaluator.decision",
     "chatbot_tester.evaluator.reports.json_report",
 )
