@@ -31,7 +31,7 @@ from chatbot_tester.evaluator.gates import GateResult, check_gates
 from chatbot_tester.evaluator.live import LiveScorer
 from chatbot_tester.evaluator.metrics.base import MetricContext
 from chatbot_tester.evaluator.metrics.judge_client import judge_spend
-from chatbot_tester.evaluator.records import DatasetIndex
+from chatbot_tester.evaluator.records import DatasetIndex, FedKeys
 from chatbot_tester.evaluator.report_model import Decision, EvalReport, GateOutcome
 from chatbot_tester.evaluator.reports.base import Row
 from chatbot_tester.evaluator.resume import ScoreLedger
@@ -164,8 +164,8 @@ class EvaluationSession:
         self.scores_path = out_dir / SCORES
         self._started = time.perf_counter()
         self._stack = contextlib.ExitStack()
-        self._fed: set[str] = set()
-        """Keys (``id`` or ``id#repeat``) of the records scored by ``feed``."""
+        self._fed: FedKeys | None = None
+        """Keys (``id`` or ``id#repeat``) of the records scored by ``feed`` (set by ``open``)."""
         self._seen: set[str] = set()
         self._unfed = 0
         self._failure: Exception | None = None
@@ -188,6 +188,7 @@ class EvaluationSession:
                 )
             )
             self.dataset = self._stack.enter_context(index)
+            self._fed = FedKeys(self.dataset)
             if self.resume:  # an archived run's scores.parquet: reuse its scores
                 restore_jsonl(self.scores_path, Score)
             if self.config.executor == "ray":  # a killed driver's shards: paid-for scores
@@ -261,10 +262,9 @@ class EvaluationSession:
 
     def _claim(self, sample: TestSample, record: RunRecord) -> bool:
         """Mark ``record`` as fed; False when its key was fed already (it is left to finish)."""
-        key = sample.id if record.repeat == 0 else f"{sample.id}#{record.repeat}"
-        if key in self._fed:  # the runner writes each key once; a repeat would be counted twice
-            return False
-        self._fed.add(key)
+        assert self._fed is not None
+        if not self._fed.claim(sample.id, record.repeat):
+            return False  # the runner writes each key once; a repeat would be counted twice
         if record.repeat:
             self._seen.add(sample.id)  # without repeats the keys are the ids: no second set
         return True
@@ -278,12 +278,14 @@ class EvaluationSession:
             bus.emit(StageStarted("evaluate", lines))
         self._announced = True
         self._started = time.perf_counter()  # the stage's time: what is left after the run
+        fed = self._fed
+        assert fed is not None, "open() first"
         try:
             if self._failure is not None:
                 raise self._failure
             if self.config.executor == "ray":
                 self._seen |= await self._score_on_ray()
-            elif len(self._fed) < (lines or 0) or self._unfed:
+            elif len(fed) < (lines or 0) or self._unfed:
                 self._seen |= await score_records(
                     dataset,
                     self.results_path,
@@ -292,7 +294,7 @@ class EvaluationSession:
                     summary,
                     self.scorer,
                     self.concurrency,
-                    skip=self._fed,
+                    skip=fed,
                 )
             self.appender.close()
             self.ledger.compact()
@@ -306,7 +308,7 @@ class EvaluationSession:
                         f"{self.dataset_path.name}; not scored",
                     )
                 )
-            seen, fed = self._seen, self._fed
+            seen = self._seen
             for sample_id in dataset.ids():
                 if sample_id not in seen and sample_id not in fed:
                     summary.missing += 1

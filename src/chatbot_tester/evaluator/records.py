@@ -8,6 +8,7 @@ the evaluator append them.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -23,6 +24,7 @@ from chatbot_tester.errors import DatasetError
 
 __all__ = [
     "DatasetIndex",
+    "FedKeys",
     "ScoreKey",
     "iter_summary_scores",
     "iter_unique_records",
@@ -58,7 +60,10 @@ class DatasetIndex:
         self.path = path
         self._on_sample = on_sample
         self._validate = validate or on_sample is not None
-        self._offsets: dict[str, tuple[int, int]] = {}
+        self._offsets: dict[str, int] = {}
+        """Sample id -> its position in the file (index into the two arrays)."""
+        self._starts = array("q")
+        self._line_nos = array("q")
         self._tags: dict[str, tuple[str, ...]] = {}
         self._file: BinaryIO | None = None
         self._build()
@@ -78,11 +83,13 @@ class DatasetIndex:
                     continue
                 sample_id, tags = self._identify(line, line_no)
                 if sample_id in self._offsets:
-                    first = self._offsets[sample_id][1]
+                    first = self._line_nos[self._offsets[sample_id]]
                     raise duplicate_id_error(
                         sample_id, file=self.path, line=line_no, first_line=first
                     )
-                self._offsets[sample_id] = (start, line_no)
+                self._offsets[sample_id] = len(self._starts)
+                self._starts.append(start)
+                self._line_nos.append(line_no)
                 if tags:
                     self._tags[sample_id] = tags
 
@@ -132,11 +139,16 @@ class DatasetIndex:
 
     def line_of(self, sample_id: str) -> int:
         """1-based line number of a sample (for error messages)."""
-        return self._offsets[sample_id][1]
+        return self._line_nos[self._offsets[sample_id]]
+
+    def position(self, sample_id: str) -> int | None:
+        """0-based position of a sample among the dataset's samples (``None`` when unknown)."""
+        return self._offsets.get(sample_id)
 
     def get(self, sample_id: str) -> TestSample:
         """Parse and return the sample ``sample_id`` (KeyError when unknown)."""
-        start, line_no = self._offsets[sample_id]
+        position = self._offsets[sample_id]
+        start, line_no = self._starts[position], self._line_nos[position]
         if self._file is None:
             self._file = self.path.open("rb")
         self._file.seek(start)
@@ -157,6 +169,49 @@ class DatasetIndex:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class FedKeys:
+    """The keys (``id``, or ``id#repeat``) of the records scored as they landed.
+
+    One byte per dataset sample for repeat 0 (the common case), a set for repeats and for
+    ids the dataset lacks: a 100k-sample run holds 100 KB here instead of a set of 100k
+    strings (~10 MB). Membership answers exactly what a set of those key strings would.
+    """
+
+    __slots__ = ("_count", "_first", "_index", "_other")
+
+    def __init__(self, index: DatasetIndex) -> None:
+        self._index = index
+        self._first = bytearray(len(index))
+        self._other: set[str] = set()
+        self._count = 0
+
+    def claim(self, sample_id: str, repeat: int) -> bool:
+        """Mark the key of (``sample_id``, ``repeat``); False when it was marked already."""
+        position = self._index.position(sample_id) if repeat == 0 else None
+        if position is not None:
+            if self._first[position]:
+                return False
+            self._first[position] = 1
+        else:
+            key = sample_id if repeat == 0 else f"{sample_id}#{repeat}"
+            if key in self._other:
+                return False
+            self._other.add(key)
+        self._count += 1
+        return True
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        position = self._index.position(key)
+        if position is not None and self._first[position]:
+            return True
+        return key in self._other
+
+    def __len__(self) -> int:
+        return self._count
 
 
 def iter_unique_records(path: Path) -> Iterator[RunRecord]:

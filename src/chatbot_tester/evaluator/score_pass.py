@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -253,7 +253,7 @@ def plan_records(
     summary: SummaryBuilder,
     scorer: Scorer,
     seen: set[str],
-    skip: set[str] | frozenset[str] = frozenset(),
+    skip: Container[str] = frozenset(),
 ) -> Iterator[tuple[Pending, list[Unit]]]:
     """The records of ``results_path`` that need scores, with their units to run.
 
@@ -291,7 +291,7 @@ async def score_records(
     scorer: Scorer,
     concurrency: int,
     *,
-    skip: set[str] | frozenset[str] = frozenset(),
+    skip: Container[str] = frozenset(),
 ) -> set[str]:
     """Stream the records through the metrics; returns the sample ids that have records.
 
