@@ -13,7 +13,7 @@ import pytest
 from chatbot_tester.cli.main import main
 from chatbot_tester.testing.server import FaultServer
 
-NOT_NEEDED = ("numpy", "jmespath", "filelock", "html")
+NOT_NEEDED = ("numpy", "jmespath", "filelock", "html", "jinja2", "aiohttp")
 """Modules the bench pipeline (http backend, exact_match, json report) has no use for."""
 
 

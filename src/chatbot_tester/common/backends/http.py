@@ -288,10 +288,10 @@ class HTTPBackend(ChatBackend[HTTPOptions]):
 
     def _check_template(self) -> None:
         """Render once with a probe request so a non-JSON template fails at creation."""
-        from jinja2 import UndefinedError
-
         if self._body is None:
             return
+        from jinja2 import UndefinedError
+
         try:
             text = self._body.render(template_variables(PROBE_REQUEST))
         except UndefinedError:
