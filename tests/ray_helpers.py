@@ -45,8 +45,11 @@ def worker_pids(coordinator_prefix: str, deadline_s: float = 60) -> dict[str, in
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         names = [n for n in ray.util.list_named_actors() if n.startswith(coordinator_prefix)]
-        if names:
-            pids: dict[str, int] = ray.get(ray.get_actor(names[0]).pids.remote())
+        for name in names:  # another run's coordinator may still be shutting down
+            try:
+                pids: dict[str, int] = ray.get(ray.get_actor(name).pids.remote())
+            except (ValueError, ray.exceptions.RayActorError):  # gone since it was listed
+                continue
             if pids:
                 return pids
         time.sleep(0.05)

@@ -421,3 +421,27 @@ async def test_no_cookie_travels_from_one_call_to_the_next(script, stream: bool)
         for _ in range(2):
             await backend.send(ask())
     assert len(srv.heads) == 2 and all(b"cookie" not in h.lower() for h in srv.heads)
+
+
+def test_the_pool_runs_on_uvloop_too(fault_server_thread) -> None:
+    """Ray workers run on uvloop when it is installed (the Ray tests, on uvloop as a dev
+    dependency, also catch its late ``connection_made`` that the pool must not rely on)."""
+    import uvloop  # a dev dependency
+
+    url = fault_server_thread.base_url + "/chat/completions"
+    body = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+
+    async def main() -> list[int]:
+        p = pool(url)
+        try:
+            outs = await asyncio.gather(*(p.request("POST", body) for _ in range(8)))
+        finally:
+            p.close()
+        return [o.status for o in outs]
+
+    policy = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    try:
+        assert asyncio.run(main()) == [200] * 8
+    finally:
+        asyncio.set_event_loop_policy(policy)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from chatbot_tester.errors import ConfigError
@@ -15,7 +17,7 @@ from chatbot_tester.errors import ConfigError
 if TYPE_CHECKING:
     from chatbot_tester.common.config import RayConfig
 
-__all__ = ["INSTALL_HINT", "check_ray", "connect", "import_ray"]
+__all__ = ["INSTALL_HINT", "check_ray", "connect", "import_ray", "ray_session"]
 
 INSTALL_HINT = "executor 'ray' needs Ray, which is not installed: pip install 'chatbot-tester[ray]'"
 
@@ -59,3 +61,19 @@ def connect(ray: Any, settings: RayConfig) -> bool:
         options["address"] = settings.address
     ray.init(**options)
     return True
+
+
+@contextmanager
+def ray_session(settings: RayConfig, *, where: str = "runner.executor") -> Iterator[None]:
+    """Join or start the cluster for the whole block, and leave it (or stop it) after.
+
+    The stages inside find Ray initialized and reuse it: a pipeline whose runner and
+    evaluator both run on the same cluster settings starts a local cluster once, not twice.
+    """
+    ray = import_ray(local=settings.address is None, where=where)
+    owned = connect(ray, settings)
+    try:
+        yield
+    finally:
+        if owned:
+            ray.shutdown()

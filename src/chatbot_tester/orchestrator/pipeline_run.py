@@ -8,6 +8,7 @@ steps did. ``run_pipeline_async`` drives the steps; callers may drive them thems
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import importlib
 import logging
@@ -209,6 +210,16 @@ class PipelineRun:
         self._generate_seconds = time.perf_counter() - started
         return self.dataset
 
+    def _shared_ray(self) -> contextlib.AbstractContextManager[None]:
+        """One Ray session for the run and the evaluation when both use the same cluster."""
+        runner = self.config.runner
+        evaluator = self.config.evaluator.with_ray_from(runner)
+        if runner.executor != "ray" or evaluator.executor != "ray" or evaluator.ray != runner.ray:
+            return contextlib.nullcontext()
+        from chatbot_tester.common.ray_cluster import ray_session
+
+        return ray_session(runner.ray)
+
     async def execute(self, *, resume: RunDir | None = None, force: bool = False) -> PipelineResult:
         """Run, evaluate and finish inside the locked run directory (a new one unless ``resume``)."""
         if self.dataset is None:
@@ -231,7 +242,9 @@ class PipelineRun:
             self.bus.subscribe(log)
             self.bus.emit(RunStarted(run.run_id, self.config.name))
             stage: StageEvaluator | None = None
+            cluster = contextlib.ExitStack()
             try:
+                cluster.enter_context(self._shared_ray())
                 # opened before the run: each record is scored as it is written
                 stage = await self._open_evaluation()
                 summary = await self.run(on_record=stage.feed)
@@ -253,6 +266,7 @@ class PipelineRun:
             finally:
                 if stage is not None:  # not evaluated: no report is written
                     await stage.aclose()
+                cluster.close()
                 # With an error on its way out (a full disk), a cleanup step failing the same
                 # way must not replace it: the error line names the file that failed first.
                 failing = sys.exc_info()[1] is not None

@@ -98,6 +98,7 @@ async def run_on_ray(
         merger.merge_leftovers(shards_dir)
         merger.merged = 0
         owned = connect(ray, config.ray)
+        driver: _Driver | None = None
         try:
             driver = _Driver(
                 ray, config, Path(dataset_path), state, merger, bus, base_dir, shards_dir
@@ -108,6 +109,8 @@ async def run_on_ray(
         finally:
             if owned:
                 ray.shutdown()
+            elif driver is not None:  # a cluster that outlives the run keeps no actor of it
+                ray.kill(driver.coordinator)
     finally:
         merger.close()
 

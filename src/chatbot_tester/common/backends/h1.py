@@ -22,7 +22,7 @@ import ssl
 import zlib
 from collections import deque
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -117,8 +117,7 @@ class _Connection(asyncio.Protocol):
 
     # -- asyncio.Protocol -----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast("asyncio.Transport", transport)
 
     def data_received(self, data: bytes) -> None:
         if self._waiter is None:
@@ -342,7 +341,7 @@ class H1Pool:
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Connection:
         context = self._ssl_context() if self._tls else None
         try:
-            _, conn = await asyncio.wait_for(
+            transport, conn = await asyncio.wait_for(
                 loop.create_connection(
                     _Connection,
                     self._host,
@@ -358,6 +357,9 @@ class H1Pool:
             ) from None
         except OSError as exc:
             raise H1Error(f"cannot connect to {self._host}:{self._port}: {exc}") from None
+        # uvloop (which Ray workers run on when it is installed) may call connection_made only
+        # after create_connection returned: the transport is taken from the return value.
+        conn.transport = transport
         return conn
 
     def _ssl_context(self) -> ssl.SSLContext:
