@@ -8,11 +8,9 @@ load is reported (``load_errors``), never fatal to the other plugins.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import logging
 from collections.abc import Callable, Iterable
-from importlib.metadata import entry_points
 from typing import Generic, TypeVar
 
 from chatbot_tester.errors import PluginError
@@ -33,6 +31,8 @@ T = TypeVar("T")
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` when a close match exists, else the list of choices."""
+    import difflib  # only on an unknown name
+
     options = sorted(set(choices))
     close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
     if close:
@@ -144,6 +144,8 @@ class Registry(Generic[T]):
         if self._entry_points_loaded:
             return
         self._entry_points_loaded = True
+        from importlib.metadata import entry_points  # ~8 ms: only when a name is not built in
+
         for ep in entry_points(group=self.group):
             if ep.name in self._items or ep.name in self._lazy:
                 continue

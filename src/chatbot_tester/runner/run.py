@@ -30,7 +30,6 @@ from pathlib import Path
 from time import perf_counter
 from typing import TYPE_CHECKING, Literal
 
-import anyio
 from pydantic import BaseModel, ConfigDict
 
 from chatbot_tester.common.artifacts.jsonl import JsonlAppender, dump_line, iter_jsonl
@@ -245,6 +244,29 @@ def _unwrap(exc: BaseException) -> BaseException:
     return exc
 
 
+async def _run_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Wait for ``tasks``; the first failure cancels the others and is raised.
+
+    A task group of plain asyncio: anyio's loads its asyncio backend (~14 ms) on first use,
+    before the run's first request. A task cancelled by ``_Job._abort`` is not a failure;
+    when the waiting task itself is cancelled (Ctrl-C), every task is cancelled and awaited.
+    """
+    try:
+        _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+    for task in tasks:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            raise error
+
+
 class _Job:
     """The state of one invocation: scheduler, fail-fast probe, budget, tallies."""
 
@@ -324,7 +346,8 @@ class _Job:
         self._held_samples: list[TestSample] = []
         self._keys = self._iter_keys()
         self._appender: JsonlAppender | None = None
-        self._scope: anyio.CancelScope | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        """The workers and the writer (cancelled together by an abort)."""
         self._done: list[tuple[RunRecord, TestSample]] = []
         """Records completed since the writer last ran: not yet serialised, scored or appended."""
         self._wake = asyncio.Event()
@@ -363,15 +386,14 @@ class _Job:
             bus.emit(StageStarted("run", remaining))
         self._appender = JsonlAppender(results_path)
         try:
-            async with anyio.create_task_group() as tg:
-                self._scope = tg.cancel_scope
-                self._workers_left = self._workers()
-                for _ in range(self._workers_left):
-                    tg.start_soon(self._worker)
-                tg.start_soon(self._writer)
+            self._workers_left = self._workers()
+            tasks = [asyncio.ensure_future(self._worker()) for _ in range(self._workers_left)]
+            tasks.append(asyncio.ensure_future(self._writer()))
+            self._tasks = tasks
+            await _run_all(tasks)
         except BaseException as exc:
             inner = _unwrap(exc)
-            if bus is not None and isinstance(inner, anyio.get_cancelled_exc_class()):
+            if bus is not None and isinstance(inner, asyncio.CancelledError):
                 bus.emit(StageFinished("run", perf_counter() - started, "interrupted", {}))
             if inner is not exc:
                 raise inner from None
@@ -519,8 +541,8 @@ class _Job:
         self.message = f"every first request failed with {what}: {first.message}{hint}"
         self.stop = True
         self.held.clear()
-        if self._scope is not None:
-            self._scope.cancel()
+        for task in self._tasks:  # ``_run_all`` then ends without an error
+            task.cancel()
 
     def _summary(self, seconds: float) -> RunSummary:
         total = self.total if self.total is not None else self.seen_keys
